@@ -1,0 +1,89 @@
+"""One protocol-free exception hierarchy; adapters map it to HTTP, MCP and exit codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a spec file: 1-based line and column, and the dotted path of the node."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+    path: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+        return f"{where}: {self.path}" if self.path else where
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located finding (an error or a warning) about a spec."""
+
+    location: Location
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+class NaftikoError(Exception):
+    """Base of every error the runtime raises on purpose."""
+
+
+class SpecError(NaftikoError):
+    """A spec cannot be loaded; carries every located problem found (the first is the headline)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        if not problems:
+            raise ValueError("SpecError needs at least one problem")
+        self.problems = problems
+        super().__init__(str(problems[0]))
+
+    @property
+    def location(self) -> Location:
+        return self.problems[0].location
+
+
+class BindingError(NaftikoError):
+    """A variable the spec needs is not available (environment, .env or secrets file)."""
+
+    def __init__(self, message: str, location: Location | None = None) -> None:
+        self.location = location
+        super().__init__(f"{location}: {message}" if location else message)
+
+
+class InputError(NaftikoError):
+    """The caller's request is invalid; `field` names the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class NotFoundError(NaftikoError):
+    """The caller asked for an action, resource or prompt that does not exist."""
+
+
+class UpstreamError(NaftikoError):
+    """An upstream call failed; `status` is the upstream's HTTP status when it answered."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class UpstreamTimeout(UpstreamError):
+    """The upstream did not answer in time (REST 504)."""
+
+
+class UpstreamUnavailable(UpstreamError):
+    """The upstream could not be reached or broke the connection (REST 502)."""
+
+
+class MappingError(UpstreamError):
+    """The upstream answered something that cannot be parsed or mapped (REST 502)."""

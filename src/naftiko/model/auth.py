@@ -1,0 +1,73 @@
+"""Authentication: upstream credentials (consumes) and adapter protection (exposes)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Tag
+
+from naftiko.model.base import Model
+
+
+class BasicAuth(Model):
+    type: Literal["basic"]
+    username: str | None = None
+    password: str | None = None
+
+
+class DigestAuth(Model):
+    type: Literal["digest"]
+    username: str | None = None
+    password: str | None = None
+
+
+class BearerAuth(Model):
+    type: Literal["bearer"]
+    token: str | None = None
+
+
+class ApiKeyAuth(Model):
+    type: Literal["apikey"]
+    key: str | None = None
+    value: str | None = None
+    placement: Literal["header", "query"] = "header"
+    # Dialect: several files put a `headers:` map here instead of key/value/placement.
+    headers: dict[str, str] | None = None
+
+
+class OAuth2Auth(Model):
+    type: Literal["oauth2"]
+    authorizationServerUri: str | None = None
+    resource: str | None = None
+    scopes: list[str] | None = None
+    audience: str | None = None
+    tokenEndpoint: str | None = None
+    tokenValidation: Literal["jwks", "introspection"] | None = None
+    # Client-credentials grant for consumes (an extension: the schema's oauth2 is exposes-only).
+    clientId: str | None = None
+    clientSecret: str | None = None
+
+
+class UnsupportedAuth(Model):
+    """A type outside the spec (e.g. `aws-sig-v4`): loads with a warning, refused by `run`."""
+
+    type: str
+
+
+_KNOWN = {"basic", "digest", "bearer", "apikey", "oauth2"}
+
+
+def _auth_tag(value: Any) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in _KNOWN else "unsupported"
+
+
+Authentication = Annotated[
+    Annotated[BasicAuth, Tag("basic")]
+    | Annotated[DigestAuth, Tag("digest")]
+    | Annotated[BearerAuth, Tag("bearer")]
+    | Annotated[ApiKeyAuth, Tag("apikey")]
+    | Annotated[OAuth2Auth, Tag("oauth2")]
+    | Annotated[UnsupportedAuth, Tag("unsupported")],
+    Discriminator(_auth_tag),
+]

@@ -1,0 +1,250 @@
+"""Load-time checks: a typo in a spec is a located error from `validate`, never a 500 later."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from naftiko.errors import Problem
+from naftiko.expressions import (
+    ExpressionError,
+    Ref,
+    compile_jsonpath,
+    looks_like_reference,
+    norm,
+    parse_step_path,
+    parse_template,
+    parse_with_value,
+    unbalanced_braces,
+)
+from naftiko.model import (
+    Capability,
+    ConsumesHttp,
+    ExposesControl,
+    ExposesMcp,
+    ExposesRest,
+    ExposesSkill,
+    LookupStep,
+    OutputParameter,
+)
+from naftiko.model.exposes import _Unit
+
+if TYPE_CHECKING:
+    from naftiko.spec.loader import LoadContext
+    from naftiko.spec.source import PathKey
+
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+FORMATS = frozenset({"json", "xml", "yaml", "csv", "tsv", "psv", "html", "markdown"})
+UNSUPPORTED_FORMATS = frozenset({"avro", "protobuf"})
+
+
+def check(cap: Capability, ctx: LoadContext) -> list[Problem]:
+    errors: list[Problem] = []
+    body = cap.body
+    root = ("capability",) if cap.capability is not None else ()
+    consumes = {c.namespace: c for c in body.consumes}
+    _unique([c.namespace for c in body.consumes], (*root, "consumes"), "consumes", ctx, errors)
+    names = [getattr(a, "namespace", None) for a in body.exposes]
+    _unique(names, (*root, "exposes"), "exposes", ctx, errors)
+    aggs = [a.namespace for a in body.aggregates]
+    _unique(aggs, (*root, "aggregates"), "aggregates", ctx, errors)
+    for i, c in enumerate(body.consumes):
+        _check_consumes(c, (*root, "consumes", i), ctx, errors)
+    for i, c in enumerate(cap.consumes):
+        _check_consumes(c, ("consumes", i), ctx, errors)
+    functions = {
+        f"{a.namespace}.{f.name}": f for a in body.aggregates for f in a.functions
+    }
+    for (path, unit, namespace) in _units(cap):
+        _check_unit(unit, path, namespace, consumes, functions, ctx, errors)
+    _check_ports(cap, ctx, errors)
+    if cap.capability is not None and not body.exposes and not body.consumes:
+        errors.append(ctx.problem(("capability",), "a capability needs `exposes` or `consumes`"))
+    return errors
+
+
+def _unique(
+    names: list[str | None], at: PathKey, what: str, ctx: LoadContext, errors: list[Problem]
+) -> None:
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name is None:
+            continue
+        if name in seen:
+            msg = f"duplicate {what} namespace {name!r} (first declared at index {seen[name]})"
+            errors.append(ctx.problem((*at, i, "namespace"), msg))
+        else:
+            seen[name] = i
+
+
+def _check_consumes(
+    c: ConsumesHttp, at: PathKey, ctx: LoadContext, errors: list[Problem]
+) -> None:
+    _template(c.baseUri, (*at, "baseUri"), ctx, errors)
+    ops: dict[str, PathKey] = {}
+    for r, resource in enumerate(c.resources):
+        rat = (*at, "resources", r)
+        _template(resource.path, (*rat, "path"), ctx, errors)
+        for o, op in enumerate(resource.operations):
+            oat = (*rat, "operations", o)
+            if op.name in ops:
+                # `call` has no resource part, so only the first of the namesakes is reachable.
+                msg = f"duplicate operation name {op.name!r} in consumes {c.namespace!r}: unreachable"
+                ctx.warn((*oat, "name"), msg)
+            ops.setdefault(op.name, oat)
+            if op.method.upper() not in METHODS:
+                msg = f"invalid HTTP method {op.method!r} (expected one of {sorted(METHODS)})"
+                errors.append(ctx.problem((*oat, "method"), msg))
+            fmt = op.outputRawFormat.lower()
+            if fmt in UNSUPPORTED_FORMATS:
+                ctx.warn((*oat, "outputRawFormat"), f"outputRawFormat {fmt} is not supported")
+            elif fmt not in FORMATS:
+                msg = f"unknown outputRawFormat {op.outputRawFormat!r} (expected {sorted(FORMATS)})"
+                errors.append(ctx.problem((*oat, "outputRawFormat"), msg))
+            if op.path is not None:
+                _template(op.path, (*oat, "path"), ctx, errors)
+            for p, out in enumerate(op.outputParameters):
+                if isinstance(out.value, str) and out.value.strip().startswith("$"):
+                    _jsonpath(out.value, (*oat, "outputParameters", p, "value"), ctx, errors)
+
+
+def _template(text: str, at: PathKey, ctx: LoadContext, errors: list[Problem]) -> None:
+    offset = unbalanced_braces(text)
+    if offset is not None:
+        errors.append(ctx.problem(at, f"unbalanced braces at character {offset + 1} of {text!r}"))
+
+
+def _jsonpath(text: str, at: PathKey, ctx: LoadContext, errors: list[Problem]) -> None:
+    try:
+        compile_jsonpath(text)
+    except ExpressionError as exc:
+        errors.append(ctx.problem(at, str(exc)))
+
+
+def _units(cap: Capability) -> Iterator[tuple[PathKey, _Unit, str]]:
+    """Every executable unit with its path and the namespace its `with` references use."""
+    body = cap.body
+    for i, adapter in enumerate(body.exposes):
+        at: PathKey = ("capability", "exposes", i)
+        if isinstance(adapter, ExposesRest):
+            for r, resource in enumerate(adapter.resources):
+                for o, op in enumerate(resource.operations):
+                    yield (*at, "resources", r, "operations", o), op, adapter.namespace
+        elif isinstance(adapter, ExposesMcp):
+            for t, tool in enumerate(adapter.tools):
+                yield (*at, "tools", t), tool, adapter.namespace
+            for r, res in enumerate(adapter.resources):
+                yield (*at, "resources", r), res, adapter.namespace
+    for a, agg in enumerate(body.aggregates):
+        for f, fn in enumerate(agg.functions):
+            yield ("capability", "aggregates", a, "functions", f), fn, agg.namespace
+
+
+def _check_unit(
+    unit: _Unit,
+    at: PathKey,
+    namespace: str,
+    consumes: dict[str, ConsumesHttp],
+    functions: dict[str, object],
+    ctx: LoadContext,
+    errors: list[Problem],
+) -> None:
+    if unit.call:
+        _call(unit.call, (*at, "call"), consumes, ctx, errors)
+    if unit.ref and unit.ref not in functions:
+        known = ", ".join(sorted(functions)) or "none declared"
+        msg = f"ref {unit.ref!r} names no aggregate function (known: {known})"
+        errors.append(ctx.problem((*at, "ref"), msg))
+    _with(unit.with_, (*at, "with"), namespace, ctx)
+    seen_steps: set[str] = set()
+    for s, step in enumerate(unit.steps):
+        sat = (*at, "steps", s)
+        if step.type == "call":
+            _call(step.call, (*sat, "call"), consumes, ctx, errors)
+            _with(step.with_, (*sat, "with"), namespace, ctx)
+        elif isinstance(step, LookupStep):
+            if step.index not in seen_steps:
+                msg = f"lookup index {step.index!r} is not an earlier step of this unit"
+                errors.append(ctx.problem((*sat, "index"), msg))
+        if step.name in seen_steps:
+            errors.append(ctx.problem((*sat, "name"), f"duplicate step name {step.name!r}"))
+        seen_steps.add(step.name)
+    for m, mapping in enumerate(unit.mappings):
+        if parse_step_path(mapping.value) is None:
+            msg = f"mapping value {mapping.value!r} must be a step path such as $.step.field"
+            errors.append(ctx.problem((*at, "mappings", m, "value"), msg))
+    for p, out in enumerate(unit.outputParameters):
+        _outputs(out, (*at, "outputParameters", p), ctx, errors)
+
+
+def _call(
+    target: str,
+    at: PathKey,
+    consumes: dict[str, ConsumesHttp],
+    ctx: LoadContext,
+    errors: list[Problem],
+) -> None:
+    namespace, dot, op_name = target.partition(".")
+    if not dot or not op_name or "." in op_name:
+        msg = f"call {target!r} must be `<consumes namespace>.<operation name>`"
+        errors.append(ctx.problem(at, msg))
+        return
+    adapter = consumes.get(namespace)
+    if adapter is None:
+        known = ", ".join(sorted(consumes)) or "none declared"
+        msg = f"call {target!r}: no consumes namespace {namespace!r} (known: {known})"
+        errors.append(ctx.problem(at, msg))
+        return
+    ops = [op.name for r in adapter.resources for op in r.operations]
+    if op_name in ops:
+        return
+    resources = {r.name: [op.name for op in r.operations] for r in adapter.resources}
+    if op_name in resources:
+        hint = f"; {op_name!r} is a resource, its operations are {resources[op_name]}"
+    else:
+        hint = f"; its operations are {ops}" if len(ops) <= 12 else ""
+    msg = f"call {target!r}: consumes {namespace!r} has no operation {op_name!r}{hint}"
+    errors.append(ctx.problem(at, msg))
+
+
+def _with(values: dict[str, object] | None, at: PathKey, namespace: str, ctx: LoadContext) -> None:
+    for key, value in (values or {}).items():
+        parsed = parse_with_value(value, frozenset({namespace}))
+        if isinstance(parsed, Ref) and parsed.prefix != namespace:
+            msg = f"{value!r} read as a reference to input {norm(parsed.name)!r} of this unit"
+            ctx.warn((*at, key), msg)
+        elif isinstance(value, str) and not isinstance(parsed, Ref) and looks_like_reference(value):
+            ctx.warn((*at, key), f"{value!r} looks like a reference but is sent as a literal")
+
+
+def _outputs(out: OutputParameter, at: PathKey, ctx: LoadContext, errors: list[Problem]) -> None:
+    if out.mapping is not None:
+        _jsonpath(out.mapping, (*at, "mapping"), ctx, errors)
+    for name, child in (out.properties or {}).items():
+        _outputs(child, (*at, "properties", name), ctx, errors)
+    if out.items is not None:
+        _outputs(out.items, (*at, "items"), ctx, errors)
+
+
+def _check_ports(cap: Capability, ctx: LoadContext, errors: list[Problem]) -> None:
+    used: dict[tuple[str, int], int] = {}
+    for i, adapter in enumerate(cap.body.exposes):
+        at = ("capability", "exposes", i)
+        if isinstance(adapter, ExposesMcp) and adapter.transport == "stdio":
+            continue
+        port = adapter.port
+        if port is None:
+            if isinstance(adapter, ExposesRest | ExposesSkill | ExposesControl | ExposesMcp):
+                errors.append(ctx.problem(at, f"{adapter.type} adapter needs a `port`"))
+            continue
+        if not 0 < port < 65536:
+            errors.append(ctx.problem((*at, "port"), f"port {port} is outside 1-65535"))
+            continue
+        key = (adapter.address or "", port)
+        if key in used:
+            msg = f"port {port} is already used by exposes[{used[key]}]"
+            errors.append(ctx.problem((*at, "port"), msg))
+        used.setdefault(key, i)
+
+
+_ = parse_template

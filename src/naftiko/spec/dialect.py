@@ -1,0 +1,166 @@
+"""The tolerant-reading rules of SEMANTICS §11.3, in one place, each with a located warning.
+
+Runs on the raw data before it becomes models: it renames or fills what the real-world dialect
+spells differently and reports every departure from the official alpha2 schema, so that a file
+that loads here is never silently re-interpreted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from naftiko.spec.loader import LoadContext
+    from naftiko.spec.source import PathKey
+
+_KEBAB = re.compile(r"^[a-zA-Z0-9-]+$")
+_SINGLE_BRACE = re.compile(r"(?<!\{)\{([^{}]+)\}(?!\})")
+_CONSUMED_PARAM_SCHEMA_KEYS = {"name", "in", "value"}
+_TOOL_PARAM_SCHEMA_KEYS = {"name", "type", "description", "required"}
+_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+
+
+def normalise(data: dict[str, Any], ctx: LoadContext) -> None:
+    _info(data, ctx)
+    body = data.get("capability")
+    if isinstance(body, dict):
+        for i, consumes in _items(body, "consumes"):
+            _consumes(consumes, ("capability", "consumes", i), ctx)
+        for i, adapter in _items(body, "exposes"):
+            _adapter(adapter, ("capability", "exposes", i), ctx)
+        for i, agg in _items(body, "aggregates"):
+            for j, fn in _items(agg, "functions"):
+                _unit(fn, ("capability", "aggregates", i, "functions", j), ctx)
+    for i, consumes in _items(data, "consumes"):
+        _consumes(consumes, ("consumes", i), ctx)
+
+
+def _items(parent: Any, key: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    values = parent.get(key) if isinstance(parent, dict) else None
+    if isinstance(values, list):
+        for i, value in enumerate(values):
+            if isinstance(value, dict):
+                yield i, value
+
+
+def _info(data: dict[str, Any], ctx: LoadContext) -> None:
+    info = data.get("info")
+    if not isinstance(info, dict):
+        return
+    if "label" not in info and isinstance(info.get("title"), str):
+        info["label"] = info.pop("title")
+        ctx.warn(("info", "title"), "`info.title` read as `info.label`", key=True)
+
+
+def _kebab(value: Any, path: PathKey, ctx: LoadContext) -> None:
+    if isinstance(value, str) and value and not _KEBAB.match(value):
+        ctx.warn(path, f"{value!r} is not kebab-case ([a-zA-Z0-9-]); accepted as a label")
+
+
+def _consumes(consumes: dict[str, Any], at: PathKey, ctx: LoadContext) -> None:
+    base = consumes.get("baseUri")
+    if isinstance(base, str) and base.endswith("/") and len(base) > 1:
+        consumes["baseUri"] = base.rstrip("/")
+        ctx.warn((*at, "baseUri"), "trailing `/` removed from baseUri")
+    _auth(consumes, at, ctx)
+    _consumed_params(consumes, at, ctx)
+    for r, resource in _items(consumes, "resources"):
+        rat = (*at, "resources", r)
+        _kebab(resource.get("name"), (*rat, "name"), ctx)
+        _single_braces(resource.get("path"), (*rat, "path"), ctx)
+        _consumed_params(resource, rat, ctx)
+        for o, op in _items(resource, "operations"):
+            oat = (*rat, "operations", o)
+            _method(op, oat, ctx)
+            _consumed_params(op, oat, ctx)
+            if "path" in op:
+                ctx.warn((*oat, "path"), "`path` on an operation overrides its resource's path")
+                _single_braces(op.get("path"), (*oat, "path"), ctx)
+            body = op.get("body")
+            if isinstance(body, dict) and "data" not in body:
+                ctx.warn((*oat, "body"), "body without `data`: built from `in: body` parameters")
+
+
+def _single_braces(path: Any, at: PathKey, ctx: LoadContext) -> None:
+    if isinstance(path, str) and _SINGLE_BRACE.search(path):
+        ctx.warn(at, "single-brace `{name}` path variables read as `{{name}}`")
+
+
+def _consumed_params(parent: dict[str, Any], at: PathKey, ctx: LoadContext) -> None:
+    for p, param in _items(parent, "inputParameters"):
+        extra = sorted(set(param) - _CONSUMED_PARAM_SCHEMA_KEYS - {"template"})
+        known = [k for k in extra if k in ("type", "description", "required", "pattern")]
+        if known:
+            msg = f"consumed parameter carries {', '.join(known)}: used for validation and schemas"
+            ctx.warn((*at, "inputParameters", p), msg)
+
+
+def _method(unit: dict[str, Any], at: PathKey, ctx: LoadContext) -> None:
+    method = unit.get("method")
+    if isinstance(method, str) and method.upper() in _METHODS and method != method.upper():
+        unit["method"] = method.upper()
+        ctx.warn((*at, "method"), f"method {method!r} read as {method.upper()!r}")
+
+
+def _auth(parent: dict[str, Any], at: PathKey, ctx: LoadContext) -> None:
+    auth = parent.get("authentication")
+    if not isinstance(auth, dict):
+        return
+    kind = auth.get("type")
+    if kind not in ("basic", "digest", "bearer", "apikey", "oauth2"):
+        ctx.warn((*at, "authentication", "type"), f"authentication type {kind!r} is not supported")
+    if kind == "apikey" and "headers" in auth:
+        ctx.warn((*at, "authentication", "headers"), "apikey `headers` map: each header is sent")
+
+
+def _adapter(adapter: dict[str, Any], at: PathKey, ctx: LoadContext) -> None:
+    kind = adapter.get("type")
+    if kind in ("rest", "control") and "description" in adapter:
+        ctx.warn((*at, "description"), f"`description` on a {kind} adapter: documentation only")
+    _auth(adapter, at, ctx)
+    if kind == "rest":
+        for r, resource in _items(adapter, "resources"):
+            for o, op in _items(resource, "operations"):
+                _method(op, (*at, "resources", r, "operations", o), ctx)
+                _unit(op, (*at, "resources", r, "operations", o), ctx)
+    elif kind == "mcp":
+        for t, tool in _items(adapter, "tools"):
+            tat = (*at, "tools", t)
+            if not tool.get("description") and not tool.get("ref"):
+                ctx.warn(tat, "tool without a description: agents see only its name")
+            for p, param in _items(tool, "inputParameters"):
+                extra = sorted(set(param) - _TOOL_PARAM_SCHEMA_KEYS)
+                if extra:
+                    msg = f"tool parameter carries {', '.join(extra)}, outside the schema"
+                    ctx.warn((*tat, "inputParameters", p), msg)
+            _unit(tool, tat, ctx)
+        for r, resource in _items(adapter, "resources"):
+            _unit(resource, (*at, "resources", r), ctx)
+    elif kind == "skill":
+        for s, skill in _items(adapter, "skills"):
+            for t, tool in _items(skill, "tools"):
+                if not tool.get("description"):
+                    ctx.warn((*at, "skills", s, "tools", t), "skill tool without a description")
+
+
+def _unit(unit: dict[str, Any], at: PathKey, ctx: LoadContext) -> None:
+    for o, out in _items(unit, "outputParameters"):
+        _output(out, (*at, "outputParameters", o), ctx)
+
+
+def _output(out: dict[str, Any], at: PathKey, ctx: LoadContext) -> None:
+    kind = out.get("type")
+    if kind == "object" and "properties" not in out and "mapping" in out:
+        ctx.warn(at, "object output without `properties`: the mapped value is passed through")
+    if kind == "array" and "items" not in out and "mapping" in out:
+        ctx.warn(at, "array output without `items`: the mapped array is passed through")
+    props = out.get("properties")
+    if isinstance(props, dict):
+        for name, child in props.items():
+            if isinstance(child, dict):
+                _output(child, (*at, "properties", name), ctx)
+    items = out.get("items")
+    if isinstance(items, dict):
+        _output(items, (*at, "items"), ctx)
