@@ -10,7 +10,11 @@ from typing import Annotated, Any
 import typer
 
 from naftiko import __version__
+from naftiko.adapters.rest import DEFAULT_MAX_BODY
+from naftiko.engine.upstream import Timeouts
 from naftiko.errors import NaftikoError, Problem, SpecError
+from naftiko.runtime import Settings
+from naftiko.runtime import run as serve_forever
 from naftiko.spec.loader import SPEC_VERSION, load
 from naftiko.spec.schema import schema_problems
 from naftiko.spec.source import parse, read_text
@@ -32,7 +36,8 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     version: Annotated[
-        bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show version.")
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show version."),
     ] = False,
 ) -> None:
     """Run and check Naftiko capability specs."""
@@ -66,10 +71,12 @@ def validate(
     files: Annotated[list[str], typer.Argument(help="Spec files to check.", show_default=False)],
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show warnings.")] = False,
     strict: Annotated[
-        bool, typer.Option("--strict", help="Also check the official alpha2 JSON Schema.")
+        bool,
+        typer.Option("--strict", help="Also check the official alpha2 JSON Schema."),
     ] = False,
     output: Annotated[
-        str, typer.Option("--format", help="Output format: text or json.", metavar="text|json")
+        str,
+        typer.Option("--format", help="Output format: text or json.", metavar="text|json"),
     ] = "text",
 ) -> None:
     """Check spec files: `ok FILE` or each problem as FILE:LINE:COL: path: message."""
@@ -105,6 +112,50 @@ def validate(
                 count = len(warnings)
                 typer.echo(f"ok {file} ({count} warning{'s' * (count != 1)})")
     raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def run(
+    specs: Annotated[list[Path], typer.Argument(help="Spec files to serve.", show_default=False)],
+    host: Annotated[
+        str | None,
+        typer.Option(help="Listen on this address instead of each adapter's own."),
+    ] = None,
+    env_file: Annotated[
+        Path | None, typer.Option("--env-file", help="Read variables from a .env file.")
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="debug, info, warning or error.")
+    ] = "info",
+    log_format: Annotated[str, typer.Option("--log-format", help="text or json.")] = "text",
+    stdio: Annotated[
+        bool, typer.Option("--stdio", help="Serve the MCP adapter over stdin/stdout.")
+    ] = False,
+    connect_timeout: Annotated[
+        float, typer.Option("--connect-timeout", help="Upstream connect timeout (s).")
+    ] = 10.0,
+    timeout: Annotated[float, typer.Option("--timeout", help="Upstream total timeout (s).")] = 60.0,
+    max_body: Annotated[
+        int, typer.Option("--max-body", help="Request body limit in bytes.")
+    ] = DEFAULT_MAX_BODY,
+) -> None:
+    """Serve every adapter of every spec until SIGTERM/SIGINT."""
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise typer.BadParameter("must be debug, info, warning or error", param_hint="--log-level")
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("must be text or json", param_hint="--log-format")
+    if connect_timeout <= 0 or timeout <= 0 or max_body <= 0:
+        raise typer.BadParameter("timeouts and --max-body must be positive")
+    settings = Settings(
+        host=host,
+        env_file=env_file,
+        log_level=log_level,
+        log_format=log_format,
+        timeouts=Timeouts(connect=connect_timeout, total=timeout),
+        max_body=max_body,
+        stdio=stdio,
+    )
+    serve_forever(specs, settings)
 
 
 def main() -> None:

@@ -47,6 +47,10 @@ class SpecError(NaftikoError):
     def location(self) -> Location:
         return self.problems[0].location
 
+    @classmethod
+    def single(cls, location: Location, message: str) -> SpecError:
+        return cls([Problem(location, message)])
+
 
 class BindingError(NaftikoError):
     """A variable the spec needs is not available (environment, .env or secrets file)."""
@@ -67,6 +71,10 @@ class InputError(NaftikoError):
 
 class NotFoundError(NaftikoError):
     """The caller asked for an action, resource or prompt that does not exist."""
+
+
+class UnsupportedError(NaftikoError):
+    """The spec uses a feature this runtime does not implement (REST 501, MCP isError)."""
 
 
 class UpstreamError(NaftikoError):

@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from jsonpath_ng.exceptions import JSONPathError
-from jsonpath_ng.ext import parse as _jsonpath_parse
+from jsonpath_ng.ext.parser import parse as _jsonpath_parse
 
 _DOUBLE = re.compile(r"\{\{\{?\s*([^{}]*?)\s*\}?\}\}")
 _SINGLE_OR_DOUBLE = re.compile(r"\{\{\{?\s*([^{}]*?)\s*\}?\}\}|\{\s*([A-Za-z0-9_.$-]+)\s*\}")

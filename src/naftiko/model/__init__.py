@@ -45,7 +45,13 @@ from naftiko.model.exposes import (
     SkillTool,
 )
 from naftiko.model.parameters import InputParameter, OutputParameter
-from naftiko.model.steps import CallStep, LookupStep, ScriptStep, Step, StepOutputMapping
+from naftiko.model.steps import (
+    CallStep,
+    LookupStep,
+    ScriptStep,
+    Step,
+    StepOutputMapping,
+)
 
 __all__ = [
     "Adapter",

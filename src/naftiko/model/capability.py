@@ -70,7 +70,8 @@ class Aggregate(Model):
 
 
 AnyAdapter = Annotated[
-    ExposesRest | ExposesMcp | ExposesSkill | ExposesControl, Field(discriminator="type")
+    ExposesRest | ExposesMcp | ExposesSkill | ExposesControl,
+    Field(discriminator="type"),
 ]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from naftiko.errors import Problem
@@ -13,11 +13,11 @@ from naftiko.expressions import (
     looks_like_reference,
     norm,
     parse_step_path,
-    parse_template,
     parse_with_value,
     unbalanced_braces,
 )
 from naftiko.model import (
+    CallStep,
     Capability,
     ConsumesHttp,
     ExposesControl,
@@ -43,7 +43,13 @@ def check(cap: Capability, ctx: LoadContext) -> list[Problem]:
     body = cap.body
     root = ("capability",) if cap.capability is not None else ()
     consumes = {c.namespace: c for c in body.consumes}
-    _unique([c.namespace for c in body.consumes], (*root, "consumes"), "consumes", ctx, errors)
+    _unique(
+        [c.namespace for c in body.consumes],
+        (*root, "consumes"),
+        "consumes",
+        ctx,
+        errors,
+    )
     names = [getattr(a, "namespace", None) for a in body.exposes]
     _unique(names, (*root, "exposes"), "exposes", ctx, errors)
     aggs = [a.namespace for a in body.aggregates]
@@ -52,10 +58,8 @@ def check(cap: Capability, ctx: LoadContext) -> list[Problem]:
         _check_consumes(c, (*root, "consumes", i), ctx, errors)
     for i, c in enumerate(cap.consumes):
         _check_consumes(c, ("consumes", i), ctx, errors)
-    functions = {
-        f"{a.namespace}.{f.name}": f for a in body.aggregates for f in a.functions
-    }
-    for (path, unit, namespace) in _units(cap):
+    functions = {f"{a.namespace}.{f.name}": f for a in body.aggregates for f in a.functions}
+    for path, unit, namespace in _units(cap):
         _check_unit(unit, path, namespace, consumes, functions, ctx, errors)
     _check_ports(cap, ctx, errors)
     if cap.capability is not None and not body.exposes and not body.consumes:
@@ -64,7 +68,11 @@ def check(cap: Capability, ctx: LoadContext) -> list[Problem]:
 
 
 def _unique(
-    names: list[str | None], at: PathKey, what: str, ctx: LoadContext, errors: list[Problem]
+    names: Sequence[str | None],
+    at: PathKey,
+    what: str,
+    ctx: LoadContext,
+    errors: list[Problem],
 ) -> None:
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
@@ -77,9 +85,7 @@ def _unique(
             seen[name] = i
 
 
-def _check_consumes(
-    c: ConsumesHttp, at: PathKey, ctx: LoadContext, errors: list[Problem]
-) -> None:
+def _check_consumes(c: ConsumesHttp, at: PathKey, ctx: LoadContext, errors: list[Problem]) -> None:
     _template(c.baseUri, (*at, "baseUri"), ctx, errors)
     ops: dict[str, PathKey] = {}
     for r, resource in enumerate(c.resources):
@@ -89,7 +95,9 @@ def _check_consumes(
             oat = (*rat, "operations", o)
             if op.name in ops:
                 # `call` has no resource part, so only the first of the namesakes is reachable.
-                msg = f"duplicate operation name {op.name!r} in consumes {c.namespace!r}: unreachable"
+                msg = (
+                    f"duplicate operation name {op.name!r} in consumes {c.namespace!r}: unreachable"
+                )
                 ctx.warn((*oat, "name"), msg)
             ops.setdefault(op.name, oat)
             if op.method.upper() not in METHODS:
@@ -145,7 +153,7 @@ def _check_unit(
     at: PathKey,
     namespace: str,
     consumes: dict[str, ConsumesHttp],
-    functions: dict[str, object],
+    functions: Mapping[str, object],
     ctx: LoadContext,
     errors: list[Problem],
 ) -> None:
@@ -159,13 +167,12 @@ def _check_unit(
     seen_steps: set[str] = set()
     for s, step in enumerate(unit.steps):
         sat = (*at, "steps", s)
-        if step.type == "call":
+        if isinstance(step, CallStep):
             _call(step.call, (*sat, "call"), consumes, ctx, errors)
             _with(step.with_, (*sat, "with"), namespace, ctx)
-        elif isinstance(step, LookupStep):
-            if step.index not in seen_steps:
-                msg = f"lookup index {step.index!r} is not an earlier step of this unit"
-                errors.append(ctx.problem((*sat, "index"), msg))
+        elif isinstance(step, LookupStep) and step.index not in seen_steps:
+            msg = f"lookup index {step.index!r} is not an earlier step of this unit"
+            errors.append(ctx.problem((*sat, "index"), msg))
         if step.name in seen_steps:
             errors.append(ctx.problem((*sat, "name"), f"duplicate step name {step.name!r}"))
         seen_steps.add(step.name)
@@ -237,14 +244,13 @@ def _check_ports(cap: Capability, ctx: LoadContext, errors: list[Problem]) -> No
             if isinstance(adapter, ExposesRest | ExposesSkill | ExposesControl | ExposesMcp):
                 errors.append(ctx.problem(at, f"{adapter.type} adapter needs a `port`"))
             continue
-        if not 0 < port < 65536:
-            errors.append(ctx.problem((*at, "port"), f"port {port} is outside 1-65535"))
+        if not 0 <= port < 65536:
+            errors.append(ctx.problem((*at, "port"), f"port {port} is outside 0-65535"))
             continue
+        if port == 0:
+            continue  # 0 asks the OS for a free port
         key = (adapter.address or "", port)
         if key in used:
             msg = f"port {port} is already used by exposes[{used[key]}]"
             errors.append(ctx.problem((*at, "port"), msg))
         used.setdefault(key, i)
-
-
-_ = parse_template

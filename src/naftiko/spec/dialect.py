@@ -76,11 +76,17 @@ def _consumes(consumes: dict[str, Any], at: PathKey, ctx: LoadContext) -> None:
             _method(op, oat, ctx)
             _consumed_params(op, oat, ctx)
             if "path" in op:
-                ctx.warn((*oat, "path"), "`path` on an operation overrides its resource's path")
+                ctx.warn(
+                    (*oat, "path"),
+                    "`path` on an operation overrides its resource's path",
+                )
                 _single_braces(op.get("path"), (*oat, "path"), ctx)
             body = op.get("body")
             if isinstance(body, dict) and "data" not in body:
-                ctx.warn((*oat, "body"), "body without `data`: built from `in: body` parameters")
+                ctx.warn(
+                    (*oat, "body"),
+                    "body without `data`: built from `in: body` parameters",
+                )
 
 
 def _single_braces(path: Any, at: PathKey, ctx: LoadContext) -> None:
@@ -110,15 +116,24 @@ def _auth(parent: dict[str, Any], at: PathKey, ctx: LoadContext) -> None:
         return
     kind = auth.get("type")
     if kind not in ("basic", "digest", "bearer", "apikey", "oauth2"):
-        ctx.warn((*at, "authentication", "type"), f"authentication type {kind!r} is not supported")
+        ctx.warn(
+            (*at, "authentication", "type"),
+            f"authentication type {kind!r} is not supported",
+        )
     if kind == "apikey" and "headers" in auth:
-        ctx.warn((*at, "authentication", "headers"), "apikey `headers` map: each header is sent")
+        ctx.warn(
+            (*at, "authentication", "headers"),
+            "apikey `headers` map: each header is sent",
+        )
 
 
 def _adapter(adapter: dict[str, Any], at: PathKey, ctx: LoadContext) -> None:
     kind = adapter.get("type")
     if kind in ("rest", "control") and "description" in adapter:
-        ctx.warn((*at, "description"), f"`description` on a {kind} adapter: documentation only")
+        ctx.warn(
+            (*at, "description"),
+            f"`description` on a {kind} adapter: documentation only",
+        )
     _auth(adapter, at, ctx)
     if kind == "rest":
         for r, resource in _items(adapter, "resources"):
@@ -142,7 +157,10 @@ def _adapter(adapter: dict[str, Any], at: PathKey, ctx: LoadContext) -> None:
         for s, skill in _items(adapter, "skills"):
             for t, tool in _items(skill, "tools"):
                 if not tool.get("description"):
-                    ctx.warn((*at, "skills", s, "tools", t), "skill tool without a description")
+                    ctx.warn(
+                        (*at, "skills", s, "tools", t),
+                        "skill tool without a description",
+                    )
 
 
 def _unit(unit: dict[str, Any], at: PathKey, ctx: LoadContext) -> None:

@@ -176,17 +176,18 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> PathKey:
     """Drop union tags from pydantic's `loc` by following it through the actual data."""
     path: list[str | int] = []
     current = data
-    for part in loc:
-        if isinstance(current, dict) and isinstance(part, str) and part in current:
+    for i, part in enumerate(loc):
+        if isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
             path.append(part)
             current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
-            path.append(part)
-            current = current[part]
-        elif isinstance(current, dict) and isinstance(part, str) and part not in current:
-            # A missing field: locate its parent mapping, but name the field in the path.
-            path.append(part)
-            current = None
+        elif isinstance(current, dict) and isinstance(part, str):
+            if part in current:
+                path.append(part)
+                current = current[part]
+            elif i == len(loc) - 1:
+                # A missing field: locate its parent mapping, but name the field in the path.
+                path.append(part)
+            # Otherwise `part` is a union tag (e.g. `rest`), not a key: skip it.
     return tuple(path)
 
 

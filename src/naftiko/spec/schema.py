@@ -59,6 +59,7 @@ def _mismatches_type(errors: list[ValidationError]) -> bool:
 
 
 def _describe(error: ValidationError) -> str:
-    if error.validator == "additionalProperties" or error.validator == "unevaluatedProperties":
-        return error.message.replace("(", "").replace(")", "")
-    return error.message if len(error.message) < 200 else error.message[:197] + "..."
+    message = str(error.message)
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        return message.replace("(", "").replace(")", "")
+    return message if len(message) < 200 else message[:197] + "..."

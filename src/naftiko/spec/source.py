@@ -80,13 +80,20 @@ def parse(text: str, shown: str) -> Document:
         reason = exc.problem or exc.context or "invalid YAML"
         if exc.context and exc.problem:
             reason = f"{exc.problem} ({exc.context})"
-        raise SpecError([Problem(Location(shown, line, col), f"YAML syntax error: {reason}")]) from None
+        raise SpecError(
+            [Problem(Location(shown, line, col), f"YAML syntax error: {reason}")]
+        ) from None
     except yaml.YAMLError as exc:
         raise SpecError([Problem(Location(shown, 1, 1), f"YAML error: {exc}")]) from None
     if len(nodes) > 1:
         second = nodes[1].start_mark
         raise SpecError(
-            [Problem(Location(shown, second.line + 1, 1), "one document per file expected")]
+            [
+                Problem(
+                    Location(shown, second.line + 1, 1),
+                    "one document per file expected",
+                )
+            ]
         )
     doc = Document(shown, None)
     if nodes:
@@ -129,14 +136,19 @@ class _Converter:
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 loc = Location(
-                    self.doc.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                    self.doc.file,
+                    key_node.start_mark.line + 1,
+                    key_node.start_mark.column + 1,
                 )
                 raise SpecError([Problem(loc, "mapping keys must be plain scalars")])
             key = str(key_node.value)
             child = (*path, key)
             if key in out:
                 self.doc.duplicates.append(child)
-            self.doc.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            self.doc.keys[child] = (
+                key_node.start_mark.line + 1,
+                key_node.start_mark.column + 1,
+            )
             self.doc.values[child] = (
                 value_node.start_mark.line + 1,
                 value_node.start_mark.column + 1,

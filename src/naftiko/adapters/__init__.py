@@ -1,0 +1,1 @@
+"""Protocol adapters: each translates its protocol ⇄ (action, arguments) and Result/errors."""

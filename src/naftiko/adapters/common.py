@@ -1,0 +1,106 @@
+"""What the HTTP adapters share: problem+json errors, adapter auth, access logging."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import logging
+from typing import Any
+
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from naftiko.engine.exposed import Guard
+from naftiko.errors import (
+    InputError,
+    MappingError,
+    NaftikoError,
+    NotFoundError,
+    UnsupportedError,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+access_log = logging.getLogger("naftiko.access")
+log = logging.getLogger("naftiko")
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    504: "Gateway Timeout",
+}
+
+
+def problem(status: int, detail: str, **extra: Any) -> Response:
+    body = {
+        "type": "about:blank",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+    }
+    body["detail"] = detail
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return Response(
+        json.dumps(body),
+        status_code=status,
+        media_type="application/problem+json",
+        headers=headers,
+    )
+
+
+def status_for(exc: NaftikoError) -> int:
+    if isinstance(exc, InputError):
+        return 400
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, UnsupportedError):
+        return 501
+    if isinstance(exc, UpstreamTimeout):
+        return 504
+    if isinstance(exc, UpstreamUnavailable | MappingError | UpstreamError):
+        return 502
+    return 500
+
+
+def error_response(exc: NaftikoError, redact: Any) -> Response:
+    status = status_for(exc)
+    extra = {"field": exc.field} if isinstance(exc, InputError) else {}
+    return problem(status, redact(str(exc)), **extra)
+
+
+def authorized(guard: Guard | None, conn: HTTPConnection) -> bool:
+    """Constant-time comparison of the caller's credentials with the adapter's secret."""
+    if guard is None:
+        return True
+    if guard.kind == "bearer":
+        scheme, _, token = conn.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and _same(token.strip(), guard.secret)
+    if guard.kind == "apikey":
+        given = (
+            conn.query_params.get(guard.key, "")
+            if guard.placement == "query"
+            else conn.headers.get(guard.key, "")
+        )
+        return _same(given, guard.secret)
+    if guard.kind == "basic":
+        scheme, _, encoded = conn.headers.get("authorization", "").partition(" ")
+        try:
+            pair = base64.b64decode(encoded.strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return False
+        user, _, password = pair.partition(":")
+        ok_user = _same(user, guard.username)
+        return scheme.lower() == "basic" and ok_user & _same(password, guard.secret)
+    return False
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())

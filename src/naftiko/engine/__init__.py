@@ -1,0 +1,1 @@
+"""The engine: a Plan resolved once at startup, and `Engine.invoke`, the only execution path."""

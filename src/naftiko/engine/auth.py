@@ -1,0 +1,148 @@
+"""Upstream credentials: bearer, API key, basic, digest and OAuth2 client credentials."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from naftiko.engine.request import UpstreamRequest, header_value
+from naftiko.engine.scope import Scope
+from naftiko.errors import UpstreamError
+from naftiko.expressions import parse_template, to_text
+from naftiko.model import (
+    ApiKeyAuth,
+    Authentication,
+    BasicAuth,
+    BearerAuth,
+    DigestAuth,
+    OAuth2Auth,
+)
+
+TokenFetcher = Callable[[str, dict[str, str]], Awaitable[dict[str, Any]]]
+
+
+def render(text: str | None, scope: Scope) -> str:
+    if not text:
+        return ""
+    return parse_template(text).render(scope.get, encode=to_text)
+
+
+def apply(auth: Authentication | None, request: UpstreamRequest, scope: Scope) -> None:
+    """Add static credentials; OAuth2 and digest need the network and are handled by Upstream."""
+    if isinstance(auth, BearerAuth):
+        token = render(auth.token, scope)
+        request.headers["Authorization"] = header_value("Authorization", f"Bearer {token}")
+    elif isinstance(auth, ApiKeyAuth):
+        for name, value in (auth.headers or {}).items():
+            request.headers[name] = header_value(name, render(value, scope))
+        if auth.key:
+            value = render(auth.value, scope)
+            if auth.placement == "query":
+                request.query.append((auth.key, value))
+            else:
+                request.headers[auth.key] = header_value(auth.key, value)
+    elif isinstance(auth, BasicAuth):
+        pair = f"{render(auth.username, scope)}:{render(auth.password, scope)}"
+        encoded = base64.b64encode(pair.encode()).decode()
+        request.headers["Authorization"] = f"Basic {encoded}"
+
+
+class OAuth2Tokens:
+    """Client-credentials tokens, cached per consumed namespace and refreshed before expiry."""
+
+    def __init__(self, fetch: TokenFetcher) -> None:
+        self._fetch = fetch
+        self._cache: dict[str, tuple[str, float]] = {}
+
+    async def token(self, namespace: str, auth: OAuth2Auth, scope: Scope) -> str:
+        cached = self._cache.get(namespace)
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        endpoint = render(auth.tokenEndpoint or auth.authorizationServerUri, scope)
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": render(auth.clientId, scope),
+            "client_secret": render(auth.clientSecret, scope),
+        }
+        if auth.scopes:
+            form["scope"] = " ".join(auth.scopes)
+        if auth.audience:
+            form["audience"] = auth.audience
+        answer = await self._fetch(endpoint, form)
+        token = answer.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise UpstreamError("OAuth2 token endpoint answered without an access_token")
+        lifetime = answer.get("expires_in")
+        seconds = float(lifetime) if isinstance(lifetime, int | float) else 300.0
+        # Refresh a little early so a token never expires in flight.
+        self._cache[namespace] = (
+            token,
+            time.monotonic() + max(seconds - 30.0, seconds / 2),
+        )
+        return token
+
+
+def digest_header(
+    auth: DigestAuth, scope: Scope, challenge: str, method: str, uri: str
+) -> str | None:
+    """An RFC 7616 `Authorization: Digest` answer (MD5 / SHA-256, qop=auth) to a challenge."""
+    params = _parse_challenge(challenge)
+    realm, nonce = params.get("realm", ""), params.get("nonce")
+    if nonce is None:
+        return None
+    algorithm = params.get("algorithm", "MD5").upper()
+    hasher = hashlib.sha256 if algorithm.startswith("SHA-256") else hashlib.md5
+
+    def h(text: str) -> str:
+        return hasher(text.encode()).hexdigest()
+
+    user, password = render(auth.username, scope), render(auth.password, scope)
+    ha1 = h(f"{user}:{realm}:{password}")
+    ha2 = h(f"{method}:{uri}")
+    cnonce = os.urandom(8).hex()
+    fields = [
+        f'username="{user}"',
+        f'realm="{realm}"',
+        f'nonce="{nonce}"',
+        f'uri="{uri}"',
+        f"algorithm={algorithm}",
+    ]
+    if "auth" in params.get("qop", "").split(","):
+        response = h(f"{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}")
+        fields += ["qop=auth", "nc=00000001", f'cnonce="{cnonce}"']
+    else:
+        response = h(f"{ha1}:{nonce}:{ha2}")
+    fields.append(f'response="{response}"')
+    if "opaque" in params:
+        fields.append(f'opaque="{params["opaque"]}"')
+    return "Digest " + ", ".join(fields)
+
+
+def _parse_challenge(challenge: str) -> dict[str, str]:
+    text = challenge.strip()
+    if text.lower().startswith("digest"):
+        text = text[6:]
+    out: dict[str, str] = {}
+    for chunk in _split_commas(text):
+        key, eq, value = chunk.strip().partition("=")
+        if eq:
+            out[key.strip().lower()] = value.strip().strip('"')
+    return out
+
+
+def _split_commas(text: str) -> list[str]:
+    parts, current, quoted = [], "", False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        if ch == "," and not quoted:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    return parts

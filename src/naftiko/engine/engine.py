@@ -1,0 +1,151 @@
+"""`Engine.invoke(action, arguments)`: the only path from an adapter to an upstream."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from naftiko.engine import outputs, steps
+from naftiko.engine.formats import parse_body
+from naftiko.engine.inputs import find, validate
+from naftiko.engine.plan import Action, Operation, Plan
+from naftiko.engine.request import UpstreamRequest, build_request
+from naftiko.engine.result import Result
+from naftiko.engine.scope import Scope
+from naftiko.engine.upstream import Timeouts, UpstreamResponse, Upstreams
+from naftiko.errors import MappingError
+from naftiko.expressions import Const, Ref, WithValue, to_text
+
+_JSON_TYPES = ("application/json", "+json", "text/json")
+
+
+class Engine:
+    def __init__(self, plan: Plan, timeouts: Timeouts | None = None) -> None:
+        self.plan = plan
+        self.upstreams = Upstreams(dict(plan.clients), timeouts or Timeouts())
+        self._secrets = sorted(plan.bindings.secrets, key=len, reverse=True)
+
+    async def start(self) -> None:
+        await self.upstreams.start()
+
+    async def close(self) -> None:
+        await self.upstreams.close()
+
+    def redact(self, text: str) -> str:
+        """Error and log text never carries a bound secret."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    async def invoke(self, action: Action, arguments: Mapping[str, Any]) -> Result:
+        params = validate(action.inputs, arguments)
+        params = self._apply_with(action.with_, params)
+        if action.mode == "ref" and action.delegate is not None:
+            fn = action.delegate
+            params = self._apply_with(fn.with_, validate(fn.inputs, params))
+            return await self._run(fn, params, fn.outputs or action.outputs)
+        return await self._run(action, params, action.outputs)
+
+    async def _run(self, action: Action, params: dict[str, Any], outs: tuple[Any, ...]) -> Result:
+        if action.mode == "steps":
+            return await steps.run(
+                action,
+                params,
+                self._scope,
+                self._send,
+                lambda step, runtime: self._apply_with(step.with_, runtime),
+                lambda op, response, p: self._finish(op, response, outs, p),
+            )
+        if action.mode == "call" and action.operation is not None:
+            response = await self._send(action.operation, params)
+            return self._finish(action.operation, response, outs, params)
+        return Result(200, outputs.mock(outs, self._scope(params)))
+
+    async def forward(
+        self,
+        namespace: str,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> Result:
+        """`forward` resources: the same method, path, query and body to the target namespace;
+        only trusted headers pass, and the namespace's own credentials are applied."""
+        client = self.plan.clients[namespace]
+        url = client.base_uri.rstrip("/") + (
+            "/" + quote(path.lstrip("/"), safe="/") if path else ""
+        )
+        if query:
+            url += "?" + query
+        request = UpstreamRequest(method, url, headers=dict(headers), body=body or None)
+        request.idempotent = method in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
+        response = await self.upstreams.send(namespace, request, self._scope({}))
+        if response.status >= 400:
+            return self._upstream_error(response)
+        return Result(response.status, raw=response.body, content_type=response.content_type)
+
+    def _scope(self, params: Mapping[str, Any]) -> Scope:
+        return Scope(params, self.plan.bindings)
+
+    def _apply_with(
+        self, with_: tuple[tuple[str, WithValue], ...], params: dict[str, Any]
+    ) -> dict[str, Any]:
+        if not with_:
+            return params
+        merged = dict(params)
+        scope = self._scope(params)
+        for key, value in with_:
+            if isinstance(value, Ref):
+                present, found = find(params, value.name)
+                if present:
+                    merged[key] = found
+            elif isinstance(value, Const):
+                merged[key] = value.value
+            else:
+                merged[key] = value.render(scope.get, encode=to_text)
+        return merged
+
+    async def _send(self, op: Operation, params: dict[str, Any]) -> UpstreamResponse:
+        scope = self._scope(params)
+        request = build_request(op, scope)
+        return await self.upstreams.send(op.namespace, request, scope)
+
+    def _finish(
+        self,
+        op: Operation,
+        response: UpstreamResponse,
+        outs: tuple[Any, ...],
+        params: dict[str, Any],
+    ) -> Result:
+        status = response.status
+        if status >= 400:
+            return self._upstream_error(response)
+        if not response.body:
+            return Result(status, None)
+        if op.fmt == "json" and outputs.is_passthrough(outs) and _is_json(response.content_type):
+            # Nothing to reshape: the upstream's JSON bytes go out untouched.
+            return Result(status, raw=response.body)
+        root = parse_body(response.body, op.fmt, output_schema=op.output_schema)
+        return Result(status, outputs.map_outputs(outs, root, self._scope(params)))
+
+    def _upstream_error(self, response: UpstreamResponse) -> Result:
+        text = self.redact(response.body.decode("utf-8", errors="replace"))
+        if _is_json(response.content_type):
+            # Client SDKs read the upstream's own error JSON, so it passes through unchanged.
+            return Result(response.status, raw=text.encode(), error=True)
+        return Result(
+            response.status,
+            {"status": response.status, "detail": text[:2000]},
+            error=True,
+        )
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return any(media.endswith(t) if t.startswith("+") else media == t for t in _JSON_TYPES)
+
+
+__all__ = ["Engine", "MappingError", "Result"]

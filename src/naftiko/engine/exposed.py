@@ -1,0 +1,243 @@
+"""Adapter plans: each exposed adapter's routes, tools and credentials, resolved at startup."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from naftiko.engine.inputs import Input
+from naftiko.engine.plan import Action, Plan, action_for
+from naftiko.engine.scope import Scope
+from naftiko.errors import BindingError
+from naftiko.expressions import Var, parse_template, to_text
+from naftiko.model import (
+    ApiKeyAuth,
+    Authentication,
+    BasicAuth,
+    BearerAuth,
+    ExposesMcp,
+    ExposesRest,
+    McpToolHints,
+)
+from naftiko.model.exposes import McpPrompt, McpResource
+
+_VARIABLE = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}|\{\s*([^{}]+?)\s*\}")
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Adapter authentication with its expected secrets already resolved."""
+
+    kind: str  # bearer | apikey | basic
+    secret: str
+    key: str = ""
+    placement: str = "header"
+    username: str = ""
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    regex: re.Pattern[str]
+    variables: tuple[tuple[str, str], ...]  # (regex group, variable name)
+    action: Action
+    forward_namespace: str | None = None
+    trusted_headers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RestPlan:
+    namespace: str
+    address: str | None
+    port: int
+    description: str | None
+    guard: Guard | None
+    routes: tuple[Route, ...]
+    title: str
+
+
+@dataclass(frozen=True)
+class McpPlan:
+    namespace: str
+    address: str | None
+    port: int | None
+    transport: str
+    description: str | None
+    guard: Guard | None
+    tools: dict[str, Action]
+    resources: tuple[tuple[McpResource, Action | None], ...] = ()
+    prompts: tuple[McpPrompt, ...] = ()
+    title: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def compile_path(path: str) -> tuple[re.Pattern[str], tuple[tuple[str, str], ...]]:
+    """`/ships/{imo}` or `/ships/{{imo}}` → a regex; a variable named `path` spans segments."""
+    pattern = "^"
+    variables: list[tuple[str, str]] = []
+    pos = 0
+    for i, match in enumerate(_VARIABLE.finditer(path)):
+        name = (match.group(1) or match.group(2)).strip()
+        group = f"v{i}"
+        pattern += re.escape(path[pos : match.start()])
+        pattern += f"(?P<{group}>.+)" if name == "path" else f"(?P<{group}>[^/]+)"
+        variables.append((group, name))
+        pos = match.end()
+    pattern += re.escape(path[pos:]) + "$"
+    return re.compile(pattern), tuple(variables)
+
+
+def rest_plan(plan: Plan, index: int, adapter: ExposesRest) -> RestPlan:
+    routes: list[Route] = []
+    at = ("capability", "exposes", index)
+    for resource in adapter.resources:
+        regex, variables = compile_path(resource.path)
+        implicit = tuple(Input(name=name, location="path", required=True) for _, name in variables)
+        for op in resource.operations:
+            name = op.name or f"{op.method.upper()} {resource.path}"
+            action = action_for(
+                plan,
+                op,
+                name,
+                adapter.namespace,
+                [
+                    *adapter.inputParameters,
+                    *resource.inputParameters,
+                    *op.inputParameters,
+                ],
+                implicit=implicit,
+                description=op.description or resource.description,
+                label=op.label,
+            )
+            routes.append(Route(op.method.upper(), resource.path, regex, variables, action))
+        if resource.forward is not None:
+            forward = Action(
+                name=f"forward {resource.path}",
+                namespace=adapter.namespace,
+                mode="mock",
+            )
+            routes.append(
+                Route(
+                    "*",
+                    resource.path,
+                    regex,
+                    variables,
+                    forward,
+                    resource.forward.targetNamespace,
+                    tuple(h.lower() for h in resource.forward.trustedHeaders),
+                )
+            )
+    title = (plan.capability.info.label if plan.capability.info else None) or adapter.namespace
+    return RestPlan(
+        namespace=adapter.namespace,
+        address=adapter.address,
+        port=adapter.port or 0,
+        description=adapter.description,
+        guard=guard(plan, adapter.authentication, at),
+        routes=tuple(routes),
+        title=title,
+    )
+
+
+def mcp_plan(plan: Plan, index: int, adapter: ExposesMcp) -> McpPlan:
+    at = ("capability", "exposes", index)
+    tools: dict[str, Action] = {}
+    for tool in adapter.tools:
+        delegate = plan.functions.get(tool.ref) if tool.ref else None
+        name = tool.name or (delegate.name if delegate else "")
+        if not name:
+            continue
+        hints = _merge_hints(tool.hints, delegate.hints if delegate else None)
+        tools[name] = action_for(
+            plan,
+            tool,
+            name,
+            adapter.namespace,
+            tool.inputParameters,
+            description=tool.description or (delegate.description if delegate else None),
+            label=tool.label,
+            hints=hints,
+        )
+    resources = tuple(
+        (
+            res,
+            action_for(plan, res, res.name, adapter.namespace, [], description=res.description)
+            if (res.call or res.steps)
+            else None,
+        )
+        for res in adapter.resources
+    )
+    title = (plan.capability.info.label if plan.capability.info else None) or adapter.namespace
+    return McpPlan(
+        namespace=adapter.namespace,
+        address=adapter.address,
+        port=adapter.port,
+        transport=adapter.transport,
+        description=adapter.description,
+        guard=guard(plan, adapter.authentication, at),
+        tools=tools,
+        resources=resources,
+        prompts=tuple(adapter.prompts),
+        title=title,
+    )
+
+
+def _merge_hints(
+    explicit: McpToolHints | None, derived: McpToolHints | None
+) -> McpToolHints | None:
+    """Explicit hints win field by field over those derived from aggregate `semantics`."""
+    if derived is None:
+        return explicit
+    if explicit is None:
+        return derived
+    merged = {k: v for k, v in derived.model_dump().items() if v is not None}
+    merged.update({k: v for k, v in explicit.model_dump().items() if v is not None})
+    return McpToolHints(**merged)
+
+
+def guard(plan: Plan, auth: Authentication | None, at: tuple[str | int, ...]) -> Guard | None:
+    """Resolve adapter credentials now: an unbound secret stops startup (it must never become
+    the literal text `{{VAR}}` that a caller could send, as in the reference engine)."""
+    if auth is None:
+        return None
+    where = plan.capability.locate((*at, "authentication"))
+    if isinstance(auth, BearerAuth):
+        return Guard("bearer", _secret(plan, auth.token, where))
+    if isinstance(auth, ApiKeyAuth):
+        key = auth.key or "X-API-Key"
+        return Guard(
+            "apikey",
+            _secret(plan, auth.value, where),
+            key=key,
+            placement=auth.placement,
+        )
+    if isinstance(auth, BasicAuth):
+        user = _secret(plan, auth.username, where)
+        return Guard("basic", _secret(plan, auth.password, where), username=user)
+    raise BindingError(f"adapter authentication {auth.type!r} is not supported", where)
+
+
+def _secret(plan: Plan, text: str | None, where: Any) -> str:
+    template = parse_template(text or "")
+    scope = Scope({}, plan.bindings)
+    for var in template.variables:
+        if scope.get(var) is None:
+            raise BindingError(f"variable {var.name} is not set (bind it or set it)", where)
+    value = template.render(scope.get, encode=to_text)
+    if not value:
+        raise BindingError("adapter authentication needs a non-empty secret", where)
+    return value
+
+
+__all__ = [
+    "Guard",
+    "McpPlan",
+    "RestPlan",
+    "Route",
+    "Var",
+    "compile_path",
+    "mcp_plan",
+    "rest_plan",
+]

@@ -1,0 +1,138 @@
+"""Caller arguments → validated, typed parameters, the same way for REST and MCP."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from naftiko.errors import InputError
+from naftiko.expressions import JsonPath, norm
+
+JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object")
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input of an exposed unit, declared in the spec or derived from it (§11.3 rule 8)."""
+
+    name: str
+    location: str = "argument"  # path | query | header | cookie | body | argument
+    type: str = "string"
+    description: str | None = None
+    required: bool = True
+    pattern: re.Pattern[str] | None = None
+    const: Any = None
+    body_path: JsonPath | None = None
+    enum: tuple[Any, ...] | None = None
+    items: Mapping[str, Any] | None = None
+
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": self.type if self.type in JSON_TYPES else "string"}
+        if self.description:
+            schema["description"] = self.description
+        if self.type == "array":
+            # Some LLM clients reject arrays without `items`.
+            schema["items"] = dict(self.items or {})
+        if self.pattern is not None:
+            schema["pattern"] = self.pattern.pattern
+        if self.enum:
+            schema["enum"] = list(self.enum)
+        return schema
+
+
+def find(arguments: Mapping[str, Any], name: str) -> tuple[bool, Any]:
+    """An argument by name, `-` and `_` being equivalent."""
+    if name in arguments:
+        return True, arguments[name]
+    wanted = norm(name)
+    for key, value in arguments.items():
+        if norm(key) == wanted:
+            return True, value
+    return False, None
+
+
+def validate(inputs: tuple[Input, ...], arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """Typed parameters: declared inputs checked and coerced, other arguments kept as given.
+
+    Null arguments are dropped (an optional MCP argument sent as null is "not provided").
+    """
+    params = {k: v for k, v in arguments.items() if v is not None}
+    for spec in inputs:
+        if spec.const is not None:
+            params[spec.name] = spec.const
+            continue
+        present, value = find(params, spec.name)
+        if not present or value is None or (value == "" and spec.location == "path"):
+            if spec.required:
+                where = "" if spec.location == "argument" else f"{spec.location} "
+                raise InputError(spec.name, f"required {where}parameter is missing")
+            continue
+        typed = coerce(spec, value)
+        if spec.pattern is not None and isinstance(typed, str) and not spec.pattern.search(typed):
+            raise InputError(spec.name, f"does not match pattern {spec.pattern.pattern!r}")
+        if spec.enum and typed not in spec.enum:
+            raise InputError(spec.name, f"must be one of {list(spec.enum)}")
+        params[spec.name] = typed
+    return params
+
+
+def coerce(spec: Input, value: Any) -> Any:
+    """Accept a value of the declared type, or text that reads as one (query, path, header)."""
+    kind = spec.type
+    if kind == "string":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return json.dumps(value)
+    elif kind in ("number", "integer"):
+        number = _number(value)
+        if number is not None and (kind == "number" or isinstance(number, int)):
+            return number
+    elif kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+    elif kind in ("object", "array"):
+        wanted = dict if kind == "object" else list
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+        if isinstance(value, wanted):
+            return value
+    else:
+        return value
+    raise InputError(spec.name, f"must be {_article(kind)} {kind} (got {_describe(value)})")
+
+
+def _number(value: Any) -> int | float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            try:
+                number = float(value)
+            except ValueError:
+                return None
+            return number if number == number and abs(number) != float("inf") else None
+    return None
+
+
+def _article(kind: str) -> str:
+    return "an" if kind[0] in "aeiou" else "a"
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value[:40])
+    if isinstance(value, bool):
+        return "a boolean"
+    return type(value).__name__ if isinstance(value, dict | list) else repr(value)

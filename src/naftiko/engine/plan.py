@@ -1,0 +1,405 @@
+"""Everything a request needs, resolved once at startup into immutable objects.
+
+`build_plan(capability, bindings)` turns the model into actions (one per REST operation, MCP
+tool or resource, aggregate function) and upstream operations; adapters only look actions up.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from naftiko.engine.inputs import Input
+from naftiko.errors import BindingError, Location, SpecError
+from naftiko.expressions import (
+    JsonPath,
+    Ref,
+    StepPath,
+    Template,
+    WithValue,
+    compile_jsonpath,
+    norm,
+    parse_step_path,
+    parse_template,
+    parse_with_value,
+)
+from naftiko.model import (
+    Authentication,
+    Capability,
+    ConsumedOperation,
+    ConsumedResource,
+    ConsumesHttp,
+    InputParameter,
+    LookupStep,
+    McpToolHints,
+    OutputParameter,
+    ScriptStep,
+    StructuredBody,
+)
+from naftiko.model.capability import AggregateFunction
+from naftiko.model.exposes import _Unit
+from naftiko.spec.bindings import Bindings
+
+Mode = Literal["call", "steps", "ref", "mock"]
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+@dataclass(frozen=True)
+class ConsumedParam:
+    name: str
+    location: str  # query | header | path | cookie | body | environment
+    value: Template | None = None
+    required: bool = False
+    type: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class BodyPlan:
+    kind: str  # template | json | text | xml | sparql | formUrlEncoded | multipartForm | params
+    template: Template | None = None
+    data: Any = None
+    params: tuple[ConsumedParam, ...] = ()
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One consumed HTTP operation, ready to render."""
+
+    namespace: str
+    name: str
+    method: str
+    url: Template
+    params: tuple[ConsumedParam, ...]
+    body: BodyPlan | None
+    fmt: str
+    output_schema: str | None
+    outputs: tuple[OutputParameter, ...]
+    description: str | None = None
+
+    @property
+    def idempotent(self) -> bool:
+        return self.method in IDEMPOTENT
+
+
+@dataclass(frozen=True)
+class CallStepPlan:
+    name: str
+    operation: Operation
+    with_: tuple[tuple[str, WithValue], ...]
+
+
+@dataclass(frozen=True)
+class LookupStepPlan:
+    name: str
+    index: str
+    match: str
+    value: StepPath | Template
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ScriptStepPlan:
+    name: str
+    language: str | None
+
+
+StepPlan = CallStepPlan | LookupStepPlan | ScriptStepPlan
+
+
+@dataclass(frozen=True)
+class Action:
+    """An exposed unit: what the caller may send, and how it runs."""
+
+    name: str
+    namespace: str
+    mode: Mode
+    inputs: tuple[Input, ...] = ()
+    with_: tuple[tuple[str, WithValue], ...] = ()
+    operation: Operation | None = None
+    steps: tuple[StepPlan, ...] = ()
+    mappings: tuple[tuple[str, StepPath], ...] = ()
+    outputs: tuple[OutputParameter, ...] = ()
+    delegate: Action | None = None
+    description: str | None = None
+    label: str | None = None
+    hints: McpToolHints | None = None
+
+    @property
+    def input_schema(self) -> dict[str, Any]:
+        inputs = self.inputs or (self.delegate.inputs if self.delegate else ())
+        if not inputs:
+            return {"type": "object"}
+        schema: dict[str, Any] = {
+            "type": "object",
+            "properties": {i.name: i.json_schema() for i in inputs if i.const is None},
+        }
+        required = [i.name for i in inputs if i.required and i.const is None]
+        if required:
+            schema["required"] = required
+        return schema
+
+
+@dataclass(frozen=True)
+class Client:
+    """A consumed namespace: where and how to authenticate."""
+
+    namespace: str
+    base_uri: str
+    authentication: Authentication | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    capability: Capability
+    bindings: Bindings
+    clients: Mapping[str, Client]
+    operations: Mapping[str, Operation]
+    functions: Mapping[str, Action] = field(default_factory=dict)
+
+
+def build_plan(capability: Capability, bindings: Bindings) -> Plan:
+    body = capability.body
+    operations: dict[str, Operation] = {}
+    clients: dict[str, Client] = {}
+    for c in body.consumes:
+        clients[c.namespace] = Client(c.namespace, c.baseUri, c.authentication)
+        for resource in c.resources:
+            for op in resource.operations:
+                operations.setdefault(f"{c.namespace}.{op.name}", _operation(c, resource, op))
+    plan = Plan(capability, bindings, clients, operations)
+    functions: dict[str, Action] = {}
+    for agg in body.aggregates:
+        for fn in agg.functions:
+            key = f"{agg.namespace}.{fn.name}"
+            functions[key] = action_for(plan, fn, fn.name, agg.namespace, fn.inputParameters)
+    return Plan(capability, bindings, clients, operations, functions)
+
+
+def _operation(c: ConsumesHttp, resource: ConsumedResource, op: ConsumedOperation) -> Operation:
+    path = op.path if op.path is not None else resource.path
+    joined = c.baseUri.rstrip("/") + ("/" + path.lstrip("/") if path else "")
+    merged: dict[tuple[str, str], ConsumedParam] = {}
+    # Adapter < resource < operation, merged by (name, in) (SEMANTICS §3.3 [R]).
+    for param in (*c.inputParameters, *resource.inputParameters, *op.inputParameters):
+        merged[(param.name, param.in_ or "query")] = _consumed_param(param)
+    params = tuple(merged.values())
+    return Operation(
+        namespace=c.namespace,
+        name=op.name,
+        method=op.method.upper(),
+        url=parse_template(joined, single_braces=True),
+        params=params,
+        body=_body(op.body, params),
+        fmt=op.outputRawFormat.lower(),
+        output_schema=op.outputSchema,
+        outputs=tuple(op.outputParameters),
+        description=op.description,
+    )
+
+
+def _consumed_param(param: InputParameter) -> ConsumedParam:
+    raw = param.value if param.value is not None else param.template
+    value = (
+        parse_template(str(raw) if not isinstance(raw, str) else raw) if raw is not None else None
+    )
+    return ConsumedParam(
+        name=param.name,
+        location=param.in_ or "query",
+        value=value,
+        required=param.required is True,
+        type=param.type,
+        description=param.description,
+    )
+
+
+def _body(body: str | StructuredBody | None, params: tuple[ConsumedParam, ...]) -> BodyPlan | None:
+    body_params = tuple(p for p in params if p.location == "body")
+    if isinstance(body, str):
+        return BodyPlan("template", template=parse_template(body))
+    if isinstance(body, StructuredBody) and body.data is not None:
+        template = parse_template(body.data) if isinstance(body.data, str) else None
+        return BodyPlan(body.type, template=template, data=body.data)
+    if body_params:
+        # §11.3 rule 7: `in: body` parameters without a body template build a JSON body.
+        return BodyPlan("params", params=body_params)
+    return None
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def action_for(
+    plan: Plan,
+    unit: _Unit,
+    name: str,
+    namespace: str,
+    declared: list[InputParameter],
+    *,
+    implicit: tuple[Input, ...] = (),
+    description: str | None = None,
+    label: str | None = None,
+    hints: McpToolHints | None = None,
+) -> Action:
+    """One exposed unit → Action. `implicit` inputs come from the adapter (e.g. path variables)."""
+    prefixes = frozenset({namespace})
+    with_ = tuple((k, parse_with_value(v, prefixes)) for k, v in (unit.with_ or {}).items())
+    operation = plan.operations.get(unit.call) if unit.call else None
+    delegate = plan.functions.get(unit.ref) if unit.ref else None
+    mode: Mode
+    if unit.ref:
+        mode = "ref"
+    elif unit.steps:
+        mode = "steps"
+    elif operation is not None:
+        mode = "call"
+    else:
+        mode = "mock"
+    inputs = tuple(_input(p) for p in declared)
+    inputs = _with_implicit(inputs, implicit)
+    if not declared and operation is not None:
+        inputs = _with_implicit(inputs, derive_inputs(operation, with_))
+    if isinstance(unit, AggregateFunction) and not description:
+        description = unit.description
+    return Action(
+        name=name,
+        namespace=namespace,
+        mode=mode,
+        inputs=inputs,
+        with_=with_,
+        operation=operation,
+        steps=tuple(_step(plan, s, prefixes) for s in unit.steps),
+        mappings=tuple(
+            (m.targetName, path)
+            for m in unit.mappings
+            if (path := parse_step_path(m.value)) is not None
+        ),
+        outputs=tuple(unit.outputParameters),
+        delegate=delegate,
+        description=description,
+        label=label,
+        hints=hints,
+    )
+
+
+def _with_implicit(inputs: tuple[Input, ...], extra: tuple[Input, ...]) -> tuple[Input, ...]:
+    known = {norm(i.name) for i in inputs}
+    return inputs + tuple(i for i in extra if norm(i.name) not in known)
+
+
+def _input(param: InputParameter) -> Input:
+    value = param.value
+    const: Any = None
+    body_path: JsonPath | None = None
+    if isinstance(value, str) and value.startswith("$"):
+        body_path = compile_jsonpath(value)
+    elif value is not None:
+        const = value
+    pattern = None
+    if param.pattern:
+        try:
+            pattern = re.compile(param.pattern)
+        except re.error:
+            pattern = None
+    return Input(
+        name=param.name,
+        location=param.in_ or "argument",
+        type=param.type or "string",
+        description=param.description,
+        required=param.is_required and const is None,
+        pattern=pattern,
+        const=const,
+        body_path=body_path,
+        enum=tuple(param.enum) if param.enum else None,
+        items=param.items,
+    )
+
+
+def derive_inputs(
+    operation: Operation, with_: tuple[tuple[str, WithValue], ...]
+) -> tuple[Input, ...]:
+    """Inputs of a unit that declares none (§11.3 rule 8): from `with` and the operation."""
+    by_name = {norm(p.name): p for p in operation.params}
+    derived: list[Input] = []
+    fed: set[str] = set()
+    for key, value in with_:
+        fed.add(norm(key))
+        names: list[str] = []
+        if isinstance(value, Ref):
+            names = [value.name]
+        elif isinstance(value, Template):
+            names = [v.name for v in value.variables if "." not in v.name]
+        for name in names:
+            param = by_name.get(norm(key))
+            derived.append(_derived(name, param))
+    for param in operation.params:
+        if param.value is None and norm(param.name) not in fed and param.location != "environment":
+            derived.append(_derived(param.name, param))
+    for var in operation.url.variables:
+        if norm(var.name) not in fed and norm(var.name) not in by_name and "." not in var.name:
+            derived.append(Input(name=var.name, location="argument", required=True))
+    unique: dict[str, Input] = {}
+    for item in derived:
+        unique.setdefault(norm(item.name), item)
+    return tuple(unique.values())
+
+
+def _derived(name: str, param: ConsumedParam | None) -> Input:
+    if param is None:
+        return Input(name=name)
+    kind = param.type or ("object" if param.location == "body" else "string")
+    required = param.required or param.location in ("path", "body")
+    return Input(name=name, type=kind, description=param.description, required=required)
+
+
+def _step(plan: Plan, step: Any, prefixes: frozenset[str]) -> StepPlan:
+    if isinstance(step, LookupStep):
+        value: StepPath | Template = parse_step_path(step.lookupValue) or parse_template(
+            step.lookupValue
+        )
+        return LookupStepPlan(
+            step.name, step.index, step.match, value, tuple(step.outputParameters)
+        )
+    if isinstance(step, ScriptStep):
+        return ScriptStepPlan(step.name, step.language)
+    with_ = tuple((k, parse_with_value(v, prefixes)) for k, v in (step.with_ or {}).items())
+    return CallStepPlan(step.name, plan.operations[step.call], with_)
+
+
+def required_variables(plan: Plan) -> list[tuple[str, Location]]:
+    """Variables in upstream credentials and base URIs that nothing at startup can supply."""
+    missing = []
+    cap = plan.capability
+    for i, c in enumerate(cap.body.consumes):
+        at: tuple[str | int, ...] = ("capability", "consumes", i)
+        texts: list[tuple[str, tuple[str | int, ...]]] = [(c.baseUri, (*at, "baseUri"))]
+        if c.authentication is not None:
+            for key, value in c.authentication.model_dump(exclude_none=True).items():
+                if isinstance(value, str):
+                    texts.append((value, (*at, "authentication", key)))
+        for text, where in texts:
+            for var in parse_template(text).variables:
+                if plan.bindings.lookup(var.name) is None and var.name not in plan.bindings.environ:
+                    missing.append((var.name, cap.locate(where)))
+    return missing
+
+
+def check_startup(plan: Plan) -> None:
+    """Refuse to start when a credential variable is unbound or a feature is unsupported."""
+    for name, where in required_variables(plan):
+        raise BindingError(
+            f"variable {name} is not set (bind it in `binds` or the environment)", where
+        )
+    for i, c in enumerate(plan.capability.body.consumes):
+        auth = c.authentication
+        if auth is not None and auth.type not in (
+            "basic",
+            "digest",
+            "bearer",
+            "apikey",
+            "oauth2",
+        ):
+            loc = plan.capability.locate(("capability", "consumes", i, "authentication", "type"))
+            raise SpecError.single(loc, f"authentication type {auth.type!r} is not supported")

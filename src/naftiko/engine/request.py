@@ -1,0 +1,206 @@
+"""Parameters → one upstream HTTP request: URL, query, headers, cookies and body.
+
+Path values are percent-encoded per segment, so no value can add `/`, `..` or a query to the
+upstream URL; header values with CR/LF are refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from naftiko.engine.plan import BodyPlan, ConsumedParam, Operation
+from naftiko.engine.scope import Scope
+from naftiko.errors import InputError
+from naftiko.expressions import Template, Var, parse_template, to_text
+
+_PATH_SAFE = "-._~!$&'()*+,;=:@"
+
+
+@dataclass
+class UpstreamRequest:
+    method: str
+    url: str
+    query: list[tuple[str, str]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    idempotent: bool = True
+
+    def full_url(self) -> str:
+        if not self.query:
+            return self.url
+        joiner = "&" if "?" in self.url else "?"
+        return self.url + joiner + urlencode(self.query, quote_via=quote)
+
+
+def build_request(op: Operation, scope: Scope) -> UpstreamRequest:
+    request = UpstreamRequest(op.method, _url(op, scope), idempotent=op.idempotent)
+    cookies: list[str] = []
+    for param in op.params:
+        value = _param_value(param, scope)
+        if value is None:
+            if param.required and param.location in ("query", "header", "path", "body"):
+                raise InputError(param.name, f"required {param.location} parameter is missing")
+            continue
+        if param.location == "query":
+            request.query.append((param.name, to_text(value)))
+        elif param.location == "header":
+            request.headers[param.name] = header_value(param.name, to_text(value))
+        elif param.location == "cookie":
+            cookies.append(f"{param.name}={quote(to_text(value), safe='')}")
+    if cookies:
+        request.headers["Cookie"] = "; ".join(cookies)
+    if op.body is not None:
+        body, content_type = _body(op.body, scope)
+        if body is not None:
+            request.body = body
+            request.headers.setdefault("Content-Type", content_type)
+    return request
+
+
+def header_value(name: str, value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise InputError(name, "header values cannot contain line breaks")
+    return value
+
+
+def _param_value(param: ConsumedParam, scope: Scope) -> Any:
+    if param.value is not None:
+        if param.value.is_constant:
+            return param.value.source
+        single = param.value.single_var
+        if single is not None:
+            # `value: "{{x}}"` keeps x's type (a list stays a list for the JSON body).
+            return scope.get(single)
+        missing = [v for v in param.value.variables if scope.get(v) is None]
+        return None if missing else param.value.render(scope.get, encode=to_text)
+    if param.location == "environment":
+        return scope.bindings.environ.get(param.name)
+    found, value = scope.find(param.name)
+    return value if found else None
+
+
+def _url(op: Operation, scope: Scope) -> str:
+    out: list[str] = []
+    parts = op.url.parts
+    for i, part in enumerate(parts):
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        value = scope.get(part)
+        in_query = any(isinstance(p, str) and "?" in p for p in parts[:i])
+        if value is None or value == "":
+            if _is_origin(parts, i):
+                raise InputError(part.name, "base URI variable is not set")
+            raise InputError(part.name, "required path parameter is missing")
+        text = to_text(value)
+        if _is_origin(parts, i):
+            out.append(text)  # A bound base URI (`{{API_BASE}}/x`) is trusted spec config.
+        else:
+            out.append(quote(text, safe="" if not in_query else "-._~"))
+    return "".join(out)
+
+
+def _is_origin(parts: tuple[str | Var, ...], index: int) -> bool:
+    """A variable before the first path slash after the scheme is part of the origin."""
+    text = "".join(p for p in parts[:index] if isinstance(p, str))
+    rest = text.split("://", 1)[1] if "://" in text else text
+    return "/" not in rest
+
+
+def _body(plan: BodyPlan, scope: Scope) -> tuple[bytes | None, str]:
+    kind = plan.kind
+    if kind == "params":
+        return _params_body(plan, scope)
+    if kind == "template" or (plan.template is not None and kind == "json"):
+        assert plan.template is not None
+        return _render_json_template(plan.template, scope).encode(), "application/json"
+    if kind == "json":
+        return json.dumps(_render_data(plan.data, scope)).encode(), "application/json"
+    if kind == "formUrlEncoded":
+        data = _render_data(plan.data, scope)
+        if isinstance(data, dict):
+            pairs = [(k, to_text(v)) for k, v in data.items() if v is not None]
+            return urlencode(pairs).encode(), "application/x-www-form-urlencoded"
+        return to_text(data).encode(), "application/x-www-form-urlencoded"
+    if kind == "multipartForm":
+        return _multipart(plan, scope)
+    text = plan.template.render(scope.get, encode=to_text) if plan.template else to_text(plan.data)
+    media = {"xml": "application/xml", "sparql": "application/sparql-query"}
+    return text.encode(), media.get(kind, "text/plain; charset=utf-8")
+
+
+def _params_body(plan: BodyPlan, scope: Scope) -> tuple[bytes | None, str]:
+    """§11.3 rule 7: one `in: body` parameter is the body; several make an object."""
+    values = {p.name: _param_value(p, scope) for p in plan.params}
+    provided = {k: v for k, v in values.items() if v is not None}
+    if not provided:
+        return None, "application/json"
+    if len(plan.params) == 1:
+        (value,) = provided.values()
+        if isinstance(value, str):
+            # A string holding JSON is the JSON itself (§11.3 rule 7).
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+        return json.dumps(value).encode(), "application/json"
+    return json.dumps(provided).encode(), "application/json"
+
+
+def _render_data(data: Any, scope: Scope) -> Any:
+    """Render Mustache in the leaf strings of structured data; `"{{x}}"` keeps x's type."""
+    if isinstance(data, str):
+        template = parse_template(data)
+        single = template.single_var
+        if single is not None:
+            return scope.get(single)
+        return template.render(scope.get, encode=to_text)
+    if isinstance(data, dict):
+        return {k: _render_data(v, scope) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_render_data(v, scope) for v in data]
+    return data
+
+
+def _render_json_template(template: Template, scope: Scope) -> str:
+    """Raw insertion like the reference engine, but a string between quotes is JSON-escaped
+    so a `"` in a caller's value cannot break (or inject into) the JSON body."""
+    out: list[str] = []
+    parts = template.parts
+    for i, part in enumerate(parts):
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        value = scope.get(part)
+        if value is None:
+            continue
+        before = parts[i - 1] if i > 0 else ""
+        after = parts[i + 1] if i + 1 < len(parts) else ""
+        quoted = isinstance(before, str) and before.endswith('"')
+        quoted = quoted and isinstance(after, str) and after.startswith('"')
+        if quoted and isinstance(value, str):
+            out.append(json.dumps(value, ensure_ascii=False)[1:-1])
+        else:
+            out.append(to_text(value))
+    return "".join(out)
+
+
+def _multipart(plan: BodyPlan, scope: Scope) -> tuple[bytes, str]:
+    boundary = "naftiko-boundary-7d1c0b"
+    chunks: list[bytes] = []
+    for part in plan.data or []:
+        if not isinstance(part, dict):
+            continue
+        name = to_text(part.get("name", "field"))
+        value = _render_data(part.get("value", ""), scope)
+        disposition = f'form-data; name="{name}"'
+        if part.get("filename"):
+            disposition += f'; filename="{to_text(part["filename"])}"'
+        head = f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
+        if part.get("contentType"):
+            head += f"Content-Type: {to_text(part['contentType'])}\r\n"
+        chunks.append(head.encode() + b"\r\n" + to_text(value).encode() + b"\r\n")
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"

@@ -1,0 +1,124 @@
+"""Orchestration (SEMANTICS §7): call and lookup steps in order, then `mappings`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from naftiko.engine.plan import Action, CallStepPlan, LookupStepPlan, Operation
+from naftiko.engine.result import Result
+from naftiko.engine.scope import Scope
+from naftiko.engine.upstream import UpstreamResponse
+from naftiko.errors import UnsupportedError
+from naftiko.expressions import MISSING, StepPath, compile_jsonpath, to_text
+from naftiko.model import OutputParameter
+
+Send = Callable[[Operation, dict[str, Any]], Awaitable[UpstreamResponse]]
+WithApplier = Callable[[CallStepPlan, dict[str, Any]], dict[str, Any]]
+Finish = Callable[[Operation, UpstreamResponse, dict[str, Any]], Result]
+
+
+async def run(
+    action: Action,
+    params: dict[str, Any],
+    scope_of: Callable[[dict[str, Any]], Scope],
+    send: Send,
+    with_for: WithApplier,
+    finish: Finish,
+) -> Result:
+    runtime = dict(params)
+    context: dict[str, Any] = {}
+    last: tuple[Operation, UpstreamResponse, dict[str, Any]] | None = None
+    for step in action.steps:
+        if isinstance(step, CallStepPlan):
+            call_params = with_for(step, runtime)
+            response = await send(step.operation, call_params)
+            last = (step.operation, response, call_params)
+            output = _step_output(step.operation.outputs, _json(response.body))
+            if output is not None:
+                context[step.name] = output
+                runtime[step.name] = output
+        elif isinstance(step, LookupStepPlan):
+            found = _lookup(step, context, scope_of(runtime))
+            if found is not None:
+                # Lookup outputs feed `mappings` only, as in the reference engine.
+                context[step.name] = found
+        else:
+            raise UnsupportedError(f"script step {step.name!r} is not supported by this runtime")
+    if action.mappings:
+        mapped = _mappings(action.mappings, context)
+        if mapped:
+            return Result(200, mapped)
+    if last is None:
+        return Result(200, {})
+    return finish(*last)
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+def _step_output(outputs: tuple[OutputParameter, ...], raw: Any) -> Any:
+    """Named consumed outputs: evaluated per element of an array (augmenting each), else an
+    object of them; none declared → the raw JSON (SEMANTICS §7.2)."""
+    named = [o for o in outputs if o.name and isinstance(o.value, str) and o.value.startswith("$")]
+    if raw is None or not named:
+        return raw
+    if all(o.value in ("$", "$.") for o in named) and len(named) == 1:
+        return raw
+    if isinstance(raw, list):
+        augmented = []
+        for element in raw:
+            if isinstance(element, dict):
+                extra = {o.name: compile_jsonpath(str(o.value)).find(element) for o in named}
+                augmented.append({**element, **{k: v for k, v in extra.items() if k}})
+            else:
+                augmented.append(element)
+        return augmented
+    return {o.name: compile_jsonpath(str(o.value)).find(raw) for o in named if o.name}
+
+
+def _lookup(step: LookupStepPlan, context: dict[str, Any], scope: Scope) -> Any:
+    index = context.get(step.index)
+    if index is None:
+        return None
+    if isinstance(step.value, StepPath):
+        wanted = step.value.find(context)
+        if wanted is MISSING or wanted is None:
+            return None
+    else:
+        wanted = step.value.render(scope.get, encode=to_text)
+    if isinstance(wanted, list):
+        matches = [m for w in wanted if (m := _match(step, index, w)) is not None]
+        return matches or None
+    return _match(step, index, wanted)
+
+
+def _match(step: LookupStepPlan, index: Any, wanted: Any) -> Any:
+    rows = index if isinstance(index, list) else [index]
+    text = to_text(wanted)
+    for row in rows:
+        if isinstance(row, dict) and step.match in row and to_text(row[step.match]) == text:
+            return {name: row.get(name) for name in step.fields}
+    return None
+
+
+def _mappings(mappings: tuple[tuple[str, StepPath], ...], context: dict[str, Any]) -> Any:
+    result: dict[str, Any] = {}
+    for target, path in mappings:
+        value = path.find(context)
+        if value is MISSING:
+            continue
+        node = result
+        *parents, leaf = target.split(".")
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[leaf] = value
+    return result

@@ -1,0 +1,135 @@
+"""One pooled aiohttp client per consumed namespace; the single place where transport
+exceptions become UpstreamError (timeout → UpstreamTimeout, the rest → UpstreamUnavailable)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from naftiko import __version__
+from naftiko.engine import auth
+from naftiko.engine.plan import Client
+from naftiko.engine.request import UpstreamRequest
+from naftiko.engine.scope import Scope
+from naftiko.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from naftiko.model import DigestAuth, OAuth2Auth
+
+USER_AGENT = f"naftiko-python/{__version__}"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 10.0
+    total: float = 60.0
+
+
+@dataclass(frozen=True)
+class UpstreamResponse:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "application/octet-stream")
+
+
+class Upstreams:
+    """The pooled clients, opened in `start()` and closed in `close()` (the runtime lifespan)."""
+
+    def __init__(self, clients: dict[str, Client], timeouts: Timeouts) -> None:
+        self._clients = clients
+        self._timeouts = timeouts
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._tokens = auth.OAuth2Tokens(self._fetch_token)
+
+    async def start(self) -> None:
+        timeout = aiohttp.ClientTimeout(
+            total=self._timeouts.total, sock_connect=self._timeouts.connect
+        )
+        for namespace in self._clients:
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
+            self._sessions[namespace] = aiohttp.ClientSession(
+                connector=connector,
+                timeout=timeout,
+                headers={"User-Agent": USER_AGENT},
+                auto_decompress=True,
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+
+    async def close(self) -> None:
+        sessions, self._sessions = self._sessions, {}
+        await asyncio.gather(*(s.close() for s in sessions.values()))
+
+    async def send(
+        self, namespace: str, request: UpstreamRequest, scope: Scope
+    ) -> UpstreamResponse:
+        client = self._clients[namespace]
+        credentials = client.authentication
+        auth.apply(credentials, request, scope)
+        if isinstance(credentials, OAuth2Auth):
+            token = await self._tokens.token(namespace, credentials, scope)
+            request.headers["Authorization"] = f"Bearer {token}"
+        response = await self._send(namespace, request)
+        if response.status == 401 and isinstance(credentials, DigestAuth):
+            challenge = response.headers.get("WWW-Authenticate", "")
+            url = URL(request.full_url(), encoded=True)
+            header = auth.digest_header(
+                credentials, scope, challenge, request.method, url.raw_path_qs
+            )
+            if header is not None:
+                request.headers["Authorization"] = header
+                response = await self._send(namespace, request)
+        return response
+
+    async def _send(self, namespace: str, request: UpstreamRequest) -> UpstreamResponse:
+        session = self._sessions.get(namespace)
+        if session is None:
+            raise UpstreamUnavailable(f"upstream {namespace!r} is not started")
+        # The URL is already percent-encoded per segment; yarl must not re-quote it.
+        url = URL(request.full_url(), encoded=True)
+        try:
+            async with session.request(
+                request.method,
+                url,
+                headers=request.headers,
+                data=request.body,
+                allow_redirects=request.method in ("GET", "HEAD"),
+            ) as response:
+                body = await response.read()
+                return UpstreamResponse(response.status, response.headers, body)
+        except TimeoutError:
+            raise UpstreamTimeout(f"upstream {namespace!r} did not answer in time") from None
+        except aiohttp.InvalidURL:
+            raise UpstreamUnavailable(f"upstream {namespace!r}: invalid URL") from None
+        except aiohttp.ClientConnectorError as exc:
+            reason = exc.os_error.strerror or type(exc.os_error).__name__
+            raise UpstreamUnavailable(f"upstream {namespace!r} unreachable: {reason}") from None
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError):
+            raise UpstreamUnavailable(f"upstream {namespace!r} closed the connection") from None
+        except aiohttp.ClientError as exc:
+            reason = type(exc).__name__
+            raise UpstreamUnavailable(f"upstream {namespace!r} failed: {reason}") from None
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise UpstreamUnavailable(f"upstream {namespace!r} failed: {reason}") from None
+
+    async def _fetch_token(self, endpoint: str, form: dict[str, str]) -> dict[str, Any]:
+        session = next(iter(self._sessions.values()), None)
+        if session is None:
+            raise UpstreamUnavailable("no upstream client is started")
+        try:
+            async with session.post(endpoint, data=form) as response:
+                if response.status >= 400:
+                    raise UpstreamError(f"OAuth2 token endpoint answered {response.status}", 502)
+                data = await response.json(content_type=None)
+        except TimeoutError:
+            raise UpstreamTimeout("OAuth2 token endpoint did not answer in time") from None
+        except (aiohttp.ClientError, ValueError, OSError):
+            raise UpstreamUnavailable("OAuth2 token endpoint failed") from None
+        return data if isinstance(data, dict) else {}

@@ -1,0 +1,271 @@
+"""load → plan → engine → adapters → servers on their ports, in one process and one lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import uvicorn
+
+from naftiko.adapters.rest import DEFAULT_MAX_BODY, RestAdapter
+from naftiko.engine.engine import Engine
+from naftiko.engine.exposed import mcp_plan, rest_plan
+from naftiko.engine.metrics import Metrics
+from naftiko.engine.plan import build_plan, check_startup
+from naftiko.engine.upstream import Timeouts
+from naftiko.errors import NaftikoError
+from naftiko.model import ExposesControl, ExposesMcp, ExposesRest, ExposesSkill
+from naftiko.spec.bindings import read_env_file, resolve
+from naftiko.spec.loader import load
+
+log = logging.getLogger("naftiko")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `naftiko run` can be told, built once from flags and the environment."""
+
+    host: str | None = None
+    env_file: Path | None = None
+    log_level: str = "info"
+    log_format: str = "text"
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    max_body: int = DEFAULT_MAX_BODY
+    drain_seconds: float = 10.0
+    stdio: bool = False
+
+
+class Adapter(Protocol):
+    app: Any
+
+    @contextlib.asynccontextmanager
+    def lifespan(self) -> AsyncIterator[None]: ...
+
+
+@dataclass
+class Served:
+    kind: str
+    namespace: str
+    address: str
+    port: int
+    adapter: Any
+    state: str = "stopped"
+
+    @property
+    def url(self) -> str:
+        host = self.address if ":" not in self.address else f"[{self.address}]"
+        return f"http://{host}:{self.port}"
+
+
+@dataclass
+class Runtime:
+    """Every adapter of every spec; `status()` feeds the control port."""
+
+    settings: Settings
+    metrics: Metrics = field(default_factory=Metrics)
+    engines: list[Engine] = field(default_factory=list)
+    served: list[Served] = field(default_factory=list)
+    stdio: list[Any] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "capabilities": self.labels,
+            "uptime_seconds": round(time.time() - self.started, 3),
+            "adapters": [
+                {
+                    "type": s.kind,
+                    "namespace": s.namespace,
+                    "port": s.port,
+                    "state": s.state,
+                }
+                for s in self.served
+            ],
+        }
+
+
+def build(specs: list[Path], settings: Settings, environ: Mapping[str, str]) -> Runtime:
+    """Load, bind and plan every spec; any problem raises before a port is opened."""
+    runtime = Runtime(settings)
+    env = dict(environ)
+    if settings.env_file is not None:
+        env = {**read_env_file(settings.env_file), **env}
+    for spec in specs:
+        capability = load(spec)
+        plan = build_plan(capability, resolve(capability, env))
+        check_startup(plan)
+        engine = Engine(plan, settings.timeouts)
+        runtime.engines.append(engine)
+        runtime.labels.append((capability.info.label if capability.info else None) or str(spec))
+        for i, exposed in enumerate(capability.body.exposes):
+            _add_adapter(runtime, plan, engine, i, exposed)
+    return runtime
+
+
+def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: Any) -> None:
+    settings = runtime.settings
+    address = settings.host or exposed.address or "127.0.0.1"
+    adapter: Any
+    if isinstance(exposed, ExposesRest):
+        adapter = RestAdapter(
+            rest_plan(plan, i, exposed), engine, runtime.metrics, settings.max_body
+        )
+    elif isinstance(exposed, ExposesMcp):
+        from naftiko.adapters.mcp import McpAdapter
+
+        adapter = McpAdapter(mcp_plan(plan, i, exposed), engine, runtime.metrics)
+        if exposed.transport == "stdio" or settings.stdio:
+            runtime.stdio.append(adapter)
+            return
+    elif isinstance(exposed, ExposesSkill):
+        from naftiko.adapters.skill import SkillAdapter
+
+        adapter = SkillAdapter(plan, i, exposed, runtime.metrics)
+    elif isinstance(exposed, ExposesControl):
+        from naftiko.adapters.control import ControlAdapter
+
+        adapter = ControlAdapter(plan, i, exposed, runtime)
+    else:  # pragma: no cover - the model admits no other type
+        return
+    namespace = getattr(exposed, "namespace", None) or exposed.type
+    runtime.served.append(Served(exposed.type, namespace, address, exposed.port or 0, adapter))
+
+
+def _bind(served: Served) -> socket.socket:
+    family = socket.AF_INET6 if ":" in served.address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((served.address, served.port))
+    except OSError as exc:
+        sock.close()
+        reason = "already in use" if exc.errno in (98, 48) else (exc.strerror or str(exc))
+        raise StartupError(
+            f"cannot listen on {served.address}:{served.port} for {served.kind} adapter "
+            f"{served.namespace!r}: {reason}"
+        ) from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    served.port = sock.getsockname()[1]
+    return sock
+
+
+class StartupError(NaftikoError):
+    """A port cannot be opened, or another startup resource is missing."""
+
+
+async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None) -> None:
+    """Run until SIGTERM/SIGINT, then drain in-flight requests (bounded) and stop."""
+    sockets = [_bind(s) for s in runtime.served]  # every port first: fail before serving any
+    servers: list[uvicorn.Server] = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with contextlib.AsyncExitStack() as stack:
+        for engine in runtime.engines:
+            await engine.start()
+            stack.push_async_callback(engine.close)
+        for adapter in [s.adapter for s in runtime.served] + runtime.stdio:
+            await stack.enter_async_context(adapter.lifespan())
+        for served, sock in zip(runtime.served, sockets, strict=True):
+            config = uvicorn.Config(
+                served.adapter.app,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                http="httptools" if _has("httptools") else "auto",
+                timeout_graceful_shutdown=int(runtime.settings.drain_seconds),
+                server_header=False,
+            )
+            config.load()
+            server = uvicorn.Server(config)
+            server.lifespan = config.lifespan_class(config)
+            await server.startup(sockets=[sock])
+            servers.append(server)
+            served.state = "started"
+            log.info(
+                "%s adapter %s listening on %s",
+                served.kind,
+                served.namespace,
+                served.url,
+            )
+        tasks = [asyncio.create_task(a.run_stdio(stop)) for a in runtime.stdio]
+        if ready is not None:
+            ready(runtime)
+        await stop.wait()
+        log.info("stopping: draining in-flight requests")
+        for server in servers:
+            server.should_exit = True
+        await asyncio.gather(*(s.shutdown(sockets=[]) for s in servers))
+        for served in runtime.served:
+            served.state = "stopped"
+        for task in tasks:
+            task.cancel()
+
+
+def _has(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+def run(specs: list[Path], settings: Settings) -> None:
+    """The blocking entry point used by the CLI."""
+    configure_logging(settings)
+    runtime = build(specs, settings, os.environ)
+
+    def announce(rt: Runtime) -> None:
+        stream = sys.stderr if settings.stdio or rt.stdio else sys.stdout
+        for served in rt.served:
+            print(
+                f"{served.kind:8} {served.namespace:30} {served.url}",
+                file=stream,
+                flush=True,
+            )
+        if rt.stdio:
+            print("mcp      stdio", file=stream, flush=True)
+
+    try:
+        import uvloop
+
+        uvloop.run(serve(runtime, announce))
+    except ImportError:
+        asyncio.run(serve(runtime, announce))
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        return json.dumps(entry)
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)

@@ -1,0 +1,17 @@
+"""Fixtures shared by the end-to-end tests: fake upstreams as real loopback servers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.groq import groq_app
+from tests.support.servers import Recorder, serve_app
+
+
+@pytest.fixture(scope="session")
+def groq_upstream() -> Iterator[tuple[str, Recorder]]:
+    recorder = Recorder()
+    with serve_app(groq_app(recorder)) as url:
+        yield url, recorder

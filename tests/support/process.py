@@ -1,0 +1,93 @@
+"""`naftiko run` as a real process: started on a spec, ready when it prints its URLs."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+NAFTIKO = str(Path(sys.executable).with_name("naftiko"))
+READY_TIMEOUT = 20.0
+
+
+@dataclass
+class Running:
+    process: subprocess.Popen[str]
+    urls: dict[str, str]
+    stderr_lines: list[str] = field(default_factory=list)
+    stdout_lines: list[str] = field(default_factory=list)
+
+    def url(self, namespace: str) -> str:
+        return self.urls[namespace]
+
+    def logs(self) -> str:
+        return "\n".join(self.stdout_lines + self.stderr_lines)
+
+
+def _pump(stream: IO[str], sink: list[str], lines: queue.Queue[str | None]) -> None:
+    for line in iter(stream.readline, ""):
+        sink.append(line.rstrip("\n"))
+        lines.put(line)
+    lines.put(None)
+
+
+@contextmanager
+def naftiko_run(
+    *specs: Path,
+    args: tuple[str, ...] = (),
+    env: Mapping[str, str] | None = None,
+    adapters: int,
+) -> Iterator[Running]:
+    """Start `naftiko run`, wait (bounded) for `adapters` URL lines, stop it with SIGTERM."""
+    full_env = {**os.environ, **(env or {})}
+    process = subprocess.Popen(
+        [NAFTIKO, "run", *args, *map(str, specs)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=full_env,
+    )
+    running = Running(process, {})
+    lines: queue.Queue[str | None] = queue.Queue()
+    threads = [
+        threading.Thread(target=_pump, args=(process.stdout, running.stdout_lines, lines)),
+        threading.Thread(target=_pump, args=(process.stderr, running.stderr_lines, queue.Queue())),
+    ]
+    for thread in threads:
+        thread.daemon = True
+        thread.start()
+    try:
+        while len(running.urls) < adapters:
+            try:
+                line = lines.get(timeout=READY_TIMEOUT)
+            except queue.Empty:
+                raise RuntimeError(f"naftiko run not ready:\n{running.logs()}") from None
+            if line is None:
+                process.wait(5)
+                raise RuntimeError(f"naftiko run exited {process.returncode}:\n{running.logs()}")
+            parts = line.split()
+            if len(parts) == 3 and parts[2].startswith("http://"):
+                running.urls[parts[1]] = parts[2]
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        for thread in threads:
+            thread.join(5)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
