@@ -18,7 +18,9 @@ ADAPTERS = 1  # TEMP
 
 
 @pytest.fixture(scope="module")
-def gateway(groq_upstream: tuple[str, Recorder], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+def gateway(
+    groq_upstream: tuple[str, Recorder], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Running]:
     url, _ = groq_upstream
     spec = seed_for(url, tmp_path_factory.mktemp("seed"))
     with naftiko_run(spec, env={"GROQ_API_KEY": TOKEN}, adapters=ADAPTERS) as running:
@@ -67,13 +69,17 @@ def test_batches_list_returns_the_upstream_page(client: openai.OpenAI) -> None:
     assert [b.id for b in page.data] == ["batch_01", "batch_02"]
 
 
-def test_batches_retrieve_reaches_the_batch_by_id(client: openai.OpenAI, recorder: Recorder) -> None:
+def test_batches_retrieve_reaches_the_batch_by_id(
+    client: openai.OpenAI, recorder: Recorder
+) -> None:
     batch = client.batches.retrieve("batch_42")
     assert (batch.id, batch.status) == ("batch_42", "validating")
     assert [r.path for r in recorder.requests] == ["/openai/v1/batches/batch_42"]
 
 
-def test_batches_cancel_posts_to_the_cancel_resource(client: openai.OpenAI, recorder: Recorder) -> None:
+def test_batches_cancel_posts_to_the_cancel_resource(
+    client: openai.OpenAI, recorder: Recorder
+) -> None:
     batch = client.batches.cancel("batch_42")
     assert batch.status == "cancelling"
     assert [(r.method, r.path) for r in recorder.requests] == [
@@ -81,7 +87,9 @@ def test_batches_cancel_posts_to_the_cancel_resource(client: openai.OpenAI, reco
     ]
 
 
-def test_the_callers_own_authorization_is_never_forwarded(client: openai.OpenAI, recorder: Recorder) -> None:
+def test_the_callers_own_authorization_is_never_forwarded(
+    client: openai.OpenAI, recorder: Recorder
+) -> None:
     client.batches.retrieve("batch_1")
     assert "caller-key-not-for-upstream" not in str(recorder.requests[0].headers)
 
@@ -101,7 +109,9 @@ def test_a_traversal_batch_id_stays_one_encoded_segment_upstream(
     assert sent.raw_path == "/openai/v1/batches/..%2F..%2Ffiles"
 
 
-def test_a_missing_body_is_a_400_problem_naming_the_field(http: httpx.Client, recorder: Recorder) -> None:
+def test_a_missing_body_is_a_400_problem_naming_the_field(
+    http: httpx.Client, recorder: Recorder
+) -> None:
     response = http.post("/v1/openai/v1/batches")
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
@@ -116,7 +126,9 @@ def test_an_upstream_500_passes_its_status_and_error_through(http: httpx.Client)
 
 
 @pytest.mark.parametrize("batch_id", ["reset", "html"])
-def test_a_broken_upstream_is_a_502_problem_and_serving_goes_on(http: httpx.Client, batch_id: str) -> None:
+def test_a_broken_upstream_is_a_502_problem_and_serving_goes_on(
+    http: httpx.Client, batch_id: str
+) -> None:
     response = http.get(f"/v1/openai/v1/batches/{batch_id}")
     assert response.status_code == 502
     assert response.headers["content-type"] == "application/problem+json"
@@ -135,9 +147,7 @@ def test_a_wrong_method_is_a_405_problem(http: httpx.Client) -> None:
 def test_openapi_json_describes_every_operation(http: httpx.Client) -> None:
     document = http.get("/openapi.json").json()
     assert document["openapi"] == "3.1.0"
-    assert sorted(
-        (path, method) for path, ops in document["paths"].items() for method in ops
-    ) == [
+    assert sorted((path, method) for path, ops in document["paths"].items() for method in ops) == [
         ("/v1/openai/v1/batches", "get"),
         ("/v1/openai/v1/batches", "post"),
         ("/v1/openai/v1/batches/{batch-id}", "get"),
@@ -161,11 +171,14 @@ def test_the_token_never_appears_in_responses_or_logs(
     assert TOKEN not in gateway.logs()
 
 
-def test_an_upstream_timeout_is_a_504_problem(groq_upstream: tuple[str, Recorder], tmp_path: Path) -> None:
+def test_an_upstream_timeout_is_a_504_problem(
+    groq_upstream: tuple[str, Recorder], tmp_path: Path
+) -> None:
     spec = seed_for(groq_upstream[0], tmp_path)
-    with naftiko_run(spec, args=("--timeout", "0.5"), env={"GROQ_API_KEY": TOKEN}, adapters=ADAPTERS) as running:
-        with httpx.Client(base_url=running.url("groq-batch-rest"), timeout=10) as http:
-            response = http.get("/v1/openai/v1/batches/slow")
-            assert response.status_code == 504
-            assert response.json()["title"] == "Gateway Timeout"
-            assert http.get("/v1/openai/v1/batches/ok").status_code == 200
+    with naftiko_run(
+        spec, args=("--timeout", "0.5"), env={"GROQ_API_KEY": TOKEN}, adapters=ADAPTERS
+    ) as running, httpx.Client(base_url=running.url("groq-batch-rest"), timeout=10) as http:
+        response = http.get("/v1/openai/v1/batches/slow")
+        assert response.status_code == 504
+        assert response.json()["title"] == "Gateway Timeout"
+        assert http.get("/v1/openai/v1/batches/ok").status_code == 200

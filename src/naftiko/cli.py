@@ -167,3 +167,7 @@ def main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        # The outermost edge: a fault of ours still ends in one line, never a traceback.
+        print(f"naftiko: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -21,8 +21,11 @@ from typing import Any
 from jsonpath_ng.exceptions import JSONPathError
 from jsonpath_ng.ext.parser import parse as _jsonpath_parse
 
-_DOUBLE = re.compile(r"\{\{\{?\s*([^{}]*?)\s*\}?\}\}")
-_SINGLE_OR_DOUBLE = re.compile(r"\{\{\{?\s*([^{}]*?)\s*\}?\}\}|\{\s*([A-Za-z0-9_.$-]+)\s*\}")
+# `{{{x}}}` (Mustache's unescaped form) is read like `{{x}}`; a `}` after `{{x}}` is text.
+_DOUBLE = re.compile(r"\{\{\{\s*([^{}]*?)\s*\}\}\}|\{\{\s*([^{}]*?)\s*\}\}")
+_SINGLE_OR_DOUBLE = re.compile(
+    r"\{\{\{\s*([^{}]*?)\s*\}\}\}|\{\{\s*([^{}]*?)\s*\}\}|\{\s*([A-Za-z0-9_.$-]+)\s*\}"
+)
 _NAME = re.compile(r"^[A-Za-z0-9_$][A-Za-z0-9_.$*-]*$")
 REFERENCE_ALIASES = frozenset({"rest", "tools", "mcp", "this", "$this"})
 
@@ -100,7 +103,7 @@ def parse_template(source: str, *, single_braces: bool = False) -> Template:
     parts: list[str | Var] = []
     pos = 0
     for match in pattern.finditer(source):
-        name = match.group(1) if match.group(1) is not None else match.group(2)
+        name = next((g for g in match.groups() if g is not None), "")
         if match.start() > pos:
             parts.append(source[pos : match.start()])
         if not name or name[0] in "#^/!>&":

@@ -44,7 +44,9 @@ echoed strings stay valid JSON. Every request is recorded in ``MockServer.reques
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import os
 import re
 import threading
 import time
@@ -61,6 +63,13 @@ import yaml
 from aiohttp import web
 from multidict import CIMultiDict
 
+CONFORMANCE_DIR = Path(
+    os.environ.get(
+        "NAFTIKO_CONFORMANCE_DIR", "/work/shared/conformance/naftiko-framework-1.0.0-alpha2"
+    )
+)
+REGISTRY_OPENAPI = CONFORMANCE_DIR / "microcks" / "naftiko-shipyard-maritime-registry-api.yaml"
+LEGACY_OPENAPI = CONFORMANCE_DIR / "microcks" / "naftiko-shipyard-legacy-dockyard-api.yaml"
 VERBS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 DISPATCHERS = {None, "URI_PARAMS", "URI_PARTS", "URI_ELEMENTS", "SCRIPT", "GROOVY"}
 Params = dict[str, list[str]]
@@ -266,7 +275,13 @@ def _operation(doc: Any, method: str, template: str, op: Any, shared: list[Any])
 
 def load_openapi(path: Path) -> MockApi:
     """Read an OpenAPI 3.x file into the operations/examples a Microcks import would create."""
-    doc = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_Loader)
+    resolved = Path(path).resolve()
+    return _load(resolved, resolved.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _load(path: Path, _mtime_ns: int) -> MockApi:  # examples are never mutated, so shareable
+    doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     operations = [
         _operation(doc, verb, template, item[verb], item.get("parameters") or [])
         for template, raw in (doc.get("paths") or {}).items()
@@ -275,9 +290,7 @@ def load_openapi(path: Path) -> MockApi:
         if verb in item
     ]
     info = doc["info"]
-    return MockApi(
-        str(info["title"]), str(info["version"]), Path(path).resolve(), tuple(operations)
-    )
+    return MockApi(str(info["title"]), str(info["version"]), path, tuple(operations))
 
 
 # ----------------------------------------------------------------------------- answering

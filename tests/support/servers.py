@@ -29,8 +29,8 @@ class Recorder:
         entry = Recorded(
             request.method,
             request.path,
-            request.raw_path,
-            request.query_string,
+            request.raw_path.split("?", 1)[0],
+            request.raw_path.partition("?")[2],
             dict(request.headers),
             await request.read(),
         )

@@ -16,6 +16,7 @@ def seed_for(upstream: str, tmp: Path, **changes: Any) -> Path:
     data = yaml.safe_load(SEED.read_text())
     data["capability"]["consumes"][0]["baseUri"] = upstream
     import os
+
     if os.environ.get("TEMP_REST_ONLY"):
         data["capability"]["exposes"] = data["capability"]["exposes"][:1]
     for adapter in data["capability"]["exposes"]:

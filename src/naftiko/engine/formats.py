@@ -6,6 +6,7 @@ Shapes follow the reference engine (Jackson), so mappings written against it kee
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import datetime as dt
 import importlib
@@ -25,16 +26,8 @@ from naftiko.errors import MappingError
 JsonValue: TypeAlias = dict[str, "JsonValue"] | list["JsonValue"] | str | int | float | bool | None
 
 _UNSUPPORTED = frozenset({"avro", "protobuf"})
-# Every way a parser below reports a bad body; anything else is a bug and must surface as one.
-_PARSE_ERRORS = (
-    ValueError,
-    TypeError,
-    AssertionError,
-    RecursionError,
-    SyntaxError,
-    csv.Error,
-    yaml.YAMLError,
-)
+# How the parsers below report a bad body (html.parser asserts; ElementTree's is a SyntaxError).
+_BAD_BODY = (ValueError, AssertionError, RecursionError, SyntaxError, csv.Error, yaml.YAMLError)
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 try:
@@ -53,11 +46,10 @@ def parse_body(raw: bytes, fmt: str, *, output_schema: str | None = None) -> Jso
         raise MappingError(f"unknown outputRawFormat {fmt!r} (expected {sorted(_PARSERS)})")
     try:
         return parser(raw, output_schema)
-    except _PARSE_ERRORS as exc:
+    except _BAD_BODY as exc:
+        reason = f"upstream answered {name} that cannot be parsed: {_reason(exc)}"
         # `from None`: the chained exception may quote the body, which must not reach logs.
-        raise MappingError(
-            f"upstream answered {name} that cannot be parsed: {_reason(exc)}"
-        ) from None
+        raise MappingError(reason) from None
 
 
 def _reason(exc: BaseException) -> str:
@@ -73,11 +65,10 @@ def _json(raw: bytes) -> JsonValue:
     if not raw.strip():
         return None
     if _fast_json is not None:
-        try:
+        # orjson refuses NaN and integers beyond 64 bits, so stdlib json has the last word.
+        with contextlib.suppress(ValueError):
             fast: JsonValue = _fast_json(raw)
             return fast
-        except ValueError:
-            pass  # orjson refuses NaN and integers beyond 64 bits, which stdlib json accepts
     value: JsonValue = json.loads(raw)
     return value
 
@@ -98,9 +89,7 @@ def _plain_yaml(doc: Any, size: int) -> JsonValue:
             raise ValueError("aliases expand beyond ten times the document size")
         if isinstance(node, dict):
             return {_yaml_key(k): walk(v) for k, v in node.items()}
-        if isinstance(node, set):
-            node = sorted(node, key=str)
-        if isinstance(node, list):
+        if isinstance(node, list | set):
             return [walk(item) for item in node]
         if isinstance(node, dt.date):
             return node.isoformat()
@@ -176,9 +165,7 @@ def _delimited(raw: bytes, delimiter: str) -> JsonValue:
 
 
 _COMPOUND = re.compile(r"([a-zA-Z][\w-]*)?(?:([#.])([\w-]+))?")
-_VOID = frozenset(
-    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "wbr"}
-)
+_VOID = frozenset({"area", "br", "col", "embed", "hr", "img", "input", "link", "meta", "wbr"})
 _CELL_BREAKS = frozenset({"br", "p", "div", "li"})
 _Compound: TypeAlias = tuple[str | None, str | None, str | None]
 
@@ -208,6 +195,11 @@ class _Table:
 
 
 class _TableCollector(HTMLParser):
+    """Collects every table; one counts when it or an enclosing element matches the selector.
+
+    That mirrors select-then-find-tables, so `#wrapper` scopes to the tables inside it.
+    """
+
     def __init__(self, selector: list[_Compound] | None) -> None:
         super().__init__()
         self.selector = selector
@@ -288,10 +280,8 @@ def _markdown(raw: bytes, heading_prefix: str | None) -> JsonValue:
     front, body = _front_matter(_text(raw))
     lines = body.splitlines()
     code = _code_lines(lines)
-    sections = _sections(lines, code)
-    if heading_prefix:
-        sections = [s for s in sections if str(s["heading"]).startswith(heading_prefix)]
-    return {"frontMatter": front, "tables": _md_tables(lines, code), "sections": list(sections)}
+    sections = _sections(lines, code, heading_prefix or "")
+    return {"frontMatter": front, "tables": _md_tables(lines, code), "sections": sections}
 
 
 def _front_matter(text: str) -> tuple[JsonValue, str]:
@@ -322,18 +312,19 @@ def _code_lines(lines: list[str]) -> list[bool]:
     return code
 
 
-def _sections(lines: list[str], code: list[bool]) -> list[dict[str, JsonValue]]:
-    sections: list[dict[str, JsonValue]] = []
-    content: list[str] = []
+def _sections(lines: list[str], code: list[bool], prefix: str) -> list[JsonValue]:
+    found: list[tuple[str, int, list[str]]] = []
     for line, in_code in zip(lines, code, strict=True):
         heading = None if in_code else _HEADING.fullmatch(line)
         if heading:
-            content = []
-            sections.append({"heading": heading[2] or "", "level": len(heading[1])})
-        content.append(line)
-        if sections:
-            sections[-1]["content"] = "\n".join(content[1:]).strip()
-    return sections
+            found.append((heading[2] or "", len(heading[1]), []))
+        elif found:
+            found[-1][2].append(line)
+    return [
+        {"heading": text, "level": level, "content": "\n".join(content).strip()}
+        for text, level, content in found
+        if text.startswith(prefix)
+    ]
 
 
 def _md_tables(lines: list[str], code: list[bool]) -> list[JsonValue]:
@@ -341,15 +332,14 @@ def _md_tables(lines: list[str], code: list[bool]) -> list[JsonValue]:
     i = 0
     while i + 1 < len(lines):
         names = _md_cells(lines[i])
-        if code[i] or not _is_separator(lines[i + 1], len(names)) or "|" not in lines[i]:
-            i += 1
+        i += 1
+        if code[i - 1] or "|" not in lines[i - 1] or not _is_separator(lines[i], len(names)):
             continue
-        i += 2
         rows: list[JsonValue] = []
-        while i < len(lines) and lines[i].strip() and "|" in lines[i] and not code[i]:
-            cells = _md_cells(lines[i])[: len(names)]
-            rows.append(dict(zip(names, cells + [""] * (len(names) - len(cells)), strict=True)))
-            i += 1
+        while (i := i + 1) < len(lines) and "|" in lines[i] and not code[i]:
+            # GFM pads short rows with empty cells and drops the excess of long ones.
+            cells = _md_cells(lines[i]) + [""] * len(names)
+            rows.append(dict(zip(names, cells, strict=False)))
         tables.append(rows)
     return tables
 

@@ -260,7 +260,10 @@ def action_for(
     inputs = tuple(_input(p) for p in declared)
     inputs = _with_implicit(inputs, implicit)
     if not declared and operation is not None:
-        inputs = _with_implicit(inputs, derive_inputs(operation, with_))
+        derived = derive_inputs(operation, with_)
+        # Variables that binds or the environment supply are configuration, not inputs.
+        derived = tuple(i for i in derived if not _bound(plan, i.name))
+        inputs = _with_implicit(inputs, derived)
     if isinstance(unit, AggregateFunction) and not description:
         description = unit.description
     return Action(
@@ -282,6 +285,10 @@ def action_for(
         label=label,
         hints=hints,
     )
+
+
+def _bound(plan: Plan, name: str) -> bool:
+    return plan.bindings.lookup(name) is not None or name in plan.bindings.environ
 
 
 def _with_implicit(inputs: tuple[Input, ...], extra: tuple[Input, ...]) -> tuple[Input, ...]:

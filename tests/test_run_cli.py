@@ -1,0 +1,84 @@
+"""`naftiko run` startup and shutdown, through the real process."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import httpx2 as httpx
+import yaml
+
+from tests.support.groq import TOKEN
+from tests.support.process import NAFTIKO, naftiko_run
+from tests.support.servers import Recorder
+from tests.support.specs import seed_for
+
+ADAPTERS = 1  # TEMP
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [NAFTIKO, "run", *args], capture_output=True, text=True, timeout=30, env=env or {}
+    )
+
+
+def test_a_missing_variable_stops_startup_naming_it_and_the_spec_line(tmp_path: Path) -> None:
+    spec = seed_for("http://127.0.0.1:9", tmp_path)
+    done = _run(str(spec), env={"PATH": "/usr/bin"})
+    assert done.returncode == 1
+    assert "GROQ_API_KEY" in done.stderr
+    assert f"{spec}:" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_invalid_spec_stops_startup_with_its_located_error(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("naftiko: 1.0.0-alpha2\ncapability:\n  exposes:\n  - type: rest\n    port: x\n")
+    done = _run(str(spec))
+    assert done.returncode == 1
+    assert f"{spec}:5:" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_port_in_use_stops_startup_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        spec = seed_for("http://127.0.0.1:9", tmp_path)
+        data = yaml.safe_load(spec.read_text())
+        data["capability"]["exposes"][0]["port"] = port
+        spec.write_text(yaml.safe_dump(data))
+        done = _run(str(spec), env={"GROQ_API_KEY": TOKEN})
+    assert done.returncode == 1
+    assert f"127.0.0.1:{port}" in done.stderr
+    assert "already in use" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_variables_can_come_from_an_env_file(
+    groq_upstream: tuple[str, Recorder], tmp_path: Path
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"# credentials\nexport GROQ_API_KEY='{TOKEN}'\n")
+    spec = seed_for(groq_upstream[0], tmp_path)
+    with naftiko_run(spec, args=("--env-file", str(env_file)), adapters=ADAPTERS) as running:
+        url = running.url("groq-batch-rest") + "/v1/openai/v1/batches/b1"
+        assert httpx.get(url).json()["id"] == "b1"
+
+
+def test_sigterm_stops_the_process_cleanly(
+    groq_upstream: tuple[str, Recorder], tmp_path: Path
+) -> None:
+    spec = seed_for(groq_upstream[0], tmp_path)
+    with naftiko_run(spec, env={"GROQ_API_KEY": TOKEN}, adapters=ADAPTERS) as running:
+        running.process.send_signal(signal.SIGTERM)
+        assert running.process.wait(15) == 0
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert _run().returncode == 2
+    assert _run("--log-format", "xml", str(tmp_path / "x.yaml")).returncode == 2
