@@ -175,9 +175,12 @@ def test_an_upstream_timeout_is_a_504_problem(
     groq_upstream: tuple[str, Recorder], tmp_path: Path
 ) -> None:
     spec = seed_for(groq_upstream[0], tmp_path)
-    with naftiko_run(
-        spec, args=("--timeout", "0.5"), env={"GROQ_API_KEY": TOKEN}, adapters=ADAPTERS
-    ) as running, httpx.Client(base_url=running.url("groq-batch-rest"), timeout=10) as http:
+    with (
+        naftiko_run(
+            spec, args=("--timeout", "0.5"), env={"GROQ_API_KEY": TOKEN}, adapters=ADAPTERS
+        ) as running,
+        httpx.Client(base_url=running.url("groq-batch-rest"), timeout=10) as http,
+    ):
         response = http.get("/v1/openai/v1/batches/slow")
         assert response.status_code == 504
         assert response.json()["title"] == "Gateway Timeout"

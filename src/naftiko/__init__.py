@@ -17,8 +17,8 @@ from naftiko.errors import (
 )
 from naftiko.model import Capability
 from naftiko.spec.loader import SPEC_VERSION, load
+from naftiko.version import __version__
 
-__version__ = "0.1.0"
 load_spec = load
 
 __all__ = [

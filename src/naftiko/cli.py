@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import typer
 
-from naftiko import __version__
 from naftiko.adapters.rest import DEFAULT_MAX_BODY
 from naftiko.engine.upstream import Timeouts
 from naftiko.errors import NaftikoError, Problem, SpecError
@@ -18,6 +17,7 @@ from naftiko.runtime import run as serve_forever
 from naftiko.spec.loader import SPEC_VERSION, load
 from naftiko.spec.schema import schema_problems
 from naftiko.spec.source import parse, read_text
+from naftiko.version import __version__
 
 app = typer.Typer(
     add_completion=False,

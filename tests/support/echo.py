@@ -13,7 +13,10 @@ from tests.support.servers import Recorder
 USER, PASSWORD, REALM, NONCE = "alice", "s3cret-pass", "naftiko-test", "abc123nonce"
 CLIENT_ID, CLIENT_SECRET, ACCESS_TOKEN = "client-1", "client-secret-1", "access-token-xyz"
 
-XML = b"<ships><ship><imo>1</imo><tonnage>500</tonnage></ship><ship><imo>2</imo><tonnage>900</tonnage></ship></ships>"
+XML = (
+    b"<ships><ship><imo>1</imo><tonnage>500</tonnage></ship>"
+    b"<ship><imo>2</imo><tonnage>900</tonnage></ship></ships>"
+)
 CSV = b"imo,name\n1,Aurora\n2,Borealis\n"
 
 

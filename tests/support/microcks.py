@@ -63,11 +63,8 @@ import yaml
 from aiohttp import web
 from multidict import CIMultiDict
 
-CONFORMANCE_DIR = Path(
-    os.environ.get(
-        "NAFTIKO_CONFORMANCE_DIR", "/work/shared/conformance/naftiko-framework-1.0.0-alpha2"
-    )
-)
+_DEFAULT_CONFORMANCE = "/work/shared/conformance/naftiko-framework-1.0.0-alpha2"
+CONFORMANCE_DIR = Path(os.environ.get("NAFTIKO_CONFORMANCE_DIR", _DEFAULT_CONFORMANCE))
 REGISTRY_OPENAPI = CONFORMANCE_DIR / "microcks" / "naftiko-shipyard-maritime-registry-api.yaml"
 LEGACY_OPENAPI = CONFORMANCE_DIR / "microcks" / "naftiko-shipyard-legacy-dockyard-api.yaml"
 VERBS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from naftiko import __version__
 from naftiko.engine.exposed import RestPlan, Route
+from naftiko.version import __version__
 
 _BRACES = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 

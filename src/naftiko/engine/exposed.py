@@ -110,6 +110,7 @@ def rest_plan(plan: Plan, index: int, adapter: ExposesRest) -> RestPlan:
                 implicit=implicit,
                 description=op.description or resource.description,
                 label=op.label,
+                required_by_default=False,
             )
             routes.append(Route(op.method.upper(), resource.path, regex, variables, action))
         if resource.forward is not None:

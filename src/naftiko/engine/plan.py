@@ -242,6 +242,7 @@ def action_for(
     description: str | None = None,
     label: str | None = None,
     hints: McpToolHints | None = None,
+    required_by_default: bool = True,
 ) -> Action:
     """One exposed unit → Action. `implicit` inputs come from the adapter (e.g. path variables)."""
     prefixes = frozenset({namespace})
@@ -257,7 +258,7 @@ def action_for(
         mode = "call"
     else:
         mode = "mock"
-    inputs = tuple(_input(p) for p in declared)
+    inputs = tuple(_input(p, required_by_default) for p in declared)
     inputs = _with_implicit(inputs, implicit)
     if not declared and operation is not None:
         derived = derive_inputs(operation, with_)
@@ -296,7 +297,9 @@ def _with_implicit(inputs: tuple[Input, ...], extra: tuple[Input, ...]) -> tuple
     return inputs + tuple(i for i in extra if norm(i.name) not in known)
 
 
-def _input(param: InputParameter) -> Input:
+def _input(param: InputParameter, required_by_default: bool) -> Input:
+    """MCP tool parameters are required unless `required: false` (the reference engine's
+    tools/list); REST parameters only when `required: true`, path variables always."""
     value = param.value
     const: Any = None
     body_path: JsonPath | None = None
@@ -315,7 +318,11 @@ def _input(param: InputParameter) -> Input:
         location=param.in_ or "argument",
         type=param.type or "string",
         description=param.description,
-        required=param.is_required and const is None,
+        required=const is None
+        and (
+            param.required is True
+            or (param.required is None and (required_by_default or param.in_ == "path"))
+        ),
         pattern=pattern,
         const=const,
         body_path=body_path,

@@ -11,13 +11,13 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from naftiko import __version__
 from naftiko.engine import auth
 from naftiko.engine.plan import Client
 from naftiko.engine.request import UpstreamRequest
 from naftiko.engine.scope import Scope
 from naftiko.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from naftiko.model import DigestAuth, OAuth2Auth
+from naftiko.version import __version__
 
 USER_AGENT = f"naftiko-python/{__version__}"
 

@@ -29,11 +29,6 @@ class InputParameter(Model):
     enum: list[Any] | None = None
     items: dict[str, Any] | None = None
 
-    @property
-    def is_required(self) -> bool:
-        # The reference engine defaults `required` to true.
-        return self.required is not False
-
 
 class OutputParameter(Model):
     """Mapped (`mapping`), constant (`const`), mock (`value`) or orchestrated (`name`) output."""

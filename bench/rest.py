@@ -1,0 +1,144 @@
+"""REST gateway benchmark: naftiko (the seed) vs pass-through peers, same load, alternated.
+
+    python bench/rest.py [--rounds 3] [--duration 5] [--connections 32]
+
+Needs `wrk` (Debian package). Prints a markdown table: requests/s per gateway (median of the
+rounds), the ratio to the aiohttp pass-through, naftiko's cold start and resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+SEED = HERE.parent / "examples" / "groq-batch.yaml"
+PYTHON = sys.executable
+NAFTIKO = str(Path(sys.executable).with_name("naftiko"))
+PATH = "/v1/openai/v1/batches/batch_01"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, limit: float = 20.0) -> float:
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return time.perf_counter() - start
+        time.sleep(0.01)
+    raise RuntimeError(f"port {port} did not open")
+
+
+def start(
+    cmd: list[str], port: int, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], float]:
+    began = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})}
+    )
+    wait_port(port)
+    return proc, time.perf_counter() - began
+
+
+def wrk(port: int, duration: int, connections: int) -> float:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", f"http://127.0.0.1:{port}{PATH}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"errors under load on port {port}: {out}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert match, out
+    return float(match.group(1))
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+
+    up_port = free_port()
+    upstream, _ = start([PYTHON, str(HERE / "upstream.py"), str(up_port)], up_port)
+    up_url = f"http://127.0.0.1:{up_port}"
+    tmp = Path(tempfile.mkdtemp())
+    data = yaml.safe_load(SEED.read_text())
+    data["capability"]["consumes"][0]["baseUri"] = up_url
+    ports = {"naftiko": free_port(), "aiohttp": free_port(), "httpx2": free_port()}
+    data["capability"]["exposes"][0]["port"] = ports["naftiko"]
+    data["capability"]["exposes"][1]["port"] = free_port()
+    spec = tmp / "seed.yaml"
+    spec.write_text(yaml.safe_dump(data))
+    commands = {
+        "naftiko": [NAFTIKO, "run", "--log-level", "warning", str(spec)],
+        "aiohttp": [
+            PYTHON,
+            str(HERE / "peer_aiohttp.py"),
+            str(ports["aiohttp"]),
+            up_url + "/openai",
+        ],
+        "httpx2": [PYTHON, str(HERE / "peer_httpx.py"), str(ports["httpx2"]), up_url + "/openai"],
+    }
+    env = {"GROQ_API_KEY": "bench-token"}
+    results: dict[str, list[float]] = {name: [] for name in commands}
+    cold: list[float] = []
+    rss: list[float] = []
+    try:
+        for _ in range(args.rounds):
+            for name, cmd in commands.items():
+                proc, startup = start(cmd, ports[name], env)
+                try:
+                    wrk(ports[name], 1, args.connections)  # warm-up
+                    results[name].append(wrk(ports[name], args.duration, args.connections))
+                    if name == "naftiko":
+                        cold.append(startup)
+                        rss.append(rss_mb(proc.pid))
+                finally:
+                    proc.terminate()
+                    proc.wait(20)
+    finally:
+        upstream.terminate()
+        upstream.wait(10)
+    base = statistics.median(results["aiohttp"])
+    print(f"| gateway | req/s (median of {args.rounds}) | vs aiohttp pass-through |")
+    print("|---|---:|---:|")
+    for name, values in results.items():
+        median = statistics.median(values)
+        print(f"| {name} | {median:,.0f} | {median / base:.2f}x |")
+    ratios = [n / a for n, a in zip(results["naftiko"], results["aiohttp"], strict=True)]
+    print(
+        f"\nnaftiko / aiohttp per round: {', '.join(f'{r:.2f}' for r in ratios)}; "
+        f"median {statistics.median(ratios):.2f}x"
+    )
+    print(f"naftiko cold start (command to port open): median {statistics.median(cold):.2f} s")
+    print(f"naftiko resident memory after load: {statistics.median(rss):.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

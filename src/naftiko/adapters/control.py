@@ -1,0 +1,129 @@
+"""Control port: health probes, status and Prometheus metrics of the running runtime (§8.2)."""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import time
+from collections.abc import AsyncIterator, Callable
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from naftiko.adapters.common import access_log, authorized, log, problem
+from naftiko.engine.exposed import guard
+from naftiko.engine.plan import Plan
+from naftiko.model import ExposesControl
+from naftiko.model.exposes import Observability
+
+if TYPE_CHECKING:
+    # Only for the annotation: the runtime imports the adapters, never the other way round.
+    from naftiko.runtime import Runtime
+
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+PROMETHEUS_TEXT = "text/plain; version=0.0.4"
+
+
+class ControlAdapter:
+    def __init__(self, plan: Plan, index: int, adapter: ExposesControl, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.namespace = adapter.namespace or adapter.type
+        self.guard = guard(plan, adapter.authentication, ("capability", "exposes", index))
+        info = plan.capability.info
+        self._capability = {
+            "label": info.label if info else None,
+            "specVersion": plan.capability.naftiko,
+        }
+        self._engine = {"version": _version(), "python": platform.python_version()}
+        self._routes: dict[str, Callable[[], Response]] = {}
+        if adapter.management.health:
+            self._routes["/health/live"] = self._live
+            self._routes["/health/ready"] = self._ready
+        if adapter.management.info:
+            self._routes["/status"] = self._status
+        if _metrics_enabled(adapter.observability):
+            self._routes["/metrics"] = self._metrics
+        self.app = Starlette(routes=[Route("/{rest:path}", self._dispatch, methods=_METHODS)])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        yield
+
+    async def _dispatch(self, request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            response = self._route(request)
+        except Exception:
+            # The edge: an unexpected fault is a 500 with no details, and a log line for us.
+            log.exception("unexpected error in control adapter %s", self.namespace)
+            response = problem(500, "internal error")
+        # Probes hit this port every few seconds: their lines stay out of the info-level log.
+        access_log.debug(
+            "%s %s %s %d %.1fms",
+            self.namespace,
+            request.method,
+            request.url.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    def _route(self, request: Request) -> Response:
+        if not authorized(self.guard, request):
+            return problem(401, "missing or invalid credentials")
+        handler = self._routes.get(request.url.path)
+        if handler is None:
+            return problem(404, f"no resource at {request.url.path}")
+        if request.method != "GET":
+            response = problem(405, f"method {request.method} not allowed", allow=["GET"])
+            response.headers["Allow"] = "GET"
+            return response
+        return handler()
+
+    def _live(self) -> Response:
+        return JSONResponse({"status": "UP"})
+
+    def _ready(self) -> Response:
+        # The control port answering is proof enough of itself; readiness is about the others.
+        adapters = [a for a in self._adapters() if a["type"] != "control"]
+        ready = all(a["state"] == "started" for a in adapters)
+        body = {"status": "UP" if ready else "DEGRADED", "adapters": adapters}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    def _status(self) -> Response:
+        status = self.runtime.status()
+        return JSONResponse(
+            {
+                "capability": self._capability,
+                "engine": self._engine,
+                "uptime": f"PT{status['uptime_seconds']:.3f}S",
+                "adapters": status["adapters"],
+            }
+        )
+
+    def _metrics(self) -> Response:
+        return Response(self.runtime.metrics.prometheus(), media_type=PROMETHEUS_TEXT)
+
+    def _adapters(self) -> list[dict[str, Any]]:
+        adapters: list[dict[str, Any]] = self.runtime.status()["adapters"]
+        return adapters
+
+
+def _metrics_enabled(observability: Observability | None) -> bool:
+    if observability is None:
+        return True
+    if not observability.enabled:
+        return False
+    local = observability.metrics.local if observability.metrics else None
+    return local is None or local.enabled
+
+
+def _version() -> str:
+    try:
+        return version("naftiko")
+    except PackageNotFoundError:
+        return "unknown"

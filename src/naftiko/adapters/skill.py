@@ -1,0 +1,316 @@
+"""Skill adapter: a read-only catalog of agent skills and their files (SEMANTICS §8.1).
+
+It never executes a tool: derived tools point at the sibling REST/MCP adapter that runs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import mimetypes
+import os
+import re
+import time
+import zipfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Route
+
+from naftiko.adapters.common import access_log, authorized, log, problem
+from naftiko.engine.exposed import guard
+from naftiko.engine.metrics import Metrics
+from naftiko.engine.plan import Plan
+from naftiko.errors import SpecError
+from naftiko.model import ExposesMcp, ExposesRest, ExposesSkill
+from naftiko.model.exposes import ExposedSkill
+from naftiko.spec.files import resolve_location
+
+_SAFE_SEGMENT = re.compile(r"[a-zA-Z0-9._-]+")
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# Only the interpreter's built-in table: the host's /etc/mime.types must not change answers.
+_MIME = mimetypes.MimeTypes(filenames=())
+_MIME_EXTRA = {
+    ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".yaml": "application/yaml",
+    ".yml": "application/yaml",
+}
+
+Handler = Callable[..., Awaitable[Response]]
+
+
+class _Unsafe(Exception):
+    """A requested file path that could leave the skill's folder."""
+
+
+@dataclass(frozen=True)
+class _Skill:
+    name: str
+    root: Path | None  # the resolved `location` folder, if any
+    detail: bytes  # `/skills/{name}` body, rendered once at startup
+
+
+class SkillAdapter:
+    def __init__(self, plan: Plan, index: int, adapter: ExposesSkill, metrics: Metrics) -> None:
+        self.namespace = adapter.namespace
+        self.metrics = metrics
+        at = ("capability", "exposes", index)
+        self.guard = guard(plan, adapter.authentication, at)
+        modes = _sibling_modes(plan, index)
+        spec_dir = plan.capability.path.parent
+        self.skills: dict[str, _Skill] = {}
+        for s, skill in enumerate(adapter.skills):
+            _validate(plan, skill, modes, (*at, "skills", s))
+            root = resolve_location(skill.location, spec_dir) if skill.location else None
+            detail = json.dumps(_detail(skill, modes)).encode()
+            self.skills[skill.name] = _Skill(skill.name, root, detail)
+        self._catalog_body = json.dumps(
+            {"count": len(adapter.skills), "skills": [_summary(s) for s in adapter.skills]}
+        ).encode()
+        # (pattern on the raw path, metrics template, handler); the first group is a skill name.
+        self._routes: list[tuple[re.Pattern[str], str, Handler]] = [
+            (re.compile(r"^/skills/?$"), "/skills", self._catalog),
+            (re.compile(r"^/skills/([^/]+)$"), "/skills/{name}", self._detail),
+            (re.compile(r"^/skills/([^/]+)/download$"), "/skills/{name}/download", self._zip),
+            (re.compile(r"^/skills/([^/]+)/contents$"), "/skills/{name}/contents", self._list),
+            (
+                re.compile(r"^/skills/([^/]+)/contents/(.+)$"),
+                "/skills/{name}/contents/{file}",
+                self._file,
+            ),
+        ]
+        self.app = Starlette(routes=[Route("/{rest:path}", self._dispatch, methods=_METHODS)])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        yield
+
+    async def _dispatch(self, request: Request) -> Response:
+        started = time.perf_counter()
+        template = "-"
+        try:
+            # Match on the raw path so that `%2F` stays inside one segment (and is refused there).
+            raw_path = (request.scope.get("raw_path") or request.url.path.encode()).decode(
+                "latin-1"
+            )
+            template, response = await self._route(request, raw_path)
+        except Exception:
+            # The edge: an unexpected fault is a 500 with no details, and a log line for us.
+            log.exception("unexpected error in skill adapter %s", self.namespace)
+            response = problem(500, "internal error")
+        elapsed = time.perf_counter() - started
+        self.metrics.observe("skill", self.namespace, template, str(response.status_code), elapsed)
+        access_log.info(
+            "%s %s %s %d %.1fms",
+            self.namespace,
+            request.method,
+            request.url.path,
+            response.status_code,
+            elapsed * 1000,
+        )
+        return response
+
+    async def _route(self, request: Request, raw_path: str) -> tuple[str, Response]:
+        if not authorized(self.guard, request):
+            return "-", problem(401, "missing or invalid credentials")
+        for regex, template, handler in self._routes:
+            match = regex.match(raw_path)
+            if match is None:
+                continue
+            if request.method != "GET":
+                response = problem(405, f"method {request.method} not allowed", allow=["GET"])
+                response.headers["Allow"] = "GET"
+                return template, response
+            return template, await handler(*match.groups())
+        return "-", problem(404, f"no resource at {request.url.path}")
+
+    async def _catalog(self) -> Response:
+        return Response(self._catalog_body, media_type="application/json")
+
+    async def _detail(self, name: str) -> Response:
+        skill = self.skills.get(unquote(name))
+        if skill is None:
+            return _unknown(name)
+        return Response(skill.detail, media_type="application/json")
+
+    async def _zip(self, name: str) -> Response:
+        found = self._folder(name)
+        if isinstance(found, Response):
+            return found
+        skill, root = found
+        body = await asyncio.to_thread(_zip_folder, root)
+        filename = skill.name if _SAFE_SEGMENT.fullmatch(skill.name) else "skill"
+        disposition = f'attachment; filename="{filename}.zip"'
+        return Response(
+            body, media_type="application/zip", headers={"Content-Disposition": disposition}
+        )
+
+    async def _list(self, name: str) -> Response:
+        found = self._folder(name)
+        if isinstance(found, Response):
+            return found
+        skill, root = found
+        listing = await asyncio.to_thread(_listing, root)
+        body = json.dumps({"name": skill.name, "files": listing}).encode()
+        return Response(body, media_type="application/json")
+
+    async def _file(self, name: str, raw_file: str) -> Response:
+        found = self._folder(name)
+        if isinstance(found, Response):
+            return found
+        skill, root = found
+        try:
+            path = _inside(root, raw_file)
+        except _Unsafe as exc:
+            return problem(400, str(exc))
+        if not path.is_file():
+            return problem(404, f"file {unquote(raw_file)!r} not found in skill {skill.name!r}")
+        return FileResponse(path, media_type=_media_type(path.name))
+
+    def _folder(self, raw_name: str) -> tuple[_Skill, Path] | Response:
+        """The skill and its folder, or the 404 that says which of the two is missing."""
+        skill = self.skills.get(unquote(raw_name))
+        if skill is None:
+            return _unknown(raw_name)
+        if skill.root is None:
+            return problem(404, f"skill {skill.name!r} has no location")
+        if not skill.root.is_dir():
+            return problem(404, f"location folder of skill {skill.name!r} not found")
+        return skill, skill.root
+
+
+def _sibling_modes(plan: Plan, index: int) -> dict[str, str]:
+    """Namespace → `rest`/`mcp` for the adapters a derived tool may point at."""
+    modes: dict[str, str] = {}
+    for i, exposed in enumerate(plan.capability.body.exposes):
+        if i != index and isinstance(exposed, ExposesRest | ExposesMcp):
+            modes[exposed.namespace] = exposed.type
+    return modes
+
+
+def _validate(
+    plan: Plan, skill: ExposedSkill, modes: dict[str, str], at: tuple[str | int, ...]
+) -> None:
+    for t, tool in enumerate(skill.tools):
+        where = plan.capability.locate((*at, "tools", t))
+        label = f"skill tool {tool.name!r} of skill {skill.name!r}"
+        if (tool.from_ is None) == (tool.instruction is None):
+            raise SpecError.single(where, f"{label} needs exactly one of `from` or `instruction`")
+        if tool.from_ is not None and tool.from_.sourceNamespace not in modes:
+            known = ", ".join(sorted(modes)) or "none"
+            raise SpecError.single(
+                where,
+                f"{label} points at namespace {tool.from_.sourceNamespace!r}, which is no "
+                f"rest or mcp adapter of this capability (known: {known})",
+            )
+        if tool.instruction is not None and skill.location is None:
+            raise SpecError.single(
+                where, f"{label} uses `instruction` but the skill has no `location`"
+            )
+
+
+def _summary(skill: ExposedSkill) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": skill.name, "description": skill.description}
+    if skill.license is not None:
+        entry["license"] = skill.license
+    entry["tools"] = [tool.name for tool in skill.tools]
+    return entry
+
+
+def _detail(skill: ExposedSkill, modes: dict[str, str]) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": skill.name, "description": skill.description}
+    optional = {
+        "license": skill.license,
+        "compatibility": skill.compatibility,
+        "argument-hint": skill.argument_hint,
+        "allowed-tools": skill.allowed_tools,
+        "user-invocable": skill.user_invocable,
+        "disable-model-invocation": skill.disable_model_invocation,
+    }
+    body.update({key: value for key, value in optional.items() if value is not None})
+    if skill.metadata:
+        # Agent Skills metadata is a string → string map; YAML may have typed the values.
+        body["metadata"] = {str(k): _text(v) for k, v in skill.metadata.items()}
+    tools: list[dict[str, Any]] = []
+    for tool in skill.tools:
+        entry: dict[str, Any] = {"name": tool.name, "description": tool.description}
+        if tool.from_ is not None:
+            entry["type"] = "derived"
+            entry["invocationRef"] = {
+                "targetNamespace": tool.from_.sourceNamespace,
+                "action": tool.from_.action,
+                "mode": modes[tool.from_.sourceNamespace],
+            }
+        else:
+            entry["type"] = "instruction"
+            entry["instruction"] = tool.instruction
+        tools.append(entry)
+    body["tools"] = tools
+    return body
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)
+
+
+def _unknown(raw_name: str) -> Response:
+    return problem(404, f"skill {unquote(raw_name)!r} not found")
+
+
+def _inside(root: Path, raw_file: str) -> Path:
+    """The requested file, refused if any segment is unusual or it resolves outside `root`."""
+    segments = [unquote(part) for part in raw_file.split("/")]
+    for segment in segments:
+        if segment in (".", "..") or not _SAFE_SEGMENT.fullmatch(segment):
+            raise _Unsafe(f"unsafe path segment {segment!r}")
+    path = root.joinpath(*segments)
+    # A symlink inside the folder must not lead out of it.
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise _Unsafe("path leads outside the skill folder")
+    return path
+
+
+def _files(root: Path) -> list[tuple[str, Path]]:
+    """Every regular file under `root` (symlinks only when they stay inside), sorted by path."""
+    real_root = root.resolve()
+    found: list[tuple[str, Path]] = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = Path(folder, name)
+            if path.is_file() and path.resolve().is_relative_to(real_root):
+                found.append((path.relative_to(root).as_posix(), path))
+    return sorted(found)
+
+
+def _listing(root: Path) -> list[dict[str, Any]]:
+    return [
+        {"path": rel, "size": path.stat().st_size, "type": _media_type(rel)}
+        for rel, path in _files(root)
+    ]
+
+
+def _zip_folder(root: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for rel, path in _files(root):
+            archive.write(path, rel)
+    return buffer.getvalue()
+
+
+def _media_type(name: str) -> str:
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix in _MIME_EXTRA:
+        return _MIME_EXTRA[suffix]
+    guessed, _ = _MIME.guess_type(name, strict=False)
+    return guessed or "application/octet-stream"

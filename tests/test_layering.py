@@ -1,0 +1,64 @@
+"""DESIGN.md's layering, enforced: imports only point downward."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "naftiko"
+RANK = {
+    "version": 0,
+    "errors": 0,
+    "expressions": 1,
+    "model": 2,
+    "spec": 3,
+    "engine": 4,
+    "adapters": 5,
+    "runtime": 6,
+    "cli": 7,
+}
+MODULES = sorted(p for p in SRC.rglob("*.py") if p.name != "__init__.py" or p.parent != SRC)
+
+
+def _layer(module: str) -> str:
+    return module.split(".")[1] if module.count(".") else module
+
+
+def _imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+        elif isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+    return names
+
+
+def _own(path: Path) -> str:
+    parts = path.relative_to(SRC).with_suffix("").parts
+    return parts[0]
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(SRC)))
+def test_imports_only_point_down_the_layers(path: Path) -> None:
+    own = RANK[_own(path)]
+    upward = [
+        name for name in _imports(path) if name.startswith("naftiko.") and RANK[_layer(name)] > own
+    ]
+    assert upward == []
+    assert "naftiko" not in _imports(path), "import from a leaf module, not the package root"
+
+
+@pytest.mark.parametrize("path", sorted((SRC / "engine").glob("*.py")), ids=lambda p: p.name)
+def test_the_engine_knows_no_protocol(path: Path) -> None:
+    protocols = [n for n in _imports(path) if n.split(".")[0] in ("starlette", "mcp", "uvicorn")]
+    assert protocols == []
+
+
+@pytest.mark.parametrize("path", sorted((SRC / "adapters").glob("*.py")), ids=lambda p: p.name)
+def test_adapters_do_not_import_each_other(path: Path) -> None:
+    shared = {"naftiko.adapters.common", "naftiko.adapters.openapi"}
+    siblings = [n for n in _imports(path) if n.startswith("naftiko.adapters.") and n not in shared]
+    assert siblings == []

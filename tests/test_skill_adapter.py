@@ -1,0 +1,365 @@
+"""The skill adapter: a read-only catalog of skills and their files, served by `naftiko run`."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+import yaml
+
+from tests.support.process import NAFTIKO, Running, naftiko_run
+
+REST = {
+    "type": "rest",
+    "port": 0,
+    "namespace": "orders-rest",
+    "resources": [
+        {
+            "path": "/orders",
+            "name": "orders",
+            "operations": [
+                {
+                    "method": "GET",
+                    "name": "list-orders",
+                    "outputParameters": [{"name": "count", "type": "number", "value": 2}],
+                }
+            ],
+        }
+    ],
+}
+ORDER_MANAGEMENT = {
+    "name": "order-management",
+    "description": "Tools for managing orders",
+    "license": "Apache-2.0",
+    "compatibility": "claude-code",
+    "argument-hint": "Use for order operations",
+    "allowed-tools": "list-orders",
+    "user-invocable": True,
+    "disable-model-invocation": False,
+    "metadata": {"team": "orders", "version": 2},
+    "location": "file:///./skills/order-management",
+    "tools": [
+        {
+            "name": "list-orders",
+            "description": "List all orders in the system",
+            "from": {"sourceNamespace": "orders-rest", "action": "list-orders"},
+        },
+        {
+            "name": "order-guide",
+            "description": "Guide for working with orders",
+            "instruction": "order-guide.md",
+        },
+    ],
+}
+ONBOARDING = {"name": "onboarding-guide", "description": "A purely descriptive skill"}
+GHOST = {"name": "ghost", "description": "Its folder is missing", "location": "./skills/ghost"}
+
+
+def _skill_adapter(**changes: Any) -> dict[str, Any]:
+    adapter = {
+        "type": "skill",
+        "port": 0,
+        "namespace": "orders-skills",
+        "description": "Order management skills catalog",
+        "skills": [ORDER_MANAGEMENT, ONBOARDING, GHOST],
+    }
+    return {**adapter, **changes}
+
+
+def _write_spec(folder: Path, *exposes: dict[str, Any]) -> Path:
+    spec = folder / "capability.yaml"
+    document = {
+        "naftiko": "1.0.0-alpha2",
+        "info": {"label": "Orders"},
+        "capability": {"exposes": list(exposes)},
+    }
+    spec.write_text(yaml.safe_dump(document, sort_keys=False))
+    return spec
+
+
+def _write_skill_folder(folder: Path) -> None:
+    """`order-management` with a nested file, and a symlink that leads out of the folder."""
+    skill = folder / "skills" / "order-management"
+    (skill / "examples").mkdir(parents=True)
+    (skill / "order-guide.md").write_text("# Working with orders\n")
+    (skill / "examples" / "usage.txt").write_text("list-orders\n")
+    (skill / "SKILL.md").write_text("---\nname: order-management\n---\n")
+    (folder / "secret.txt").write_text("not for callers\n")
+    (skill / "escape.txt").symlink_to(folder / "secret.txt")
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    folder = tmp_path_factory.mktemp("skills")
+    _write_skill_folder(folder)
+    control = {"type": "control", "port": 0}
+    spec = _write_spec(folder, REST, _skill_adapter(), control)
+    with naftiko_run(spec, adapters=3) as running:
+        yield running
+
+
+@pytest.fixture
+def client(gateway: Running) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gateway.url("orders-skills")) as client:
+        yield client
+
+
+def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    return body
+
+
+def test_the_catalog_lists_every_skill_with_its_tool_names(client: httpx.Client) -> None:
+    response = client.get("/skills")
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "count": 3,
+        "skills": [
+            {
+                "name": "order-management",
+                "description": "Tools for managing orders",
+                "license": "Apache-2.0",
+                "tools": ["list-orders", "order-guide"],
+            },
+            {"name": "onboarding-guide", "description": "A purely descriptive skill", "tools": []},
+            {"name": "ghost", "description": "Its folder is missing", "tools": []},
+        ],
+    }
+
+
+def test_a_skill_detail_says_how_each_tool_is_invoked(client: httpx.Client) -> None:
+    assert client.get("/skills/order-management").json() == {
+        "name": "order-management",
+        "description": "Tools for managing orders",
+        "license": "Apache-2.0",
+        "compatibility": "claude-code",
+        "argument-hint": "Use for order operations",
+        "allowed-tools": "list-orders",
+        "user-invocable": True,
+        "disable-model-invocation": False,
+        "metadata": {"team": "orders", "version": "2"},
+        "tools": [
+            {
+                "name": "list-orders",
+                "description": "List all orders in the system",
+                "type": "derived",
+                "invocationRef": {
+                    "targetNamespace": "orders-rest",
+                    "action": "list-orders",
+                    "mode": "rest",
+                },
+            },
+            {
+                "name": "order-guide",
+                "description": "Guide for working with orders",
+                "type": "instruction",
+                "instruction": "order-guide.md",
+            },
+        ],
+    }
+
+
+def test_a_skill_without_optional_fields_has_only_name_description_and_tools(
+    client: httpx.Client,
+) -> None:
+    assert client.get("/skills/onboarding-guide").json() == {
+        "name": "onboarding-guide",
+        "description": "A purely descriptive skill",
+        "tools": [],
+    }
+
+
+def test_the_contents_list_every_file_inside_the_folder_sorted(client: httpx.Client) -> None:
+    assert client.get("/skills/order-management/contents").json() == {
+        "name": "order-management",
+        "files": [
+            {"path": "SKILL.md", "size": 31, "type": "text/markdown"},
+            {"path": "examples/usage.txt", "size": 12, "type": "text/plain"},
+            {"path": "order-guide.md", "size": 22, "type": "text/markdown"},
+        ],
+    }
+
+
+def test_a_file_is_served_with_a_media_type_from_its_extension(client: httpx.Client) -> None:
+    response = client.get("/skills/order-management/contents/order-guide.md")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/markdown")
+    assert response.text == "# Working with orders\n"
+
+
+def test_a_nested_file_is_served_by_its_relative_path(client: httpx.Client) -> None:
+    response = client.get("/skills/order-management/contents/examples/usage.txt")
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == "list-orders\n"
+
+
+def test_the_download_is_a_zip_of_the_skill_folder(client: httpx.Client) -> None:
+    response = client.get("/skills/order-management/download")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert archive.namelist() == ["SKILL.md", "examples/usage.txt", "order-guide.md"]
+    assert archive.read("order-guide.md") == b"# Working with orders\n"
+
+
+@pytest.mark.parametrize(
+    "file",
+    ["%2E%2E/secret.txt", "..%2Fsecret.txt", "examples/%2E%2E/order-guide.md", "a%20b.md"],
+)
+def test_an_unsafe_path_segment_is_refused_with_400(client: httpx.Client, file: str) -> None:
+    response = client.get(f"/skills/order-management/contents/{file}")
+    assert "unsafe path segment" in _problem(response, 400)["detail"]
+
+
+def test_a_symlink_leading_out_of_the_folder_is_refused_with_400(client: httpx.Client) -> None:
+    response = client.get("/skills/order-management/contents/escape.txt")
+    assert _problem(response, 400)["detail"] == "path leads outside the skill folder"
+
+
+@pytest.mark.parametrize(
+    "path", ["/nope", "/nope/download", "/nope/contents", "/nope/contents/order-guide.md"]
+)
+def test_an_unknown_skill_is_404(client: httpx.Client, path: str) -> None:
+    response = client.get(f"/skills{path}")
+    assert _problem(response, 404)["detail"] == "skill 'nope' not found"
+
+
+@pytest.mark.parametrize("path", ["/download", "/contents", "/contents/SKILL.md"])
+def test_a_skill_without_location_has_no_files(client: httpx.Client, path: str) -> None:
+    response = client.get(f"/skills/onboarding-guide{path}")
+    assert _problem(response, 404)["detail"] == "skill 'onboarding-guide' has no location"
+
+
+@pytest.mark.parametrize("path", ["/download", "/contents", "/contents/SKILL.md"])
+def test_a_missing_location_folder_is_404(client: httpx.Client, path: str) -> None:
+    response = client.get(f"/skills/ghost{path}")
+    assert _problem(response, 404)["detail"] == "location folder of skill 'ghost' not found"
+
+
+def test_a_missing_file_is_404(client: httpx.Client) -> None:
+    response = client.get("/skills/order-management/contents/examples/missing.md")
+    _problem(response, 404)
+
+
+def test_a_path_outside_the_catalog_is_404(client: httpx.Client) -> None:
+    _problem(client.get("/orders"), 404)
+
+
+def test_the_catalog_is_read_only(client: httpx.Client) -> None:
+    response = client.post("/skills/order-management", json={})
+    assert _problem(response, 405)["allow"] == ["GET"]
+    assert response.headers["allow"] == "GET"
+
+
+def _count(metrics: str, **labels: str) -> int:
+    wanted = ",".join(f'{key}="{value}"' for key, value in labels.items())
+    match = re.search(rf"^naftiko_requests_total\{{{re.escape(wanted)}\}} (\d+)$", metrics, re.M)
+    return int(match.group(1)) if match else 0
+
+
+def test_each_request_is_counted_under_its_path_template(
+    gateway: Running, client: httpx.Client
+) -> None:
+    metrics_url = gateway.url("control") + "/metrics"
+    labels = {
+        "adapter_type": "skill",
+        "adapter": "orders-skills",
+        "operation": "/skills/{name}/contents/{file}",
+        "status": "404",
+    }
+    before = _count(httpx.get(metrics_url).text, **labels)
+    client.get("/skills/order-management/contents/absent.md")
+    assert _count(httpx.get(metrics_url).text, **labels) == before + 1
+
+
+def test_a_guarded_catalog_needs_the_token(tmp_path: Path) -> None:
+    skill = _skill_adapter(
+        authentication={"type": "bearer", "token": "s3cret"}, skills=[ONBOARDING]
+    )
+    spec = _write_spec(tmp_path, REST, skill)
+    with naftiko_run(spec, adapters=2) as running:
+        url = running.url("orders-skills") + "/skills"
+        _problem(httpx.get(url), 401)
+        _problem(httpx.get(url, headers={"Authorization": "Bearer wrong"}), 401)
+        assert httpx.get(url, headers={"Authorization": "Bearer s3cret"}).json()["count"] == 1
+
+
+def test_an_absolute_file_uri_location_is_served(tmp_path: Path) -> None:
+    _write_skill_folder(tmp_path)
+    folder = tmp_path / "skills" / "order-management"
+    located = {**ORDER_MANAGEMENT, "location": folder.as_uri()}
+    spec = _write_spec(tmp_path, REST, _skill_adapter(skills=[located]))
+    with naftiko_run(spec, adapters=2) as running:
+        url = running.url("orders-skills") + "/skills/order-management/contents/order-guide.md"
+        assert httpx.get(url).text == "# Working with orders\n"
+
+
+@pytest.mark.skipif(
+    not (Path(__file__).parents[1] / "src/naftiko/adapters/mcp.py").exists(),
+    reason="the MCP adapter is not there yet",
+)
+def test_a_tool_derived_from_an_mcp_adapter_has_mode_mcp(tmp_path: Path) -> None:
+    mcp = {
+        "type": "mcp",
+        "port": 0,
+        "namespace": "orders-mcp",
+        "tools": [
+            {
+                "name": "list-orders",
+                "description": "List orders",
+                "outputParameters": [{"name": "count", "type": "number", "value": 2}],
+            }
+        ],
+    }
+    tool = {
+        "name": "list-orders",
+        "description": "List orders",
+        "from": {"sourceNamespace": "orders-mcp", "action": "list-orders"},
+    }
+    skill = _skill_adapter(skills=[{"name": "ops", "description": "Ops", "tools": [tool]}])
+    spec = _write_spec(tmp_path, mcp, skill)
+    with naftiko_run(spec, adapters=2) as running:
+        detail = httpx.get(running.url("orders-skills") + "/skills/ops").json()
+    assert detail["tools"][0]["invocationRef"]["mode"] == "mcp"
+
+
+@pytest.mark.parametrize(
+    ("tool", "message"),
+    [
+        ({"name": "t"}, "needs exactly one of `from` or `instruction`"),
+        (
+            {
+                "name": "t",
+                "instruction": "a.md",
+                "from": {"sourceNamespace": "orders-rest", "action": "list-orders"},
+            },
+            "needs exactly one of `from` or `instruction`",
+        ),
+        (
+            {"name": "t", "from": {"sourceNamespace": "billing", "action": "x"}},
+            "points at namespace 'billing', which is no rest or mcp adapter",
+        ),
+        ({"name": "t", "instruction": "a.md"}, "uses `instruction` but the skill has no"),
+    ],
+)
+def test_a_tool_that_cannot_be_described_stops_startup_at_its_line(
+    tmp_path: Path, tool: dict[str, Any], message: str
+) -> None:
+    skill = _skill_adapter(skills=[{"name": "s", "description": "d", "tools": [tool]}])
+    spec = _write_spec(tmp_path, REST, skill)
+    done = subprocess.run([NAFTIKO, "run", str(spec)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert f"{spec}:" in done.stderr
+    assert "skills[0].tools[0]" in done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
