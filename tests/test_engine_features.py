@@ -151,3 +151,20 @@ def test_mock_operations_answer_without_an_upstream(
 ) -> None:
     assert _seen(http.get("/mock/ada")) == {"greeting": "hello ada", "answer": 42}
     assert echo[1].requests == []
+
+
+def test_forward_resources_pass_method_path_query_body_and_trusted_headers_only(
+    http: httpx.Client,
+) -> None:
+    response = http.post(
+        "/proxy/a/b%20c",
+        params={"x": "1"},
+        content=b"raw-bytes",
+        headers={"X-Trusted": "yes", "X-Other": "no", "Authorization": "Bearer caller"},
+    )
+    seen = _seen(response)
+    assert (seen["method"], seen["raw_path"], seen["body"]) == ("POST", "/a/b%20c", "raw-bytes")
+    assert seen["query"] == "x=1&api_key=echo%20key%26%3D%2F"
+    assert seen["headers"]["X-Trusted"] == "yes"
+    assert "X-Other" not in seen["headers"]
+    assert "Authorization" not in seen["headers"]

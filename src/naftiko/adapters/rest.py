@@ -120,7 +120,7 @@ class RestAdapter:
                 request.method,
                 variables.get("path", ""),
                 request.url.query,
-                {k: v for k, v in request.headers.items() if k.lower() in route.trusted_headers},
+                {h: request.headers[h] for h in route.trusted_headers if h in request.headers},
                 raw,
             )
         else:

@@ -29,7 +29,7 @@ from naftiko.adapters.common import access_log, authorized, log, problem
 from naftiko.engine.exposed import guard
 from naftiko.engine.metrics import Metrics
 from naftiko.engine.plan import Plan
-from naftiko.errors import SpecError
+from naftiko.errors import InputError, SpecError
 from naftiko.model import ExposesMcp, ExposesRest, ExposesSkill
 from naftiko.model.exposes import ExposedSkill
 from naftiko.spec.files import resolve_location
@@ -46,10 +46,6 @@ _MIME_EXTRA = {
 }
 
 Handler = Callable[..., Awaitable[Response]]
-
-
-class _Unsafe(Exception):
-    """A requested file path that could leave the skill's folder."""
 
 
 @dataclass(frozen=True)
@@ -170,8 +166,8 @@ class SkillAdapter:
         skill, root = found
         try:
             path = _inside(root, raw_file)
-        except _Unsafe as exc:
-            return problem(400, str(exc))
+        except InputError as exc:
+            return problem(400, exc.message)
         if not path.is_file():
             return problem(404, f"file {unquote(raw_file)!r} not found in skill {skill.name!r}")
         return FileResponse(path, media_type=_media_type(path.name))
@@ -259,6 +255,8 @@ def _detail(skill: ExposedSkill, modes: dict[str, str]) -> dict[str, Any]:
 
 
 def _text(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     return value if isinstance(value, str) else str(value)
@@ -273,11 +271,11 @@ def _inside(root: Path, raw_file: str) -> Path:
     segments = [unquote(part) for part in raw_file.split("/")]
     for segment in segments:
         if segment in (".", "..") or not _SAFE_SEGMENT.fullmatch(segment):
-            raise _Unsafe(f"unsafe path segment {segment!r}")
+            raise InputError("path", f"unsafe path segment {segment!r}")
     path = root.joinpath(*segments)
     # A symlink inside the folder must not lead out of it.
     if not path.resolve().is_relative_to(root.resolve()):
-        raise _Unsafe("path leads outside the skill folder")
+        raise InputError("path", "path leads outside the skill folder")
     return path
 
 

@@ -15,7 +15,7 @@ from naftiko.engine.result import Result
 from naftiko.engine.scope import Scope
 from naftiko.engine.upstream import Timeouts, UpstreamResponse, Upstreams
 from naftiko.errors import MappingError
-from naftiko.expressions import Const, Ref, WithValue, to_text
+from naftiko.expressions import Const, Ref, WithValue, parse_template, to_text
 
 _JSON_TYPES = ("application/json", "+json", "text/json")
 
@@ -75,14 +75,14 @@ class Engine:
         """`forward` resources: the same method, path, query and body to the target namespace;
         only trusted headers pass, and the namespace's own credentials are applied."""
         client = self.plan.clients[namespace]
-        url = client.base_uri.rstrip("/") + (
-            "/" + quote(path.lstrip("/"), safe="/") if path else ""
-        )
+        scope = self._scope({})
+        base = parse_template(client.base_uri).render(scope.get, encode=to_text)
+        url = base.rstrip("/") + ("/" + quote(path.lstrip("/"), safe="/") if path else "")
         if query:
             url += "?" + query
         request = UpstreamRequest(method, url, headers=dict(headers), body=body or None)
         request.idempotent = method in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
-        response = await self.upstreams.send(namespace, request, self._scope({}))
+        response = await self.upstreams.send(namespace, request, scope)
         if response.status >= 400:
             return self._upstream_error(response)
         return Result(response.status, raw=response.body, content_type=response.content_type)

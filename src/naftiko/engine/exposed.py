@@ -127,7 +127,7 @@ def rest_plan(plan: Plan, index: int, adapter: ExposesRest) -> RestPlan:
                     variables,
                     forward,
                     resource.forward.targetNamespace,
-                    tuple(h.lower() for h in resource.forward.trustedHeaders),
+                    tuple(resource.forward.trustedHeaders),
                 )
             )
     title = (plan.capability.info.label if plan.capability.info else None) or adapter.namespace

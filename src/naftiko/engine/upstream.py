@@ -39,6 +39,10 @@ class UpstreamResponse:
         return self.headers.get("Content-Type", "application/octet-stream")
 
 
+class _StaleConnection(Exception):
+    """The connection dropped before an answer; whether to retry is the caller's decision."""
+
+
 class Upstreams:
     """The pooled clients, opened in `start()` and closed in `close()` (the runtime lifespan)."""
 
@@ -88,6 +92,19 @@ class Upstreams:
         return response
 
     async def _send(self, namespace: str, request: UpstreamRequest) -> UpstreamResponse:
+        try:
+            return await self._attempt(namespace, request)
+        except _StaleConnection:
+            if not request.idempotent:
+                raise UpstreamUnavailable(f"upstream {namespace!r} closed the connection") from None
+            # A pooled keep-alive connection the upstream had already closed: one retry, and
+            # only for idempotent methods (a POST is never sent twice).
+            try:
+                return await self._attempt(namespace, request)
+            except _StaleConnection:
+                raise UpstreamUnavailable(f"upstream {namespace!r} closed the connection") from None
+
+    async def _attempt(self, namespace: str, request: UpstreamRequest) -> UpstreamResponse:
         session = self._sessions.get(namespace)
         if session is None:
             raise UpstreamUnavailable(f"upstream {namespace!r} is not started")
@@ -110,8 +127,10 @@ class Upstreams:
         except aiohttp.ClientConnectorError as exc:
             reason = exc.os_error.strerror or type(exc.os_error).__name__
             raise UpstreamUnavailable(f"upstream {namespace!r} unreachable: {reason}") from None
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError):
-            raise UpstreamUnavailable(f"upstream {namespace!r} closed the connection") from None
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+            raise _StaleConnection from None
+        except aiohttp.ClientPayloadError:
+            raise UpstreamUnavailable(f"upstream {namespace!r} broke the response") from None
         except aiohttp.ClientError as exc:
             reason = type(exc).__name__
             raise UpstreamUnavailable(f"upstream {namespace!r} failed: {reason}") from None

@@ -1,0 +1,204 @@
+"""The control port: health probes, status and metrics of a running `naftiko run`."""
+
+from __future__ import annotations
+
+import platform
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+import yaml
+
+from naftiko import __version__
+from naftiko.runtime import Settings, build
+from tests.support.process import Running, naftiko_run
+
+REST = {
+    "type": "rest",
+    "port": 0,
+    "namespace": "orders-rest",
+    "resources": [
+        {
+            "path": "/orders",
+            "name": "orders",
+            "operations": [
+                {
+                    "method": "GET",
+                    "name": "list-orders",
+                    "outputParameters": [{"name": "count", "type": "number", "value": 2}],
+                }
+            ],
+        }
+    ],
+}
+SKILL = {
+    "type": "skill",
+    "port": 0,
+    "namespace": "orders-skills",
+    "skills": [{"name": "onboarding", "description": "A descriptive skill"}],
+}
+
+
+def _control(**changes: Any) -> dict[str, Any]:
+    return {"type": "control", "port": 0, **changes}
+
+
+def _write_spec(folder: Path, *exposes: dict[str, Any]) -> Path:
+    spec = folder / "capability.yaml"
+    document = {
+        "naftiko": "1.0.0-alpha2",
+        "info": {"label": "Orders"},
+        "capability": {"exposes": list(exposes)},
+    }
+    spec.write_text(yaml.safe_dump(document, sort_keys=False))
+    return spec
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    control = _control(management={"health": True, "info": True})
+    spec = _write_spec(tmp_path_factory.mktemp("control"), REST, SKILL, control)
+    with naftiko_run(spec, adapters=3) as running:
+        yield running
+
+
+@pytest.fixture
+def client(gateway: Running) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gateway.url("control")) as client:
+        yield client
+
+
+def _port(running: Running, namespace: str) -> int:
+    return int(running.url(namespace).rsplit(":", 1)[1])
+
+
+def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    return body
+
+
+def _adapters(running: Running, *kinds: tuple[str, str]) -> list[dict[str, Any]]:
+    return [
+        {"type": kind, "namespace": ns, "port": _port(running, ns), "state": "started"}
+        for kind, ns in kinds
+    ]
+
+
+def test_liveness_is_up(client: httpx.Client) -> None:
+    response = client.get("/health/live")
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"status": "UP"}
+
+
+def test_readiness_lists_the_business_adapters_once_all_are_started(
+    gateway: Running, client: httpx.Client
+) -> None:
+    response = client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "UP",
+        "adapters": _adapters(gateway, ("rest", "orders-rest"), ("skill", "orders-skills")),
+    }
+
+
+def test_status_describes_the_capability_the_engine_and_every_adapter(
+    gateway: Running, client: httpx.Client
+) -> None:
+    body = client.get("/status").json()
+    assert re.fullmatch(r"PT\d+\.\d{3}S", body.pop("uptime"))
+    assert body == {
+        "capability": {"label": "Orders", "specVersion": "1.0.0-alpha2"},
+        "engine": {"version": __version__, "python": platform.python_version()},
+        "adapters": _adapters(
+            gateway,
+            ("rest", "orders-rest"),
+            ("skill", "orders-skills"),
+            ("control", "control"),
+        ),
+    }
+
+
+def _count(metrics: str, **labels: str) -> int:
+    wanted = ",".join(f'{key}="{value}"' for key, value in labels.items())
+    match = re.search(rf"^naftiko_requests_total\{{{re.escape(wanted)}\}} (\d+)$", metrics, re.M)
+    return int(match.group(1)) if match else 0
+
+
+def test_metrics_count_a_request_to_the_sibling_rest_adapter(
+    gateway: Running, client: httpx.Client
+) -> None:
+    labels = {
+        "adapter_type": "rest",
+        "adapter": "orders-rest",
+        "operation": "GET /orders",
+        "status": "200",
+    }
+    before = _count(client.get("/metrics").text, **labels)
+    assert httpx.get(gateway.url("orders-rest") + "/orders").json() == {"count": 2}
+    response = client.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert _count(response.text, **labels) == before + 1
+    assert "naftiko_request_duration_seconds_count{" in response.text
+
+
+def test_an_unknown_path_is_404(client: httpx.Client) -> None:
+    assert _problem(client.get("/traces"), 404)["detail"] == "no resource at /traces"
+
+
+def test_the_endpoints_are_read_only(client: httpx.Client) -> None:
+    response = client.post("/health/live")
+    assert _problem(response, 405)["allow"] == ["GET"]
+    assert response.headers["allow"] == "GET"
+
+
+def test_status_is_off_by_default_and_health_can_be_switched_off(tmp_path: Path) -> None:
+    spec = _write_spec(tmp_path, REST, _control(management={"health": False}))
+    with naftiko_run(spec, adapters=2) as running:
+        url = running.url("control")
+        for path in ("/health/live", "/health/ready", "/status"):
+            _problem(httpx.get(url + path), 404)
+        assert httpx.get(url + "/metrics").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "observability",
+    [{"enabled": False}, {"metrics": {"local": {"enabled": False}}}],
+    ids=["observability-off", "local-metrics-off"],
+)
+def test_metrics_can_be_switched_off(tmp_path: Path, observability: dict[str, Any]) -> None:
+    spec = _write_spec(tmp_path, REST, _control(observability=observability))
+    with naftiko_run(spec, adapters=2) as running:
+        url = running.url("control")
+        _problem(httpx.get(url + "/metrics"), 404)
+        assert httpx.get(url + "/health/live").json() == {"status": "UP"}
+
+
+def test_a_guarded_control_port_needs_the_key(tmp_path: Path) -> None:
+    auth = {"type": "apikey", "key": "X-Control-Key", "value": "k3y"}
+    spec = _write_spec(tmp_path, REST, _control(authentication=auth))
+    with naftiko_run(spec, adapters=2) as running:
+        url = running.url("control") + "/health/live"
+        _problem(httpx.get(url), 401)
+        _problem(httpx.get(url, headers={"X-Control-Key": "wrong"}), 401)
+        assert httpx.get(url, headers={"X-Control-Key": "k3y"}).json() == {"status": "UP"}
+
+
+async def test_readiness_is_degraded_with_503_until_the_adapters_are_started(
+    tmp_path: Path,
+) -> None:
+    runtime = build([_write_spec(tmp_path, REST, _control())], Settings(), {})
+    control = next(s.adapter for s in runtime.served if s.kind == "control")
+    transport = httpx.ASGITransport(app=control.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://control") as client:
+        response = await client.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "DEGRADED",
+        "adapters": [{"type": "rest", "namespace": "orders-rest", "port": 0, "state": "stopped"}],
+    }
