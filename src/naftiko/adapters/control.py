@@ -6,8 +6,7 @@ import contextlib
 import platform
 import time
 from collections.abc import AsyncIterator, Callable
-from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -16,20 +15,29 @@ from starlette.routing import Route
 
 from naftiko.adapters.common import access_log, authorized, log, problem
 from naftiko.engine.exposed import guard
+from naftiko.engine.metrics import Metrics
 from naftiko.engine.plan import Plan
 from naftiko.model import ExposesControl
 from naftiko.model.exposes import Observability
+from naftiko.version import __version__
 
-if TYPE_CHECKING:
-    # Only for the annotation: the runtime imports the adapters, never the other way round.
-    from naftiko.runtime import Runtime
+
+class RuntimeView(Protocol):
+    """What the control port reads of the runtime (which imports the adapters, not the reverse)."""
+
+    metrics: Metrics
+
+    def status(self) -> dict[str, Any]: ...
+
 
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 
 
 class ControlAdapter:
-    def __init__(self, plan: Plan, index: int, adapter: ExposesControl, runtime: Runtime) -> None:
+    def __init__(
+        self, plan: Plan, index: int, adapter: ExposesControl, runtime: RuntimeView
+    ) -> None:
         self.runtime = runtime
         self.namespace = adapter.namespace or adapter.type
         self.guard = guard(plan, adapter.authentication, ("capability", "exposes", index))
@@ -38,7 +46,7 @@ class ControlAdapter:
             "label": info.label if info else None,
             "specVersion": plan.capability.naftiko,
         }
-        self._engine = {"version": _version(), "python": platform.python_version()}
+        self._engine = {"version": __version__, "python": platform.python_version()}
         self._routes: dict[str, Callable[[], Response]] = {}
         if adapter.management.health:
             self._routes["/health/live"] = self._live
@@ -120,10 +128,3 @@ def _metrics_enabled(observability: Observability | None) -> bool:
         return False
     local = observability.metrics.local if observability.metrics else None
     return local is None or local.enabled
-
-
-def _version() -> str:
-    try:
-        return version("naftiko")
-    except PackageNotFoundError:
-        return "unknown"
