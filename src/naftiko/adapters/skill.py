@@ -29,7 +29,7 @@ from naftiko.adapters.common import access_log, authorized, log, problem
 from naftiko.engine.exposed import guard
 from naftiko.engine.metrics import Metrics
 from naftiko.engine.plan import Plan
-from naftiko.errors import InputError, SpecError
+from naftiko.errors import InputError
 from naftiko.model import ExposesMcp, ExposesRest, ExposesSkill
 from naftiko.model.exposes import ExposedSkill
 from naftiko.spec.files import resolve_location
@@ -64,8 +64,7 @@ class SkillAdapter:
         modes = _sibling_modes(plan, index)
         spec_dir = plan.capability.path.parent
         self.skills: dict[str, _Skill] = {}
-        for s, skill in enumerate(adapter.skills):
-            _validate(plan, skill, modes, (*at, "skills", s))
+        for skill in adapter.skills:
             root = resolve_location(skill.location, spec_dir) if skill.location else None
             detail = json.dumps(_detail(skill, modes)).encode()
             self.skills[skill.name] = _Skill(skill.name, root, detail)
@@ -191,27 +190,6 @@ def _sibling_modes(plan: Plan, index: int) -> dict[str, str]:
         if i != index and isinstance(exposed, ExposesRest | ExposesMcp):
             modes[exposed.namespace] = exposed.type
     return modes
-
-
-def _validate(
-    plan: Plan, skill: ExposedSkill, modes: dict[str, str], at: tuple[str | int, ...]
-) -> None:
-    for t, tool in enumerate(skill.tools):
-        where = plan.capability.locate((*at, "tools", t))
-        label = f"skill tool {tool.name!r} of skill {skill.name!r}"
-        if (tool.from_ is None) == (tool.instruction is None):
-            raise SpecError.single(where, f"{label} needs exactly one of `from` or `instruction`")
-        if tool.from_ is not None and tool.from_.sourceNamespace not in modes:
-            known = ", ".join(sorted(modes)) or "none"
-            raise SpecError.single(
-                where,
-                f"{label} points at namespace {tool.from_.sourceNamespace!r}, which is no "
-                f"rest or mcp adapter of this capability (known: {known})",
-            )
-        if tool.instruction is not None and skill.location is None:
-            raise SpecError.single(
-                where, f"{label} uses `instruction` but the skill has no `location`"
-            )
 
 
 def _summary(skill: ExposedSkill) -> dict[str, Any]:

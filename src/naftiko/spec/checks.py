@@ -62,6 +62,7 @@ def check(cap: Capability, ctx: LoadContext) -> list[Problem]:
     for path, unit, namespace in _units(cap):
         _check_unit(unit, path, namespace, consumes, functions, ctx, errors)
     _check_ports(cap, ctx, errors)
+    _check_skills(cap, ctx, errors)
     if cap.capability is not None and not body.exposes and not body.consumes:
         errors.append(ctx.problem(("capability",), "a capability needs `exposes` or `consumes`"))
     return errors
@@ -254,3 +255,31 @@ def _check_ports(cap: Capability, ctx: LoadContext, errors: list[Problem]) -> No
             msg = f"port {port} is already used by exposes[{used[key]}]"
             errors.append(ctx.problem((*at, "port"), msg))
         used.setdefault(key, i)
+
+
+def _check_skills(cap: Capability, ctx: LoadContext, errors: list[Problem]) -> None:
+    """Skill tools (SEMANTICS §8.1): exactly one of `from`/`instruction`; `from` names a sibling
+    rest or mcp adapter; `instruction` needs the skill's `location`."""
+    siblings = {
+        a.namespace for a in cap.body.exposes if isinstance(a, ExposesRest | ExposesMcp)
+    }
+    for i, adapter in enumerate(cap.body.exposes):
+        if not isinstance(adapter, ExposesSkill):
+            continue
+        for s, skill in enumerate(adapter.skills):
+            for t, tool in enumerate(skill.tools):
+                at = ("capability", "exposes", i, "skills", s, "tools", t)
+                label = f"skill tool {tool.name!r} of skill {skill.name!r}"
+                if (tool.from_ is None) == (tool.instruction is None):
+                    msg = f"{label} needs exactly one of `from` or `instruction`"
+                    errors.append(ctx.problem(at, msg))
+                elif tool.from_ is not None and tool.from_.sourceNamespace not in siblings:
+                    known = ", ".join(sorted(siblings)) or "none"
+                    msg = (
+                        f"{label} points at namespace {tool.from_.sourceNamespace!r}, which is "
+                        f"no rest or mcp adapter of this capability (known: {known})"
+                    )
+                    errors.append(ctx.problem((*at, "from", "sourceNamespace"), msg))
+                elif tool.instruction is not None and skill.location is None:
+                    msg = f"{label} uses `instruction` but the skill has no `location`"
+                    errors.append(ctx.problem((*at, "instruction"), msg))
