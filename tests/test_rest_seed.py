@@ -14,7 +14,7 @@ from tests.support.process import Running, naftiko_run
 from tests.support.servers import Recorder
 from tests.support.specs import seed_for
 
-ADAPTERS = 1  # TEMP
+ADAPTERS = 2  # the seed exposes REST and MCP
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from tests.support.process import NAFTIKO, naftiko_run
 from tests.support.servers import Recorder
 from tests.support.specs import seed_for
 
-ADAPTERS = 1  # TEMP
+ADAPTERS = 2  # the seed exposes REST and MCP
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

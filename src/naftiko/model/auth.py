@@ -59,7 +59,7 @@ _KNOWN = {"basic", "digest", "bearer", "apikey", "oauth2"}
 
 def _auth_tag(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return kind if kind in _KNOWN else "unsupported"
+    return kind if isinstance(kind, str) and kind in _KNOWN else "unsupported"
 
 
 Authentication = Annotated[

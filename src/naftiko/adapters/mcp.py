@@ -1,0 +1,218 @@
+"""MCP adapter: every `type: mcp` adapter as an MCP server (SEMANTICS §6).
+
+One low-level SDK `Server` per adapter, its handlers built from the plan. Over HTTP it sits
+behind a `StreamableHTTPSessionManager` at `/` and `/mcp`, serving both protocol eras: the
+2026-07-28 sessionless requests and the `initialize` handshake (2025-11-25 and older). Over
+stdio the same server speaks on stdin/stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import mcp_types as types
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.exceptions import MCPError
+from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
+from pydantic import ValidationError
+from starlette.requests import HTTPConnection
+from starlette.types import Message, Receive, Scope, Send
+
+from naftiko.adapters.common import access_log, authorized, log, problem
+from naftiko.adapters.mcp_content import Prompts, Resources
+from naftiko.adapters.mcp_results import failure, failure_text, success, tool
+from naftiko.adapters.mcp_stdio import serve_stdio
+from naftiko.engine.engine import Engine
+from naftiko.engine.exposed import McpPlan
+from naftiko.engine.metrics import Metrics
+from naftiko.engine.plan import Action
+from naftiko.errors import InputError, NaftikoError
+from naftiko.version import __version__
+
+_PATHS = frozenset({"/", "/mcp", "/mcp/"})
+_JSON_ACCEPT = (b"accept", b"application/json")
+
+Context = ServerRequestContext[Any, Any]
+
+
+class McpAdapter:
+    def __init__(self, plan: McpPlan, engine: Engine, metrics: Metrics) -> None:
+        self.plan = plan
+        self.engine = engine
+        self.metrics = metrics
+        spec_dir = engine.plan.capability.path.parent
+        # Schemas are derived once: tools/list, and the SDK's per-call header validation
+        # (`get_tool_input_schema`), read them without re-listing the tools.
+        self._schemas = {name: action.input_schema for name, action in plan.tools.items()}
+        self._tools = types.ListToolsResult(
+            tools=[tool(name, action, self._schemas[name]) for name, action in plan.tools.items()]
+        )
+        self._resources = Resources(plan.resources, spec_dir, engine)
+        self._prompts = Prompts(plan.prompts, spec_dir)
+        self.server = self._server()
+        # Stateless and JSON-only: no session to create before a bare `tools/call`, and a
+        # plain application/json answer (this server never streams notifications).
+        self._sessions = StreamableHTTPSessionManager(
+            app=self.server, json_response=True, stateless=True
+        )
+        self.app = _Asgi(self._asgi)
+
+    def _server(self) -> Server[Any]:
+        has_resources, has_prompts = bool(self._resources), bool(self._prompts)
+        server: Server[Any] = Server(
+            self.plan.namespace,
+            version=__version__,
+            title=self.plan.title,
+            instructions=self.plan.description,
+            get_tool_input_schema=self._schemas.get,
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            on_list_resources=self._list_resources if has_resources else None,
+            on_list_resource_templates=self._list_templates if has_resources else None,
+            on_read_resource=self._read_resource if has_resources else None,
+            on_list_prompts=self._list_prompts if has_prompts else None,
+            on_get_prompt=self._get_prompt if has_prompts else None,
+        )
+        # Replaces the SDK's default OpenTelemetry span per message (a cost on the hot path
+        # with no exporter configured) with the one edge that contains unexpected faults.
+        server.middleware = [_contain_faults]
+        return server
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        async with self._sessions.run():
+            yield
+
+    async def run_stdio(self, stop: asyncio.Event) -> None:
+        """Speak MCP on stdin/stdout until stdin closes; then `stop` is set."""
+        await serve_stdio(self.server, stop)
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return  # the runtime drives lifespan() itself; websockets are not MCP
+        started = time.perf_counter()
+        status = 0
+
+        async def watched(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        if scope["path"] not in _PATHS:
+            await problem(404, f"no MCP endpoint at {scope['path']}")(scope, receive, watched)
+        elif not authorized(self.plan.guard, HTTPConnection(scope)):
+            await problem(401, "missing or invalid credentials")(scope, receive, watched)
+        else:
+            await self._sessions.handle_request(_accepting_json(scope), receive, watched)
+        access_log.info(
+            "%s %s %s %d %.1fms",
+            self.plan.namespace,
+            scope["method"],
+            scope["path"],
+            status,
+            (time.perf_counter() - started) * 1000,
+        )
+
+    # ------------------------------------------------------------------ handlers
+
+    async def _list_tools(
+        self, ctx: Context, params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return self._tools
+
+    async def _call_tool(
+        self, ctx: Context, params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        action = self.plan.tools.get(params.name)
+        if action is None:
+            raise MCPError(INVALID_PARAMS, f"Unknown tool: {params.name}")
+        started = time.perf_counter()
+        outcome = "ERROR"
+        try:
+            result = await self._invoke(action, params.arguments or {})
+            outcome = "ERROR" if result.is_error else "OK"
+            return result
+        finally:
+            elapsed = time.perf_counter() - started
+            self.metrics.observe("mcp", self.plan.namespace, params.name, outcome, elapsed)
+
+    async def _invoke(self, action: Action, arguments: dict[str, Any]) -> types.CallToolResult:
+        """Execution failures are tool results the model can read and act on, not protocol
+        errors; their text never carries a bound secret."""
+        try:
+            result = await self.engine.invoke(action, arguments)
+        except InputError as exc:
+            return failure(self.engine.redact(f"invalid argument {exc.field!r}: {exc.message}"))
+        except NaftikoError as exc:
+            return failure(self.engine.redact(str(exc)))
+        if result.error:
+            return failure(failure_text(result))
+        return success(result)
+
+    async def _list_resources(
+        self, ctx: Context, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        return await self._resources.list()
+
+    async def _list_templates(
+        self, ctx: Context, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        return self._resources.templates()
+
+    async def _read_resource(
+        self, ctx: Context, params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        return await self._resources.read(params.uri)
+
+    async def _list_prompts(
+        self, ctx: Context, params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        return self._prompts.list()
+
+    async def _get_prompt(
+        self, ctx: Context, params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        return await self._prompts.get(params.name, params.arguments or {})
+
+
+async def _contain_faults(ctx: Context, call_next: CallNext) -> HandlerResult:
+    """The protocol edge: an unexpected fault is logged here and answered -32603 without
+    details (the SDK's handshake-era fallback would put the exception text on the wire)."""
+    try:
+        return await call_next(ctx)
+    except (MCPError, ValidationError):
+        raise
+    except Exception:
+        log.exception("unexpected error in MCP method %s", ctx.method)
+        raise MCPError(INTERNAL_ERROR, "internal error") from None
+
+
+class _Asgi:
+    """An ASGI 3 callable around a bound method (uvicorn inspects `__call__` to tell
+    ASGI 3 from ASGI 2, and a bound method's is not a coroutine function)."""
+
+    def __init__(self, handle: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self._handle = handle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._handle(scope, receive, send)
+
+
+def _accepting_json(scope: Scope) -> Scope:
+    """A request without `Accept` (a bare curl POST) is answered as one accepting JSON."""
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    if any(name == b"accept" for name, _ in headers):
+        return scope
+    return {**scope, "headers": [*headers, _JSON_ACCEPT]}
+
+
+__all__ = ["McpAdapter"]

@@ -1,0 +1,286 @@
+"""MCP resources and prompts (SEMANTICS §6.7-6.8), translated to and from the SDK's types.
+
+Static resources are files under a `location` folder; dynamic ones run through
+`Engine.invoke` with the URI template's variables as arguments. Prompts render `{{name}}`
+placeholders from the caller's arguments, without re-scanning what was substituted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import mimetypes
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote
+
+import mcp_types as types
+from mcp.shared.exceptions import MCPError
+from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
+
+from naftiko.adapters.mcp_results import failure_text
+from naftiko.engine.engine import Engine
+from naftiko.engine.plan import Action
+from naftiko.errors import InputError, NaftikoError
+from naftiko.model.exposes import McpPrompt, McpResource
+from naftiko.spec.files import resolve_location
+
+_TEMPLATE_VAR = re.compile(r"\{([a-zA-Z0-9_]+)\}")
+_PLACEHOLDER = re.compile(r"\{\{([a-zA-Z0-9_]+)\}\}")
+_SAFE_SEGMENT = re.compile(r"[a-zA-Z0-9._-]+")
+_MIME = {
+    ".md": "text/markdown",
+    ".json": "application/json",
+    ".yaml": "application/yaml",
+    ".yml": "application/yaml",
+    ".txt": "text/plain",
+    ".xml": "application/xml",
+}
+
+
+@dataclass(frozen=True)
+class _Dynamic:
+    spec: McpResource
+    action: Action
+    pattern: re.Pattern[str] | None  # None: a concrete URI, listed by resources/list
+
+
+@dataclass(frozen=True)
+class _Static:
+    spec: McpResource
+    root: Path  # a folder (one entry per file) or a single file
+
+
+class Resources:
+    """The adapter's resources, resolved once: folders found, URI templates compiled."""
+
+    def __init__(
+        self,
+        resources: tuple[tuple[McpResource, Action | None], ...],
+        spec_dir: Path,
+        engine: Engine,
+    ) -> None:
+        self.engine = engine
+        self._static: list[_Static] = []
+        self._dynamic: list[_Dynamic] = []
+        for spec, action in resources:
+            if action is not None:
+                self._dynamic.append(_Dynamic(spec, action, _uri_pattern(spec.uri)))
+            elif spec.location:
+                self._static.append(_Static(spec, resolve_location(spec.location, spec_dir)))
+
+    def __bool__(self) -> bool:
+        return bool(self._static or self._dynamic)
+
+    async def list(self) -> types.ListResourcesResult:
+        listed = [
+            types.Resource(
+                uri=d.spec.uri,
+                name=d.spec.name,
+                title=d.spec.label,
+                description=d.spec.description,
+                mime_type=d.spec.mimeType or "application/json",
+            )
+            for d in self._dynamic
+            if d.pattern is None
+        ]
+        for static in self._static:
+            files = await asyncio.to_thread(_files, static.root)
+            spec = static.spec
+            for rel, path in files:
+                listed.append(
+                    types.Resource(
+                        uri=f"{spec.uri.rstrip('/')}/{rel}" if rel else spec.uri,
+                        name=rel or spec.name,
+                        title=spec.label or spec.name,
+                        description=spec.description,
+                        mime_type=spec.mimeType or _media_type(path.name),
+                    )
+                )
+        return types.ListResourcesResult(resources=listed)
+
+    def templates(self) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(
+            resource_templates=[
+                types.ResourceTemplate(
+                    uri_template=d.spec.uri,
+                    name=d.spec.name,
+                    title=d.spec.label,
+                    description=d.spec.description,
+                    mime_type=d.spec.mimeType or "application/json",
+                )
+                for d in self._dynamic
+                if d.pattern is not None
+            ]
+        )
+
+    async def read(self, uri: str) -> types.ReadResourceResult:
+        for dynamic in self._dynamic:
+            if dynamic.pattern is None:
+                if uri == dynamic.spec.uri:
+                    return await self._run(dynamic, uri, {})
+            elif (match := dynamic.pattern.fullmatch(uri)) is not None:
+                arguments = {k: unquote(v) for k, v in match.groupdict().items()}
+                return await self._run(dynamic, uri, arguments)
+        for static in self._static:
+            path = _file_for(static, uri)
+            if path is not None:
+                return await _read_file(path, uri, static.spec.mimeType)
+        raise MCPError(INVALID_PARAMS, f"Unknown resource: {uri}")
+
+    async def _run(
+        self, dynamic: _Dynamic, uri: str, arguments: dict[str, Any]
+    ) -> types.ReadResourceResult:
+        try:
+            result = await self.engine.invoke(dynamic.action, arguments)
+        except InputError as exc:
+            raise MCPError(INVALID_PARAMS, self.engine.redact(str(exc))) from None
+        except NaftikoError as exc:
+            raise MCPError(INTERNAL_ERROR, self.engine.redact(str(exc))) from None
+        if result.error:
+            raise MCPError(INTERNAL_ERROR, failure_text(result))
+        mime = dynamic.spec.mimeType or "application/json"
+        text = types.TextResourceContents(uri=uri, mime_type=mime, text=result.text())
+        return types.ReadResourceResult(contents=[text])
+
+
+def _uri_pattern(uri: str) -> re.Pattern[str] | None:
+    """`data://users/{userId}/profile` → a regex with one `[^/]+` group per variable."""
+    if _TEMPLATE_VAR.search(uri) is None:
+        return None
+    pattern, pos = "", 0
+    for match in _TEMPLATE_VAR.finditer(uri):
+        pattern += re.escape(uri[pos : match.start()]) + f"(?P<{match.group(1)}>[^/]+)"
+        pos = match.end()
+    return re.compile(pattern + re.escape(uri[pos:]))
+
+
+def _file_for(static: _Static, uri: str) -> Path | None:
+    """The file a static resource URI names, or None; every refusal is a plain miss so a
+    caller learns nothing about what lies outside the folder."""
+    base = static.spec.uri.rstrip("/")
+    if uri == static.spec.uri or uri == base:
+        return static.root if static.root.is_file() else None
+    if not uri.startswith(base + "/") or not static.root.is_dir():
+        return None
+    segments = uri[len(base) + 1 :].split("/")
+    if any(s in (".", "..") or not _SAFE_SEGMENT.fullmatch(s) for s in segments):
+        return None
+    path = static.root.joinpath(*segments)
+    # A symlink inside the folder must not lead out of it.
+    if not path.resolve().is_relative_to(static.root.resolve()) or not path.is_file():
+        return None
+    return path
+
+
+def _files(root: Path) -> list[tuple[str, Path]]:
+    """Every regular file under a folder (symlinks only when they stay inside), or the file
+    itself with an empty relative path."""
+    if root.is_file():
+        return [("", root)]
+    real_root = root.resolve()
+    found: list[tuple[str, Path]] = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = Path(folder, name)
+            rel = path.relative_to(root).as_posix()
+            inside = path.resolve().is_relative_to(real_root)
+            safe = all(_SAFE_SEGMENT.fullmatch(s) for s in rel.split("/"))
+            if inside and safe and path.is_file():
+                found.append((rel, path))
+    return sorted(found)
+
+
+async def _read_file(path: Path, uri: str, mime: str | None) -> types.ReadResourceResult:
+    try:
+        data = await asyncio.to_thread(path.read_bytes)
+    except OSError:
+        raise MCPError(INTERNAL_ERROR, f"resource {uri} cannot be read") from None
+    media = mime or _media_type(path.name)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        blob = base64.b64encode(data).decode("ascii")
+        return types.ReadResourceResult(
+            contents=[types.BlobResourceContents(uri=uri, mime_type=media, blob=blob)]
+        )
+    return types.ReadResourceResult(
+        contents=[types.TextResourceContents(uri=uri, mime_type=media, text=text)]
+    )
+
+
+def _media_type(name: str) -> str:
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix in _MIME:
+        return _MIME[suffix]
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    return guessed or "application/octet-stream"
+
+
+class Prompts:
+    """The adapter's prompts: listed in declaration order, rendered on request."""
+
+    def __init__(self, prompts: tuple[McpPrompt, ...], spec_dir: Path) -> None:
+        self._prompts = {p.name: p for p in prompts}
+        self._files = {
+            p.name: resolve_location(p.location, spec_dir)
+            for p in prompts
+            if p.template is None and p.location
+        }
+        self._listing = types.ListPromptsResult(
+            prompts=[
+                types.Prompt(
+                    name=p.name,
+                    title=p.label,
+                    description=p.description,
+                    arguments=[
+                        types.PromptArgument(
+                            name=a.name,
+                            title=a.label,
+                            description=a.description,
+                            required=a.required is not False,
+                        )
+                        for a in p.arguments
+                    ],
+                )
+                for p in prompts
+            ]
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self._prompts)
+
+    def list(self) -> types.ListPromptsResult:
+        return self._listing
+
+    async def get(self, name: str, arguments: dict[str, str]) -> types.GetPromptResult:
+        prompt = self._prompts.get(name)
+        if prompt is None:
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt: {name}")
+        if prompt.template is not None:
+            messages = [
+                types.PromptMessage(
+                    role=m.role,
+                    content=types.TextContent(text=render(m.content, arguments)),
+                )
+                for m in prompt.template
+            ]
+        elif name in self._files:
+            try:
+                text = await asyncio.to_thread(self._files[name].read_text, "utf-8")
+            except (OSError, UnicodeDecodeError):
+                raise MCPError(INTERNAL_ERROR, f"prompt {name} cannot be read") from None
+            content = types.TextContent(text=render(text, arguments))
+            messages = [types.PromptMessage(role="user", content=content)]
+        else:
+            messages = []
+        return types.GetPromptResult(description=prompt.description, messages=messages)
+
+
+def render(template: str, arguments: dict[str, str]) -> str:
+    """`{{name}}` → the argument's value; unknown placeholders stay as written, and a
+    substituted value is never scanned again (an argument cannot inject another one)."""
+    return _PLACEHOLDER.sub(lambda m: arguments.get(m.group(1), m.group(0)), template)

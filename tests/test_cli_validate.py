@@ -1,0 +1,117 @@
+"""`naftiko validate`, through the installed console script (and CliRunner for file sweeps)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from naftiko.cli import app
+
+NAFTIKO = str(Path(sys.executable).with_name("naftiko"))
+REPO = Path(__file__).resolve().parents[1]
+SEED = str(REPO / "examples" / "groq-batch.yaml")
+TUTORIAL = REPO.parent / "shared" / "conformance" / "naftiko-framework-1.0.0-alpha2" / "tutorial"
+TUTORIAL_FILES = sorted(TUTORIAL.glob("*.yml"))
+BAD_PORT = str(REPO / "tests" / "fixtures" / "specs" / "invalid" / "port-string.yaml")
+
+
+def _validate(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [NAFTIKO, "validate", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_the_seed_is_valid_with_warnings() -> None:
+    done = _validate(SEED)
+    assert done.returncode == 0
+    assert re.fullmatch(rf"ok {re.escape(SEED)} \([1-9][0-9]* warnings\)\n", done.stdout)
+
+
+def test_strict_lists_the_seeds_14_schema_deviations_each_located_and_exits_1() -> None:
+    done = _validate("--strict", SEED)
+    lines = done.stdout.splitlines()
+    assert done.returncode == 1
+    assert lines[-1] == f"invalid {SEED} (14 errors)"
+    assert len([line for line in lines if line.startswith(f"{SEED}:")]) == 14
+    assert (
+        f"{SEED}:47:13: capability.consumes[0].resources[1].name: schema: "
+        "'openai-v1-batches-batch_id' does not match '^[a-zA-Z0-9-]+$'"
+    ) in lines
+    assert (
+        f"{SEED}:154:9: capability.exposes[1].tools[0].outputParameters[0]: schema: "
+        "'properties' is a required property"
+    ) in lines
+
+
+@pytest.mark.parametrize("spec", TUTORIAL_FILES, ids=[f.name for f in TUTORIAL_FILES])
+def test_every_tutorial_step_passes_strict_validation(spec: Path) -> None:
+    result = CliRunner().invoke(app, ["validate", "--strict", str(spec)])
+    assert (result.exit_code, result.output) == (0, f"ok {spec} (0 warnings)\n")
+
+
+def test_the_tutorial_is_all_there() -> None:
+    assert len(TUTORIAL_FILES) == 11
+
+
+def test_json_output_reports_each_file_with_its_errors_and_warnings() -> None:
+    done = _validate("--format", "json", SEED, BAD_PORT)
+    report = json.loads(done.stdout)
+    assert done.returncode == 1
+    assert [(r["file"], r["valid"], len(r["errors"])) for r in report] == [
+        (SEED, True, 0),
+        (BAD_PORT, False, 1),
+    ]
+    assert report[1]["errors"][0] == {
+        "file": BAD_PORT,
+        "line": 32,
+        "column": 11,
+        "path": "capability.exposes[0].port",
+        "message": "Input should be a valid integer, unable to parse string as an integer "
+        "(got 'eighty')",
+    }
+    assert report[0]["warnings"][0].keys() == {"file", "line", "column", "path", "message"}
+
+
+def test_verbose_prints_each_warning_at_its_line() -> None:
+    done = _validate("-v", SEED)
+    assert done.returncode == 0
+    assert (
+        f"{SEED}:48:13: capability.consumes[0].resources[1].path: warning: "
+        "single-brace `{name}` path variables read as `{{name}}`"
+    ) in done.stdout.splitlines()
+
+
+def test_without_verbose_no_warning_is_printed() -> None:
+    assert "warning:" not in _validate(SEED).stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(), ("--no-such-option", SEED), ("--format", "xml", SEED)],
+    ids=["no-files", "unknown-option", "unknown-format"],
+)
+def test_a_usage_error_exits_2(args: tuple[str, ...]) -> None:
+    done = _validate(*args)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_a_missing_file_is_invalid_and_says_file_not_found(tmp_path: Path) -> None:
+    missing = str(tmp_path / "absent.yaml")
+    done = _validate(missing)
+    assert (done.returncode, done.stdout) == (
+        1,
+        f"{missing}: file not found\ninvalid {missing} (1 error)\n",
+    )
+
+
+def test_one_invalid_file_among_valid_ones_makes_the_run_exit_1() -> None:
+    done = _validate(SEED, BAD_PORT)
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[-1] == f"invalid {BAD_PORT} (1 error)"
