@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import unquote
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route as StarletteRoute
+from starlette.types import Receive, Scope, Send
 
 from naftiko.adapters.common import access_log, authorized, error_response, log, problem
 from naftiko.adapters.openapi import openapi_document
@@ -22,10 +22,16 @@ from naftiko.engine.metrics import Metrics
 from naftiko.errors import InputError, NaftikoError
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
-_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
 class RestAdapter:
+    """A Starlette application per REST adapter: its own ASGI entry does the routing.
+
+    Starlette's Router and middleware stack cost a third of the gateway's throughput here
+    (bench/rest.py), and every route is a spec path matched by one regex table anyway; so
+    requests go straight to `_dispatch`, with Starlette's Request and Response types.
+    """
+
     def __init__(
         self,
         plan: RestPlan,
@@ -38,30 +44,34 @@ class RestAdapter:
         self.metrics = metrics
         self.max_body = max_body
         self._openapi = json.dumps(openapi_document(plan)).encode()
-        self.app = Starlette(
-            routes=[
-                StarletteRoute("/openapi.json", self._openapi_json, methods=["GET"]),
-                StarletteRoute("/{rest:path}", self._dispatch, methods=_METHODS),
-            ]
-        )
+        self.app = self
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        response = await self._dispatch(Request(scope, receive))
+        await response(scope, receive, send)
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
         yield
 
-    async def _openapi_json(self, request: Request) -> Response:
-        return Response(self._openapi, media_type="application/json")
-
     async def _dispatch(self, request: Request) -> Response:
         started = time.perf_counter()
         route_name = "-"
+        scope = request.scope
+        method = scope["method"]
         try:
             # Match on the raw path: `%2F` inside a value must not become a path separator.
-            raw_path = request.scope.get("raw_path") or request.url.path.encode()
-            route, variables, allowed = self._match(request.method, raw_path.decode("latin-1"))
-            if route is not None:
-                route_name = f"{route.method} {route.path}"
-            response = await self._handle(request, route, variables, allowed)
+            raw_path = scope.get("raw_path") or scope["path"].encode()
+            path = raw_path.decode("latin-1")
+            if method == "GET" and path == "/openapi.json":
+                response = Response(self._openapi, media_type="application/json")
+            else:
+                route, variables, allowed = self._match(method, path)
+                if route is not None:
+                    route_name = f"{route.method} {route.path}"
+                response = await self._handle(request, route, variables, allowed)
         except _TooLarge as exc:
             response = problem(413, str(exc))
         except NaftikoError as exc:
@@ -71,17 +81,17 @@ class RestAdapter:
             log.exception("unexpected error in REST adapter %s", self.plan.namespace)
             response = problem(500, "internal error")
         elapsed = time.perf_counter() - started
-        self.metrics.observe(
-            "rest", self.plan.namespace, route_name, str(response.status_code), elapsed
-        )
-        access_log.info(
-            "%s %s %s %d %.1fms",
-            self.plan.namespace,
-            request.method,
-            request.url.path,
-            response.status_code,
-            elapsed * 1000,
-        )
+        status = response.status_code
+        self.metrics.observe("rest", self.plan.namespace, route_name, str(status), elapsed)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                "%s %s %s %d %.1fms",
+                self.plan.namespace,
+                method,
+                scope["path"],
+                status,
+                elapsed * 1000,
+            )
         return response
 
     def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
@@ -110,7 +120,7 @@ class RestAdapter:
                     f"method {request.method} not allowed",
                     allow=sorted(set(allowed)),
                 )
-            return problem(404, f"no resource at {request.url.path}")
+            return problem(404, f"no resource at {request.scope['path']}")
         if not authorized(self.plan.guard, request):
             return problem(401, "missing or invalid credentials")
         raw = await self._read_body(request)
@@ -133,7 +143,12 @@ class RestAdapter:
         return JSONResponse(result.body, status_code=result.status)
 
     async def _read_body(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
+        headers = request.headers
+        declared = headers.get("content-length")
+        if declared is None and "transfer-encoding" not in headers:
+            return b""  # no body announced: nothing to wait for
+        if declared == "0":
+            return b""
         if declared and declared.isdigit() and int(declared) > self.max_body:
             raise _TooLarge(self.max_body)
         chunks: list[bytes] = []

@@ -7,6 +7,7 @@ import hashlib
 import os
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from naftiko.engine.request import UpstreamRequest, header_value
@@ -21,6 +22,7 @@ from naftiko.model import (
     DigestAuth,
     OAuth2Auth,
 )
+from naftiko.spec.bindings import Bindings
 
 TokenFetcher = Callable[[str, dict[str, str]], Awaitable[dict[str, Any]]]
 
@@ -49,6 +51,27 @@ def apply(auth: Authentication | None, request: UpstreamRequest, scope: Scope) -
         pair = f"{render(auth.username, scope)}:{render(auth.password, scope)}"
         encoded = base64.b64encode(pair.encode()).decode()
         request.headers["Authorization"] = f"Basic {encoded}"
+
+
+@dataclass(frozen=True)
+class StaticCredentials:
+    headers: dict[str, str]
+    query: list[tuple[str, str]]
+
+
+def static_credentials(auth: Authentication | None, bindings: Bindings) -> StaticCredentials | None:
+    """Bearer, API-key and basic credentials whose templates only use bound variables."""
+    if not isinstance(auth, BearerAuth | ApiKeyAuth | BasicAuth):
+        return None
+    texts = [v for v in auth.model_dump().values() if isinstance(v, str)]
+    if isinstance(auth, ApiKeyAuth):
+        texts += list((auth.headers or {}).values())
+    empty = Scope({}, bindings)
+    if any(empty.get(var) is None for text in texts for var in parse_template(text).variables):
+        return None
+    probe = UpstreamRequest("GET", "")
+    apply(auth, probe, empty)
+    return StaticCredentials(probe.headers, probe.query)
 
 
 class OAuth2Tokens:

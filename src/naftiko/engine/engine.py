@@ -23,7 +23,7 @@ _JSON_TYPES = ("application/json", "+json", "text/json")
 class Engine:
     def __init__(self, plan: Plan, timeouts: Timeouts | None = None) -> None:
         self.plan = plan
-        self.upstreams = Upstreams(dict(plan.clients), timeouts or Timeouts())
+        self.upstreams = Upstreams(dict(plan.clients), timeouts or Timeouts(), plan.bindings)
         self._secrets = sorted(plan.bindings.secrets, key=len, reverse=True)
 
     async def start(self) -> None:

@@ -18,6 +18,7 @@ from naftiko.expressions import (
     Ref,
     StepPath,
     Template,
+    Var,
     WithValue,
     compile_jsonpath,
     norm,
@@ -43,6 +44,7 @@ from naftiko.model.exposes import _Unit
 from naftiko.spec.bindings import Bindings
 
 Mode = Literal["call", "steps", "ref", "mock"]
+ORIGIN, PATH, QUERY = "origin", "path", "query"  # where a URL variable stands
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
@@ -78,6 +80,7 @@ class Operation:
     output_schema: str | None
     outputs: tuple[OutputParameter, ...]
     description: str | None = None
+    url_segments: tuple[tuple[str | Var, str], ...] = ()
 
     @property
     def idempotent(self) -> bool:
@@ -186,11 +189,13 @@ def _operation(c: ConsumesHttp, resource: ConsumedResource, op: ConsumedOperatio
     for param in (*c.inputParameters, *resource.inputParameters, *op.inputParameters):
         merged[(param.name, param.in_ or "query")] = _consumed_param(param)
     params = tuple(merged.values())
+    url = parse_template(joined, single_braces=True)
     return Operation(
         namespace=c.namespace,
         name=op.name,
         method=op.method.upper(),
-        url=parse_template(joined, single_braces=True),
+        url=url,
+        url_segments=url_segments(url),
         params=params,
         body=_body(op.body, params),
         fmt=op.outputRawFormat.lower(),
@@ -198,6 +203,23 @@ def _operation(c: ConsumesHttp, resource: ConsumedResource, op: ConsumedOperatio
         outputs=tuple(op.outputParameters),
         description=op.description,
     )
+
+
+def url_segments(url: Template) -> tuple[tuple[str | Var, str], ...]:
+    """Each part of a URL template with where it stands: a variable before the first path
+    slash belongs to the origin (a bound base URI), one after `?` to the query."""
+    segments: list[tuple[str | Var, str]] = []
+    seen = ""
+    for part in url.parts:
+        if isinstance(part, str):
+            seen += part
+            segments.append((part, ""))
+            continue
+        rest = seen.split("://", 1)[1] if "://" in seen else seen
+        where = QUERY if "?" in seen else (PATH if "/" in rest else ORIGIN)
+        segments.append((part, where))
+        seen += "x"  # a substituted value: no slash, no `?`
+    return tuple(segments)
 
 
 def _consumed_param(param: InputParameter) -> ConsumedParam:

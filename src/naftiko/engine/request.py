@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from naftiko.engine.plan import BodyPlan, ConsumedParam, Operation
+from naftiko.engine.plan import ORIGIN, PATH, BodyPlan, ConsumedParam, Operation
 from naftiko.engine.scope import Scope
 from naftiko.errors import InputError
-from naftiko.expressions import Template, Var, parse_template, to_text
+from naftiko.expressions import Template, parse_template, to_text
 
 _PATH_SAFE = "-._~!$&'()*+,;=:@"
 
@@ -85,30 +85,21 @@ def _param_value(param: ConsumedParam, scope: Scope) -> Any:
 
 def _url(op: Operation, scope: Scope) -> str:
     out: list[str] = []
-    parts = op.url.parts
-    for i, part in enumerate(parts):
+    for part, where in op.url_segments:
         if isinstance(part, str):
             out.append(part)
             continue
         value = scope.get(part)
-        in_query = any(isinstance(p, str) and "?" in p for p in parts[:i])
         if value is None or value == "":
-            if _is_origin(parts, i):
+            if where == ORIGIN:
                 raise InputError(part.name, "base URI variable is not set")
             raise InputError(part.name, "required path parameter is missing")
         text = to_text(value)
-        if _is_origin(parts, i):
-            out.append(text)  # A bound base URI (`{{API_BASE}}/x`) is trusted spec config.
+        if where == ORIGIN:
+            out.append(text)  # A bound base URI (`{{API_BASE}}/x`) is trusted configuration.
         else:
-            out.append(quote(text, safe="" if not in_query else "-._~"))
+            out.append(quote(text, safe="" if where == PATH else "-._~"))
     return "".join(out)
-
-
-def _is_origin(parts: tuple[str | Var, ...], index: int) -> bool:
-    """A variable before the first path slash after the scheme is part of the origin."""
-    text = "".join(p for p in parts[:index] if isinstance(p, str))
-    rest = text.split("://", 1)[1] if "://" in text else text
-    return "/" not in rest
 
 
 def _body(plan: BodyPlan, scope: Scope) -> tuple[bytes | None, str]:

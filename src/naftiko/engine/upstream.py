@@ -17,6 +17,7 @@ from naftiko.engine.request import UpstreamRequest
 from naftiko.engine.scope import Scope
 from naftiko.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from naftiko.model import DigestAuth, OAuth2Auth
+from naftiko.spec.bindings import Bindings
 from naftiko.version import __version__
 
 USER_AGENT = f"naftiko-python/{__version__}"
@@ -46,8 +47,14 @@ class _StaleConnection(Exception):
 class Upstreams:
     """The pooled clients, opened in `start()` and closed in `close()` (the runtime lifespan)."""
 
-    def __init__(self, clients: dict[str, Client], timeouts: Timeouts) -> None:
+    def __init__(self, clients: dict[str, Client], timeouts: Timeouts, bindings: Bindings) -> None:
         self._clients = clients
+        # Credentials that only use bound variables are rendered once, not per request.
+        self._static = {
+            ns: static
+            for ns, c in clients.items()
+            if (static := auth.static_credentials(c.authentication, bindings)) is not None
+        }
         self._timeouts = timeouts
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._tokens = auth.OAuth2Tokens(self._fetch_token)
@@ -75,7 +82,12 @@ class Upstreams:
     ) -> UpstreamResponse:
         client = self._clients[namespace]
         credentials = client.authentication
-        auth.apply(credentials, request, scope)
+        static = self._static.get(namespace)
+        if static is not None:
+            request.headers.update(static.headers)
+            request.query.extend(static.query)
+        else:
+            auth.apply(credentials, request, scope)
         if isinstance(credentials, OAuth2Auth):
             token = await self._tokens.token(namespace, credentials, scope)
             request.headers["Authorization"] = f"Bearer {token}"

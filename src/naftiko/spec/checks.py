@@ -260,9 +260,7 @@ def _check_ports(cap: Capability, ctx: LoadContext, errors: list[Problem]) -> No
 def _check_skills(cap: Capability, ctx: LoadContext, errors: list[Problem]) -> None:
     """Skill tools (SEMANTICS §8.1): exactly one of `from`/`instruction`; `from` names a sibling
     rest or mcp adapter; `instruction` needs the skill's `location`."""
-    siblings = {
-        a.namespace for a in cap.body.exposes if isinstance(a, ExposesRest | ExposesMcp)
-    }
+    siblings = {a.namespace for a in cap.body.exposes if isinstance(a, ExposesRest | ExposesMcp)}
     for i, adapter in enumerate(cap.body.exposes):
         if not isinstance(adapter, ExposesSkill):
             continue
