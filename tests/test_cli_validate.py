@@ -72,8 +72,7 @@ def test_json_output_reports_each_file_with_its_errors_and_warnings() -> None:
         "line": 32,
         "column": 11,
         "path": "capability.exposes[0].port",
-        "message": "Input should be a valid integer, unable to parse string as an integer "
-        "(got 'eighty')",
+        "message": "Input should be a valid integer (got 'eighty')",
     }
     assert report[0]["warnings"][0].keys() == {"file", "line", "column", "path", "message"}
 

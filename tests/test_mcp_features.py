@@ -14,13 +14,15 @@ import yaml
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, TextContent, TextResourceContents
 
+from tests.support.echo import echo_app
 from tests.support.groq import TOKEN, batch
 from tests.support.mcp_client import mcp_http, rpc
 from tests.support.process import Running, naftiko_run
-from tests.support.servers import Recorder
+from tests.support.servers import Recorder, serve_app
 from tests.support.specs import SEED
 
 MCP_TOKEN = "mcp-caller-token-123"
+ECHO_TOKEN = "echo-upstream-token-456"
 OUTREACH = "Write to {{participant_name}} about {{product}}; keep {{unknown}} as is."
 
 
@@ -38,7 +40,8 @@ def _docs_adapter() -> dict[str, Any]:
                 "hints": {"readOnly": True, "openWorld": True},
                 "call": "groq-batch.retrievebatch",
                 "with": {"batch_id": "tools.batch_id"},
-            }
+            },
+            {"name": "echo", "description": "What the upstream received.", "call": "echo.get"},
         ],
         "resources": [
             {
@@ -97,7 +100,20 @@ def _locked_adapter() -> dict[str, Any]:
     }
 
 
-def _features_spec(upstream: str, folder: Path) -> Path:
+def _echo_consumes(upstream: str) -> dict[str, Any]:
+    """An upstream that answers with the request it received, credentials included."""
+    return {
+        "type": "http",
+        "namespace": "echo",
+        "baseUri": upstream,
+        "authentication": {"type": "bearer", "token": "{{env.ECHO_TOKEN}}"},
+        "resources": [
+            {"name": "any", "path": "/anything", "operations": [{"name": "get", "method": "GET"}]}
+        ],
+    }
+
+
+def _features_spec(upstream: str, echo: str, folder: Path) -> Path:
     (folder / "guides" / "api").mkdir(parents=True)
     (folder / "guides" / "intro.md").write_text("# Batches\n")
     (folder / "guides" / "api" / "limits.json").write_text('{"max": 50000}')
@@ -106,13 +122,18 @@ def _features_spec(upstream: str, folder: Path) -> Path:
     (folder / "outside.txt").write_text("not a resource")
     consumes = yaml.safe_load(SEED.read_text())["capability"]["consumes"]
     consumes[0]["baseUri"] = upstream
+    consumes.append(_echo_consumes(echo))
     spec = {
         "naftiko": "1.0.0-alpha2",
         "info": {"label": "MCP features"},
         "binds": [
             {
                 "namespace": "env",
-                "keys": {"GROQ_API_KEY": "GROQ_API_KEY", "MCP_TOKEN": "MCP_TOKEN"},
+                "keys": {
+                    "GROQ_API_KEY": "GROQ_API_KEY",
+                    "MCP_TOKEN": "MCP_TOKEN",
+                    "ECHO_TOKEN": "ECHO_TOKEN",
+                },
             }
         ],
         "capability": {
@@ -126,11 +147,20 @@ def _features_spec(upstream: str, folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
+def echo_upstream() -> Iterator[str]:
+    with serve_app(echo_app(Recorder())) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def gateway(
-    groq_upstream: tuple[str, Recorder], tmp_path_factory: pytest.TempPathFactory
+    groq_upstream: tuple[str, Recorder],
+    echo_upstream: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Running]:
-    spec = _features_spec(groq_upstream[0], tmp_path_factory.mktemp("features"))
-    env = {"GROQ_API_KEY": TOKEN, "MCP_TOKEN": MCP_TOKEN}
+    folder = tmp_path_factory.mktemp("features")
+    spec = _features_spec(groq_upstream[0], echo_upstream, folder)
+    env = {"GROQ_API_KEY": TOKEN, "MCP_TOKEN": MCP_TOKEN, "ECHO_TOKEN": ECHO_TOKEN}
     with naftiko_run(spec, args=("--timeout", "0.5"), env=env, adapters=3) as running:
         yield running
 
@@ -184,7 +214,7 @@ async def test_a_bearer_protected_adapter_serves_a_client_with_the_token(
 
 async def test_a_tool_label_becomes_its_title_and_annotation_title(docs: str) -> None:
     async with mcp_http(docs, "auto") as client:
-        (listed,) = (await client.list_tools()).tools
+        (listed, _) = (await client.list_tools()).tools
     assert listed.title == "Retrieve a batch"
     assert listed.annotations is not None
     assert listed.annotations.model_dump(exclude_none=True) == {
@@ -201,6 +231,14 @@ async def test_a_slow_upstream_is_a_timeout_error_result(docs: str) -> None:
         True,
         "upstream 'groq-batch' did not answer in time",
     )
+
+
+async def test_a_secret_echoed_by_the_upstream_is_redacted_from_the_result(docs: str) -> None:
+    async with mcp_http(docs, "auto") as client:
+        result = await client.call_tool("echo", {})
+    assert result.structured_content is not None
+    assert result.structured_content["headers"]["Authorization"] == "Bearer ***"
+    assert ECHO_TOKEN not in result.model_dump_json()
 
 
 async def test_tool_calls_are_counted_by_outcome_in_the_metrics(

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, CallToolResult
@@ -203,6 +204,11 @@ def test_a_bare_call_without_its_argument_names_the_field(gateway: Running) -> N
 def test_a_bare_call_to_an_unknown_tool_is_error_32602(gateway: Running) -> None:
     answer = _bare(gateway, "tools/call", {"name": "nope", "arguments": {}})
     assert answer["error"] == {"code": INVALID_PARAMS, "message": "Unknown tool: nope"}
+
+
+def test_a_get_is_refused_as_there_is_no_server_stream(gateway: Running) -> None:
+    response = httpx.get(gateway.url(MCP) + "/mcp", timeout=10)
+    assert (response.status_code, response.headers["allow"]) == (405, "POST")
 
 
 def test_the_handshake_reports_the_adapter_description_as_instructions(gateway: Running) -> None:

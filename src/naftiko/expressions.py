@@ -164,11 +164,11 @@ def parse_with_value(value: Any, prefixes: frozenset[str]) -> WithValue:
     """Classify one `with` entry: non-strings are constants, `<prefix>.<name>` a reference."""
     if not isinstance(value, str):
         return Const(value)
+    if value.startswith("$this.") and value.count(".") >= 2:
+        return Ref("$this", value.split(".", 2)[2])
     head, dot, rest = value.partition(".")
     if dot and rest and (head in prefixes or head in REFERENCE_ALIASES) and _NAME.match(rest):
         return Ref(head, rest)
-    if value.startswith("$this.") and value.count(".") >= 2:
-        return Ref("$this", value.split(".", 2)[2])
     template = parse_template(value)
     return Const(value) if template.is_constant else template
 

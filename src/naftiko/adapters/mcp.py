@@ -111,6 +111,12 @@ class McpAdapter:
             await problem(404, f"no MCP endpoint at {scope['path']}")(scope, receive, watched)
         elif not authorized(self.plan.guard, HTTPConnection(scope)):
             await problem(401, "missing or invalid credentials")(scope, receive, watched)
+        elif scope["method"] != "POST":
+            # No server-initiated stream (GET) and no session to end (DELETE): a GET held open
+            # would only pin a connection and delay shutdown.
+            refusal = problem(405, f"method {scope['method']} not allowed", allow=["POST"])
+            refusal.headers["Allow"] = "POST"
+            await refusal(scope, receive, watched)
         else:
             await self._sessions.handle_request(_accepting_json(scope), receive, watched)
         access_log.info(
@@ -156,7 +162,7 @@ class McpAdapter:
             return failure(self.engine.redact(str(exc)))
         if result.error:
             return failure(failure_text(result))
-        return success(result)
+        return success(result, self.engine.redact)
 
     async def _list_resources(
         self, ctx: Context, params: types.PaginatedRequestParams | None

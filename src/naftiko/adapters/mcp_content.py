@@ -143,7 +143,9 @@ class Resources:
         if result.error:
             raise MCPError(INTERNAL_ERROR, failure_text(result))
         mime = dynamic.spec.mimeType or "application/json"
-        text = types.TextResourceContents(uri=uri, mime_type=mime, text=result.text())
+        text = types.TextResourceContents(
+            uri=uri, mime_type=mime, text=self.engine.redact(result.text())
+        )
         return types.ReadResourceResult(contents=[text])
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import mcp_types as types
@@ -37,18 +39,21 @@ def _annotations(action: Action) -> types.ToolAnnotations | None:
     )
 
 
-def success(result: Result) -> types.CallToolResult:
-    """The output as JSON text, and as `structuredContent` when it is a JSON object."""
-    text = result.text()
+def success(result: Result, redact: Callable[[str], str]) -> types.CallToolResult:
+    """The output as JSON text, and as `structuredContent` when it is a JSON object. An
+    upstream that echoes a bound secret back does not get it through to the caller."""
+    raw_text = result.text()
+    text = redact(raw_text)
     structured: Any = None
-    if result.raw is None:
+    if result.raw is None and text == raw_text:
         structured = result.body if isinstance(result.body, dict) else None
     elif text.lstrip().startswith("{"):
         # Only an object can be structured content: parse nothing else.
-        parsed = result.data()
-        structured = parsed if isinstance(parsed, dict) else None
+        with contextlib.suppress(ValueError):
+            structured = json.loads(text)
     return types.CallToolResult(
-        content=[types.TextContent(text=text)], structured_content=structured
+        content=[types.TextContent(text=text)],
+        structured_content=structured if isinstance(structured, dict) else None,
     )
 
 

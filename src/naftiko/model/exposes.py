@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -48,7 +48,8 @@ class ExposedResource(Model):
 
 class _Server(Model):
     address: str | None = None
-    port: int | None = None
+    # Strict: YAML `true` or `8080.5` must not become a port.
+    port: Annotated[int, Field(strict=True)] | None = None
     description: str | None = None
     authentication: Authentication | None = None
 

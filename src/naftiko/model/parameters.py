@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -18,7 +18,9 @@ class InputParameter(Model):
     """
 
     name: str
-    in_: str | None = Field(default=None, alias="in")
+    in_: Literal["query", "header", "path", "cookie", "body", "environment"] | None = Field(
+        default=None, alias="in"
+    )
     type: str | None = None
     description: str | None = None
     required: bool | None = None

@@ -13,6 +13,7 @@ from naftiko.expressions import (
     looks_like_reference,
     norm,
     parse_step_path,
+    parse_template,
     parse_with_value,
     unbalanced_braces,
 )
@@ -20,14 +21,14 @@ from naftiko.model import (
     CallStep,
     Capability,
     ConsumesHttp,
-    ExposesControl,
     ExposesMcp,
     ExposesRest,
-    ExposesSkill,
+    InputParameter,
     LookupStep,
     OutputParameter,
 )
 from naftiko.model.exposes import _Unit
+from naftiko.spec.adapter_checks import check_adapters
 
 if TYPE_CHECKING:
     from naftiko.spec.loader import LoadContext
@@ -42,7 +43,9 @@ def check(cap: Capability, ctx: LoadContext) -> list[Problem]:
     errors: list[Problem] = []
     body = cap.body
     root = ("capability",) if cap.capability is not None else ()
-    consumes = {c.namespace: c for c in body.consumes}
+    consumes: dict[str, ConsumesHttp] = {}
+    for c in body.consumes:
+        consumes.setdefault(c.namespace, c)  # a duplicate is reported below; the first serves
     _unique(
         [c.namespace for c in body.consumes],
         (*root, "consumes"),
@@ -59,10 +62,9 @@ def check(cap: Capability, ctx: LoadContext) -> list[Problem]:
     for i, c in enumerate(cap.consumes):
         _check_consumes(c, ("consumes", i), ctx, errors)
     functions = {f"{a.namespace}.{f.name}": f for a in body.aggregates for f in a.functions}
-    for path, unit, namespace in _units(cap):
-        _check_unit(unit, path, namespace, consumes, functions, ctx, errors)
-    _check_ports(cap, ctx, errors)
-    _check_skills(cap, ctx, errors)
+    for path, unit, namespace, inputs in _units(cap):
+        _check_unit(unit, path, namespace, inputs, consumes, functions, ctx, errors)
+    check_adapters(cap, ctx, errors)
     if cap.capability is not None and not body.exposes and not body.consumes:
         errors.append(ctx.problem(("capability",), "a capability needs `exposes` or `consumes`"))
     return errors
@@ -130,47 +132,68 @@ def _jsonpath(text: str, at: PathKey, ctx: LoadContext, errors: list[Problem]) -
         errors.append(ctx.problem(at, str(exc)))
 
 
-def _units(cap: Capability) -> Iterator[tuple[PathKey, _Unit, str]]:
-    """Every executable unit with its path and the namespace its `with` references use."""
+Inputs = tuple[str, frozenset[str]] | None  # (kind, declared names) or None when derived
+
+
+def _units(cap: Capability) -> Iterator[tuple[PathKey, _Unit, str, Inputs]]:
+    """Every executable unit: its path, the namespace its `with` references use, and the
+    inputs it declares (None when they are derived, SEMANTICS §11.3 rule 8)."""
     body = cap.body
     for i, adapter in enumerate(body.exposes):
         at: PathKey = ("capability", "exposes", i)
         if isinstance(adapter, ExposesRest):
             for r, resource in enumerate(adapter.resources):
+                shared = [*adapter.inputParameters, *resource.inputParameters]
+                path_vars = {
+                    v.name for v in parse_template(resource.path, single_braces=True).variables
+                }
                 for o, op in enumerate(resource.operations):
-                    yield (*at, "resources", r, "operations", o), op, adapter.namespace
+                    names = {norm(p.name) for p in (*shared, *op.inputParameters)}
+                    names |= {norm(v) for v in path_vars} | {"body"}
+                    where = (*at, "resources", r, "operations", o)
+                    yield where, op, adapter.namespace, ("rest", frozenset(names))
         elif isinstance(adapter, ExposesMcp):
             for t, tool in enumerate(adapter.tools):
-                yield (*at, "tools", t), tool, adapter.namespace
+                declared = _declared("tool", tool.inputParameters)
+                yield (*at, "tools", t), tool, adapter.namespace, declared
             for r, res in enumerate(adapter.resources):
-                yield (*at, "resources", r), res, adapter.namespace
+                variables = frozenset(
+                    norm(v.name) for v in parse_template(res.uri, single_braces=True).variables
+                )
+                yield (*at, "resources", r), res, adapter.namespace, ("resource", variables)
     for a, agg in enumerate(body.aggregates):
         for f, fn in enumerate(agg.functions):
-            yield ("capability", "aggregates", a, "functions", f), fn, agg.namespace
+            where = ("capability", "aggregates", a, "functions", f)
+            yield where, fn, agg.namespace, _declared("function", fn.inputParameters)
+
+
+def _declared(kind: str, params: Sequence[InputParameter]) -> Inputs:
+    return (kind, frozenset(norm(p.name) for p in params)) if params else None
 
 
 def _check_unit(
     unit: _Unit,
     at: PathKey,
     namespace: str,
+    inputs: Inputs,
     consumes: dict[str, ConsumesHttp],
     functions: Mapping[str, object],
     ctx: LoadContext,
     errors: list[Problem],
 ) -> None:
-    if unit.call:
+    if unit.call is not None:
         _call(unit.call, (*at, "call"), consumes, ctx, errors)
     if unit.ref and unit.ref not in functions:
         known = ", ".join(sorted(functions)) or "none declared"
         msg = f"ref {unit.ref!r} names no aggregate function (known: {known})"
         errors.append(ctx.problem((*at, "ref"), msg))
-    _with(unit.with_, (*at, "with"), namespace, ctx)
+    _with(unit.with_, (*at, "with"), namespace, inputs, ctx, errors)
     seen_steps: set[str] = set()
     for s, step in enumerate(unit.steps):
         sat = (*at, "steps", s)
         if isinstance(step, CallStep):
             _call(step.call, (*sat, "call"), consumes, ctx, errors)
-            _with(step.with_, (*sat, "with"), namespace, ctx)
+            _with(step.with_, (*sat, "with"), namespace, inputs, ctx, errors)
         elif isinstance(step, LookupStep) and step.index not in seen_steps:
             msg = f"lookup index {step.index!r} is not an earlier step of this unit"
             errors.append(ctx.problem((*sat, "index"), msg))
@@ -192,7 +215,7 @@ def _call(
     ctx: LoadContext,
     errors: list[Problem],
 ) -> None:
-    namespace, dot, op_name = target.partition(".")
+    namespace, dot, op_name = target.strip().partition(".")
     if not dot or not op_name or "." in op_name:
         msg = f"call {target!r} must be `<consumes namespace>.<operation name>`"
         errors.append(ctx.problem(at, msg))
@@ -215,14 +238,44 @@ def _call(
     errors.append(ctx.problem(at, msg))
 
 
-def _with(values: dict[str, object] | None, at: PathKey, namespace: str, ctx: LoadContext) -> None:
+def _with(
+    values: dict[str, object] | None,
+    at: PathKey,
+    namespace: str,
+    inputs: Inputs,
+    ctx: LoadContext,
+    errors: list[Problem],
+) -> None:
     for key, value in (values or {}).items():
         parsed = parse_with_value(value, frozenset({namespace}))
-        if isinstance(parsed, Ref) and parsed.prefix != namespace:
-            msg = f"{value!r} read as a reference to input {norm(parsed.name)!r} of this unit"
-            ctx.warn((*at, key), msg)
-        elif isinstance(value, str) and not isinstance(parsed, Ref) and looks_like_reference(value):
+        if isinstance(parsed, Ref):
+            _reference(parsed, str(value), (*at, key), namespace, inputs, ctx, errors)
+        elif isinstance(value, str) and looks_like_reference(value):
             ctx.warn((*at, key), f"{value!r} looks like a reference but is sent as a literal")
+
+
+def _reference(
+    ref: Ref,
+    text: str,
+    at: PathKey,
+    namespace: str,
+    inputs: Inputs,
+    ctx: LoadContext,
+    errors: list[Problem],
+) -> None:
+    if inputs is not None and norm(ref.name) not in inputs[1]:
+        kind, names = inputs
+        if kind == "rest":
+            msg = (
+                f"{text!r}: {ref.name!r} is no path variable or declared input; read from the query"
+            )
+            ctx.warn(at, msg)
+        else:
+            known = ", ".join(sorted(names)) or "none"
+            msg = f"{text!r}: this {kind} declares no input {ref.name!r} (declared: {known})"
+            errors.append(ctx.problem(at, msg))
+    elif ref.prefix != namespace:
+        ctx.warn(at, f"{text!r} read as a reference to input {norm(ref.name)!r} of this unit")
 
 
 def _outputs(out: OutputParameter, at: PathKey, ctx: LoadContext, errors: list[Problem]) -> None:
@@ -232,52 +285,3 @@ def _outputs(out: OutputParameter, at: PathKey, ctx: LoadContext, errors: list[P
         _outputs(child, (*at, "properties", name), ctx, errors)
     if out.items is not None:
         _outputs(out.items, (*at, "items"), ctx, errors)
-
-
-def _check_ports(cap: Capability, ctx: LoadContext, errors: list[Problem]) -> None:
-    used: dict[tuple[str, int], int] = {}
-    for i, adapter in enumerate(cap.body.exposes):
-        at = ("capability", "exposes", i)
-        if isinstance(adapter, ExposesMcp) and adapter.transport == "stdio":
-            continue
-        port = adapter.port
-        if port is None:
-            if isinstance(adapter, ExposesRest | ExposesSkill | ExposesControl | ExposesMcp):
-                errors.append(ctx.problem(at, f"{adapter.type} adapter needs a `port`"))
-            continue
-        if not 0 <= port < 65536:
-            errors.append(ctx.problem((*at, "port"), f"port {port} is outside 0-65535"))
-            continue
-        if port == 0:
-            continue  # 0 asks the OS for a free port
-        key = (adapter.address or "", port)
-        if key in used:
-            msg = f"port {port} is already used by exposes[{used[key]}]"
-            errors.append(ctx.problem((*at, "port"), msg))
-        used.setdefault(key, i)
-
-
-def _check_skills(cap: Capability, ctx: LoadContext, errors: list[Problem]) -> None:
-    """Skill tools (SEMANTICS §8.1): exactly one of `from`/`instruction`; `from` names a sibling
-    rest or mcp adapter; `instruction` needs the skill's `location`."""
-    siblings = {a.namespace for a in cap.body.exposes if isinstance(a, ExposesRest | ExposesMcp)}
-    for i, adapter in enumerate(cap.body.exposes):
-        if not isinstance(adapter, ExposesSkill):
-            continue
-        for s, skill in enumerate(adapter.skills):
-            for t, tool in enumerate(skill.tools):
-                at = ("capability", "exposes", i, "skills", s, "tools", t)
-                label = f"skill tool {tool.name!r} of skill {skill.name!r}"
-                if (tool.from_ is None) == (tool.instruction is None):
-                    msg = f"{label} needs exactly one of `from` or `instruction`"
-                    errors.append(ctx.problem(at, msg))
-                elif tool.from_ is not None and tool.from_.sourceNamespace not in siblings:
-                    known = ", ".join(sorted(siblings)) or "none"
-                    msg = (
-                        f"{label} points at namespace {tool.from_.sourceNamespace!r}, which is "
-                        f"no rest or mcp adapter of this capability (known: {known})"
-                    )
-                    errors.append(ctx.problem((*at, "from", "sourceNamespace"), msg))
-                elif tool.instruction is not None and skill.location is None:
-                    msg = f"{label} uses `instruction` but the skill has no `location`"
-                    errors.append(ctx.problem((*at, "instruction"), msg))

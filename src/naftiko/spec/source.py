@@ -6,7 +6,6 @@ YAML node marks, so every later error can still point at FILE:LINE:COL.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,14 +57,17 @@ class Document:
 
 def read_text(path: Path, shown: str) -> str:
     try:
-        return path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
+        return raw.decode("utf-8-sig")
     except FileNotFoundError:
         raise SpecError([Problem(Location(shown), "file not found")]) from None
     except IsADirectoryError:
         raise SpecError([Problem(Location(shown), "is a directory, not a spec file")]) from None
     except UnicodeDecodeError as exc:
-        msg = f"not UTF-8 text (byte {exc.start})"
-        raise SpecError([Problem(Location(shown), msg)]) from None
+        before = raw[: exc.start]
+        line, column = before.count(b"\n") + 1, exc.start - before.rfind(b"\n")
+        msg = f"not UTF-8 text (byte 0x{raw[exc.start]:02x})"
+        raise SpecError([Problem(Location(shown, line, column), msg)]) from None
     except OSError as exc:
         raise SpecError([Problem(Location(shown), f"cannot be read: {exc.strerror}")]) from None
 
@@ -75,14 +77,7 @@ def parse(text: str, shown: str) -> Document:
     try:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        reason = exc.problem or exc.context or "invalid YAML"
-        if exc.context and exc.problem:
-            reason = f"{exc.problem} ({exc.context})"
-        raise SpecError(
-            [Problem(Location(shown, line, col), f"YAML syntax error: {reason}")]
-        ) from None
+        raise SpecError([_syntax_problem(exc, text, shown)]) from None
     except yaml.YAMLError as exc:
         raise SpecError([Problem(Location(shown, 1, 1), f"YAML error: {exc}")]) from None
     if len(nodes) > 1:
@@ -97,36 +92,83 @@ def parse(text: str, shown: str) -> Document:
         )
     doc = Document(shown, None)
     if nodes:
-        doc.data = _Converter(doc).convert(nodes[0], ())
+        doc.data = _Converter(doc, text).convert(nodes[0], ())
     return doc
 
 
+# For an unclosed quote or bracket, the parser notices only at the end of the file; the
+# place to show is where the quote or bracket opened (the error's context mark).
+_OPENED_AT_CONTEXT = ("while scanning a quoted scalar", "while parsing a flow")
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, shown: str) -> Problem:
+    context = exc.context or ""
+    use_context = exc.context_mark is not None and context.startswith(_OPENED_AT_CONTEXT)
+    mark = exc.context_mark if use_context else (exc.problem_mark or exc.context_mark)
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    reason = exc.problem or context or "invalid YAML"
+    if context and exc.problem:
+        reason = f"{exc.problem} ({context})"
+    lines = text.splitlines()
+    if 0 < line <= len(lines) and "\t" in lines[line - 1][: max(col, 1) + 1]:
+        reason = "tab characters cannot indent YAML; use spaces"
+    return Problem(Location(shown, line, col), f"YAML syntax error: {reason}")
+
+
+def _recursive_alias(text: str, shown: str) -> Problem:
+    """Where an alias refers to a node that contains it (found by a scan of the events)."""
+    open_anchors: list[str | None] = []
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            open_anchors.append(event.anchor)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            open_anchors.pop()
+        elif isinstance(event, yaml.AliasEvent) and event.anchor in open_anchors:
+            mark = event.start_mark
+            line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            return Problem(
+                Location(shown, line, column),
+                f"alias *{event.anchor} refers to a node that contains it",
+            )
+    return Problem(Location(shown, 1, 1), "nesting too deep")
+
+
+_STR = "tag:yaml.org,2002:str"
+
+
 class _Converter:
-    def __init__(self, doc: Document) -> None:
+    def __init__(self, doc: Document, text: str) -> None:
         self.doc = doc
+        self.text = text
         self.scalars = yaml.SafeLoader("")
 
     def convert(self, node: yaml.Node, path: PathKey, depth: int = 0) -> Any:
         if depth > _MAX_DEPTH:
-            loc = Location(self.doc.file, node.start_mark.line + 1, node.start_mark.column + 1)
-            raise SpecError([Problem(loc, "nesting too deep (recursive alias?)")])
-        self.doc.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+            raise SpecError([_recursive_alias(self.text, self.doc.file)])
+        mark = node.start_mark
+        self.doc.values.setdefault(path, (mark.line + 1, mark.column + 1))
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
-        if node.tag == _TIMESTAMP:
-            # Dates stay text: the spec's date fields are strings, and a datetime would not be JSON.
+        return self._scalar(node)
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        tag = node.tag
+        if tag in (_STR, _TIMESTAMP):
+            # Most values are strings (the fast path); dates stay text, as the spec's fields are.
             return str(node.value)
         try:
             return self.scalars.construct_object(node)
         except yaml.constructor.ConstructorError as exc:
-            loc = Location(self.doc.file, node.start_mark.line + 1, node.start_mark.column + 1)
+            mark = node.start_mark
+            loc = Location(self.doc.file, mark.line + 1, mark.column + 1)
             raise SpecError([Problem(loc, f"bad YAML value: {exc.problem}")]) from None
 
     def _mapping(self, node: yaml.MappingNode, path: PathKey, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for key_node, value_node in self._pairs(node):
+        keys, values = self.doc.keys, self.doc.values
+        for key_node, value_node in node.value:
             if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _MERGE:
                 merged = self.convert(value_node, path, depth + 1)
                 for item in merged if isinstance(merged, list) else [merged]:
@@ -134,28 +176,16 @@ class _Converter:
                         for k, v in item.items():
                             out.setdefault(k, v)
                 continue
+            key_mark = key_node.start_mark
             if not isinstance(key_node, yaml.ScalarNode):
-                loc = Location(
-                    self.doc.file,
-                    key_node.start_mark.line + 1,
-                    key_node.start_mark.column + 1,
-                )
+                loc = Location(self.doc.file, key_mark.line + 1, key_mark.column + 1)
                 raise SpecError([Problem(loc, "mapping keys must be plain scalars")])
             key = str(key_node.value)
             child = (*path, key)
             if key in out:
                 self.doc.duplicates.append(child)
-            self.doc.keys[child] = (
-                key_node.start_mark.line + 1,
-                key_node.start_mark.column + 1,
-            )
-            self.doc.values[child] = (
-                value_node.start_mark.line + 1,
-                value_node.start_mark.column + 1,
-            )
+            keys[child] = (key_mark.line + 1, key_mark.column + 1)
+            value_mark = value_node.start_mark
+            values[child] = (value_mark.line + 1, value_mark.column + 1)
             out[key] = self.convert(value_node, child, depth + 1)
         return out
-
-    @staticmethod
-    def _pairs(node: yaml.MappingNode) -> Iterator[tuple[yaml.Node, yaml.Node]]:
-        yield from node.value

@@ -1,0 +1,163 @@
+"""Load-time checks of the exposed adapters: ports, routes, tool names, skills, credentials."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from naftiko.errors import Problem
+from naftiko.expressions import parse_template, unbalanced_braces
+from naftiko.model import (
+    ApiKeyAuth,
+    Authentication,
+    BasicAuth,
+    BearerAuth,
+    Capability,
+    ExposesControl,
+    ExposesMcp,
+    ExposesRest,
+    ExposesSkill,
+)
+
+if TYPE_CHECKING:
+    from naftiko.spec.loader import LoadContext
+    from naftiko.spec.source import PathKey
+
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+
+def check_adapters(cap: Capability, ctx: LoadContext, errors: list[Problem]) -> None:
+    _ports(cap, ctx, errors)
+    _skills(cap, ctx, errors)
+    binds = {b.namespace for b in (*cap.binds, *cap.body.binds)}
+    for i, adapter in enumerate(cap.body.exposes):
+        at: PathKey = ("capability", "exposes", i)
+        if isinstance(adapter, ExposesRest):
+            _rest(adapter, at, ctx, errors)
+        elif isinstance(adapter, ExposesMcp):
+            _mcp(adapter, at, ctx, errors)
+        _adapter_secret(adapter.authentication, (*at, "authentication"), ctx, errors)
+        _bind_references(adapter.authentication, (*at, "authentication"), binds, ctx, errors)
+    for i, consumes in enumerate(cap.body.consumes):
+        at = ("capability", "consumes", i, "authentication")
+        _bind_references(consumes.authentication, at, binds, ctx, errors)
+
+
+def _rest(adapter: ExposesRest, at: PathKey, ctx: LoadContext, errors: list[Problem]) -> None:
+    for r, resource in enumerate(adapter.resources):
+        rat = (*at, "resources", r)
+        offset = unbalanced_braces(resource.path)
+        if offset is not None:
+            msg = f"unbalanced braces at character {offset + 1} of {resource.path!r}"
+            errors.append(ctx.problem((*rat, "path"), msg))
+        if not resource.path.startswith("/"):
+            ctx.warn((*rat, "path"), f"path {resource.path!r} read as '/{resource.path}'")
+        seen: dict[str, int] = {}
+        for o, op in enumerate(resource.operations):
+            method = op.method.upper()
+            if method not in METHODS:
+                msg = f"invalid HTTP method {op.method!r} (expected one of {sorted(METHODS)})"
+                errors.append(ctx.problem((*rat, "operations", o, "method"), msg))
+            elif method in seen:
+                first = seen[method]
+                msg = f"second {method} on {resource.path!r} (see operations[{first}]): unreachable"
+                errors.append(ctx.problem((*rat, "operations", o, "method"), msg))
+            seen.setdefault(method, o)
+
+
+def _mcp(adapter: ExposesMcp, at: PathKey, ctx: LoadContext, errors: list[Problem]) -> None:
+    seen: dict[str, int] = {}
+    for t, tool in enumerate(adapter.tools):
+        if not tool.name:
+            if not tool.ref:
+                errors.append(ctx.problem((*at, "tools", t), "a tool needs a `name`"))
+            continue
+        if tool.name in seen:
+            msg = f"duplicate tool name {tool.name!r} (first at tools[{seen[tool.name]}])"
+            errors.append(ctx.problem((*at, "tools", t, "name"), msg))
+        seen.setdefault(tool.name, t)
+
+
+def _adapter_secret(
+    auth: Authentication | None, at: PathKey, ctx: LoadContext, errors: list[Problem]
+) -> None:
+    """Adapter credentials need their secret: an empty one would let nobody, or anybody, in."""
+    missing = None
+    if isinstance(auth, BearerAuth) and not auth.token:
+        missing = "token"
+    elif isinstance(auth, ApiKeyAuth) and not auth.value:
+        missing = "value"
+    elif isinstance(auth, BasicAuth) and not (auth.username and auth.password):
+        missing = "username" if not auth.username else "password"
+    if missing is not None:
+        msg = f"{auth.type if auth else ''} authentication needs a `{missing}`"
+        errors.append(ctx.problem(at, msg))
+
+
+def _bind_references(
+    auth: Authentication | None,
+    at: PathKey,
+    binds: set[str],
+    ctx: LoadContext,
+    errors: list[Problem],
+) -> None:
+    """`{{ns.VAR}}` in credentials must name a declared bind namespace (or `env`)."""
+    if auth is None:
+        return
+    for key, value in auth.model_dump(exclude_none=True).items():
+        if not isinstance(value, str):
+            continue
+        for var in parse_template(value).variables:
+            head, dot, _ = var.name.partition(".")
+            if dot and head not in binds and head != "env":
+                known = ", ".join(sorted(binds)) or "none"
+                msg = f"{{{{{var.name}}}}}: no bind namespace {head!r} (declared: {known})"
+                errors.append(ctx.problem((*at, key), msg))
+
+
+def _ports(cap: Capability, ctx: LoadContext, errors: list[Problem]) -> None:
+    used: dict[tuple[str, int], int] = {}
+    for i, adapter in enumerate(cap.body.exposes):
+        at = ("capability", "exposes", i)
+        if isinstance(adapter, ExposesMcp) and adapter.transport == "stdio":
+            continue
+        port = adapter.port
+        if port is None:
+            if isinstance(adapter, ExposesRest | ExposesSkill | ExposesControl | ExposesMcp):
+                errors.append(ctx.problem(at, f"{adapter.type} adapter needs a `port`"))
+            continue
+        if not 0 <= port < 65536:
+            errors.append(ctx.problem((*at, "port"), f"port {port} is outside 0-65535"))
+            continue
+        if port == 0:
+            continue  # 0 asks the OS for a free port
+        key = (adapter.address or "", port)
+        if key in used:
+            msg = f"port {port} is already used by exposes[{used[key]}]"
+            errors.append(ctx.problem((*at, "port"), msg))
+        used.setdefault(key, i)
+
+
+def _skills(cap: Capability, ctx: LoadContext, errors: list[Problem]) -> None:
+    """Skill tools (SEMANTICS §8.1): exactly one of `from`/`instruction`; `from` names a sibling
+    rest or mcp adapter; `instruction` needs the skill's `location`."""
+    siblings = {a.namespace for a in cap.body.exposes if isinstance(a, ExposesRest | ExposesMcp)}
+    for i, adapter in enumerate(cap.body.exposes):
+        if not isinstance(adapter, ExposesSkill):
+            continue
+        for s, skill in enumerate(adapter.skills):
+            for t, tool in enumerate(skill.tools):
+                at = ("capability", "exposes", i, "skills", s, "tools", t)
+                label = f"skill tool {tool.name!r} of skill {skill.name!r}"
+                if (tool.from_ is None) == (tool.instruction is None):
+                    msg = f"{label} needs exactly one of `from` or `instruction`"
+                    errors.append(ctx.problem(at, msg))
+                elif tool.from_ is not None and tool.from_.sourceNamespace not in siblings:
+                    known = ", ".join(sorted(siblings)) or "none"
+                    msg = (
+                        f"{label} points at namespace {tool.from_.sourceNamespace!r}, which is "
+                        f"no rest or mcp adapter of this capability (known: {known})"
+                    )
+                    errors.append(ctx.problem((*at, "from", "sourceNamespace"), msg))
+                elif tool.instruction is not None and skill.location is None:
+                    msg = f"{label} uses `instruction` but the skill has no `location`"
+                    errors.append(ctx.problem((*at, "instruction"), msg))
