@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from naftiko.errors import Problem
@@ -61,9 +62,10 @@ def check(cap: Capability, ctx: LoadContext) -> list[Problem]:
         _check_consumes(c, (*root, "consumes", i), ctx, errors)
     for i, c in enumerate(cap.consumes):
         _check_consumes(c, ("consumes", i), ctx, errors)
-    functions = {f"{a.namespace}.{f.name}": f for a in body.aggregates for f in a.functions}
+    functions = {f"{a.namespace}.{f.name}" for a in body.aggregates for f in a.functions}
+    index = _Index(consumes, _operation_names(consumes), frozenset(functions))
     for path, unit, namespace, inputs in _units(cap):
-        _check_unit(unit, path, namespace, inputs, consumes, functions, ctx, errors)
+        _check_unit(unit, path, namespace, inputs, index, ctx, errors)
     check_adapters(cap, ctx, errors)
     if cap.capability is not None and not body.exposes and not body.consumes:
         errors.append(ctx.problem(("capability",), "a capability needs `exposes` or `consumes`"))
@@ -171,20 +173,35 @@ def _declared(kind: str, params: Sequence[InputParameter]) -> Inputs:
     return (kind, frozenset(norm(p.name) for p in params)) if params else None
 
 
+@dataclass(frozen=True)
+class _Index:
+    """What `call` and `ref` may name, built once per load."""
+
+    consumes: Mapping[str, ConsumesHttp]
+    operations: Mapping[str, frozenset[str]]
+    functions: frozenset[str]
+
+
+def _operation_names(consumes: Mapping[str, ConsumesHttp]) -> dict[str, frozenset[str]]:
+    return {
+        ns: frozenset(op.name for r in c.resources for op in r.operations)
+        for ns, c in consumes.items()
+    }
+
+
 def _check_unit(
     unit: _Unit,
     at: PathKey,
     namespace: str,
     inputs: Inputs,
-    consumes: dict[str, ConsumesHttp],
-    functions: Mapping[str, object],
+    index: _Index,
     ctx: LoadContext,
     errors: list[Problem],
 ) -> None:
     if unit.call is not None:
-        _call(unit.call, (*at, "call"), consumes, ctx, errors)
-    if unit.ref and unit.ref not in functions:
-        known = ", ".join(sorted(functions)) or "none declared"
+        _call(unit.call, (*at, "call"), index, ctx, errors)
+    if unit.ref and unit.ref not in index.functions:
+        known = ", ".join(sorted(index.functions)) or "none declared"
         msg = f"ref {unit.ref!r} names no aggregate function (known: {known})"
         errors.append(ctx.problem((*at, "ref"), msg))
     _with(unit.with_, (*at, "with"), namespace, inputs, ctx, errors)
@@ -192,7 +209,7 @@ def _check_unit(
     for s, step in enumerate(unit.steps):
         sat = (*at, "steps", s)
         if isinstance(step, CallStep):
-            _call(step.call, (*sat, "call"), consumes, ctx, errors)
+            _call(step.call, (*sat, "call"), index, ctx, errors)
             _with(step.with_, (*sat, "with"), namespace, inputs, ctx, errors)
         elif isinstance(step, LookupStep) and step.index not in seen_steps:
             msg = f"lookup index {step.index!r} is not an earlier step of this unit"
@@ -211,7 +228,7 @@ def _check_unit(
 def _call(
     target: str,
     at: PathKey,
-    consumes: dict[str, ConsumesHttp],
+    index: _Index,
     ctx: LoadContext,
     errors: list[Problem],
 ) -> None:
@@ -220,15 +237,16 @@ def _call(
         msg = f"call {target!r} must be `<consumes namespace>.<operation name>`"
         errors.append(ctx.problem(at, msg))
         return
+    consumes = index.consumes
     adapter = consumes.get(namespace)
     if adapter is None:
         known = ", ".join(sorted(consumes)) or "none declared"
         msg = f"call {target!r}: no consumes namespace {namespace!r} (known: {known})"
         errors.append(ctx.problem(at, msg))
         return
-    ops = [op.name for r in adapter.resources for op in r.operations]
-    if op_name in ops:
+    if op_name in index.operations[namespace]:
         return
+    ops = [op.name for r in adapter.resources for op in r.operations]
     resources = {r.name: [op.name for op in r.operations] for r in adapter.resources}
     if op_name in resources:
         hint = f"; {op_name!r} is a resource, its operations are {resources[op_name]}"

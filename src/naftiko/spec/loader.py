@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -207,13 +208,20 @@ def _message(err: Any, path: PathKey, data: Any) -> str:
 
 def _warn_unknown_keys(model: Any, path: PathKey, ctx: LoadContext) -> None:
     if isinstance(model, Model):
-        for key in model.extras:
+        for key in model.__pydantic_extra__ or ():
             ctx.warn((*path, key), f"unknown key {key!r} ignored", key=True)
-        for name, info in type(model).model_fields.items():
-            _warn_unknown_keys(getattr(model, name), (*path, info.alias or name), ctx)
+        aliases = _aliases(type(model))
+        for name, value in model.__dict__.items():
+            if value is not None and not isinstance(value, str | int | float):
+                _warn_unknown_keys(value, (*path, aliases.get(name, name)), ctx)
     elif isinstance(model, list):
         for i, item in enumerate(model):
             _warn_unknown_keys(item, (*path, i), ctx)
     elif isinstance(model, dict):
         for key, item in model.items():
             _warn_unknown_keys(item, (*path, key), ctx)
+
+
+@cache
+def _aliases(cls: type[Model]) -> dict[str, str]:
+    return {name: info.alias for name, info in cls.model_fields.items() if info.alias}

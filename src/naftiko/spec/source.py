@@ -7,16 +7,49 @@ YAML node marks, so every later error can still point at FILE:LINE:COL.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
+from yaml._yaml import CParser
 
 from naftiko.errors import Location, Problem, SpecError
 
 PathKey = tuple[str | int, ...]
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# The base loader resolves no implicit types (the slow, per-scalar part of composing);
+# plain scalars are typed in `_Converter._scalar`, the same way the safe loader would.
+class _PlainResolver(yaml.resolver.BaseResolver):
+    """Every node gets its kind's default tag; nothing is matched per scalar or per path."""
+
+    _TAGS: ClassVar[dict[type, str]] = {
+        yaml.ScalarNode: yaml.resolver.BaseResolver.DEFAULT_SCALAR_TAG,
+        yaml.SequenceNode: yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG,
+        yaml.MappingNode: yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    }
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        return None
+
+    def ascend_resolver(self) -> None:
+        return None
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        return self._TAGS[kind]
+
+
+class _Loader(CParser, yaml.constructor.BaseConstructor, _PlainResolver):
+    """libyaml's parser (PyYAML's wheels carry it) with the no-op resolver above."""
+
+    def __init__(self, stream: str) -> None:
+        CParser.__init__(self, stream)
+        yaml.constructor.BaseConstructor.__init__(self)
+        _PlainResolver.__init__(self)
+
+
+_IMPLICIT = yaml.resolver.Resolver.yaml_implicit_resolvers
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MERGE = "tag:yaml.org,2002:merge"
 _MAX_DEPTH = 200
@@ -75,7 +108,7 @@ def read_text(path: Path, shown: str) -> str:
 def parse(text: str, shown: str) -> Document:
     """Parse one YAML (or JSON) document, keeping positions; syntax errors become SpecError."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=_Loader))
+        nodes = _compose_all(text)
     except yaml.MarkedYAMLError as exc:
         raise SpecError([_syntax_problem(exc, text, shown)]) from None
     except yaml.YAMLError as exc:
@@ -101,6 +134,25 @@ def parse(text: str, shown: str) -> Document:
 _OPENED_AT_CONTEXT = ("while scanning a quoted scalar", "while parsing a flow")
 
 
+@lru_cache(maxsize=8192)
+def _plain_tag(value: str) -> str:
+    """The YAML 1.1 type of a plain scalar (`1`, `true`, `~`...); specs repeat few values."""
+    return next((t for t, rx in _IMPLICIT.get(value[0], ()) if rx.match(value)), _STR)
+
+
+def _compose_all(text: str) -> list[yaml.Node]:
+    loader = _Loader(text)
+    try:
+        nodes: list[yaml.Node] = []
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                nodes.append(node)
+        return nodes
+    finally:
+        loader.dispose()
+
+
 def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, shown: str) -> Problem:
     context = exc.context or ""
     use_context = exc.context_mark is not None and context.startswith(_OPENED_AT_CONTEXT)
@@ -118,7 +170,7 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, shown: str) -> Problem
 def _recursive_alias(text: str, shown: str) -> Problem:
     """Where an alias refers to a node that contains it (found by a scan of the events)."""
     open_anchors: list[str | None] = []
-    for event in yaml.parse(text, Loader=_Loader):
+    for event in yaml.parse(text, Loader=yaml.CBaseLoader):
         if isinstance(event, yaml.CollectionStartEvent):
             open_anchors.append(event.anchor)
         elif isinstance(event, yaml.CollectionEndEvent):
@@ -151,13 +203,21 @@ class _Converter:
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)
         return self._scalar(node)
 
-    def _scalar(self, node: yaml.Node) -> Any:
-        tag = node.tag
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        value = node.value
+        if node.tag != _STR or node.style or self.text[node.start_mark.index] == "!":
+            tag = node.tag  # quoted, block or explicitly tagged: as written
+        elif not value:
+            return None
+        else:
+            tag = _plain_tag(value)
         if tag in (_STR, _TIMESTAMP):
             # Most values are strings (the fast path); dates stay text, as the spec's fields are.
-            return str(node.value)
+            return str(value)
+        node.tag = tag
         try:
             return self.scalars.construct_object(node)
         except yaml.constructor.ConstructorError as exc:
@@ -169,7 +229,9 @@ class _Converter:
         out: dict[str, Any] = {}
         keys, values = self.doc.keys, self.doc.values
         for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _MERGE:
+            if isinstance(key_node, yaml.ScalarNode) and (
+                key_node.tag == _MERGE or (key_node.value == "<<" and not key_node.style)
+            ):
                 merged = self.convert(value_node, path, depth + 1)
                 for item in merged if isinstance(merged, list) else [merged]:
                     if isinstance(item, dict):
