@@ -32,6 +32,10 @@ from naftiko.spec.loader import load
 log = logging.getLogger("naftiko")
 
 
+class StartupError(NaftikoError):
+    """A port cannot be opened, or another startup resource is missing."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything `naftiko run` can be told, built once from flags and the environment."""
@@ -127,6 +131,9 @@ def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: A
 
         adapter = McpAdapter(mcp_plan(plan, i, exposed), engine, runtime.metrics)
         if exposed.transport == "stdio" or settings.stdio:
+            if runtime.stdio:
+                # Two adapters cannot share one stdin.
+                raise StartupError(f"only one MCP adapter can use stdio ({exposed.namespace!r})")
             runtime.stdio.append(adapter)
             return
     elif isinstance(exposed, ExposesSkill):
@@ -160,10 +167,6 @@ def _bind(served: Served) -> socket.socket:
     sock.setblocking(False)
     served.port = sock.getsockname()[1]
     return sock
-
-
-class StartupError(NaftikoError):
-    """A port cannot be opened, or another startup resource is missing."""
 
 
 async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None) -> None:
@@ -214,6 +217,9 @@ async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None
             served.state = "stopped"
         for task in tasks:
             task.cancel()
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                log.error("stdio adapter failed: %s", outcome)
 
 
 def _has(module: str) -> bool:
@@ -269,3 +275,5 @@ def configure_logging(settings: Settings) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    # The MCP SDK logs every stateless request's session teardown at INFO.
+    logging.getLogger("mcp").setLevel(logging.WARNING)

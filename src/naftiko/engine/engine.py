@@ -25,12 +25,20 @@ class Engine:
         self.plan = plan
         self.upstreams = Upstreams(dict(plan.clients), timeouts or Timeouts(), plan.bindings)
         self._secrets = sorted(plan.bindings.secrets, key=len, reverse=True)
+        self._secret_bytes = [secret.encode() for secret in self._secrets]
 
     async def start(self) -> None:
         await self.upstreams.start()
 
     async def close(self) -> None:
         await self.upstreams.close()
+
+    def redact_bytes(self, body: bytes) -> bytes:
+        """An upstream that echoes a credential back must not hand it to our callers."""
+        for secret in self._secret_bytes:
+            if secret in body:
+                body = body.replace(secret, b"***")
+        return body
 
     def redact(self, text: str) -> str:
         """Error and log text never carries a bound secret."""
@@ -85,7 +93,8 @@ class Engine:
         response = await self.upstreams.send(namespace, request, scope)
         if response.status >= 400:
             return self._upstream_error(response)
-        return Result(response.status, raw=response.body, content_type=response.content_type)
+        body = self.redact_bytes(response.body)
+        return Result(response.status, raw=body, content_type=response.content_type)
 
     def _scope(self, params: Mapping[str, Any]) -> Scope:
         return Scope(params, self.plan.bindings)
@@ -127,7 +136,7 @@ class Engine:
             return Result(status, None)
         if op.fmt == "json" and outputs.is_passthrough(outs) and _is_json(response.content_type):
             # Nothing to reshape: the upstream's JSON bytes go out untouched.
-            return Result(status, raw=response.body)
+            return Result(status, raw=self.redact_bytes(response.body))
         root = parse_body(response.body, op.fmt, output_schema=op.output_schema)
         return Result(status, outputs.map_outputs(outs, root, self._scope(params)))
 
