@@ -16,9 +16,9 @@ USER naftiko
 WORKDIR /specs
 # REST and MCP ports of the seed spec; a spec may declare others (publish them with -p).
 EXPOSE 8080 9090
-# With a `type: control` adapter in the spec, point this at its port; it is a TCP check otherwise.
-HEALTHCHECK --interval=30s --timeout=3s --start-period=5s \
-  CMD python -c "import os,urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('NAFTIKO_HEALTH_PORT', '8080') + os.environ.get('NAFTIKO_HEALTH_PATH', '/openapi.json'), timeout=2)"
+# Readiness from the spec's control port (`type: control`) when it has one, else its ports.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=5s \
+  CMD ["naftiko", "health", "/specs/capability.yaml"]
 
 ENTRYPOINT ["naftiko"]
 CMD ["run", "--host", "0.0.0.0", "/specs/capability.yaml"]

@@ -82,3 +82,20 @@ def test_sigterm_stops_the_process_cleanly(
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert _run().returncode == 2
     assert _run("--log-format", "xml", str(tmp_path / "x.yaml")).returncode == 2
+
+
+def test_health_reports_a_served_spec_healthy_and_a_stopped_one_not(
+    groq_upstream: tuple[str, Recorder], tmp_path: Path
+) -> None:
+    spec = seed_for(groq_upstream[0], tmp_path)
+    with naftiko_run(spec, env={"GROQ_API_KEY": TOKEN}, adapters=ADAPTERS) as running:
+        served = yaml.safe_load(spec.read_text())
+        for adapter, url in zip(
+            served["capability"]["exposes"], running.urls.values(), strict=True
+        ):
+            adapter["port"] = int(url.rsplit(":", 1)[1])
+        spec.write_text(yaml.safe_dump(served))
+        healthy = subprocess.run([NAFTIKO, "health", str(spec)], capture_output=True, text=True)
+    assert (healthy.returncode, healthy.stdout.split(":")[0]) == (0, "healthy")
+    stopped = subprocess.run([NAFTIKO, "health", str(spec)], capture_output=True, text=True)
+    assert (stopped.returncode, stopped.stdout.split(":")[0]) == (1, "unhealthy")

@@ -13,6 +13,7 @@ from naftiko.adapters.rest import DEFAULT_MAX_BODY
 from naftiko.engine.upstream import Timeouts
 from naftiko.errors import NaftikoError, Problem, SpecError
 from naftiko.runtime import Settings
+from naftiko.runtime import health as runtime_health
 from naftiko.runtime import run as serve_forever
 from naftiko.spec.loader import SPEC_VERSION, load
 from naftiko.spec.schema import schema_problems
@@ -156,6 +157,16 @@ def run(
         stdio=stdio,
     )
     serve_forever(specs, settings)
+
+
+@app.command()
+def health(
+    spec: Annotated[Path, typer.Argument(help="The spec being served.", show_default=False)],
+) -> None:
+    """Exit 0 when the served spec is healthy (its control port's readiness, or its ports)."""
+    ok, detail = runtime_health(spec)
+    typer.echo(f"{'healthy' if ok else 'unhealthy'}: {detail}")
+    raise typer.Exit(0 if ok else 1)
 
 
 def main() -> None:

@@ -65,10 +65,13 @@ class Upstreams:
         )
         for namespace in self._clients:
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
+            static = self._static.get(namespace)
+            # Static credential headers ride on the session: nothing to merge per request.
+            headers = {"User-Agent": USER_AGENT, **(static.headers if static else {})}
             self._sessions[namespace] = aiohttp.ClientSession(
                 connector=connector,
                 timeout=timeout,
-                headers={"User-Agent": USER_AGENT},
+                headers=headers,
                 auto_decompress=True,
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
@@ -84,7 +87,6 @@ class Upstreams:
         credentials = client.authentication
         static = self._static.get(namespace)
         if static is not None:
-            request.headers.update(static.headers)
             request.query.extend(static.query)
         else:
             auth.apply(credentials, request, scope)
@@ -126,7 +128,7 @@ class Upstreams:
             async with session.request(
                 request.method,
                 url,
-                headers=request.headers,
+                headers=request.headers or None,
                 data=request.body,
                 allow_redirects=request.method in ("GET", "HEAD"),
             ) as response:
