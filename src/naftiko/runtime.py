@@ -194,6 +194,8 @@ async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None
                 http="httptools" if _has("httptools") else "auto",
                 timeout_graceful_shutdown=int(runtime.settings.drain_seconds),
                 server_header=False,
+                # Forwarded-header rewriting is a proxy's job, and costs on every request.
+                proxy_headers=False,
             )
             config.load()
             server = uvicorn.Server(config)

@@ -101,7 +101,7 @@ class RestAdapter:
             if match is None:
                 continue
             if route.method in (method, "*"):
-                variables = {name: unquote(match.group(group)) for group, name in route.variables}
+                variables = {name: _decode(match.group(group)) for group, name in route.variables}
                 return route, variables, allowed
             allowed.append(route.method)
         return None, {}, allowed
@@ -161,6 +161,10 @@ class RestAdapter:
         return b"".join(chunks)
 
 
+def _decode(value: str) -> str:
+    return unquote(value) if "%" in value else value
+
+
 class _TooLarge(InputError):
     def __init__(self, limit: int) -> None:
         super().__init__("body", f"request body is larger than {limit} bytes")
@@ -170,7 +174,7 @@ def _arguments(
     route: Route, request: Request, variables: dict[str, str], raw: bytes
 ) -> dict[str, Any]:
     """Path variables, query parameters, declared headers and the JSON body, by name."""
-    arguments: dict[str, Any] = dict(request.query_params)
+    arguments: dict[str, Any] = dict(request.query_params) if request.scope["query_string"] else {}
     arguments.update(variables)
     body: Any = None
     if raw:

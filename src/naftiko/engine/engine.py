@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -53,10 +54,11 @@ class Engine:
         if action.mode == "ref" and action.delegate is not None:
             fn = action.delegate
             params = self._apply_with(fn.with_, validate(fn.inputs, params))
-            return await self._run(fn, params, fn.outputs or action.outputs)
-        return await self._run(action, params, action.outputs)
+            return await self._run(fn, params, fn if fn.outputs else action)
+        return await self._run(action, params, action)
 
-    async def _run(self, action: Action, params: dict[str, Any], outs: tuple[Any, ...]) -> Result:
+    async def _run(self, action: Action, params: dict[str, Any], shaper: Action) -> Result:
+        """Run `action`; `shaper` is the unit whose outputs shape the result."""
         if action.mode == "steps":
             return await steps.run(
                 action,
@@ -64,12 +66,12 @@ class Engine:
                 self._scope,
                 self._send,
                 lambda step, runtime: self._apply_with(step.with_, runtime),
-                lambda op, response, p: self._finish(op, response, outs, p),
+                lambda op, response, p: self._finish(op, response, shaper, p),
             )
         if action.mode == "call" and action.operation is not None:
             response = await self._send(action.operation, params)
-            return self._finish(action.operation, response, outs, params)
-        return Result(200, outputs.mock(outs, self._scope(params)))
+            return self._finish(action.operation, response, shaper, params)
+        return Result(200, outputs.mock(shaper.outputs, self._scope(params)))
 
     async def forward(
         self,
@@ -105,7 +107,7 @@ class Engine:
         if not with_:
             return params
         merged = dict(params)
-        scope = self._scope(params)
+        scope = None
         for key, value in with_:
             if isinstance(value, Ref):
                 present, found = find(params, value.name)
@@ -114,6 +116,7 @@ class Engine:
             elif isinstance(value, Const):
                 merged[key] = value.value
             else:
+                scope = scope or self._scope(params)
                 merged[key] = value.render(scope.get, encode=to_text)
         return merged
 
@@ -126,7 +129,7 @@ class Engine:
         self,
         op: Operation,
         response: UpstreamResponse,
-        outs: tuple[Any, ...],
+        shaper: Action,
         params: dict[str, Any],
     ) -> Result:
         status = response.status
@@ -134,11 +137,11 @@ class Engine:
             return self._upstream_error(response)
         if not response.body:
             return Result(status, None)
-        if op.fmt == "json" and outputs.is_passthrough(outs) and _is_json(response.content_type):
+        if op.fmt == "json" and _is_json(response.content_type) and shaper.passthrough:
             # Nothing to reshape: the upstream's JSON bytes go out untouched.
             return Result(status, raw=self.redact_bytes(response.body))
         root = parse_body(response.body, op.fmt, output_schema=op.output_schema)
-        return Result(status, outputs.map_outputs(outs, root, self._scope(params)))
+        return Result(status, outputs.map_outputs(shaper.outputs, root, self._scope(params)))
 
     def _upstream_error(self, response: UpstreamResponse) -> Result:
         text = self.redact(response.body.decode("utf-8", errors="replace"))
@@ -152,6 +155,7 @@ class Engine:
         )
 
 
+@lru_cache(maxsize=256)
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return any(media.endswith(t) if t.startswith("+") else media == t for t in _JSON_TYPES)

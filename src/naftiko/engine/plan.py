@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from naftiko.engine.inputs import Input
+from naftiko.engine.outputs import is_passthrough
 from naftiko.errors import BindingError, Location, SpecError
 from naftiko.expressions import (
     JsonPath,
@@ -129,6 +130,7 @@ class Action:
     description: str | None = None
     label: str | None = None
     hints: McpToolHints | None = None
+    passthrough: bool = True  # outputs that leave the upstream's JSON as it is
 
     @property
     def input_schema(self) -> dict[str, Any]:
@@ -303,6 +305,7 @@ def action_for(
             if (path := parse_step_path(m.value)) is not None
         ),
         outputs=tuple(unit.outputParameters),
+        passthrough=is_passthrough(tuple(unit.outputParameters)),
         delegate=delegate,
         description=description,
         label=label,
