@@ -16,7 +16,6 @@ from naftiko.runtime import Settings
 from naftiko.runtime import health as runtime_health
 from naftiko.runtime import run as serve_forever
 from naftiko.spec.loader import SPEC_VERSION, load
-from naftiko.spec.schema import schema_problems
 from naftiko.spec.source import parse, read_text
 from naftiko.version import __version__
 
@@ -63,6 +62,9 @@ def _check_file(file: str, strict: bool) -> tuple[list[Problem], list[Problem]]:
         return exc.problems, []
     errors: list[Problem] = []
     if strict:
+        # Imported here: jsonschema is only needed by `--strict`, not by `run`'s start-up.
+        from naftiko.spec.schema import schema_problems
+
         errors = schema_problems(parse(read_text(Path(file), file), file))
     return errors, capability.warnings
 

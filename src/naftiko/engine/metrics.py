@@ -27,7 +27,9 @@ class Metrics:
     def observe(self, kind: str, adapter: str, operation: str, status: str, seconds: float) -> None:
         key = (kind, adapter, operation, status)
         self._requests[key] = self._requests.get(key, 0) + 1
-        series = self._latency.setdefault((kind, adapter, operation), _Series())
+        series = self._latency.get((kind, adapter, operation))
+        if series is None:
+            series = self._latency[(kind, adapter, operation)] = _Series()
         series.count += 1
         series.total += seconds
         series.buckets[bisect_left(BUCKETS, seconds)] += 1
