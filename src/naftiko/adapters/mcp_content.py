@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import mimetypes
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -21,6 +19,7 @@ import mcp_types as types
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 
+from naftiko.adapters.files import contained, files_under, media_type, unsafe_segment
 from naftiko.adapters.mcp_results import failure_text
 from naftiko.engine.engine import Engine
 from naftiko.engine.plan import Action
@@ -30,15 +29,6 @@ from naftiko.spec.files import resolve_location
 
 _TEMPLATE_VAR = re.compile(r"\{([a-zA-Z0-9_]+)\}")
 _PLACEHOLDER = re.compile(r"\{\{([a-zA-Z0-9_]+)\}\}")
-_SAFE_SEGMENT = re.compile(r"[a-zA-Z0-9._-]+")
-_MIME = {
-    ".md": "text/markdown",
-    ".json": "application/json",
-    ".yaml": "application/yaml",
-    ".yml": "application/yaml",
-    ".txt": "text/plain",
-    ".xml": "application/xml",
-}
 
 
 @dataclass(frozen=True)
@@ -97,7 +87,7 @@ class Resources:
                         name=rel or spec.name,
                         title=spec.label or spec.name,
                         description=spec.description,
-                        mime_type=spec.mimeType or _media_type(path.name),
+                        mime_type=spec.mimeType or media_type(path.name),
                     )
                 )
         return types.ListResourcesResult(resources=listed)
@@ -169,31 +159,15 @@ def _file_for(static: _Static, uri: str) -> Path | None:
     if not uri.startswith(base + "/") or not static.root.is_dir():
         return None
     segments = uri[len(base) + 1 :].split("/")
-    if any(s in (".", "..") or not _SAFE_SEGMENT.fullmatch(s) for s in segments):
+    if unsafe_segment(segments) is not None:
         return None
-    path = static.root.joinpath(*segments)
-    # A symlink inside the folder must not lead out of it.
-    if not path.resolve().is_relative_to(static.root.resolve()) or not path.is_file():
-        return None
-    return path
+    path = contained(static.root, segments)
+    return path if path is not None and path.is_file() else None
 
 
 def _files(root: Path) -> list[tuple[str, Path]]:
-    """Every regular file under a folder (symlinks only when they stay inside), or the file
-    itself with an empty relative path."""
-    if root.is_file():
-        return [("", root)]
-    real_root = root.resolve()
-    found: list[tuple[str, Path]] = []
-    for folder, _, names in os.walk(root):
-        for name in names:
-            path = Path(folder, name)
-            rel = path.relative_to(root).as_posix()
-            inside = path.resolve().is_relative_to(real_root)
-            safe = all(_SAFE_SEGMENT.fullmatch(s) for s in rel.split("/"))
-            if inside and safe and path.is_file():
-                found.append((rel, path))
-    return sorted(found)
+    """The files of a folder resource, or the file itself with an empty relative path."""
+    return [("", root)] if root.is_file() else files_under(root)
 
 
 async def _read_file(path: Path, uri: str, mime: str | None) -> types.ReadResourceResult:
@@ -201,7 +175,7 @@ async def _read_file(path: Path, uri: str, mime: str | None) -> types.ReadResour
         data = await asyncio.to_thread(path.read_bytes)
     except OSError:
         raise MCPError(INTERNAL_ERROR, f"resource {uri} cannot be read") from None
-    media = mime or _media_type(path.name)
+    media = mime or media_type(path.name)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -212,14 +186,6 @@ async def _read_file(path: Path, uri: str, mime: str | None) -> types.ReadResour
     return types.ReadResourceResult(
         contents=[types.TextResourceContents(uri=uri, mime_type=media, text=text)]
     )
-
-
-def _media_type(name: str) -> str:
-    suffix = PurePosixPath(name).suffix.lower()
-    if suffix in _MIME:
-        return _MIME[suffix]
-    guessed, _ = mimetypes.guess_type(name, strict=False)
-    return guessed or "application/octet-stream"
 
 
 class Prompts:

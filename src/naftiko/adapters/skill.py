@@ -9,14 +9,12 @@ import asyncio
 import contextlib
 import io
 import json
-import mimetypes
-import os
 import re
 import time
 import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -26,6 +24,13 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from naftiko.adapters.common import access_log, authorized, log, problem
+from naftiko.adapters.files import (
+    SAFE_SEGMENT,
+    contained,
+    files_under,
+    media_type,
+    unsafe_segment,
+)
 from naftiko.engine.exposed import guard
 from naftiko.engine.metrics import Metrics
 from naftiko.engine.plan import Plan
@@ -34,16 +39,7 @@ from naftiko.model import ExposesMcp, ExposesRest, ExposesSkill
 from naftiko.model.exposes import ExposedSkill
 from naftiko.spec.files import resolve_location
 
-_SAFE_SEGMENT = re.compile(r"[a-zA-Z0-9._-]+")
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-# Only the interpreter's built-in table: the host's /etc/mime.types must not change answers.
-_MIME = mimetypes.MimeTypes(filenames=())
-_MIME_EXTRA = {
-    ".md": "text/markdown",
-    ".markdown": "text/markdown",
-    ".yaml": "application/yaml",
-    ".yml": "application/yaml",
-}
 
 Handler = Callable[..., Awaitable[Response]]
 
@@ -143,7 +139,7 @@ class SkillAdapter:
             return found
         skill, root = found
         body = await asyncio.to_thread(_zip_folder, root)
-        filename = skill.name if _SAFE_SEGMENT.fullmatch(skill.name) else "skill"
+        filename = skill.name if SAFE_SEGMENT.fullmatch(skill.name) else "skill"
         disposition = f'attachment; filename="{filename}.zip"'
         return Response(
             body, media_type="application/zip", headers={"Content-Disposition": disposition}
@@ -169,7 +165,7 @@ class SkillAdapter:
             return problem(400, exc.message)
         if not path.is_file():
             return problem(404, f"file {unquote(raw_file)!r} not found in skill {skill.name!r}")
-        return FileResponse(path, media_type=_media_type(path.name))
+        return FileResponse(path, media_type=media_type(path.name))
 
     def _folder(self, raw_name: str) -> tuple[_Skill, Path] | Response:
         """The skill and its folder, or the 404 that says which of the two is missing."""
@@ -247,46 +243,25 @@ def _unknown(raw_name: str) -> Response:
 def _inside(root: Path, raw_file: str) -> Path:
     """The requested file, refused if any segment is unusual or it resolves outside `root`."""
     segments = [unquote(part) for part in raw_file.split("/")]
-    for segment in segments:
-        if segment in (".", "..") or not _SAFE_SEGMENT.fullmatch(segment):
-            raise InputError("path", f"unsafe path segment {segment!r}")
-    path = root.joinpath(*segments)
-    # A symlink inside the folder must not lead out of it.
-    if not path.resolve().is_relative_to(root.resolve()):
+    bad = unsafe_segment(segments)
+    if bad is not None:
+        raise InputError("path", f"unsafe path segment {bad!r}")
+    path = contained(root, segments)
+    if path is None:
         raise InputError("path", "path leads outside the skill folder")
     return path
 
 
-def _files(root: Path) -> list[tuple[str, Path]]:
-    """Every regular file under `root` (symlinks only when they stay inside), sorted by path."""
-    real_root = root.resolve()
-    found: list[tuple[str, Path]] = []
-    for folder, _, names in os.walk(root):
-        for name in names:
-            path = Path(folder, name)
-            if path.is_file() and path.resolve().is_relative_to(real_root):
-                found.append((path.relative_to(root).as_posix(), path))
-    return sorted(found)
-
-
 def _listing(root: Path) -> list[dict[str, Any]]:
     return [
-        {"path": rel, "size": path.stat().st_size, "type": _media_type(rel)}
-        for rel, path in _files(root)
+        {"path": rel, "size": path.stat().st_size, "type": media_type(rel)}
+        for rel, path in files_under(root)
     ]
 
 
 def _zip_folder(root: Path) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for rel, path in _files(root):
+        for rel, path in files_under(root):
             archive.write(path, rel)
     return buffer.getvalue()
-
-
-def _media_type(name: str) -> str:
-    suffix = PurePosixPath(name).suffix.lower()
-    if suffix in _MIME_EXTRA:
-        return _MIME_EXTRA[suffix]
-    guessed, _ = _MIME.guess_type(name, strict=False)
-    return guessed or "application/octet-stream"
