@@ -10,30 +10,13 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-import yaml
 
 from naftiko import __version__
 from naftiko.runtime import Settings, build
+from tests.support.problems import problem_body
 from tests.support.process import Running, naftiko_run
+from tests.support.specs import ORDERS_REST, write_capability
 
-REST = {
-    "type": "rest",
-    "port": 0,
-    "namespace": "orders-rest",
-    "resources": [
-        {
-            "path": "/orders",
-            "name": "orders",
-            "operations": [
-                {
-                    "method": "GET",
-                    "name": "list-orders",
-                    "outputParameters": [{"name": "count", "type": "number", "value": 2}],
-                }
-            ],
-        }
-    ],
-}
 SKILL = {
     "type": "skill",
     "port": 0,
@@ -46,21 +29,10 @@ def _control(**changes: Any) -> dict[str, Any]:
     return {"type": "control", "port": 0, **changes}
 
 
-def _write_spec(folder: Path, *exposes: dict[str, Any]) -> Path:
-    spec = folder / "capability.yaml"
-    document = {
-        "naftiko": "1.0.0-alpha2",
-        "info": {"label": "Orders"},
-        "capability": {"exposes": list(exposes)},
-    }
-    spec.write_text(yaml.safe_dump(document, sort_keys=False))
-    return spec
-
-
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     control = _control(management={"health": True, "info": True})
-    spec = _write_spec(tmp_path_factory.mktemp("control"), REST, SKILL, control)
+    spec = write_capability(tmp_path_factory.mktemp("control"), ORDERS_REST, SKILL, control)
     with naftiko_run(spec, adapters=3) as running:
         yield running
 
@@ -73,14 +45,6 @@ def client(gateway: Running) -> Iterator[httpx.Client]:
 
 def _port(running: Running, namespace: str) -> int:
     return int(running.url(namespace).rsplit(":", 1)[1])
-
-
-def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
 
 
 def _adapters(running: Running, *kinds: tuple[str, str]) -> list[dict[str, Any]]:
@@ -148,21 +112,21 @@ def test_metrics_count_a_request_to_the_sibling_rest_adapter(
 
 
 def test_an_unknown_path_is_404(client: httpx.Client) -> None:
-    assert _problem(client.get("/traces"), 404)["detail"] == "no resource at /traces"
+    assert problem_body(client.get("/traces"), 404)["detail"] == "no resource at /traces"
 
 
 def test_the_endpoints_are_read_only(client: httpx.Client) -> None:
     response = client.post("/health/live")
-    assert _problem(response, 405)["allow"] == ["GET"]
+    assert problem_body(response, 405)["allow"] == ["GET"]
     assert response.headers["allow"] == "GET"
 
 
 def test_status_is_off_by_default_and_health_can_be_switched_off(tmp_path: Path) -> None:
-    spec = _write_spec(tmp_path, REST, _control(management={"health": False}))
+    spec = write_capability(tmp_path, ORDERS_REST, _control(management={"health": False}))
     with naftiko_run(spec, adapters=2) as running:
         url = running.url("control")
         for path in ("/health/live", "/health/ready", "/status"):
-            _problem(httpx.get(url + path), 404)
+            problem_body(httpx.get(url + path), 404)
         assert httpx.get(url + "/metrics").status_code == 200
 
 
@@ -172,27 +136,27 @@ def test_status_is_off_by_default_and_health_can_be_switched_off(tmp_path: Path)
     ids=["observability-off", "local-metrics-off"],
 )
 def test_metrics_can_be_switched_off(tmp_path: Path, observability: dict[str, Any]) -> None:
-    spec = _write_spec(tmp_path, REST, _control(observability=observability))
+    spec = write_capability(tmp_path, ORDERS_REST, _control(observability=observability))
     with naftiko_run(spec, adapters=2) as running:
         url = running.url("control")
-        _problem(httpx.get(url + "/metrics"), 404)
+        problem_body(httpx.get(url + "/metrics"), 404)
         assert httpx.get(url + "/health/live").json() == {"status": "UP"}
 
 
 def test_a_guarded_control_port_needs_the_key(tmp_path: Path) -> None:
     auth = {"type": "apikey", "key": "X-Control-Key", "value": "k3y"}
-    spec = _write_spec(tmp_path, REST, _control(authentication=auth))
+    spec = write_capability(tmp_path, ORDERS_REST, _control(authentication=auth))
     with naftiko_run(spec, adapters=2) as running:
         url = running.url("control") + "/health/live"
-        _problem(httpx.get(url), 401)
-        _problem(httpx.get(url, headers={"X-Control-Key": "wrong"}), 401)
+        problem_body(httpx.get(url), 401)
+        problem_body(httpx.get(url, headers={"X-Control-Key": "wrong"}), 401)
         assert httpx.get(url, headers={"X-Control-Key": "k3y"}).json() == {"status": "UP"}
 
 
 async def test_readiness_is_degraded_with_503_until_the_adapters_are_started(
     tmp_path: Path,
 ) -> None:
-    runtime = build([_write_spec(tmp_path, REST, _control())], Settings(), {})
+    runtime = build([write_capability(tmp_path, ORDERS_REST, _control())], Settings(), {})
     control = next(s.adapter for s in runtime.served if s.kind == "control")
     transport = httpx.ASGITransport(app=control.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://control") as client:

@@ -12,28 +12,11 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-import yaml
 
+from tests.support.problems import problem_body
 from tests.support.process import NAFTIKO, Running, naftiko_run
+from tests.support.specs import ORDERS_REST, write_capability
 
-REST = {
-    "type": "rest",
-    "port": 0,
-    "namespace": "orders-rest",
-    "resources": [
-        {
-            "path": "/orders",
-            "name": "orders",
-            "operations": [
-                {
-                    "method": "GET",
-                    "name": "list-orders",
-                    "outputParameters": [{"name": "count", "type": "number", "value": 2}],
-                }
-            ],
-        }
-    ],
-}
 ORDER_MANAGEMENT = {
     "name": "order-management",
     "description": "Tools for managing orders",
@@ -73,17 +56,6 @@ def _skill_adapter(**changes: Any) -> dict[str, Any]:
     return {**adapter, **changes}
 
 
-def _write_spec(folder: Path, *exposes: dict[str, Any]) -> Path:
-    spec = folder / "capability.yaml"
-    document = {
-        "naftiko": "1.0.0-alpha2",
-        "info": {"label": "Orders"},
-        "capability": {"exposes": list(exposes)},
-    }
-    spec.write_text(yaml.safe_dump(document, sort_keys=False))
-    return spec
-
-
 def _write_skill_folder(folder: Path) -> None:
     """`order-management` with a nested file, and a symlink that leads out of the folder."""
     skill = folder / "skills" / "order-management"
@@ -100,7 +72,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     folder = tmp_path_factory.mktemp("skills")
     _write_skill_folder(folder)
     control = {"type": "control", "port": 0}
-    spec = _write_spec(folder, REST, _skill_adapter(), control)
+    spec = write_capability(folder, ORDERS_REST, _skill_adapter(), control)
     with naftiko_run(spec, adapters=3) as running:
         yield running
 
@@ -109,14 +81,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
 def client(gateway: Running) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway.url("orders-skills")) as client:
         yield client
-
-
-def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
 
 
 def test_the_catalog_lists_every_skill_with_its_tool_names(client: httpx.Client) -> None:
@@ -218,12 +182,12 @@ def test_the_download_is_a_zip_of_the_skill_folder(client: httpx.Client) -> None
 )
 def test_an_unsafe_path_segment_is_refused_with_400(client: httpx.Client, file: str) -> None:
     response = client.get(f"/skills/order-management/contents/{file}")
-    assert "unsafe path segment" in _problem(response, 400)["detail"]
+    assert "unsafe path segment" in problem_body(response, 400)["detail"]
 
 
 def test_a_symlink_leading_out_of_the_folder_is_refused_with_400(client: httpx.Client) -> None:
     response = client.get("/skills/order-management/contents/escape.txt")
-    assert _problem(response, 400)["detail"] == "path leads outside the skill folder"
+    assert problem_body(response, 400)["detail"] == "path leads outside the skill folder"
 
 
 @pytest.mark.parametrize(
@@ -231,33 +195,33 @@ def test_a_symlink_leading_out_of_the_folder_is_refused_with_400(client: httpx.C
 )
 def test_an_unknown_skill_is_404(client: httpx.Client, path: str) -> None:
     response = client.get(f"/skills{path}")
-    assert _problem(response, 404)["detail"] == "skill 'nope' not found"
+    assert problem_body(response, 404)["detail"] == "skill 'nope' not found"
 
 
 @pytest.mark.parametrize("path", ["/download", "/contents", "/contents/SKILL.md"])
 def test_a_skill_without_location_has_no_files(client: httpx.Client, path: str) -> None:
     response = client.get(f"/skills/onboarding-guide{path}")
-    assert _problem(response, 404)["detail"] == "skill 'onboarding-guide' has no location"
+    assert problem_body(response, 404)["detail"] == "skill 'onboarding-guide' has no location"
 
 
 @pytest.mark.parametrize("path", ["/download", "/contents", "/contents/SKILL.md"])
 def test_a_missing_location_folder_is_404(client: httpx.Client, path: str) -> None:
     response = client.get(f"/skills/ghost{path}")
-    assert _problem(response, 404)["detail"] == "location folder of skill 'ghost' not found"
+    assert problem_body(response, 404)["detail"] == "location folder of skill 'ghost' not found"
 
 
 def test_a_missing_file_is_404(client: httpx.Client) -> None:
     response = client.get("/skills/order-management/contents/examples/missing.md")
-    _problem(response, 404)
+    problem_body(response, 404)
 
 
 def test_a_path_outside_the_catalog_is_404(client: httpx.Client) -> None:
-    _problem(client.get("/orders"), 404)
+    problem_body(client.get("/orders"), 404)
 
 
 def test_the_catalog_is_read_only(client: httpx.Client) -> None:
     response = client.post("/skills/order-management", json={})
-    assert _problem(response, 405)["allow"] == ["GET"]
+    assert problem_body(response, 405)["allow"] == ["GET"]
     assert response.headers["allow"] == "GET"
 
 
@@ -286,11 +250,11 @@ def test_a_guarded_catalog_needs_the_token(tmp_path: Path) -> None:
     skill = _skill_adapter(
         authentication={"type": "bearer", "token": "s3cret"}, skills=[ONBOARDING]
     )
-    spec = _write_spec(tmp_path, REST, skill)
+    spec = write_capability(tmp_path, ORDERS_REST, skill)
     with naftiko_run(spec, adapters=2) as running:
         url = running.url("orders-skills") + "/skills"
-        _problem(httpx.get(url), 401)
-        _problem(httpx.get(url, headers={"Authorization": "Bearer wrong"}), 401)
+        problem_body(httpx.get(url), 401)
+        problem_body(httpx.get(url, headers={"Authorization": "Bearer wrong"}), 401)
         assert httpx.get(url, headers={"Authorization": "Bearer s3cret"}).json()["count"] == 1
 
 
@@ -298,7 +262,7 @@ def test_an_absolute_file_uri_location_is_served(tmp_path: Path) -> None:
     _write_skill_folder(tmp_path)
     folder = tmp_path / "skills" / "order-management"
     located = {**ORDER_MANAGEMENT, "location": folder.as_uri()}
-    spec = _write_spec(tmp_path, REST, _skill_adapter(skills=[located]))
+    spec = write_capability(tmp_path, ORDERS_REST, _skill_adapter(skills=[located]))
     with naftiko_run(spec, adapters=2) as running:
         url = running.url("orders-skills") + "/skills/order-management/contents/order-guide.md"
         assert httpx.get(url).text == "# Working with orders\n"
@@ -327,7 +291,7 @@ def test_a_tool_derived_from_an_mcp_adapter_has_mode_mcp(tmp_path: Path) -> None
         "from": {"sourceNamespace": "orders-mcp", "action": "list-orders"},
     }
     skill = _skill_adapter(skills=[{"name": "ops", "description": "Ops", "tools": [tool]}])
-    spec = _write_spec(tmp_path, mcp, skill)
+    spec = write_capability(tmp_path, mcp, skill)
     with naftiko_run(spec, adapters=2) as running:
         detail = httpx.get(running.url("orders-skills") + "/skills/ops").json()
     assert detail["tools"][0]["invocationRef"]["mode"] == "mcp"
@@ -356,7 +320,7 @@ def test_a_tool_that_cannot_be_described_stops_startup_at_its_line(
     tmp_path: Path, tool: dict[str, Any], message: str
 ) -> None:
     skill = _skill_adapter(skills=[{"name": "s", "description": "d", "tools": [tool]}])
-    spec = _write_spec(tmp_path, REST, skill)
+    spec = write_capability(tmp_path, ORDERS_REST, skill)
     done = subprocess.run([NAFTIKO, "run", str(spec)], capture_output=True, text=True, timeout=30)
     assert done.returncode == 1
     assert f"{spec}:" in done.stderr

@@ -25,3 +25,36 @@ def seed_for(upstream: str, tmp: Path, **changes: Any) -> Path:
     path = tmp / "groq-batch.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+# A REST adapter with one mock operation: a sibling for skill and control tests, no upstream.
+ORDERS_REST: dict[str, Any] = {
+    "type": "rest",
+    "port": 0,
+    "namespace": "orders-rest",
+    "resources": [
+        {
+            "path": "/orders",
+            "name": "orders",
+            "operations": [
+                {
+                    "method": "GET",
+                    "name": "list-orders",
+                    "outputParameters": [{"name": "count", "type": "number", "value": 2}],
+                }
+            ],
+        }
+    ],
+}
+
+
+def write_capability(folder: Path, *exposes: dict[str, Any]) -> Path:
+    """A minimal capability exposing `exposes`, written as `folder/capability.yaml`."""
+    spec = folder / "capability.yaml"
+    document = {
+        "naftiko": "1.0.0-alpha2",
+        "info": {"label": "Orders"},
+        "capability": {"exposes": list(exposes)},
+    }
+    spec.write_text(yaml.safe_dump(document, sort_keys=False))
+    return spec
