@@ -15,3 +15,11 @@ def groq_upstream() -> Iterator[tuple[str, Recorder]]:
     recorder = Recorder()
     with serve_app(groq_app(recorder)) as url:
         yield url, recorder
+
+
+@pytest.fixture
+def recorder(groq_upstream: tuple[str, Recorder]) -> Recorder:
+    """What the fake Groq upstream received during this test only."""
+    recorder = groq_upstream[1]
+    recorder.requests.clear()
+    return recorder

@@ -166,13 +166,6 @@ def gateway(
 
 
 @pytest.fixture
-def recorder(groq_upstream: tuple[str, Recorder]) -> Recorder:
-    recorder = groq_upstream[1]
-    recorder.requests.clear()
-    return recorder
-
-
-@pytest.fixture
 def docs(gateway: Running) -> str:
     return gateway.url("docs-mcp") + "/mcp"
 

@@ -42,13 +42,6 @@ def gateway(seed: Path) -> Iterator[Running]:
 
 
 @pytest.fixture
-def recorder(groq_upstream: tuple[str, Recorder]) -> Recorder:
-    recorder = groq_upstream[1]
-    recorder.requests.clear()
-    return recorder
-
-
-@pytest.fixture
 def endpoint(gateway: Running) -> str:
     return gateway.url(MCP) + "/mcp"
 

@@ -28,13 +28,6 @@ def gateway(
 
 
 @pytest.fixture
-def recorder(groq_upstream: tuple[str, Recorder]) -> Recorder:
-    recorder = groq_upstream[1]
-    recorder.requests.clear()
-    return recorder
-
-
-@pytest.fixture
 def client(gateway: Running) -> openai.OpenAI:
     base = gateway.url("groq-batch-rest") + "/v1/openai/v1"
     return openai.OpenAI(api_key="caller-key-not-for-upstream", base_url=base, max_retries=0)
