@@ -20,12 +20,10 @@ import argparse
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from typing import Any
 import anyio
 import httpx2
 import yaml
+from _ports import free_port, wait_port
 
 HERE = Path(__file__).resolve().parent
 SEED = HERE.parent / "examples" / "groq-batch.yaml"
@@ -45,22 +44,6 @@ ARGUMENTS = {"batch_id": "batch_01"}
 BARE = {"jsonrpc": "2.0", "id": 1, "method": "tools/call"}
 BARE_BODY = json.dumps({**BARE, "params": {"name": TOOLS["naftiko"], "arguments": ARGUMENTS}})
 _SKIPPED_HEADERS = {"host", "content-length", "connection", "accept-encoding", "user-agent"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, limit: float = 30.0) -> None:
-    start = time.perf_counter()
-    while time.perf_counter() - start < limit:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.01)
-    raise RuntimeError(f"port {port} did not open")
 
 
 def start(cmd: list[str], port: int) -> subprocess.Popen[bytes]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,28 +19,13 @@ import time
 from pathlib import Path
 
 import yaml
+from _ports import free_port, wait_port
 
 HERE = Path(__file__).resolve().parent
 SEED = HERE.parent / "examples" / "groq-batch.yaml"
 PYTHON = sys.executable
 NAFTIKO = str(Path(sys.executable).with_name("naftiko"))
 PATH = "/v1/openai/v1/batches/batch_01"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, limit: float = 20.0) -> float:
-    start = time.perf_counter()
-    while time.perf_counter() - start < limit:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return time.perf_counter() - start
-        time.sleep(0.01)
-    raise RuntimeError(f"port {port} did not open")
 
 
 def start(

@@ -1,0 +1,23 @@
+"""Ports for the benchmarks' processes: pick a free one, wait (bounded) until one opens."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, limit: float = 30.0) -> float:
+    """Seconds until `port` accepts a connection (polled every 10 ms: a bench, not a test)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return time.perf_counter() - start
+        time.sleep(0.01)
+    raise RuntimeError(f"port {port} did not open")
