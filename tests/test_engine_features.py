@@ -71,14 +71,26 @@ def test_a_path_value_cannot_climb_out_of_its_segment(http: httpx.Client) -> Non
     assert seen["raw_path"] == "/items/..%2F..%2Fadmin"
 
 
-def test_a_header_value_with_a_line_break_is_refused(
+def test_a_header_value_with_a_line_break_is_refused_before_any_upstream_call(
     http: httpx.Client, echo: tuple[str, Recorder]
 ) -> None:
-    response = http.get("/items/1", headers={"X-Trace": "a%0d%0aInjected: 1"})
-    seen = _seen(response)
-    assert "Injected" not in seen["headers"]
-    response = http.put("/items/1", json={"name": "n", "tags": []}, headers={"X-Trace": "ok"})
-    assert response.status_code == 200
+    response = http.get("/trace", params={"trace": "t1\r\nInjected: 1"})
+    assert response.status_code == 400
+    assert response.json()["field"] == "X-Trace"
+    assert echo[1].requests == []
+    assert _seen(http.get("/trace", params={"trace": "t1"}))["headers"]["X-Trace"] == "t1"
+
+
+def test_a_multipart_body_has_one_part_per_declared_field(http: httpx.Client) -> None:
+    seen = _seen(http.post("/upload", json={"note": "hi", "content": "line 1"}))
+    content_type = seen["headers"]["Content-Type"]
+    assert content_type.startswith("multipart/form-data; boundary=")
+    boundary = content_type.split("boundary=")[1]
+    assert seen["body"] == (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\nhi\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n'
+        f"Content-Type: text/plain\r\n\r\nline 1\r\n--{boundary}--\r\n"
+    )
 
 
 def test_a_structured_json_body_keeps_list_types(http: httpx.Client) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -179,7 +180,8 @@ def _render_json_template(template: Template, scope: Scope) -> str:
 
 
 def _multipart(plan: BodyPlan, scope: Scope) -> tuple[bytes, str]:
-    boundary = "naftiko-boundary-7d1c0b"
+    # Random per request, so no value can contain it and end its part early.
+    boundary = f"naftiko-{os.urandom(12).hex()}"
     chunks: list[bytes] = []
     for part in plan.data or []:
         if not isinstance(part, dict):
