@@ -66,7 +66,11 @@ class RestAdapter:
             raw_path = scope.get("raw_path") or scope["path"].encode()
             path = raw_path.decode("latin-1")
             if method == "GET" and path == "/openapi.json":
-                response = Response(self._openapi, media_type="application/json")
+                response = (
+                    Response(self._openapi, media_type="application/json")
+                    if authorized(self.plan.guard, request)
+                    else problem(401, "missing or invalid credentials")
+                )
             else:
                 route, variables, allowed = self._match(method, path)
                 if route is not None:

@@ -1,0 +1,119 @@
+"""REST adapter authentication: bearer, API key and basic, each checked before anything runs."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+import yaml
+
+from tests.support.problems import problem_body
+from tests.support.process import Running, naftiko_run
+
+SECRET = "s3cret-for-callers"
+GUARDS = {
+    "bearer-rest": {"type": "bearer", "token": "{{REST_SECRET}}"},
+    "apikey-rest": {"type": "apikey", "key": "X-Api-Key", "value": "{{REST_SECRET}}"},
+    "query-rest": {
+        "type": "apikey",
+        "key": "key",
+        "value": "{{REST_SECRET}}",
+        "placement": "query",
+    },
+    "basic-rest": {"type": "basic", "username": "ops", "password": "{{REST_SECRET}}"},
+}
+
+
+def _adapter(namespace: str, auth: dict[str, str]) -> dict[str, Any]:
+    operation = {
+        "method": "GET",
+        "outputParameters": [{"name": "ok", "type": "boolean", "value": "true"}],
+    }
+    return {
+        "type": "rest",
+        "namespace": namespace,
+        "port": 0,
+        "authentication": auth,
+        "resources": [{"path": "/ping", "operations": [operation]}],
+    }
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    spec = tmp_path_factory.mktemp("auth") / "auth.yaml"
+    document = {
+        "naftiko": "1.0.0-alpha2",
+        "binds": [{"namespace": "env", "keys": {"REST_SECRET": "REST_SECRET"}}],
+        "capability": {"exposes": [_adapter(ns, auth) for ns, auth in GUARDS.items()]},
+    }
+    spec.write_text(yaml.safe_dump(document))
+    with naftiko_run(spec, env={"REST_SECRET": SECRET}, adapters=len(GUARDS)) as running:
+        yield running
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("namespace", "good", "bad"),
+    [
+        (
+            "bearer-rest",
+            {"headers": {"Authorization": f"Bearer {SECRET}"}},
+            {"headers": {"Authorization": "Bearer nope"}},
+        ),
+        (
+            "apikey-rest",
+            {"headers": {"X-Api-Key": SECRET}},
+            {"headers": {"X-Api-Key": SECRET + "x"}},
+        ),
+        ("query-rest", {"params": {"key": SECRET}}, {"params": {"key": "{{REST_SECRET}}"}}),
+        (
+            "basic-rest",
+            {"headers": {"Authorization": _basic("ops", SECRET)}},
+            {"headers": {"Authorization": _basic("root", SECRET)}},
+        ),
+    ],
+)
+def test_each_guard_admits_its_secret_and_refuses_anything_else(
+    gateway: Running, namespace: str, good: dict[str, Any], bad: dict[str, Any]
+) -> None:
+    url = gateway.url(namespace) + "/ping"
+    assert httpx.get(url, **good).json() == {"ok": True}
+    refused = httpx.get(url, **bad)
+    assert problem_body(refused, 401)["title"] == "Unauthorized"
+    assert SECRET not in refused.text
+    assert problem_body(httpx.get(url), 401)["status"] == 401
+
+
+def test_the_openapi_document_is_guarded_and_declares_the_security_scheme(
+    gateway: Running,
+) -> None:
+    url = gateway.url("bearer-rest") + "/openapi.json"
+    assert httpx.get(url).status_code == 401
+    document = httpx.get(url, headers={"Authorization": f"Bearer {SECRET}"}).json()
+    assert document["components"]["securitySchemes"]["adapterAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+    }
+
+
+def test_an_unbound_adapter_secret_stops_startup(tmp_path: Path) -> None:
+    spec = tmp_path / "unbound.yaml"
+    document = {
+        "naftiko": "1.0.0-alpha2",
+        "capability": {
+            "exposes": [_adapter("bearer-rest", {"type": "bearer", "token": "{{NOPE}}"})]
+        },
+    }
+    spec.write_text(yaml.safe_dump(document))
+    with (
+        pytest.raises(RuntimeError, match="variable NOPE is not set"),
+        naftiko_run(spec, adapters=1),
+    ):
+        pass
