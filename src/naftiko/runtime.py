@@ -24,7 +24,8 @@ from naftiko.adapters.rest import DEFAULT_MAX_BODY, RestAdapter
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import mcp_plan, rest_plan
 from naftiko.engine.metrics import Metrics
-from naftiko.engine.plan import build_plan, check_startup
+from naftiko.engine.plan import build_plan
+from naftiko.engine.startup import check_startup
 from naftiko.engine.upstream import Timeouts
 from naftiko.errors import NaftikoError
 from naftiko.model import ExposesControl, ExposesMcp, ExposesRest, ExposesSkill

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from naftiko.errors import InputError
-from naftiko.expressions import JsonPath, norm
+from naftiko.expressions import JsonPath, compile_jsonpath, norm
+from naftiko.model import InputParameter
 
 JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object")
 
@@ -136,3 +137,37 @@ def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return "a boolean"
     return type(value).__name__ if isinstance(value, dict | list) else repr(value)
+
+
+def declared_input(param: InputParameter, required_by_default: bool) -> Input:
+    """MCP tool parameters are required unless `required: false` (the reference engine's
+    tools/list); REST parameters only when `required: true`, path variables always."""
+    value = param.value
+    const: Any = None
+    body_path: JsonPath | None = None
+    if isinstance(value, str) and value.startswith("$"):
+        body_path = compile_jsonpath(value)
+    elif value is not None:
+        const = value
+    pattern = None
+    if param.pattern:
+        try:
+            pattern = re.compile(param.pattern)
+        except re.error:
+            pattern = None
+    return Input(
+        name=param.name,
+        location=param.in_ or "argument",
+        type=param.type or "string",
+        description=param.description,
+        required=const is None
+        and (
+            param.required is True
+            or (param.required is None and (required_by_default or param.in_ == "path"))
+        ),
+        pattern=pattern,
+        const=const,
+        body_path=body_path,
+        enum=tuple(param.enum) if param.enum else None,
+        items=param.items,
+    )

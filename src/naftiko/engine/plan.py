@@ -6,22 +6,18 @@ tool or resource, aggregate function) and upstream operations; adapters only loo
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from naftiko.engine.inputs import Input
+from naftiko.engine.inputs import Input, declared_input
 from naftiko.engine.outputs import is_passthrough
-from naftiko.errors import BindingError, Location, SpecError
 from naftiko.expressions import (
-    JsonPath,
     Ref,
     StepPath,
     Template,
     Var,
     WithValue,
-    compile_jsonpath,
     norm,
     parse_step_path,
     parse_template,
@@ -282,7 +278,7 @@ def action_for(
         mode = "call"
     else:
         mode = "mock"
-    inputs = tuple(_input(p, required_by_default) for p in declared)
+    inputs = tuple(declared_input(p, required_by_default) for p in declared)
     inputs = _with_implicit(inputs, implicit)
     if not declared and operation is not None:
         derived = derive_inputs(operation, with_)
@@ -320,40 +316,6 @@ def _bound(plan: Plan, name: str) -> bool:
 def _with_implicit(inputs: tuple[Input, ...], extra: tuple[Input, ...]) -> tuple[Input, ...]:
     known = {norm(i.name) for i in inputs}
     return inputs + tuple(i for i in extra if norm(i.name) not in known)
-
-
-def _input(param: InputParameter, required_by_default: bool) -> Input:
-    """MCP tool parameters are required unless `required: false` (the reference engine's
-    tools/list); REST parameters only when `required: true`, path variables always."""
-    value = param.value
-    const: Any = None
-    body_path: JsonPath | None = None
-    if isinstance(value, str) and value.startswith("$"):
-        body_path = compile_jsonpath(value)
-    elif value is not None:
-        const = value
-    pattern = None
-    if param.pattern:
-        try:
-            pattern = re.compile(param.pattern)
-        except re.error:
-            pattern = None
-    return Input(
-        name=param.name,
-        location=param.in_ or "argument",
-        type=param.type or "string",
-        description=param.description,
-        required=const is None
-        and (
-            param.required is True
-            or (param.required is None and (required_by_default or param.in_ == "path"))
-        ),
-        pattern=pattern,
-        const=const,
-        body_path=body_path,
-        enum=tuple(param.enum) if param.enum else None,
-        items=param.items,
-    )
 
 
 def derive_inputs(
@@ -405,40 +367,3 @@ def _step(plan: Plan, step: Any, prefixes: frozenset[str]) -> StepPlan:
         return ScriptStepPlan(step.name, step.language)
     with_ = tuple((k, parse_with_value(v, prefixes)) for k, v in (step.with_ or {}).items())
     return CallStepPlan(step.name, plan.operations[step.call], with_)
-
-
-def required_variables(plan: Plan) -> list[tuple[str, Location]]:
-    """Variables in upstream credentials and base URIs that nothing at startup can supply."""
-    missing = []
-    cap = plan.capability
-    for i, c in enumerate(cap.body.consumes):
-        at: tuple[str | int, ...] = ("capability", "consumes", i)
-        texts: list[tuple[str, tuple[str | int, ...]]] = [(c.baseUri, (*at, "baseUri"))]
-        if c.authentication is not None:
-            for key, value in c.authentication.model_dump(exclude_none=True).items():
-                if isinstance(value, str):
-                    texts.append((value, (*at, "authentication", key)))
-        for text, where in texts:
-            for var in parse_template(text).variables:
-                if plan.bindings.lookup(var.name) is None and var.name not in plan.bindings.environ:
-                    missing.append((var.name, cap.locate(where)))
-    return missing
-
-
-def check_startup(plan: Plan) -> None:
-    """Refuse to start when a credential variable is unbound or a feature is unsupported."""
-    for name, where in required_variables(plan):
-        raise BindingError(
-            f"variable {name} is not set (bind it in `binds` or the environment)", where
-        )
-    for i, c in enumerate(plan.capability.body.consumes):
-        auth = c.authentication
-        if auth is not None and auth.type not in (
-            "basic",
-            "digest",
-            "bearer",
-            "apikey",
-            "oauth2",
-        ):
-            loc = plan.capability.locate(("capability", "consumes", i, "authentication", "type"))
-            raise SpecError.single(loc, f"authentication type {auth.type!r} is not supported")
