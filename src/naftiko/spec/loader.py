@@ -15,7 +15,7 @@ from naftiko.model import Capability
 from naftiko.model.base import Model
 from naftiko.spec import checks, dialect
 from naftiko.spec.files import resolve_location
-from naftiko.spec.source import Document, PathKey, parse, read_text
+from naftiko.spec.source import Document, PathKey, no_cycle_collection, parse, read_text
 
 SPEC_VERSION = "1.0.0-alpha2"
 COMPATIBLE_VERSIONS = frozenset({"1.0.0-alpha1"})
@@ -48,8 +48,11 @@ class LoadContext:
 
 def load(path: str | Path) -> Capability:
     """Load and check a spec; raises SpecError with located problems, never anything else."""
-    file = Path(path)
-    shown = str(path)
+    with no_cycle_collection():
+        return _load(Path(path), str(path))
+
+
+def _load(file: Path, shown: str) -> Capability:
     doc = parse(read_text(file, shown), shown)
     ctx = LoadContext(doc, file.resolve().parent)
     data = doc.data

@@ -6,6 +6,9 @@ YAML node marks, so every later error can still point at FILE:LINE:COL.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -66,26 +69,66 @@ def dotted(path: PathKey) -> str:
     return out
 
 
+@contextmanager
+def no_cycle_collection() -> Iterator[None]:
+    """Loading builds tens of thousands of acyclic, short-lived objects; the cycle collector,
+    triggered again and again by them, would cost as much as the parse itself."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 @dataclass
 class Document:
-    """One parsed file: its data and where each value (and each mapping key) was written."""
+    """One parsed file: its data, and its node tree to tell where any value was written.
+
+    Locations are looked up in the tree only when a problem is reported, so loading a large
+    spec records no positions at all.
+    """
 
     file: str
     data: Any
-    values: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    root: yaml.Node | None = None
     duplicates: list[PathKey] = field(default_factory=list)
 
     def locate(self, path: PathKey, *, key: bool = False) -> Location:
-        """Location of `path`, or of its nearest ancestor that exists in the file."""
-        probe = path
-        while True:
-            mark = (self.keys.get(probe) if key else None) or self.values.get(probe)
-            if mark is not None:
-                return Location(self.file, mark[0], mark[1], dotted(path))
-            if not probe:
-                return Location(self.file, 1, 1, dotted(path))
-            probe = probe[:-1]
+        """Location of `path` (its key when `key`), or of its nearest ancestor in the file."""
+        node = self.root
+        mark = node.start_mark if node is not None else None
+        for depth, part in enumerate(path):
+            found = _child(node, part)
+            if found is None:
+                break
+            key_node, node = found
+            last = depth == len(path) - 1
+            mark = (
+                key_node.start_mark if (key and last and key_node is not None) else node.start_mark
+            )
+        if mark is None:
+            return Location(self.file, 1, 1, dotted(path))
+        return Location(self.file, mark.line + 1, mark.column + 1, dotted(path))
+
+
+Child = tuple[yaml.Node | None, yaml.Node]
+
+
+def _child(node: yaml.Node | None, part: str | int) -> Child | None:
+    """(key node, value node) of a mapping entry, or (None, item) of a sequence item."""
+    if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+        for key_node, value_node in reversed(node.value):  # the last duplicate wins
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == part:
+                return key_node, value_node
+    elif (
+        isinstance(node, yaml.SequenceNode)
+        and isinstance(part, int)
+        and 0 <= part < len(node.value)
+    ):
+        return None, node.value[part]
+    return None
 
 
 def read_text(path: Path, shown: str) -> str:
@@ -125,7 +168,8 @@ def parse(text: str, shown: str) -> Document:
         )
     doc = Document(shown, None)
     if nodes:
-        doc.data = _Converter(doc, text).convert(nodes[0], ())
+        doc.root = nodes[0]
+        doc.data = _Converter(doc, text).convert(nodes[0])
     return doc
 
 
@@ -193,18 +237,22 @@ class _Converter:
         self.doc = doc
         self.text = text
         self.scalars = yaml.SafeLoader("")
+        self.path: list[str | int] = []  # where the walk is, for duplicate-key warnings
 
-    def convert(self, node: yaml.Node, path: PathKey, depth: int = 0) -> Any:
+    def convert(self, node: yaml.Node, depth: int = 0) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node)
         if depth > _MAX_DEPTH:
             raise SpecError([_recursive_alias(self.text, self.doc.file)])
-        mark = node.start_mark
-        self.doc.values.setdefault(path, (mark.line + 1, mark.column + 1))
         if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path, depth)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
-        assert isinstance(node, yaml.ScalarNode)
-        return self._scalar(node)
+            return self._mapping(node, depth)
+        items = []
+        path = self.path
+        for i, item in enumerate(node.value):
+            path.append(i)
+            items.append(self.convert(item, depth + 1))
+            path.pop()
+        return items
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         value = node.value
@@ -225,29 +273,26 @@ class _Converter:
             loc = Location(self.doc.file, mark.line + 1, mark.column + 1)
             raise SpecError([Problem(loc, f"bad YAML value: {exc.problem}")]) from None
 
-    def _mapping(self, node: yaml.MappingNode, path: PathKey, depth: int) -> dict[str, Any]:
+    def _mapping(self, node: yaml.MappingNode, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        keys, values = self.doc.keys, self.doc.values
+        path = self.path
         for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and (
-                key_node.tag == _MERGE or (key_node.value == "<<" and not key_node.style)
-            ):
-                merged = self.convert(value_node, path, depth + 1)
+            if not isinstance(key_node, yaml.ScalarNode):
+                mark = key_node.start_mark
+                loc = Location(self.doc.file, mark.line + 1, mark.column + 1)
+                raise SpecError([Problem(loc, "mapping keys must be plain scalars")])
+            key = key_node.value
+            if (key == "<<" and not key_node.style) or key_node.tag == _MERGE:
+                merged = self.convert(value_node, depth + 1)
                 for item in merged if isinstance(merged, list) else [merged]:
                     if isinstance(item, dict):
                         for k, v in item.items():
                             out.setdefault(k, v)
                 continue
-            key_mark = key_node.start_mark
-            if not isinstance(key_node, yaml.ScalarNode):
-                loc = Location(self.doc.file, key_mark.line + 1, key_mark.column + 1)
-                raise SpecError([Problem(loc, "mapping keys must be plain scalars")])
-            key = str(key_node.value)
-            child = (*path, key)
+            key = str(key)
             if key in out:
-                self.doc.duplicates.append(child)
-            keys[child] = (key_mark.line + 1, key_mark.column + 1)
-            value_mark = value_node.start_mark
-            values[child] = (value_mark.line + 1, value_mark.column + 1)
-            out[key] = self.convert(value_node, child, depth + 1)
+                self.doc.duplicates.append((*path, key))
+            path.append(key)
+            out[key] = self.convert(value_node, depth + 1)
+            path.pop()
         return out
