@@ -99,3 +99,19 @@ def test_health_reports_a_served_spec_healthy_and_a_stopped_one_not(
     assert (healthy.returncode, healthy.stdout.split(":")[0]) == (0, "healthy")
     stopped = subprocess.run([NAFTIKO, "health", str(spec)], capture_output=True, text=True)
     assert (stopped.returncode, stopped.stdout.split(":")[0]) == (1, "unhealthy")
+
+
+def test_a_missing_secrets_file_is_a_warning_for_validate_and_stops_run(tmp_path: Path) -> None:
+    spec = seed_for("http://127.0.0.1:9", tmp_path)
+    data = yaml.safe_load(spec.read_text())
+    data["binds"] = [
+        {"namespace": "vault", "location": "file:///./secrets.yaml", "keys": {"GROQ_API_KEY": "k"}}
+    ]
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    checked = subprocess.run([NAFTIKO, "validate", "-v", str(spec)], capture_output=True, text=True)
+    assert checked.returncode == 0
+    assert "bind file file:///./secrets.yaml not found" in checked.stdout
+    done = _run(str(spec))
+    assert done.returncode == 1
+    assert f"{spec}:" in done.stderr and "secrets.yaml" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from naftiko.errors import Problem
 from naftiko.expressions import (
@@ -19,6 +20,7 @@ from naftiko.expressions import (
     unbalanced_braces,
 )
 from naftiko.model import (
+    Binding,
     CallStep,
     Capability,
     ConsumesHttp,
@@ -28,8 +30,10 @@ from naftiko.model import (
     LookupStep,
     OutputParameter,
 )
+from naftiko.model.base import Model
 from naftiko.model.exposes import _Unit
 from naftiko.spec.adapter_checks import check_adapters
+from naftiko.spec.files import resolve_location
 
 if TYPE_CHECKING:
     from naftiko.spec.loader import LoadContext
@@ -67,6 +71,8 @@ def check(cap: Capability, ctx: LoadContext) -> list[Problem]:
     for path, unit, namespace, inputs in _units(cap):
         _check_unit(unit, path, namespace, inputs, index, ctx, errors)
     check_adapters(cap, ctx, errors)
+    _check_parameters(cap, ctx, errors)
+    _check_bind_files(cap, ctx)
     if cap.capability is not None and not body.exposes and not body.consumes:
         errors.append(ctx.problem(("capability",), "a capability needs `exposes` or `consumes`"))
     return errors
@@ -92,6 +98,12 @@ def _unique(
 
 def _check_consumes(c: ConsumesHttp, at: PathKey, ctx: LoadContext, errors: list[Problem]) -> None:
     _template(c.baseUri, (*at, "baseUri"), ctx, errors)
+    base = c.baseUri.strip()
+    if not base:
+        ctx.warn((*at, "baseUri"), "empty baseUri: calls to this API cannot be made")
+    elif not base.startswith(("http://", "https://", "{{")):
+        msg = f"baseUri {base!r} needs an http:// or https:// scheme"
+        errors.append(ctx.problem((*at, "baseUri"), msg))
     ops: dict[str, PathKey] = {}
     for r, resource in enumerate(c.resources):
         rat = (*at, "resources", r)
@@ -303,3 +315,47 @@ def _outputs(out: OutputParameter, at: PathKey, ctx: LoadContext, errors: list[P
         _outputs(child, (*at, "properties", name), ctx, errors)
     if out.items is not None:
         _outputs(out.items, (*at, "items"), ctx, errors)
+
+
+INPUT_TYPES = frozenset({"string", "number", "integer", "boolean", "array", "object"})
+
+
+def _check_parameters(cap: Capability, ctx: LoadContext, errors: list[Problem]) -> None:
+    """Every parameter's `type` is a JSON type and its `pattern` a valid regular expression."""
+    for at, node in _models(cap, ()):
+        kind = node.type if isinstance(node, InputParameter | OutputParameter) else None
+        if kind is not None and kind not in INPUT_TYPES:
+            msg = f"unknown type {kind!r} (expected one of {sorted(INPUT_TYPES)})"
+            errors.append(ctx.problem((*at, "type"), msg))
+        if isinstance(node, InputParameter) and node.pattern is not None:
+            try:
+                re.compile(node.pattern)
+            except re.error as exc:
+                msg = f"invalid pattern {node.pattern!r}: {exc.msg}"
+                errors.append(ctx.problem((*at, "pattern"), msg))
+
+
+def _models(node: Any, at: PathKey) -> Iterator[tuple[PathKey, Model]]:
+    """Every model in the tree, with its path (keys as written in the file)."""
+    if isinstance(node, Model):
+        yield at, node
+        fields = type(node).model_fields
+        for name, value in node.__dict__.items():
+            if value is not None and not isinstance(value, str | int | float):
+                info = fields.get(name)
+                yield from _models(value, (*at, (info.alias if info else None) or name))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _models(item, (*at, i))
+    elif isinstance(node, dict):
+        for key, item in node.items():
+            yield from _models(item, (*at, key))
+
+
+def _check_bind_files(cap: Capability, ctx: LoadContext) -> None:
+    """A secrets file may be provided at deployment: missing now is a warning (`run` refuses)."""
+    binds: list[tuple[PathKey, Binding]] = [(("binds", i), b) for i, b in enumerate(cap.binds)]
+    binds += [(("capability", "binds", i), b) for i, b in enumerate(cap.body.binds)]
+    for at, bind in binds:
+        if bind.location and not resolve_location(bind.location, ctx.spec_dir).is_file():
+            ctx.warn((*at, "location"), f"bind file {bind.location} not found (yet)")
