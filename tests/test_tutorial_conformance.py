@@ -125,3 +125,24 @@ def test_reference_acceptance(tutorial: Tutorial, test: dict[str, Any]) -> None:
 
 def test_the_suite_has_33_tests() -> None:
     assert len(SUITE) == 33
+
+
+@pytest.mark.parametrize("name", ["step5-list-ships", "step11-rest-voyage-manifest"])
+def test_bound_credentials_reach_the_mock_upstreams_rendered(tutorial: Tutorial, name: str) -> None:
+    """Where the reference engine sends `{{REGISTRY_TOKEN}}` unrendered (SEMANTICS §1.4, §3.3)
+    or, in step 11, the bare name `REGISTRY_TOKEN`, the tutorial intends the secrets file's
+    values: the mock upstreams must receive those."""
+    test = next(t for t in SUITE if t["name"] == name)
+    tutorial.adapter_url(test["file"], test["port"])  # started before the record is cleared
+    tutorial.mock.requests.clear()
+    _call(tutorial, test)
+    registry = tutorial.mock.requests_to(REGISTRY_OPENAPI)
+    assert registry
+    assert {r.headers.get("Authorization") for r in registry} == {
+        f"Bearer {SECRETS['registry-bearer-token']}"
+    }
+    assert {r.headers.get("Registry-Version") for r in registry} == {
+        SECRETS["registry-api-version"]
+    }
+    legacy = tutorial.mock.requests_to(LEGACY_OPENAPI)
+    assert {r.headers.get("X-Dock-Key") for r in legacy} <= {SECRETS["dockyard-api-key"]}

@@ -25,16 +25,17 @@ _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 def normalise(data: dict[str, Any], ctx: LoadContext) -> None:
     _info(data, ctx)
     body = data.get("capability")
+    bound = _bound_names(data)
     if isinstance(body, dict):
         for i, consumes in _items(body, "consumes"):
-            _consumes(consumes, ("capability", "consumes", i), ctx)
+            _consumes(consumes, ("capability", "consumes", i), ctx, bound)
         for i, adapter in _items(body, "exposes"):
-            _adapter(adapter, ("capability", "exposes", i), ctx)
+            _adapter(adapter, ("capability", "exposes", i), ctx, bound)
         for i, agg in _items(body, "aggregates"):
             for j, fn in _items(agg, "functions"):
                 _unit(fn, ("capability", "aggregates", i, "functions", j), ctx)
     for i, consumes in _items(data, "consumes"):
-        _consumes(consumes, ("consumes", i), ctx)
+        _consumes(consumes, ("consumes", i), ctx, bound)
 
 
 def _items(parent: Any, key: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -59,22 +60,24 @@ def _kebab(value: Any, path: PathKey, ctx: LoadContext) -> None:
         ctx.warn(path, f"{value!r} is not kebab-case ([a-zA-Z0-9-]); accepted as a label")
 
 
-def _consumes(consumes: dict[str, Any], at: PathKey, ctx: LoadContext) -> None:
+def _consumes(
+    consumes: dict[str, Any], at: PathKey, ctx: LoadContext, bound: frozenset[str]
+) -> None:
     base = consumes.get("baseUri")
     if isinstance(base, str) and base.endswith("/") and len(base) > 1:
         consumes["baseUri"] = base.rstrip("/")
         ctx.warn((*at, "baseUri"), "trailing `/` removed from baseUri")
-    _auth(consumes, at, ctx)
-    _consumed_params(consumes, at, ctx)
+    _auth(consumes, at, ctx, bound)
+    _consumed_params(consumes, at, ctx, bound)
     for r, resource in _items(consumes, "resources"):
         rat = (*at, "resources", r)
         _kebab(resource.get("name"), (*rat, "name"), ctx)
         _single_braces(resource.get("path"), (*rat, "path"), ctx)
-        _consumed_params(resource, rat, ctx)
+        _consumed_params(resource, rat, ctx, bound)
         for o, op in _items(resource, "operations"):
             oat = (*rat, "operations", o)
             _method(op, oat, ctx)
-            _consumed_params(op, oat, ctx)
+            _consumed_params(op, oat, ctx, bound)
             if "path" in op:
                 ctx.warn(
                     (*oat, "path"),
@@ -94,8 +97,11 @@ def _single_braces(path: Any, at: PathKey, ctx: LoadContext) -> None:
         ctx.warn(at, "single-brace `{name}` path variables read as `{{name}}`")
 
 
-def _consumed_params(parent: dict[str, Any], at: PathKey, ctx: LoadContext) -> None:
+def _consumed_params(
+    parent: dict[str, Any], at: PathKey, ctx: LoadContext, bound: frozenset[str]
+) -> None:
     for p, param in _items(parent, "inputParameters"):
+        _bare_variable(param, "value", (*at, "inputParameters", p), ctx, bound)
         extra = sorted(set(param) - _CONSUMED_PARAM_SCHEMA_KEYS - {"template"})
         known = [k for k in extra if k in ("type", "description", "required", "pattern")]
         if known:
@@ -110,10 +116,31 @@ def _method(unit: dict[str, Any], at: PathKey, ctx: LoadContext) -> None:
         ctx.warn((*at, "method"), f"method {method!r} read as {method.upper()!r}")
 
 
-def _auth(parent: dict[str, Any], at: PathKey, ctx: LoadContext) -> None:
+def _bound_names(data: dict[str, Any]) -> frozenset[str]:
+    body = data.get("capability")
+    binds = [*_items(data, "binds"), *(_items(body, "binds") if isinstance(body, dict) else [])]
+    return frozenset(
+        str(var) for _, bind in binds if isinstance(bind.get("keys"), dict) for var in bind["keys"]
+    )
+
+
+def _bare_variable(
+    holder: dict[str, Any], field: str, at: PathKey, ctx: LoadContext, bound: frozenset[str]
+) -> None:
+    """The tutorial's step 11 writes `token: "REGISTRY_TOKEN"` (braces lost in its docs): a
+    bound variable's bare name as a credential or parameter value means the variable."""
+    value = holder.get(field)
+    if isinstance(value, str) and value in bound:
+        holder[field] = "{{" + value + "}}"
+        ctx.warn((*at, field), f"{value!r} read as the bound variable {{{{{value}}}}}")
+
+
+def _auth(parent: dict[str, Any], at: PathKey, ctx: LoadContext, bound: frozenset[str]) -> None:
     auth = parent.get("authentication")
     if not isinstance(auth, dict):
         return
+    for field in ("token", "value", "username", "password", "clientId", "clientSecret"):
+        _bare_variable(auth, field, (*at, "authentication"), ctx, bound)
     kind = auth.get("type")
     if kind not in ("basic", "digest", "bearer", "apikey", "oauth2"):
         ctx.warn(
@@ -127,14 +154,14 @@ def _auth(parent: dict[str, Any], at: PathKey, ctx: LoadContext) -> None:
         )
 
 
-def _adapter(adapter: dict[str, Any], at: PathKey, ctx: LoadContext) -> None:
+def _adapter(adapter: dict[str, Any], at: PathKey, ctx: LoadContext, bound: frozenset[str]) -> None:
     kind = adapter.get("type")
     if kind in ("rest", "control") and "description" in adapter:
         ctx.warn(
             (*at, "description"),
             f"`description` on a {kind} adapter: documentation only",
         )
-    _auth(adapter, at, ctx)
+    _auth(adapter, at, ctx, bound)
     if kind == "rest":
         for r, resource in _items(adapter, "resources"):
             for o, op in _items(resource, "operations"):
