@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,6 +27,10 @@ SEED = HERE.parent / "examples" / "groq-batch.yaml"
 PYTHON = sys.executable
 NAFTIKO = str(Path(sys.executable).with_name("naftiko"))
 PATH = "/v1/openai/v1/batches/batch_01"
+# The gateway under test gets core 0 to itself; the upstream and wrk share core 1. Without
+# pinning, three busy processes on two cores make single rounds vary by +-20%.
+PIN = os.cpu_count() is not None and os.cpu_count() >= 2 and shutil.which("taskset") is not None
+GATEWAY_CPU, LOAD_CPU = ["taskset", "-c", "0"], ["taskset", "-c", "1"]
 
 
 def start(
@@ -41,7 +46,14 @@ def start(
 
 def wrk(port: int, duration: int, connections: int) -> float:
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", f"http://127.0.0.1:{port}{PATH}"],
+        [
+            *(LOAD_CPU if PIN else []),
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration}s",
+            f"http://127.0.0.1:{port}{PATH}",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -69,7 +81,8 @@ def main() -> None:
     args = parser.parse_args()
 
     up_port = free_port()
-    upstream, _ = start([PYTHON, str(HERE / "upstream.py"), str(up_port)], up_port)
+    upstream_cmd = [PYTHON, str(HERE / "upstream.py"), str(up_port)]
+    upstream, _ = start([*(LOAD_CPU if PIN else []), *upstream_cmd], up_port)
     up_url = f"http://127.0.0.1:{up_port}"
     tmp = Path(tempfile.mkdtemp())
     data = yaml.safe_load(SEED.read_text())
@@ -96,7 +109,7 @@ def main() -> None:
     try:
         for _ in range(args.rounds):
             for name, cmd in commands.items():
-                proc, startup = start(cmd, ports[name], env)
+                proc, startup = start([*(GATEWAY_CPU if PIN else []), *cmd], ports[name], env)
                 try:
                     wrk(ports[name], 1, args.connections)  # warm-up
                     results[name].append(wrk(ports[name], args.duration, args.connections))

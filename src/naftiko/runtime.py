@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -210,6 +211,10 @@ async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None
                 served.namespace,
                 served.url,
             )
+        # Everything built so far (modules, models, plans) lives as long as the process: the
+        # cycle collector need not walk it again and again while requests are served.
+        gc.collect()
+        gc.freeze()
         tasks = [asyncio.create_task(a.run_stdio(stop)) for a in runtime.stdio]
         if ready is not None:
             ready(runtime)
