@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
@@ -92,11 +93,10 @@ class Engine:
             url += "?" + query
         request = UpstreamRequest(method, url, headers=dict(headers), body=body or None)
         request.idempotent = method in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
-        response = await self.upstreams.send(namespace, request, scope)
+        response = await self._receive(namespace, request, scope)
         if response.status >= 400:
             return self._upstream_error(response)
-        body = self.redact_bytes(response.body)
-        return Result(response.status, raw=body, content_type=response.content_type)
+        return Result(response.status, raw=response.body, content_type=response.content_type)
 
     def _scope(self, params: Mapping[str, Any]) -> Scope:
         return Scope(params, self.plan.bindings)
@@ -122,8 +122,16 @@ class Engine:
 
     async def _send(self, op: Operation, params: dict[str, Any]) -> UpstreamResponse:
         scope = self._scope(params)
-        request = build_request(op, scope)
-        return await self.upstreams.send(op.namespace, request, scope)
+        return await self._receive(op.namespace, build_request(op, scope), scope)
+
+    async def _receive(
+        self, namespace: str, request: UpstreamRequest, scope: Scope
+    ) -> UpstreamResponse:
+        """The one place upstream bodies enter: a credential an upstream echoes back is masked
+        here, before any pass-through, mapping, step or error message can carry it on."""
+        response = await self.upstreams.send(namespace, request, scope)
+        body = self.redact_bytes(response.body)
+        return response if body is response.body else replace(response, body=body)
 
     def _finish(
         self,
@@ -139,12 +147,12 @@ class Engine:
             return Result(status, None)
         if op.fmt == "json" and _is_json(response.content_type) and shaper.passthrough:
             # Nothing to reshape: the upstream's JSON bytes go out untouched.
-            return Result(status, raw=self.redact_bytes(response.body))
+            return Result(status, raw=response.body)
         root = parse_body(response.body, op.fmt, output_schema=op.output_schema)
         return Result(status, outputs.map_outputs(shaper.outputs, root, self._scope(params)))
 
     def _upstream_error(self, response: UpstreamResponse) -> Result:
-        text = self.redact(response.body.decode("utf-8", errors="replace"))
+        text = response.body.decode("utf-8", errors="replace")
         if _is_json(response.content_type):
             # Client SDKs read the upstream's own error JSON, so it passes through unchanged.
             return Result(response.status, raw=text.encode(), error=True)

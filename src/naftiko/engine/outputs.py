@@ -133,13 +133,3 @@ def _mock_value(out: OutputParameter, scope: Scope) -> Any:
     if out.value is not None:
         return _static(out, scope)
     return None
-
-
-def has_mock_values(outputs: tuple[OutputParameter, ...]) -> bool:
-    def walk(out: OutputParameter) -> bool:
-        if out.value is not None or out.const is not None:
-            return True
-        children = list((out.properties or {}).values()) + ([out.items] if out.items else [])
-        return any(walk(c) for c in children)
-
-    return any(walk(o) for o in outputs)

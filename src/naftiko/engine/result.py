@@ -33,8 +33,3 @@ class Result:
         if isinstance(self.body, str) and "json" not in self.content_type:
             return self.body
         return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False)
-
-    def json_bytes(self) -> bytes:
-        if self.raw is not None:
-            return self.raw
-        return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode()

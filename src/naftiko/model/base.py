@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict
 
 Scalar = str | int | float | bool
@@ -13,7 +11,3 @@ class Model(BaseModel):
     # Unknown keys are kept in `model_extra` so the loader can warn about each, with its line;
     # they never reach the engine.
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
-
-    @property
-    def extras(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})

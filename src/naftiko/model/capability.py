@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field, PrivateAttr
 
@@ -123,9 +123,3 @@ class Capability(Model):
         self._path = path
         self._warnings = warnings
         self._locator = locator
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "label": self.info.label if self.info else None,
-            "adapters": [a.type for a in self.body.exposes],
-        }
