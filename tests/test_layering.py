@@ -11,12 +11,14 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "naftiko"
 RANK = {
     "version": 0,
     "errors": 0,
+    "safejson": 0,
     "expressions": 1,
     "model": 2,
     "spec": 3,
     "engine": 4,
     "adapters": 5,
     "runtime": 6,
+    "serving": 6,
     "cli": 7,
 }
 MODULES = sorted(p for p in SRC.rglob("*.py") if p.name != "__init__.py" or p.parent != SRC)
@@ -59,7 +61,12 @@ def test_the_engine_knows_no_protocol(path: Path) -> None:
 
 @pytest.mark.parametrize("path", sorted((SRC / "adapters").glob("*.py")), ids=lambda p: p.name)
 def test_adapters_do_not_import_each_other(path: Path) -> None:
-    shared = {"naftiko.adapters.common", "naftiko.adapters.files", "naftiko.adapters.openapi"}
+    shared = {
+        "naftiko.adapters.common",
+        "naftiko.adapters.edge",
+        "naftiko.adapters.files",
+        "naftiko.adapters.openapi",
+    }
     family = path.stem.split("_")[0]  # mcp.py may import its own parts, mcp_*.py
     siblings = [
         n

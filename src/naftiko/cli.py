@@ -9,12 +9,14 @@ from typing import Annotated, Any
 
 import typer
 
-from naftiko.adapters.rest import DEFAULT_MAX_BODY
+from naftiko.adapters.edge import DEFAULT_MAX_BODY
+from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY
 from naftiko.engine.upstream import Timeouts
 from naftiko.errors import NaftikoError, Problem, SpecError
 from naftiko.runtime import Settings
 from naftiko.runtime import health as runtime_health
 from naftiko.runtime import run as serve_forever
+from naftiko.serving import DEFAULT_MAX_CONNECTIONS
 from naftiko.spec.loader import SPEC_VERSION, load
 from naftiko.spec.source import parse, read_text
 from naftiko.version import __version__
@@ -139,25 +141,57 @@ def run(
     ] = 10.0,
     timeout: Annotated[float, typer.Option("--timeout", help="Upstream total timeout (s).")] = 60.0,
     max_body: Annotated[
-        int, typer.Option("--max-body", help="Request body limit in bytes.")
+        int, typer.Option("--max-body", help="Request body limit in bytes (all adapters).")
     ] = DEFAULT_MAX_BODY,
+    max_upstream_body: Annotated[
+        int,
+        typer.Option("--max-upstream-body", help="Upstream response body limit in bytes."),
+    ] = DEFAULT_MAX_UPSTREAM_BODY,
+    header_timeout: Annotated[
+        float,
+        typer.Option("--header-timeout", help="Time a client has to send request headers (s)."),
+    ] = 10.0,
+    body_timeout: Annotated[
+        float,
+        typer.Option("--body-timeout", help="Longest pause inside a request body (s)."),
+    ] = 10.0,
+    keepalive_timeout: Annotated[
+        int, typer.Option("--keepalive-timeout", help="Idle keep-alive connections close (s).")
+    ] = 5,
+    max_header_bytes: Annotated[
+        int, typer.Option("--max-header-bytes", help="Request header limit in bytes (431).")
+    ] = 64 * 1024,
+    max_connections: Annotated[
+        int, typer.Option("--max-connections", help="Connections per port; 503 past it.")
+    ] = DEFAULT_MAX_CONNECTIONS,
+    drain_timeout: Annotated[
+        float, typer.Option("--drain-timeout", help="Time in-flight requests get at shutdown (s).")
+    ] = 10.0,
 ) -> None:
     """Serve every adapter of every spec until SIGTERM/SIGINT."""
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         raise typer.BadParameter("must be debug, info, warning or error", param_hint="--log-level")
     if log_format not in ("text", "json"):
         raise typer.BadParameter("must be text or json", param_hint="--log-format")
-    if connect_timeout <= 0 or timeout <= 0 or max_body <= 0:
-        raise typer.BadParameter("timeouts and --max-body must be positive")
-    settings = Settings(
-        host=host,
-        env_file=env_file,
-        log_level=log_level,
-        log_format=log_format,
-        timeouts=Timeouts(connect=connect_timeout, total=timeout),
-        max_body=max_body,
-        stdio=stdio,
-    )
+    try:
+        settings = Settings(
+            host=host,
+            env_file=env_file,
+            log_level=log_level,
+            log_format=log_format,
+            timeouts=Timeouts(connect=connect_timeout, total=timeout),
+            max_body=max_body,
+            max_upstream_body=max_upstream_body,
+            drain_seconds=drain_timeout,
+            stdio=stdio,
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
+            keepalive_timeout=keepalive_timeout,
+            max_header_bytes=max_header_bytes,
+            max_connections=max_connections,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     serve_forever(specs, settings)
 
 

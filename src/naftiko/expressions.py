@@ -11,7 +11,6 @@ Everything is parsed at load time into small immutable objects that are evaluate
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,6 +19,8 @@ from typing import Any
 
 from jsonpath_ng.exceptions import JSONPathError
 from jsonpath_ng.ext.parser import parse as _jsonpath_parse
+
+import naftiko.safejson as safejson
 
 # `{{{x}}}` (Mustache's unescaped form) is read like `{{x}}`; a `}` after `{{x}}` is text.
 _DOUBLE = re.compile(r"\{\{\{\s*([^{}]*?)\s*\}\}\}|\{\{\s*([^{}]*?)\s*\}\}")
@@ -90,7 +91,7 @@ def to_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return safejson.dumps(value, separators=(",", ":"), ensure_ascii=False)
     if isinstance(value, float) and value.is_integer():
         return str(int(value)) if abs(value) < 1e16 else repr(value)
     return str(value)

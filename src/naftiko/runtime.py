@@ -7,6 +7,7 @@ import contextlib
 import gc
 import json
 import logging
+import math
 import os
 import signal
 import socket
@@ -21,15 +22,24 @@ from typing import Any, Protocol
 
 import uvicorn
 
-from naftiko.adapters.rest import DEFAULT_MAX_BODY, RestAdapter
+from naftiko.adapters.edge import DEFAULT_MAX_BODY, BodyLimits, Drain, Edge, problem_refusal
+from naftiko.adapters.rest import RestAdapter
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import mcp_plan, rest_plan
 from naftiko.engine.metrics import Metrics
 from naftiko.engine.plan import build_plan
 from naftiko.engine.startup import check_startup
+from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY
 from naftiko.engine.upstream import Timeouts
 from naftiko.errors import NaftikoError
 from naftiko.model import ExposesControl, ExposesMcp, ExposesRest, ExposesSkill
+from naftiko.serving import (
+    DEFAULT_MAX_CONNECTIONS,
+    ClientLimits,
+    connections_per_port,
+    protocol_for,
+    raise_fd_limit,
+)
 from naftiko.spec.bindings import read_env_file, resolve
 from naftiko.spec.loader import load
 
@@ -50,8 +60,31 @@ class Settings:
     log_format: str = "text"
     timeouts: Timeouts = field(default_factory=Timeouts)
     max_body: int = DEFAULT_MAX_BODY
+    max_upstream_body: int = DEFAULT_MAX_UPSTREAM_BODY
     drain_seconds: float = 10.0
     stdio: bool = False
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    keepalive_timeout: int = 5  # whole seconds, as uvicorn takes it
+    max_header_bytes: int = 64 * 1024
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+
+    def __post_init__(self) -> None:
+        numbers = {
+            "timeouts": min(self.timeouts.total, self.timeouts.connect),
+            "max_body": self.max_body,
+            "max_upstream_body": self.max_upstream_body,
+            "header_timeout": self.header_timeout,
+            "body_timeout": self.body_timeout,
+            "keepalive_timeout": self.keepalive_timeout,
+            "max_header_bytes": self.max_header_bytes,
+            "max_connections": self.max_connections,
+        }
+        for name, value in numbers.items():
+            if value <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.drain_seconds < 0:
+            raise ValueError("drain_seconds must not be negative")
 
 
 class Adapter(Protocol):
@@ -87,6 +120,7 @@ class Runtime:
     stdio: list[Any] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.time)
+    drain: Drain = field(default_factory=Drain)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -114,7 +148,7 @@ def build(specs: list[Path], settings: Settings, environ: Mapping[str, str]) -> 
         capability = load(spec)
         plan = build_plan(capability, resolve(capability, env))
         check_startup(plan)
-        engine = Engine(plan, settings.timeouts)
+        engine = Engine(plan, settings.timeouts, settings.max_upstream_body)
         runtime.engines.append(engine)
         runtime.labels.append((capability.info.label if capability.info else None) or str(spec))
         for i, exposed in enumerate(capability.body.exposes):
@@ -133,7 +167,7 @@ def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: A
     elif isinstance(exposed, ExposesMcp):
         from naftiko.adapters.mcp import McpAdapter
 
-        adapter = McpAdapter(mcp_plan(plan, i, exposed), engine, runtime.metrics)
+        adapter = McpAdapter(mcp_plan(plan, i, exposed), engine, runtime.metrics, settings.max_body)
         if exposed.transport == "stdio" or settings.stdio:
             if runtime.stdio:
                 # Two adapters cannot share one stdin.
@@ -176,6 +210,10 @@ def _bind(served: Served) -> socket.socket:
 async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None) -> None:
     """Run until SIGTERM/SIGINT, then drain in-flight requests (bounded) and stop."""
     sockets = [_bind(s) for s in runtime.served]  # every port first: fail before serving any
+    settings = runtime.settings
+    per_port = connections_per_port(settings.max_connections, len(sockets), raise_fd_limit())
+    protocol = protocol_for(ClientLimits(settings.header_timeout, settings.max_header_bytes))
+    body_limits = BodyLimits(settings.max_body, settings.body_timeout)
     servers: list[uvicorn.Server] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -188,13 +226,27 @@ async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None
         for adapter in [s.adapter for s in runtime.served] + runtime.stdio:
             await stack.enter_async_context(adapter.lifespan())
         for served, sock in zip(runtime.served, sockets, strict=True):
-            config = uvicorn.Config(
+            app = Edge(
                 served.adapter.app,
+                kind=served.kind,
+                namespace=served.namespace,
+                limits=body_limits,
+                drain=runtime.drain,
+                metrics=runtime.metrics,
+                refuse=getattr(served.adapter, "refuse", problem_refusal),
+            )
+            config = uvicorn.Config(
+                app,
                 log_config=None,
                 access_log=False,
                 lifespan="off",
-                http="httptools" if _has("httptools") else "auto",
-                timeout_graceful_shutdown=int(runtime.settings.drain_seconds),
+                http=protocol,
+                # uvicorn answers 503 from the limit-th connection (its count includes the one
+                # asking), so the limit it is given is one more than ours.
+                limit_concurrency=per_port + 1,
+                timeout_keep_alive=settings.keepalive_timeout,
+                # A backstop only: the drain below answers and ends every request in time.
+                timeout_graceful_shutdown=math.ceil(settings.drain_seconds) + 5,
                 server_header=False,
                 # Forwarded-header rewriting is a proxy's job, and costs on every request.
                 proxy_headers=False,
@@ -220,9 +272,7 @@ async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None
             ready(runtime)
         await stop.wait()
         log.info("stopping: draining in-flight requests")
-        for server in servers:
-            server.should_exit = True
-        await asyncio.gather(*(s.shutdown(sockets=[]) for s in servers))
+        await _drain(servers, runtime.drain, settings.drain_seconds)
         for served in runtime.served:
             served.state = "stopped"
         for task in tasks:
@@ -232,12 +282,19 @@ async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None
                 log.error("stdio adapter failed: %s", outcome)
 
 
-def _has(module: str) -> bool:
+async def _drain(servers: list[uvicorn.Server], drain: Drain, seconds: float) -> None:
+    """Listeners close at once and idle connections are dropped; requests in flight get
+    `seconds` to finish, then each one still running is answered 503 by its edge."""
+    drain.start()
+    for server in servers:
+        server.should_exit = True
+    shutdowns = asyncio.gather(*(s.shutdown(sockets=[]) for s in servers))
     try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
+        await asyncio.wait_for(asyncio.shield(shutdowns), seconds)
+    except TimeoutError:
+        cut = drain.finish()
+        log.warning("drain timeout (%g s): %d request(s) answered 503", seconds, cut)
+        await shutdowns
 
 
 def run(specs: list[Path], settings: Settings) -> None:

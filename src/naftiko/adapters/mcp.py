@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -19,12 +20,15 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
-from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
+from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST
 from pydantic import ValidationError
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+import naftiko.safejson as safejson
 from naftiko.adapters.common import access_log, authorized, log, problem
+from naftiko.adapters.edge import DEFAULT_MAX_BODY
 from naftiko.adapters.mcp_content import Prompts, Resources
 from naftiko.adapters.mcp_results import failure, failure_text, success, tool
 from naftiko.adapters.mcp_stdio import serve_stdio
@@ -37,12 +41,15 @@ from naftiko.version import __version__
 
 _PATHS = frozenset({"/", "/mcp", "/mcp/"})
 _JSON_ACCEPT = (b"accept", b"application/json")
+_SHUTTING_DOWN = -32000  # JSON-RPC's implementation-defined server error range
 
 Context = ServerRequestContext[Any, Any]
 
 
 class McpAdapter:
-    def __init__(self, plan: McpPlan, engine: Engine, metrics: Metrics) -> None:
+    def __init__(
+        self, plan: McpPlan, engine: Engine, metrics: Metrics, max_body: int = DEFAULT_MAX_BODY
+    ) -> None:
         self.plan = plan
         self.engine = engine
         self.metrics = metrics
@@ -59,8 +66,10 @@ class McpAdapter:
         # Stateless and JSON-only: no session to create before a bare `tools/call`, and a
         # plain application/json answer (this server never streams notifications).
         self._sessions = StreamableHTTPSessionManager(
-            app=self.server, json_response=True, stateless=True
+            app=self.server, json_response=True, stateless=True, max_request_body_size=max_body
         )
+        self.max_body = max_body
+        self.refuse = refusal
         self.app = _Asgi(self._asgi)
 
     def _server(self) -> Server[Any]:
@@ -91,7 +100,7 @@ class McpAdapter:
 
     async def run_stdio(self, stop: asyncio.Event) -> None:
         """Speak MCP on stdin/stdout until stdin closes; then `stop` is set."""
-        await serve_stdio(self.server, stop)
+        await serve_stdio(self.server, stop, self.max_body)
 
     # ------------------------------------------------------------------ HTTP
 
@@ -155,6 +164,8 @@ class McpAdapter:
         """Execution failures are tool results the model can read and act on, not protocol
         errors; their text never carries a bound secret."""
         try:
+            for name, value in arguments.items():
+                safejson.check(value, name)  # the SDK's parser admits NaN and Infinity
             result = await self.engine.invoke(action, arguments)
         except InputError as exc:
             return failure(self.engine.redact(f"invalid argument {exc.field!r}: {exc.message}"))
@@ -188,6 +199,19 @@ class McpAdapter:
         self, ctx: Context, params: types.GetPromptRequestParams
     ) -> types.GetPromptResult:
         return await self._prompts.get(params.name, params.arguments or {})
+
+
+def refusal(status: int, detail: str, body: bytes) -> Response:
+    """How the edge refuses an MCP request (too large, stalled, shutting down): a JSON-RPC
+    error answering the request's id when it can be read."""
+    request_id: Any = None
+    with contextlib.suppress(ValueError, InputError):
+        message = safejson.loads(body) if body else None
+        if isinstance(message, dict) and isinstance(message.get("id"), str | int):
+            request_id = message["id"]
+    code = _SHUTTING_DOWN if status == 503 else INVALID_REQUEST
+    error = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": detail}}
+    return Response(json.dumps(error), status, media_type="application/json")
 
 
 async def _contain_faults(ctx: Context, call_next: CallNext) -> HandlerResult:

@@ -26,17 +26,18 @@ from pydantic import ValidationError
 log = logging.getLogger("naftiko")
 
 _Line = bytes | None  # None: end of input
+_OVERSIZED = b"\x00oversized"  # a line past --max-body, told apart by identity
 _PARSE_ERROR = types.JSONRPCError(
     jsonrpc="2.0", id=None, error=types.ErrorData(code=types.PARSE_ERROR, message="Parse error")
 )
 
 
-async def serve_stdio(server: Server[Any], stop: asyncio.Event) -> None:
+async def serve_stdio(server: Server[Any], stop: asyncio.Event, max_body: int) -> None:
     """Serve one MCP session on the process's stdin/stdout until stdin closes, then set
     `stop` so the whole process winds down (the client closing stdin means "exit")."""
     try:
         with _claimed_std_streams() as (wire_in, wire_out):
-            await _session(server, wire_in, wire_out)
+            await _session(server, wire_in, wire_out, max_body)
     finally:
         stop.set()
 
@@ -63,11 +64,13 @@ def _claimed_std_streams() -> Iterator[tuple[BinaryIO, BinaryIO]]:
         wire_out.close()
 
 
-async def _session(server: Server[Any], wire_in: BinaryIO, wire_out: BinaryIO) -> None:
+async def _session(
+    server: Server[Any], wire_in: BinaryIO, wire_out: BinaryIO, max_body: int
+) -> None:
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[_Line] = asyncio.Queue()
     reader = threading.Thread(
-        target=_read_lines, args=(wire_in, loop, lines), name="mcp-stdin", daemon=True
+        target=_read_lines, args=(wire_in, loop, lines, max_body), name="mcp-stdin", daemon=True
     )
     reader.start()
     inbound_send, inbound = anyio.create_memory_object_stream[SessionMessage | Exception](16)
@@ -78,16 +81,21 @@ async def _session(server: Server[Any], wire_in: BinaryIO, wire_out: BinaryIO) -
         # The writer drains every reply, and ends once both senders have closed.
         writing.start_soon(_encode, outbound_receive, wire_out, in_flight)
         async with anyio.create_task_group() as reading:
-            reading.start_soon(_decode, lines, inbound_send, outbound.clone(), in_flight)
+            reading.start_soon(_decode, lines, inbound_send, outbound.clone(), in_flight, max_body)
             await server.run(inbound, outbound, server.create_initialization_options())
             reading.cancel_scope.cancel()
 
 
 def _read_lines(
-    wire_in: BinaryIO, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[_Line]
+    wire_in: BinaryIO, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[_Line], limit: int
 ) -> None:
     try:
-        for line in iter(wire_in.readline, b""):
+        while line := wire_in.readline(limit + 1):
+            if len(line) > limit and not line.endswith(b"\n"):
+                # Past the limit: the rest of the line is skipped, never held in memory.
+                while (rest := wire_in.readline(limit + 1)) and not rest.endswith(b"\n"):
+                    pass
+                line = _OVERSIZED
             loop.call_soon_threadsafe(lines.put_nowait, line)
     except (OSError, ValueError):
         pass  # stdin went away: the same as end of input
@@ -100,9 +108,18 @@ async def _decode(
     inbound: MemoryObjectSendStream[SessionMessage | Exception],
     replies: MemoryObjectSendStream[SessionMessage],
     in_flight: _InFlight,
+    limit: int,
 ) -> None:
     async with inbound, replies:
         while (line := await lines.get()) is not None:
+            if line is _OVERSIZED:
+                error = types.ErrorData(
+                    code=types.INVALID_REQUEST, message=f"request is larger than {limit} bytes"
+                )
+                await replies.send(
+                    SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=None, error=error))
+                )
+                continue
             if not line.strip():
                 continue
             try:

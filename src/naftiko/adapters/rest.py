@@ -11,10 +11,12 @@ from typing import Any
 from urllib.parse import unquote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+import naftiko.safejson as safejson
 from naftiko.adapters.common import access_log, authorized, error_response, log, problem
+from naftiko.adapters.edge import Streamed
 from naftiko.adapters.openapi import openapi_document
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import RestPlan, Route
@@ -139,12 +141,16 @@ class RestAdapter:
             )
         else:
             arguments = _arguments(route, request, variables, raw)
-            result = await self.engine.invoke(route.action, arguments)
+            result = await self.engine.invoke(route.action, arguments, stream=True)
+        if result.stream is not None:
+            return Streamed(result.stream, result.status, result.content_type)
         if result.raw is not None:
             return Response(result.raw, status_code=result.status, media_type=result.content_type)
         if result.body is None:
             return Response(status_code=204 if result.status < 300 else result.status)
-        return JSONResponse(result.body, status_code=result.status)
+        # safejson writes a caller's exact decimals back as they were read.
+        text = safejson.dumps(result.body, ensure_ascii=False, separators=(",", ":"))
+        return Response(text.encode(), result.status, media_type="application/json")
 
     async def _read_body(self, request: Request) -> bytes:
         headers = request.headers
@@ -183,7 +189,7 @@ def _arguments(
     body: Any = None
     if raw:
         try:
-            body = json.loads(raw)
+            body = safejson.loads(raw)  # NaN, overflow, deep nesting: InputError → 400
         except ValueError:
             body = raw.decode("utf-8", errors="replace")
     for spec in route.action.inputs:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -15,17 +14,24 @@ from naftiko.engine.plan import Action, Operation, Plan
 from naftiko.engine.request import UpstreamRequest, build_request
 from naftiko.engine.result import Result
 from naftiko.engine.scope import Scope
+from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY, redacted
 from naftiko.engine.upstream import Timeouts, UpstreamResponse, Upstreams
+from naftiko.engine.upstream import is_json as _is_json
 from naftiko.errors import MappingError
 from naftiko.expressions import Const, Ref, WithValue, parse_template, to_text
 
-_JSON_TYPES = ("application/json", "+json", "text/json")
-
 
 class Engine:
-    def __init__(self, plan: Plan, timeouts: Timeouts | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        timeouts: Timeouts | None = None,
+        max_upstream_body: int = DEFAULT_MAX_UPSTREAM_BODY,
+    ) -> None:
         self.plan = plan
-        self.upstreams = Upstreams(dict(plan.clients), timeouts or Timeouts(), plan.bindings)
+        self.upstreams = Upstreams(
+            dict(plan.clients), timeouts or Timeouts(), plan.bindings, max_upstream_body
+        )
         self._secrets = sorted(plan.bindings.secrets, key=len, reverse=True)
         self._secret_bytes = [secret.encode() for secret in self._secrets]
 
@@ -49,16 +55,22 @@ class Engine:
                 text = text.replace(secret, "***")
         return text
 
-    async def invoke(self, action: Action, arguments: Mapping[str, Any]) -> Result:
+    async def invoke(
+        self, action: Action, arguments: Mapping[str, Any], *, stream: bool = False
+    ) -> Result:
+        """With `stream`, a pass-through JSON body comes back as `Result.stream` (chunks as
+        the upstream sends them, O(chunk) memory) instead of buffered bytes."""
         params = validate(action.inputs, arguments)
         params = self._apply_with(action.with_, params)
         if action.mode == "ref" and action.delegate is not None:
             fn = action.delegate
             params = self._apply_with(fn.with_, validate(fn.inputs, params))
-            return await self._run(fn, params, fn if fn.outputs else action)
-        return await self._run(action, params, action)
+            return await self._run(fn, params, fn if fn.outputs else action, stream)
+        return await self._run(action, params, action, stream)
 
-    async def _run(self, action: Action, params: dict[str, Any], shaper: Action) -> Result:
+    async def _run(
+        self, action: Action, params: dict[str, Any], shaper: Action, stream: bool = False
+    ) -> Result:
         """Run `action`; `shaper` is the unit whose outputs shape the result."""
         if action.mode == "steps":
             return await steps.run(
@@ -70,8 +82,10 @@ class Engine:
                 lambda op, response, p: self._finish(op, response, shaper, p),
             )
         if action.mode == "call" and action.operation is not None:
-            response = await self._send(action.operation, params)
-            return self._finish(action.operation, response, shaper, params)
+            op = action.operation
+            stream = stream and shaper.passthrough and op.fmt == "json"
+            response = await self._send(op, params, stream)
+            return self._finish(op, response, shaper, params)
         return Result(200, outputs.mock(shaper.outputs, self._scope(params)))
 
     async def forward(
@@ -120,16 +134,23 @@ class Engine:
                 merged[key] = value.render(scope.get, encode=to_text)
         return merged
 
-    async def _send(self, op: Operation, params: dict[str, Any]) -> UpstreamResponse:
+    async def _send(
+        self, op: Operation, params: dict[str, Any], stream: bool = False
+    ) -> UpstreamResponse:
         scope = self._scope(params)
-        return await self._receive(op.namespace, build_request(op, scope), scope)
+        return await self._receive(op.namespace, build_request(op, scope), scope, stream)
 
     async def _receive(
-        self, namespace: str, request: UpstreamRequest, scope: Scope
+        self, namespace: str, request: UpstreamRequest, scope: Scope, stream: bool = False
     ) -> UpstreamResponse:
         """The one place upstream bodies enter: a credential an upstream echoes back is masked
         here, before any pass-through, mapping, step or error message can carry it on."""
-        response = await self.upstreams.send(namespace, request, scope)
+        response = await self.upstreams.send(namespace, request, scope, stream=stream)
+        if response.stream is not None:
+            if not self._secret_bytes:
+                return response
+            longest = len(self._secret_bytes[0])
+            return replace(response, stream=redacted(response.stream, self.redact_bytes, longest))
         body = self.redact_bytes(response.body)
         return response if body is response.body else replace(response, body=body)
 
@@ -143,6 +164,8 @@ class Engine:
         status = response.status
         if status >= 400:
             return self._upstream_error(response)
+        if response.stream is not None:
+            return Result(status, stream=response.stream)
         if not response.body:
             return Result(status, None)
         if op.fmt == "json" and _is_json(response.content_type) and shaper.passthrough:
@@ -161,12 +184,6 @@ class Engine:
             {"status": response.status, "detail": text[:2000]},
             error=True,
         )
-
-
-@lru_cache(maxsize=256)
-def _is_json(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return any(media.endswith(t) if t.startswith("+") else media == t for t in _JSON_TYPES)
 
 
 __all__ = ["Engine", "MappingError", "Result"]

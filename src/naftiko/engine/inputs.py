@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from naftiko.errors import InputError
@@ -87,8 +88,8 @@ def coerce(spec: Input, value: Any) -> Any:
     if kind == "string":
         if isinstance(value, str):
             return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return json.dumps(value)
+        if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+            return str(value) if isinstance(value, Decimal) else json.dumps(value)
     elif kind in ("number", "integer"):
         number = _number(value)
         if number is not None and (kind == "number" or isinstance(number, int)):
@@ -110,9 +111,11 @@ def coerce(spec: Input, value: Any) -> Any:
     raise InputError(spec.name, f"must be {_article(kind)} {kind} (got {_describe(value)})")
 
 
-def _number(value: Any) -> int | float | None:
+def _number(value: Any) -> int | float | Decimal | None:
     if isinstance(value, bool):
         return None
+    if isinstance(value, Decimal):
+        return value  # a JSON number no double holds exactly (safejson): kept as written
     if isinstance(value, int | float):
         return int(value) if isinstance(value, float) and value.is_integer() else value
     if isinstance(value, str):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import naftiko.safejson as safejson
 from naftiko.engine.plan import ORIGIN, PATH, BodyPlan, ConsumedParam, Operation
 from naftiko.engine.scope import Scope
 from naftiko.errors import InputError
@@ -111,7 +112,7 @@ def _body(plan: BodyPlan, scope: Scope) -> tuple[bytes | None, str]:
         assert plan.template is not None
         return _render_json_template(plan.template, scope).encode(), "application/json"
     if kind == "json":
-        return json.dumps(_render_data(plan.data, scope)).encode(), "application/json"
+        return safejson.dumps(_render_data(plan.data, scope)).encode(), "application/json"
     if kind == "formUrlEncoded":
         data = _render_data(plan.data, scope)
         if isinstance(data, dict):
@@ -137,8 +138,8 @@ def _params_body(plan: BodyPlan, scope: Scope) -> tuple[bytes | None, str]:
             # A string holding JSON is the JSON itself (§11.3 rule 7).
             with contextlib.suppress(ValueError):
                 value = json.loads(value)
-        return json.dumps(value).encode(), "application/json"
-    return json.dumps(provided).encode(), "application/json"
+        return safejson.dumps(value).encode(), "application/json"
+    return safejson.dumps(provided).encode(), "application/json"
 
 
 def _render_data(data: Any, scope: Scope) -> Any:

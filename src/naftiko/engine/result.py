@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
+
+import naftiko.safejson as safejson
 
 
 @dataclass(frozen=True)
@@ -14,6 +17,9 @@ class Result:
     raw: bytes | None = None
     content_type: str = "application/json"
     error: bool = False  # the upstream answered >= 400
+    # A pass-through body still arriving (`Engine.invoke(stream=True)`); the adapter sends it
+    # on chunk by chunk and closes it.
+    stream: AsyncGenerator[bytes, None] | None = None
 
     def data(self) -> Any:
         """The body as a JSON value (raw bytes parsed when they are JSON, else text)."""
@@ -32,4 +38,4 @@ class Result:
             return self.raw.decode("utf-8", errors="replace")
         if isinstance(self.body, str) and "json" not in self.content_type:
             return self.body
-        return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False)
+        return safejson.dumps(self.body, separators=(",", ":"), ensure_ascii=False)

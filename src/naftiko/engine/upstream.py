@@ -4,10 +4,16 @@ exceptions become UpstreamError (timeout → UpstreamTimeout, the rest → Upstr
 from __future__ import annotations
 
 import asyncio
+import math
+import weakref
+from collections.abc import AsyncGenerator
+from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import aiohttp
+from aiohttp.connector import Connection
 from multidict import CIMultiDictProxy
 from yarl import URL
 
@@ -15,12 +21,14 @@ from naftiko.engine import auth
 from naftiko.engine.plan import Client
 from naftiko.engine.request import UpstreamRequest
 from naftiko.engine.scope import Scope
+from naftiko.engine.streams import CHUNK, DEFAULT_MAX_UPSTREAM_BODY, BodyTooLarge
 from naftiko.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from naftiko.model import DigestAuth, OAuth2Auth
 from naftiko.spec.bindings import Bindings
 from naftiko.version import __version__
 
 USER_AGENT = f"naftiko-python/{__version__}"
+_JSON_TYPES = ("application/json", "+json", "text/json")
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,8 @@ class UpstreamResponse:
     status: int
     headers: CIMultiDictProxy[str]
     body: bytes
+    # A pass-through body still on the wire (`send(stream=True)`); `body` is then empty.
+    stream: AsyncGenerator[bytes, None] | None = None
 
     @property
     def content_type(self) -> str:
@@ -41,13 +51,59 @@ class UpstreamResponse:
 
 
 class _StaleConnection(Exception):
-    """The connection dropped before an answer; whether to retry is the caller's decision."""
+    """The connection dropped before an answer. Not a ClientError nor an OSError, so
+    aiohttp's own retry loop lets it through: the only retry is ours, decided in `_send`."""
+
+    def __init__(self, pooled: bool) -> None:
+        super().__init__("stale connection")
+        self.pooled = pooled
+
+
+# Whether the current attempt went out on a connection taken from the pool.
+_POOLED: ContextVar[bool] = ContextVar("naftiko_pooled", default=False)
+
+
+class _Connector(aiohttp.TCPConnector):
+    """Remembers every connection it has handed out, to tell a pooled one from a new one."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._handed: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    async def connect(
+        self, req: aiohttp.ClientRequest, traces: list[Any], timeout: aiohttp.ClientTimeout
+    ) -> Connection:
+        connection = await super().connect(req, traces, timeout)
+        protocol = connection.protocol
+        _POOLED.set(protocol in self._handed)
+        self._handed.add(protocol)
+        return connection
+
+
+async def _no_hidden_retry(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """aiohttp retries an idempotent request once on a dropped connection, and we did too:
+    four attempts at a failing upstream. Its retry is turned into ours here."""
+    _POOLED.set(False)
+    try:
+        return await handler(request)
+    except aiohttp.ClientConnectorError:
+        raise
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+        raise _StaleConnection(_POOLED.get()) from None
 
 
 class Upstreams:
     """The pooled clients, opened in `start()` and closed in `close()` (the runtime lifespan)."""
 
-    def __init__(self, clients: dict[str, Client], timeouts: Timeouts, bindings: Bindings) -> None:
+    def __init__(
+        self,
+        clients: dict[str, Client],
+        timeouts: Timeouts,
+        bindings: Bindings,
+        max_body: int = DEFAULT_MAX_UPSTREAM_BODY,
+    ) -> None:
         self._clients = clients
         # Credentials that only use bound variables are rendered once, not per request.
         self._static = {
@@ -56,15 +112,25 @@ class Upstreams:
             if (static := auth.static_credentials(c.authentication, bindings)) is not None
         }
         self._timeouts = timeouts
+        self.max_body = max_body
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._tokens = auth.OAuth2Tokens(self._fetch_token)
 
     async def start(self) -> None:
+        # aiohttp rounds deadlines above `ceil_threshold` up to the next whole second; an
+        # infinite threshold keeps `--timeout` exact.
         timeout = aiohttp.ClientTimeout(
-            total=self._timeouts.total, sock_connect=self._timeouts.connect
+            total=self._timeouts.total,
+            sock_connect=self._timeouts.connect,
+            ceil_threshold=math.inf,
         )
         for namespace in self._clients:
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
+            connector = _Connector(
+                limit=0,
+                ttl_dns_cache=300,
+                enable_cleanup_closed=True,
+                timeout_ceil_threshold=math.inf,
+            )
             static = self._static.get(namespace)
             # Static credential headers ride on the session: nothing to merge per request.
             headers = {"User-Agent": USER_AGENT, **(static.headers if static else {})}
@@ -74,6 +140,7 @@ class Upstreams:
                 headers=headers,
                 auto_decompress=True,
                 cookie_jar=aiohttp.DummyCookieJar(),
+                middlewares=(_no_hidden_retry,),
             )
 
     async def close(self) -> None:
@@ -81,8 +148,10 @@ class Upstreams:
         await asyncio.gather(*(s.close() for s in sessions.values()))
 
     async def send(
-        self, namespace: str, request: UpstreamRequest, scope: Scope
+        self, namespace: str, request: UpstreamRequest, scope: Scope, *, stream: bool = False
     ) -> UpstreamResponse:
+        """One upstream call. With `stream`, a successful JSON body is left on the wire
+        (`UpstreamResponse.stream`) for the caller to pass on chunk by chunk."""
         client = self._clients[namespace]
         credentials = client.authentication
         static = self._static.get(namespace)
@@ -93,7 +162,7 @@ class Upstreams:
         if isinstance(credentials, OAuth2Auth):
             token = await self._tokens.token(namespace, credentials, scope)
             request.headers["Authorization"] = f"Bearer {token}"
-        response = await self._send(namespace, request)
+        response = await self._send(namespace, request, stream)
         if response.status == 401 and isinstance(credentials, DigestAuth):
             challenge = response.headers.get("WWW-Authenticate", "")
             url = URL(request.full_url(), encoded=True)
@@ -102,55 +171,58 @@ class Upstreams:
             )
             if header is not None:
                 request.headers["Authorization"] = header
-                response = await self._send(namespace, request)
+                response = await self._send(namespace, request, stream)
         return response
 
-    async def _send(self, namespace: str, request: UpstreamRequest) -> UpstreamResponse:
+    async def _send(
+        self, namespace: str, request: UpstreamRequest, stream: bool
+    ) -> UpstreamResponse:
         try:
-            return await self._attempt(namespace, request)
+            return await self._attempt(namespace, request, stream)
+        except _StaleConnection as exc:
+            if not (exc.pooled and request.idempotent):
+                raise UpstreamUnavailable(f"upstream {namespace!r} closed the connection") from None
+        # A pooled keep-alive connection the upstream had already closed: one retry, and only
+        # for idempotent methods (a POST is never sent twice).
+        try:
+            return await self._attempt(namespace, request, stream)
         except _StaleConnection:
-            if not request.idempotent:
-                raise UpstreamUnavailable(f"upstream {namespace!r} closed the connection") from None
-            # A pooled keep-alive connection the upstream had already closed: one retry, and
-            # only for idempotent methods (a POST is never sent twice).
-            try:
-                return await self._attempt(namespace, request)
-            except _StaleConnection:
-                raise UpstreamUnavailable(f"upstream {namespace!r} closed the connection") from None
+            raise UpstreamUnavailable(f"upstream {namespace!r} closed the connection") from None
 
-    async def _attempt(self, namespace: str, request: UpstreamRequest) -> UpstreamResponse:
+    async def _attempt(
+        self, namespace: str, request: UpstreamRequest, stream: bool
+    ) -> UpstreamResponse:
         session = self._sessions.get(namespace)
         if session is None:
             raise UpstreamUnavailable(f"upstream {namespace!r} is not started")
         # The URL is already percent-encoded per segment; yarl must not re-quote it.
         url = URL(request.full_url(), encoded=True)
         try:
-            async with session.request(
+            response = await session.request(
                 request.method,
                 url,
                 headers=request.headers or None,
                 data=request.body,
                 allow_redirects=request.method in ("GET", "HEAD"),
-            ) as response:
-                body = await response.read()
-                return UpstreamResponse(response.status, response.headers, body)
-        except TimeoutError:
-            raise UpstreamTimeout(f"upstream {namespace!r} did not answer in time") from None
-        except aiohttp.InvalidURL:
-            raise UpstreamUnavailable(f"upstream {namespace!r}: invalid URL") from None
-        except aiohttp.ClientConnectorError as exc:
-            reason = exc.os_error.strerror or type(exc.os_error).__name__
-            raise UpstreamUnavailable(f"upstream {namespace!r} unreachable: {reason}") from None
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
-            raise _StaleConnection from None
-        except aiohttp.ClientPayloadError:
-            raise UpstreamUnavailable(f"upstream {namespace!r} broke the response") from None
-        except aiohttp.ClientError as exc:
-            reason = type(exc).__name__
-            raise UpstreamUnavailable(f"upstream {namespace!r} failed: {reason}") from None
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise UpstreamUnavailable(f"upstream {namespace!r} failed: {reason}") from None
+            )
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise _failure(namespace, exc) from None
+        handed_on = False
+        try:
+            declared = response.content_length
+            if declared is not None and declared > self.max_body:
+                raise BodyTooLarge(namespace, self.max_body)
+            if stream and response.status < 400 and is_json(response.content_type):
+                chunks = _chunks(response, namespace, self.max_body)
+                handed_on = True
+                return UpstreamResponse(response.status, response.headers, b"", chunks)
+            body = await _read(response, namespace, self.max_body)
+            return UpstreamResponse(response.status, response.headers, body)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise _failure(namespace, exc) from None
+        finally:
+            if not handed_on:
+                _finish(response)
 
     async def _fetch_token(self, endpoint: str, form: dict[str, str]) -> dict[str, Any]:
         session = next(iter(self._sessions.values()), None)
@@ -166,3 +238,63 @@ class Upstreams:
         except (aiohttp.ClientError, ValueError, OSError):
             raise UpstreamUnavailable("OAuth2 token endpoint failed") from None
         return data if isinstance(data, dict) else {}
+
+
+async def _read(response: aiohttp.ClientResponse, namespace: str, limit: int) -> bytes:
+    """The whole body, refused as soon as it passes `limit` (an endless body ends there)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(namespace, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _chunks(
+    response: aiohttp.ClientResponse, namespace: str, limit: int
+) -> AsyncGenerator[bytes, None]:
+    """The body as it arrives, within the same byte limit and the same total timeout."""
+    size = 0
+    try:
+        async for chunk in response.content.iter_chunked(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(namespace, limit)
+            yield chunk
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise _failure(namespace, exc) from None
+    finally:
+        _finish(response)
+
+
+def _finish(response: aiohttp.ClientResponse) -> None:
+    """A body read to its end frees the connection for the pool; any other is closed."""
+    if response.content.is_eof():
+        response.release()
+    else:
+        response.close()
+
+
+def _failure(namespace: str, exc: BaseException) -> UpstreamError:
+    """The single place a transport exception becomes an UpstreamError."""
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout(f"upstream {namespace!r} did not answer in time")
+    if isinstance(exc, aiohttp.InvalidURL):
+        return UpstreamUnavailable(f"upstream {namespace!r}: invalid URL")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        reason = exc.os_error.strerror or type(exc.os_error).__name__
+        return UpstreamUnavailable(f"upstream {namespace!r} unreachable: {reason}")
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return UpstreamUnavailable(f"upstream {namespace!r} broke the response")
+    if isinstance(exc, aiohttp.ClientError):
+        return UpstreamUnavailable(f"upstream {namespace!r} failed: {type(exc).__name__}")
+    reason = getattr(exc, "strerror", None) or type(exc).__name__
+    return UpstreamUnavailable(f"upstream {namespace!r} failed: {reason}")
+
+
+@lru_cache(maxsize=256)
+def is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return any(media.endswith(t) if t.startswith("+") else media == t for t in _JSON_TYPES)

@@ -1,0 +1,99 @@
+"""The one JSON reader for what callers send, and the writer that gives numbers back as read.
+
+RFC 8259 has no NaN or Infinity, and a number too large for a double is not one either:
+such input is refused (never forwarded as invalid JSON). Nesting is bounded, so a hostile body
+cannot exhaust the stack here or further down. A decimal that a double cannot hold exactly
+(`12345678901234567890.123`) is kept as a `Decimal` and written back as the same number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from decimal import Decimal
+from typing import Any
+
+from naftiko.errors import InputError
+
+MAX_DEPTH = 128
+
+
+def loads(raw: bytes | str, field: str = "body") -> Any:
+    """Parse caller JSON; `InputError(field)` for NaN/Infinity, overflowing numbers, nesting
+    deeper than MAX_DEPTH; `ValueError` when it is not JSON at all."""
+    try:
+        value = json.loads(raw, parse_float=_number, parse_constant=_constant)
+    except RecursionError:
+        raise InputError(field, f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    except _Refused as exc:
+        raise InputError(field, str(exc)) from None
+    # Counting brackets is C speed; only a body that could be deep is walked.
+    text = raw if isinstance(raw, bytes) else raw.encode()
+    if text.count(b"[") + text.count(b"{") > MAX_DEPTH:
+        _check_depth(value, field)
+    return value
+
+
+def check(value: Any, field: str) -> None:
+    """The same rules for a value another parser produced (the MCP SDK's tool arguments)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InputError(field, f"JSON nested deeper than {MAX_DEPTH} levels")
+        if isinstance(item, float) and not math.isfinite(item):
+            raise InputError(field, "a number must be finite (no NaN, Infinity or overflow)")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
+def dumps(value: Any, **options: Any) -> str:
+    """`json.dumps`, writing each `Decimal` from `loads` as the number it was read as."""
+    numbers: list[str] = []
+    marker = ""
+
+    def placeholder(item: Any) -> Any:
+        nonlocal marker
+        if not isinstance(item, Decimal):
+            raise TypeError(f"{type(item).__name__} is not JSON serializable")
+        # A string no caller can predict stands in for the number, then is swapped back.
+        marker = marker or secrets.token_hex(8)
+        numbers.append(str(item))
+        return f"{marker}:{len(numbers) - 1}"
+
+    text = json.dumps(value, default=placeholder, **options)
+    for i, number in enumerate(numbers):
+        text = text.replace(f'"{marker}:{i}"', number, 1)
+    return text
+
+
+class _Refused(ValueError):
+    pass
+
+
+def _constant(name: str) -> Any:
+    raise _Refused(f"{name} is not a JSON number")
+
+
+def _number(text: str) -> float | Decimal:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _Refused(f"{text[:40]} is too large for a JSON number")
+    exact = Decimal(text)
+    # A double that holds the value exactly stays a float (the common, fast case).
+    return number if Decimal(repr(number)) == exact else exact
+
+
+def _check_depth(value: Any, field: str) -> None:
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InputError(field, f"JSON nested deeper than {MAX_DEPTH} levels")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))

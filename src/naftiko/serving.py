@@ -1,0 +1,135 @@
+"""What uvicorn leaves unbounded on an HTTP connection: how long the request headers may take
+(a silent or slowloris client), and how large they may be (431). Plus the process's file
+descriptor budget, shared out as a connection limit per port.
+
+uvicorn's httptools protocol is kept (its speed is the gateway's); this subclass only adds a
+timer and a byte count around the header phase of each request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import resource
+from dataclasses import dataclass
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+log = logging.getLogger("naftiko")
+
+DEFAULT_MAX_CONNECTIONS = 1000
+_RESERVED_FDS = 64  # log files, upstream DNS, the spec's served files
+
+
+@dataclass(frozen=True)
+class ClientLimits:
+    header_seconds: float = 10.0  # from a connection's (or request's) first byte to its headers
+    max_header_bytes: int = 64 * 1024
+
+
+def protocol_for(limits: ClientLimits) -> type[asyncio.Protocol]:
+    """uvicorn's `http=` protocol class, with `limits` applied to every connection."""
+
+    class Protocol(_GuardedProtocol):
+        _limits = limits
+
+    return Protocol
+
+
+class _GuardedProtocol(HttpToolsProtocol):
+    _limits: ClientLimits
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._awaiting_headers = True
+        self._header_bytes = 0
+        self._header_timer: asyncio.TimerHandle | None = None
+        # Made for a connection just accepted: one that never says anything is closed like
+        # one that stops mid-header.
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._awaiting_headers:
+            self._header_bytes += len(data)
+        super().data_received(data)
+        if (
+            self._awaiting_headers
+            and self._header_bytes > self._limits.max_header_bytes
+            and not self.transport.is_closing()
+        ):
+            limit = self._limits.max_header_bytes
+            self._refuse(431, f"request headers are larger than {limit} bytes")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._awaiting_headers = True
+        if self._header_timer is None:
+            self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._awaiting_headers = False
+        self._header_bytes = 0
+        self._disarm()
+        super().on_headers_complete()
+
+    def _arm(self) -> None:
+        self._header_timer = self.loop.call_later(self._limits.header_seconds, self._expired)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _expired(self) -> None:
+        self._header_timer = None
+        if not self._awaiting_headers or self.transport.is_closing():
+            return
+        if self._header_bytes or self.cycle is None:
+            # A request was begun (or the connection is new): say why it is closed.
+            seconds = self._limits.header_seconds
+            self._refuse(408, f"request headers not received within {seconds:g} s")
+        else:
+            self.transport.close()
+
+    def _refuse(self, status: int, detail: str) -> None:
+        """Answered before any app sees the request: problem+json, then the connection ends."""
+        title = {408: "Request Timeout", 431: "Request Header Fields Too Large"}[status]
+        body = json.dumps(
+            {"type": "about:blank", "title": title, "status": status, "detail": detail}
+        ).encode()
+        head = (
+            f"HTTP/1.1 {status} {title}\r\n"
+            "content-type: application/problem+json\r\n"
+            f"content-length: {len(body)}\r\n"
+            "connection: close\r\n\r\n"
+        ).encode()
+        self._awaiting_headers = False
+        self._disarm()
+        self.transport.write(head + body)
+        self.transport.close()
+
+
+def raise_fd_limit() -> int:
+    """Lift the soft file descriptor limit to the hard one (as Go's runtime does); returns it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def connections_per_port(wanted: int, ports: int, fd_limit: int) -> int:
+    """At most `wanted` connections per port, fewer when the descriptors cannot cover them
+    all: each served request may hold a client socket and an upstream socket."""
+    budget = max(fd_limit - _RESERVED_FDS, 16) // (2 * max(ports, 1))
+    return max(1, min(wanted, budget))
