@@ -213,7 +213,7 @@ async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None
     settings = runtime.settings
     per_port = connections_per_port(settings.max_connections, len(sockets), raise_fd_limit())
     protocol = protocol_for(ClientLimits(settings.header_timeout, settings.max_header_bytes))
-    body_limits = BodyLimits(settings.max_body, settings.body_timeout)
+    body_limits = BodyLimits(settings.max_body, settings.body_timeout, settings.max_header_bytes)
     servers: list[uvicorn.Server] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -341,9 +341,17 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
-    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.setLevel(logging.WARNING)
+    uvicorn_log.addFilter(_said_already)
     # The MCP SDK logs every stateless request's session teardown at INFO.
     logging.getLogger("mcp").setLevel(logging.WARNING)
+
+
+def _said_already(record: logging.LogRecord) -> bool:
+    """A pass-through body cut short (the upstream broke, or passed --max-upstream-body) is
+    logged by the edge, with its reason; uvicorn's line for the same event adds nothing."""
+    return record.getMessage() != "ASGI callable returned without completing response."
 
 
 def health(spec: Path, timeout: float = 2.0) -> tuple[bool, str]:

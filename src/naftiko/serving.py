@@ -90,8 +90,8 @@ class _GuardedProtocol(HttpToolsProtocol):
         self._header_timer = None
         if not self._awaiting_headers or self.transport.is_closing():
             return
-        if self._header_bytes or self.cycle is None:
-            # A request was begun (or the connection is new): say why it is closed.
+        if self._header_bytes:
+            # A request was begun: say why it is closed (a silent connection is just closed).
             seconds = self._limits.header_seconds
             self._refuse(408, f"request headers not received within {seconds:g} s")
         else:

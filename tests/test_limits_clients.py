@@ -1,0 +1,167 @@
+"""No caller can exhaust the gateway: header and body timeouts, header and body size limits,
+a connection limit, and hostile JSON refused (raw sockets against `naftiko run`)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from tests.support.faulty import Faulty, limits_gateway, open_fds, raw_exchange, settled_fds
+from tests.support.mcp_client import rpc
+from tests.support.process import Running
+
+MAX_BODY = 6 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, Faulty]]:
+    with limits_gateway(tmp_path_factory.mktemp("limits")) as running:
+        yield running
+
+
+@pytest.fixture
+def rest(gateway: tuple[Running, Faulty]) -> str:
+    gateway[1].bodies.clear()
+    return gateway[0].url("limits-rest")
+
+
+def _status_and_body(answer: bytes) -> tuple[int, dict[str, Any]]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    assert b"content-type: application/problem+json" in head.lower()
+    problem: dict[str, Any] = json.loads(body)
+    return status, problem
+
+
+def test_a_connection_that_never_speaks_is_closed(rest: str) -> None:
+    assert raw_exchange(rest, b"") == b""
+
+
+def test_headers_sent_too_slowly_get_a_408_and_the_connection_closes(rest: str) -> None:
+    status, problem = _status_and_body(raw_exchange(rest, b"GET /f/ok/x HTTP/1.1\r\nHost: a\r\n"))
+    assert status == 408
+    assert problem["detail"] == "request headers not received within 2 s"
+
+
+def test_headers_past_the_limit_get_a_431(rest: str) -> None:
+    request = b"GET /f/ok/x HTTP/1.1\r\nHost: a\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n"
+    status, problem = _status_and_body(raw_exchange(rest, request))
+    assert status == 431
+    assert problem["detail"] == "request headers are larger than 8192 bytes"
+
+
+def test_a_body_that_stalls_gets_a_408(rest: str) -> None:
+    request = b"POST /record HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n{"
+    status, problem = _status_and_body(raw_exchange(rest, request))
+    assert status == 408
+    assert problem["detail"] == "request body stalled for 1 s"
+
+
+@pytest.mark.parametrize("namespace", ["limits-rest", "control"])
+def test_a_declared_body_past_max_body_is_a_413_on_every_adapter(
+    gateway: tuple[Running, Faulty], namespace: str
+) -> None:
+    request = f"POST /record HTTP/1.1\r\nHost: a\r\nContent-Length: {MAX_BODY + 1}\r\n\r\n"
+    status, problem = _status_and_body(raw_exchange(gateway[0].url(namespace), request.encode()))
+    assert status == 413
+    assert problem["detail"] == f"request body is larger than {MAX_BODY} bytes"
+
+
+def test_a_chunked_body_past_max_body_is_a_413(rest: str) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(7):
+            yield b"x" * (1024 * 1024)
+
+    with httpx.Client(timeout=20) as client:
+        try:
+            response = client.post(rest + "/record", content=chunks())
+        except httpx.TransportError:
+            pytest.fail("the gateway reset the connection instead of answering 413")
+    assert response.status_code == 413
+
+
+def test_an_mcp_body_past_max_body_is_a_json_rpc_error(gateway: tuple[Running, Faulty]) -> None:
+    big = {"body": {"pad": "x" * (MAX_BODY + 10)}}
+    response = rpc(gateway[0].url("limits-mcp"), "tools/call", {"name": "record", "arguments": big})
+    assert response.status_code == 413
+    assert response.json()["error"]["message"] == f"request body is larger than {MAX_BODY} bytes"
+
+
+def test_an_mcp_body_larger_than_the_sdk_default_is_admitted_under_max_body(
+    gateway: tuple[Running, Faulty],
+) -> None:
+    big = {"body": {"pad": "x" * (5 * 1024 * 1024)}}  # the MCP SDK alone stops at 4 MiB
+    response = rpc(gateway[0].url("limits-mcp"), "tools/call", {"name": "record", "arguments": big})
+    assert response.status_code == 200
+    assert response.json()["result"]["isError"] is False
+    assert len(gateway[1].bodies[-1]) > 5 * 1024 * 1024
+
+
+def test_connections_past_the_limit_are_answered_503_and_others_served_after(
+    gateway: tuple[Running, Faulty], rest: str
+) -> None:
+    pid = gateway[0].process.pid
+    fds = open_fds(pid)
+    host, port = rest.removeprefix("http://").rsplit(":", 1)
+    held = [socket.create_connection((host, int(port)), timeout=10) for _ in range(20)]
+    try:
+        for conn in held:
+            conn.sendall(b"GET /f/ok/x HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+        over = raw_exchange(rest, b"GET /f/ok/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert over.startswith(b"HTTP/1.1 503")
+    finally:
+        for conn in held:
+            conn.close()
+    assert settled_fds(pid, fds) <= fds
+    with httpx.Client(timeout=10) as client:
+        assert client.get(rest + "/f/ok/x").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"a": NaN}', b'{"a": -Infinity}', b'{"a": 1e999}', b"[" * 100_000 + b"]" * 100_000],
+    ids=["nan", "infinity", "overflow", "deep"],
+)
+def test_hostile_json_is_a_400_and_never_reaches_the_upstream(
+    gateway: tuple[Running, Faulty], rest: str, body: bytes
+) -> None:
+    with httpx.Client(timeout=10) as client:
+        response = client.post(rest + "/record", content=body)
+    assert response.status_code == 400
+    assert response.json()["field"] == "body"
+    assert gateway[1].bodies == []
+
+
+def test_numbers_reach_the_upstream_as_written(gateway: tuple[Running, Faulty], rest: str) -> None:
+    body = b'{"big": 12345678901234567890.123, "small": 1e-400, "plain": 0.1, "n": 7}'
+    with httpx.Client(timeout=10) as client:
+        assert client.post(rest + "/record", content=body).status_code == 200
+    (sent,) = gateway[1].bodies
+    assert sent == b'{"big": 12345678901234567890.123, "small": 1E-400, "plain": 0.1, "n": 7}'
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "1e999"])
+def test_hostile_numbers_in_mcp_arguments_are_an_invalid_argument(
+    gateway: tuple[Running, Faulty], number: str
+) -> None:
+    gateway[1].bodies.clear()
+    message = (
+        '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":'
+        f'{{"name":"record","arguments":{{"body":{{"a":{number}}}}}}}}}'
+    )
+    with httpx.Client(timeout=10) as client:
+        response = client.post(
+            gateway[0].url("limits-mcp"),
+            content=message,
+            headers={"content-type": "application/json", "accept": "application/json"},
+        )
+    answer = response.json()
+    assert gateway[1].bodies == []
+    assert answer["result"]["isError"] is True
+    assert answer["result"]["content"][0]["text"].startswith("invalid argument 'body'")
