@@ -4,18 +4,34 @@ a connection limit, and hostile JSON refused (raw sockets against `naftiko run`)
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
 
-from tests.support.faulty import Faulty, limits_gateway, open_fds, raw_exchange, settled_fds
+from tests.support.faulty import (
+    SECRET,
+    Faulty,
+    faulty_spec,
+    limits_gateway,
+    open_fds,
+    raw_exchange,
+    settled_fds,
+)
 from tests.support.mcp_client import rpc
-from tests.support.process import Running
+from tests.support.process import NAFTIKO, Running
 
 MAX_BODY = 6 * 1024 * 1024
+HELLO = {
+    "protocolVersion": "2025-06-18",
+    "capabilities": {},
+    "clientInfo": {"name": "limits-test", "version": "1"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +181,24 @@ def test_hostile_numbers_in_mcp_arguments_are_an_invalid_argument(
     assert gateway[1].bodies == []
     assert answer["result"]["isError"] is True
     assert answer["result"]["content"][0]["text"].startswith("invalid argument 'body'")
+
+
+def test_an_mcp_stdio_line_past_max_body_is_a_json_rpc_error_and_the_session_goes_on(
+    tmp_path: Path,
+) -> None:
+    spec = faulty_spec(tmp_path, "http://127.0.0.1:9", "http://127.0.0.1:9")
+    lines = [
+        json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "pad": "x" * 2000}),
+        json.dumps({"jsonrpc": "2.0", "id": 2, "method": "initialize", "params": HELLO}),
+    ]
+    done = subprocess.run(
+        [NAFTIKO, "run", "--stdio", "--max-body", "1000", str(spec)],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "LIMITS_SECRET": SECRET},
+    )
+    too_large, hello = (json.loads(line) for line in done.stdout.splitlines())
+    assert too_large["error"] == {"code": -32600, "message": "request is larger than 1000 bytes"}
+    assert hello["result"]["serverInfo"]["name"] == "limits-mcp"
