@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.faulty import Faulty, limits_gateway
 from tests.support.groq import groq_app
+from tests.support.process import Running
 from tests.support.servers import Recorder, serve_app
 
 
@@ -23,3 +25,10 @@ def recorder(groq_upstream: tuple[str, Recorder]) -> Recorder:
     recorder = groq_upstream[1]
     recorder.requests.clear()
     return recorder
+
+
+@pytest.fixture(scope="session")
+def limits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, Faulty]]:
+    """One `naftiko run` with small limits over the faulty upstream, for the limits tests."""
+    with limits_gateway(tmp_path_factory.mktemp("limits")) as running:
+        yield running

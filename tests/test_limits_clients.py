@@ -18,7 +18,6 @@ from tests.support.faulty import (
     SECRET,
     Faulty,
     faulty_spec,
-    limits_gateway,
     open_fds,
     raw_exchange,
     settled_fds,
@@ -34,10 +33,9 @@ HELLO = {
 }
 
 
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, Faulty]]:
-    with limits_gateway(tmp_path_factory.mktemp("limits")) as running:
-        yield running
+@pytest.fixture
+def gateway(limits: tuple[Running, Faulty]) -> tuple[Running, Faulty]:
+    return limits
 
 
 @pytest.fixture
@@ -129,8 +127,18 @@ def test_connections_past_the_limit_are_answered_503_and_others_served_after(
         for conn in held:
             conn.sendall(b"GET /f/ok/x HTTP/1.1\r\nHost: a\r\n\r\n")
             assert conn.recv(65536).startswith(b"HTTP/1.1 200")
-        over = raw_exchange(rest, b"GET /f/ok/x HTTP/1.1\r\nHost: a\r\n\r\n")
-        assert over.startswith(b"HTTP/1.1 503")
+        asking = raw_exchange(rest, b"GET /f/ok/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        silent = raw_exchange(rest, b"")  # answered at once, not when it would speak
+        assert _status_and_body(asking)[0] == 503
+        assert _status_and_body(silent) == (
+            503,
+            {
+                "type": "about:blank",
+                "title": "Service Unavailable",
+                "status": 503,
+                "detail": "too many connections; retry later",
+            },
+        )
     finally:
         for conn in held:
             conn.close()

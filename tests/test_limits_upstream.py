@@ -13,7 +13,6 @@ import pytest
 
 from tests.support.faulty import (
     Faulty,
-    limits_gateway,
     open_fds,
     rss_mib,
     settled_fds,
@@ -24,10 +23,9 @@ from tests.support.process import Running
 LIMIT_TEXT = "larger than the 1 MiB limit (--max-upstream-body)"
 
 
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, Faulty]]:
-    with limits_gateway(tmp_path_factory.mktemp("limits")) as running:
-        yield running
+@pytest.fixture
+def gateway(limits: tuple[Running, Faulty]) -> tuple[Running, Faulty]:
+    return limits
 
 
 @pytest.fixture

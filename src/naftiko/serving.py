@@ -13,7 +13,7 @@ import json
 import logging
 import resource
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -27,6 +27,11 @@ _RESERVED_FDS = 64  # log files, upstream DNS, the spec's served files
 class ClientLimits:
     header_seconds: float = 10.0  # from a connection's (or request's) first byte to its headers
     max_header_bytes: int = 64 * 1024
+    max_connections: int = DEFAULT_MAX_CONNECTIONS  # on this port
+
+
+_LINGER_SECONDS = 1.0
+_MAX_LINGERING = 32
 
 
 def protocol_for(limits: ClientLimits) -> type[asyncio.Protocol]:
@@ -34,27 +39,44 @@ def protocol_for(limits: ClientLimits) -> type[asyncio.Protocol]:
 
     class Protocol(_GuardedProtocol):
         _limits = limits
+        _rejections = _Rejections()
 
     return Protocol
 
 
 class _GuardedProtocol(HttpToolsProtocol):
     _limits: ClientLimits
+    _rejections: _Rejections
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._awaiting_headers = True
         self._header_bytes = 0
         self._header_timer: asyncio.TimerHandle | None = None
-        # Made for a connection just accepted: one that never says anything is closed like
-        # one that stops mid-header.
+        self._rejected = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not `asyncio.Transport` instances, but have its methods.
+        super().connection_made(cast(asyncio.Transport, transport))
+        if len(self.connections) > self._limits.max_connections:
+            self._reject()
+            return
+        # A connection that never says anything is closed like one that stops mid-header.
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
 
+    def eof_received(self) -> None:
+        if self._rejected:
+            self.transport.close()
+            return
+        super().eof_received()
+
     def data_received(self, data: bytes) -> None:
+        if self._rejected:
+            return  # read and dropped, so that closing does not reset the 503 away
         if self._awaiting_headers:
             self._header_bytes += len(data)
         super().data_received(data)
@@ -97,9 +119,33 @@ class _GuardedProtocol(HttpToolsProtocol):
         else:
             self.transport.close()
 
-    def _refuse(self, status: int, detail: str) -> None:
+    def _reject(self) -> None:
+        """Past the connection limit: a 503 at once, never a silent reset. The socket is read
+        (and dropped) a moment before closing: closing it with the request unread would reset
+        the connection and could lose the answer on the way."""
+        self._rejected = True
+        if not self._rejections.logged:
+            self._rejections.logged = True
+            log.error(
+                "connection limit (%d per port) reached: further connections are answered 503 "
+                "(see --max-connections and the file descriptor limit)",
+                self._limits.max_connections,
+            )
+        self._refuse(503, "too many connections; retry later", close=False)
+        if self._rejections.lingering >= _MAX_LINGERING:
+            self.transport.close()
+            return
+        self._rejections.lingering += 1
+        self.transport.write_eof()
+        self.loop.call_later(_LINGER_SECONDS, self._stop_lingering)
+
+    def _stop_lingering(self) -> None:
+        self._rejections.lingering -= 1
+        self.transport.close()
+
+    def _refuse(self, status: int, detail: str, close: bool = True) -> None:
         """Answered before any app sees the request: problem+json, then the connection ends."""
-        title = {408: "Request Timeout", 431: "Request Header Fields Too Large"}[status]
+        title = _TITLES[status]
         body = json.dumps(
             {"type": "about:blank", "title": title, "status": status, "detail": detail}
         ).encode()
@@ -112,7 +158,23 @@ class _GuardedProtocol(HttpToolsProtocol):
         self._awaiting_headers = False
         self._disarm()
         self.transport.write(head + body)
-        self.transport.close()
+        if close:
+            self.transport.close()
+
+
+class _Rejections:
+    """Per port: whether the limit was reported, and how many rejected sockets linger."""
+
+    def __init__(self) -> None:
+        self.logged = False
+        self.lingering = 0
+
+
+_TITLES = {
+    408: "Request Timeout",
+    431: "Request Header Fields Too Large",
+    503: "Service Unavailable",
+}
 
 
 def raise_fd_limit() -> int:

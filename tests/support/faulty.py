@@ -42,7 +42,7 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, se
             parts = target.split("?", 1)[0].strip("/").split("/")
             seen.attempts[parts[0]] += 1
             seen.bodies.append(body)
-            if not await _answer(parts, writer):
+            if not await _answer(parts, reader, writer):
                 return
     except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
         pass
@@ -61,13 +61,16 @@ def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-async def _answer(parts: list[str], writer: asyncio.StreamWriter) -> bool:
+async def _answer(
+    parts: list[str], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> bool:
     """Answer one request; False when the connection must end."""
     fault, arg = parts[0], (parts[1] if len(parts) > 1 else "")
     if fault == "slow":
         await asyncio.sleep(int(arg) / 1000)
     if fault == "hang":
-        await asyncio.Event().wait()
+        await reader.read()  # no answer, ever: until the gateway gives up and closes
+        return False
     if fault == "reset":
         sock = writer.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -308,7 +311,7 @@ def faulty_spec(folder: Path, upstream: str, refused: str) -> Path:
 
 
 LIMIT_FLAGS = (
-    "--timeout", "3",
+    "--timeout", "1.5",
     "--max-upstream-body", str(1024 * 1024),
     "--header-timeout", "2",
     "--body-timeout", "1",

@@ -4,6 +4,8 @@ exceptions become UpstreamError (timeout → UpstreamTimeout, the rest → Upstr
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import math
 import weakref
 from collections.abc import AsyncGenerator
@@ -29,6 +31,8 @@ from naftiko.version import __version__
 
 USER_AGENT = f"naftiko-python/{__version__}"
 _JSON_TYPES = ("application/json", "+json", "text/json")
+_OUT_OF_FDS = (errno.EMFILE, errno.ENFILE)
+log = logging.getLogger("naftiko")
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,7 @@ class Upstreams:
         self._timeouts = timeouts
         self.max_body = max_body
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._fds_logged = False
         self._tokens = auth.OAuth2Tokens(self._fetch_token)
 
     async def start(self) -> None:
@@ -206,6 +211,7 @@ class Upstreams:
                 allow_redirects=request.method in ("GET", "HEAD"),
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            self._note_descriptors(exc)
             raise _failure(namespace, exc) from None
         handed_on = False
         try:
@@ -223,6 +229,13 @@ class Upstreams:
         finally:
             if not handed_on:
                 _finish(response)
+
+    def _note_descriptors(self, exc: BaseException) -> None:
+        """Running out of file descriptors is the operator's to fix: said once, at ERROR."""
+        error = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
+        if isinstance(error, OSError) and error.errno in _OUT_OF_FDS and not self._fds_logged:
+            self._fds_logged = True
+            log.error("out of file descriptors: upstream connections fail (raise the limit)")
 
     async def _fetch_token(self, endpoint: str, form: dict[str, str]) -> dict[str, Any]:
         session = next(iter(self._sessions.values()), None)
