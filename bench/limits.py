@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import os
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -27,7 +29,7 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.support.faulty import (  # noqa: E402  (the repo root is put on the path just above)
+from tests.support.faulty import (
     SECRET,
     Faulty,
     faulty_spec,
@@ -36,7 +38,7 @@ from tests.support.faulty import (  # noqa: E402  (the repo root is put on the p
     rss_mib,
     settled_fds,
 )
-from tests.support.process import Running, naftiko_run  # noqa: E402
+from tests.support.process import NAFTIKO, Running, naftiko_run
 
 FLAGS = ("--timeout", "5", "--log-level", "warning")
 
@@ -129,10 +131,12 @@ async def fault(
     statuses = collections.Counter(status for status, _ in results)
     return {
         "fault": name,
-        "statuses": ", ".join(f"{k}×{v}" for k, v in sorted(statuses.items())),
+        "statuses": ", ".join(f"{k} x{v}" for k, v in sorted(statuses.items())),
         "p99": p99([t for _, t in results]),
         "probe_p99": p99([t for _, t in probes]),
-        "probe_failures": sum(1 for s, _ in probes if s != "200"),
+        "probe_failures": ", ".join(
+            f"{k} x{v}" for k, v in sorted(collections.Counter(s for s, _ in probes).items())
+        ),
         "rss": (rss, sampler.peak, rss_mib(pid)),
         "fds": (fds, settled_fds(pid, fds)),
     }
@@ -166,13 +170,14 @@ async def run_faults(running: Running, requests: int, concurrency: int) -> list[
             ("declared 100 MB", gets("/f/huge/100000000")),
             ("endless, mapped (buffered to 64 MiB)", gets("/m/endless/x", concurrency)),
             ("endless, pass-through (streamed, cut)", gets("/f/endless/x", concurrency)),
-            ("50 MB pass-through, streamed", gets("/f/stream/50000000", concurrency)),
+            ("50 MB pass-through, streamed (4 at a time)", gets("/f/stream/50000000", 8)),
             ("mid-body close", gets("/m/midclose/x")),
             ("refused", gets("/refused")),
             ("MCP tool, 100 MB body", [mcp_call] * requests),
         ]
         for name, calls in upstream_faults:
-            rows.append(await fault(running, name, calls, concurrency))
+            width = 4 if name.startswith("50 MB") else concurrency
+            rows.append(await fault(running, name, calls, width))
         request = b"GET /f/ok/x HTTP/1.1\r\nHost: a\r\n"
         client_faults: list[tuple[str, list[Callable[[], Awaitable[Any]]], int]] = [
             ("1,100 idle connections", [lambda: raw(rest, b"")] * 1100, 1100),
@@ -186,8 +191,7 @@ async def run_faults(running: Running, requests: int, concurrency: int) -> list[
             ),
             (
                 "stalled upload",
-                [lambda: raw(rest, b"POST /record HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")]
-                * 100,
+                [lambda: raw(rest, b"POST /record HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")] * 100,
                 100,
             ),
         ]
@@ -210,6 +214,57 @@ def timeout_precision(running: Running, upstream: Faulty) -> list[float]:
             assert exc.code == 504
         late.append(time.perf_counter() - began - 5.0)
     return late
+
+
+def fd_budget(folder: Path, upstream: Faulty) -> dict[str, Any]:
+    """The gateway started with only 256 descriptors, then 1,100 idle connections: those past
+    the per-port share are answered 503 (said once at ERROR); a probe still gets an answer."""
+    spec = faulty_spec(folder, upstream.url, upstream.url)
+    command = ["prlimit", "--nofile=256:256", NAFTIKO, "run", *FLAGS, str(spec)]
+    env = {**os.environ, "LIMITS_SECRET": SECRET}
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+    )
+    urls: dict[str, str] = {}
+    assert process.stdout is not None
+    while len(urls) < 3:
+        parts = process.stdout.readline().split()
+        if len(parts) == 3 and parts[2].startswith("http://"):
+            urls[parts[1]] = parts[2]
+    rest = urls["limits-rest"]
+    host, port = rest.removeprefix("http://").rsplit(":", 1)
+    fds_before = open_fds(process.pid)
+    answers: collections.Counter[str] = collections.Counter()
+    held = []
+    for _ in range(1100):
+        conn = socket.create_connection((host, int(port)), timeout=5)
+        held.append(conn)
+    fds_peak = open_fds(process.pid)
+    for conn in held:
+        conn.setblocking(False)
+        try:
+            head = conn.recv(64)
+            answers[head.split(b" ", 2)[1].decode() if head else "closed"] += 1
+        except BlockingIOError:
+            answers["held open"] += 1
+        conn.close()
+    import urllib.error
+    import urllib.request
+
+    try:
+        probe = str(urllib.request.urlopen(rest + "/f/ok/x", timeout=10).status)
+    except urllib.error.HTTPError as exc:
+        probe = str(exc.code)
+    fds_after = settled_fds(process.pid, fds_before)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    errors = [line for line in stderr.splitlines() if " ERROR " in line]
+    return {
+        "answers": dict(answers),
+        "probe": probe,
+        "fds": (fds_before, fds_peak, fds_after),
+        "errors": errors,
+    }
 
 
 def idle_exit(folder: Path, upstream: Faulty) -> float:
@@ -241,7 +296,11 @@ def main() -> None:
             late = timeout_precision(running, upstream)
             stderr = running.logs()
         exit_seconds = idle_exit(Path(tempfile.mkdtemp()), upstream)
-    print("| fault | statuses | p99 s | probe p99 s (failures) | RSS MiB before/peak/after | FDs before/after |")
+        budget = fd_budget(Path(tempfile.mkdtemp()), upstream)
+    print(
+        "| fault | statuses | p99 s | probe p99 s (statuses) |"
+        " RSS MiB before/peak/after | FDs before/after |"
+    )
     print("| --- | --- | ---: | ---: | --- | --- |")
     for r in rows:
         rss = "/".join(f"{v:.0f}" for v in r["rss"])
@@ -251,6 +310,10 @@ def main() -> None:
         )
     print(f"\n`--timeout 5` fired late by: {', '.join(f'{x * 1000:.0f} ms' for x in late)}")
     print(f"idle gateway, stalled client connected: exit {exit_seconds:.2f} s after SIGTERM")
+    print(
+        f"256 descriptors, 1,100 idle connections: {budget['answers']}; probe after: "
+        f"{budget['probe']}; FDs before/peak/after {budget['fds']}; ERROR lines: {budget['errors']}"
+    )
     print(f"tracebacks in the gateway's log: {stderr.count('Traceback')}")
     errors = [line for line in stderr.splitlines() if " ERROR " in line]
     print(f"ERROR lines in the gateway's log: {len(errors)}")

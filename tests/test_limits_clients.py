@@ -59,7 +59,7 @@ def test_a_connection_that_never_speaks_is_closed(rest: str) -> None:
 def test_headers_sent_too_slowly_get_a_408_and_the_connection_closes(rest: str) -> None:
     status, problem = _status_and_body(raw_exchange(rest, b"GET /f/ok/x HTTP/1.1\r\nHost: a\r\n"))
     assert status == 408
-    assert problem["detail"] == "request headers not received within 2 s"
+    assert problem["detail"] == "request headers not received within 1 s"
 
 
 def test_headers_past_the_limit_get_a_431(rest: str) -> None:

@@ -311,11 +311,11 @@ def faulty_spec(folder: Path, upstream: str, refused: str) -> Path:
 
 
 LIMIT_FLAGS = (
-    "--timeout", "1.5",
+    "--timeout", "1",
     "--max-upstream-body", str(1024 * 1024),
-    "--header-timeout", "2",
+    "--header-timeout", "1",
     "--body-timeout", "1",
-    "--keepalive-timeout", "1",
+    "--keepalive-timeout", "5",
     "--max-header-bytes", "8192",
     "--max-connections", "20",
     "--max-body", str(6 * 1024 * 1024),
