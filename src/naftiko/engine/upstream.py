@@ -218,7 +218,10 @@ class Upstreams:
             declared = response.content_length
             if declared is not None and declared > self.max_body:
                 raise BodyTooLarge(namespace, self.max_body)
-            if stream and response.status < 400 and is_json(response.content_type):
+            # A body announced as at most one chunk is read whole: the same memory, and the
+            # caller gets a Content-Length instead of chunked encoding (the common API case).
+            small = declared is not None and declared <= CHUNK
+            if stream and not small and response.status < 400 and is_json(response.content_type):
                 chunks = _chunks(response, namespace, self.max_body)
                 handed_on = True
                 return UpstreamResponse(response.status, response.headers, b"", chunks)
