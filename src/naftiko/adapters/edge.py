@@ -39,23 +39,21 @@ class Drain:
     drain: each one still running is cancelled and answered 503 by its own edge."""
 
     def __init__(self) -> None:
-        self._reading: set[asyncio.Task[Any]] = set()
-        self._running: set[asyncio.Task[Any]] = set()
-        self._cut: set[asyncio.Task[Any]] = set()
-        self.draining = False
+        self.reading: set[asyncio.Task[Any]] = set()
+        self.running: set[asyncio.Task[Any]] = set()
+        self.cut: set[asyncio.Task[Any]] = set()
 
     def start(self) -> None:
         """Shutdown begins: a request still waiting for its body will not be served."""
-        self.draining = True
-        self._cancel(self._reading)
+        self._cancel(self.reading)
 
     def finish(self) -> int:
         """The drain time is over: everything still running is answered 503."""
-        return self._cancel(self._reading | self._running)
+        return self._cancel(self.reading | self.running)
 
     def _cancel(self, tasks: set[asyncio.Task[Any]]) -> int:
         for task in list(tasks):
-            self._cut.add(task)
+            self.cut.add(task)
             task.cancel()
         return len(tasks)
 
@@ -99,23 +97,23 @@ class Edge:
                 )
                 return
             if _has_body(scope):
-                drain._reading.add(task)
+                drain.reading.add(task)
                 try:
                     body = await self._read(scope, receive, exchange)
                 finally:
-                    drain._reading.discard(task)
+                    drain.reading.discard(task)
                 if exchange.started:
                     return  # refused (413/408) or the client went away
                 receive = _replay(body, receive)
-            drain._running.add(task)
+            drain.running.add(task)
             try:
                 await self.app(scope, receive, exchange.send)
             finally:
-                drain._running.discard(task)
+                drain.running.discard(task)
         except asyncio.CancelledError:
-            if task not in drain._cut:
+            if task not in drain.cut:
                 raise
-            drain._cut.discard(task)
+            drain.cut.discard(task)
             task.uncancel()
             await self._cut_short(scope, exchange, body)
 
