@@ -8,10 +8,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx2 as httpx
 import pytest
 import yaml
+from mcp import Client
+from mcp.client.auth import OAuthClientProvider
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import (
+    AuthorizationCodeResult,
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthToken,
+)
+from pydantic import AnyUrl
 
 from naftiko.errors import SpecError
 from naftiko.spec.loader import load
@@ -24,10 +35,12 @@ from tests.support.authserver import (
     serve_auth_server,
     unsigned,
 )
-from tests.support.mcp_client import rpc
+from tests.support.groq import TOKEN, batch
+from tests.support.mcp_client import MODES, rpc
 from tests.support.problems import problem_body
 from tests.support.process import Running, naftiko_run
-from tests.support.specs import ORDERS_REST
+from tests.support.servers import Recorder
+from tests.support.specs import ORDERS_REST, seed_for
 
 RESOURCE = "https://api.example/orders"
 PRM_URL = "https://api.example/.well-known/oauth-protected-resource/orders"
@@ -71,8 +84,18 @@ def rotating() -> Iterator[AuthServer]:
 
 
 @pytest.fixture(scope="module")
+def seed_port() -> int:
+    """The seed's MCP port, fixed before start: its resource identifier names it."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
 def gateway(
-    authority: AuthServer, rotating: AuthServer, tmp_path_factory: pytest.TempPathFactory
+    authority: AuthServer,
+    rotating: AuthServer,
+    seed_port: int,
+    groq_upstream: tuple[str, Recorder],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Gateway]:
     issuer = authority.issuer
     introspected = _oauth(
@@ -117,11 +140,24 @@ def gateway(
         ],
         "capability": {"exposes": exposes},
     }
-    spec = tmp_path_factory.mktemp("oauth") / "oauth.yaml"
+    folder = tmp_path_factory.mktemp("oauth")
+    spec = folder / "oauth.yaml"
     spec.write_text(yaml.safe_dump(document, sort_keys=False))
-    env = {"RS_CLIENT_ID": INTROSPECTOR[0], "RS_CLIENT_SECRET": INTROSPECTOR[1]}
+    # The seed, its MCP adapter protected by oauth2 as a remote deployment would be.
+    seed_auth = {
+        "type": "oauth2",
+        "authorizationServerUri": issuer,
+        "resource": f"http://127.0.0.1:{seed_port}/mcp",
+        "scopes": ["batches"],
+    }
+    seed = seed_for(groq_upstream[0], folder, mcp={"port": seed_port, "authentication": seed_auth})
+    env = {
+        "RS_CLIENT_ID": INTROSPECTOR[0],
+        "RS_CLIENT_SECRET": INTROSPECTOR[1],
+        "GROQ_API_KEY": TOKEN,
+    }
     with (
-        naftiko_run(spec, env=env, adapters=len(exposes)) as running,
+        naftiko_run(spec, seed, env=env, adapters=len(exposes) + 2) as running,
         httpx.Client(timeout=10) as http,
     ):
         yield Gateway(running, http)
@@ -318,14 +354,14 @@ def test_an_unreachable_authorization_server_fails_closed_with_503(
     response = gateway.get("orders-down", authority.mint())
     assert problem_body(response, 503)["title"] == "Service Unavailable"
     assert "www-authenticate" not in response.headers
-    assert any("authorization server" in line for line in gateway.running.stderr_lines)
+    assert "is unreachable" in gateway.running.stderr_line("refusing GET /orders")
 
 
 def test_the_access_log_names_the_validated_caller(gateway: Gateway, authority: AuthServer) -> None:
     token = authority.mint(sub="bob", client_id="batch-agent", scope="orders:read extra")
     assert gateway.get("orders-rest", token).status_code == 200
     line = 'sub="bob" client_id="batch-agent" scope="orders:read extra"'
-    assert any(line in entry for entry in gateway.running.stderr_lines)
+    assert gateway.running.stderr_line(line)
 
 
 def test_an_oauth2_adapter_without_an_audience_or_resource_does_not_load(
@@ -337,3 +373,81 @@ def test_an_oauth2_adapter_without_an_audience_or_resource_does_not_load(
     spec.write_text(yaml.safe_dump(document))
     with pytest.raises(SpecError, match="needs an `audience` or a `resource`"):
         load(spec)
+
+
+class _Memory:
+    """The MCP client's token storage, in memory."""
+
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client = client_info
+
+
+class _Browser:
+    """The user agent: follows the authorization URL and hands the code back (the test
+    authorization server consents at once)."""
+
+    def __init__(self) -> None:
+        self.redirect: str = ""
+
+    async def open(self, url: str) -> None:
+        async with httpx.AsyncClient(timeout=10) as http:
+            answer = await http.get(url)
+        assert answer.status_code in (302, 303, 307), answer.text
+        self.redirect = answer.headers["location"]
+
+    async def callback(self) -> AuthorizationCodeResult:
+        query = parse_qs(urlsplit(self.redirect).query)
+        return AuthorizationCodeResult(code=query["code"][0], state=query["state"][0])
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_mcp_sdk_client_authorizes_through_the_metadata_and_calls_a_seed_tool(
+    gateway: Gateway,
+    authority: AuthServer,
+    seed_port: int,
+    recorder: Recorder,
+    mode: str,
+) -> None:
+    endpoint = f"http://127.0.0.1:{seed_port}/mcp"
+    browser, storage = _Browser(), _Memory()
+    provider = OAuthClientProvider(
+        server_url=endpoint,
+        client_metadata=OAuthClientMetadata(
+            client_name="naftiko tests",
+            redirect_uris=[AnyUrl("http://127.0.0.1:9/callback")],
+            grant_types=["authorization_code", "refresh_token"],
+            response_types=["code"],
+        ),
+        storage=storage,
+        redirect_handler=browser.open,
+        callback_handler=browser.callback,
+    )
+    async with httpx.AsyncClient(auth=provider, timeout=10) as http:
+        transport = streamable_http_client(endpoint, http_client=http)
+        async with Client(transport, mode=mode, cache=None) as client:
+            listed = await client.list_tools()
+            result = await client.call_tool("retrieves-batch", {"batch_id": "batch_42"})
+    assert "retrieves-batch" in [t.name for t in listed.tools]
+    assert (result.is_error, result.structured_content) == (False, batch("batch_42"))
+    # The caller's token stayed at the gateway; the upstream got the bound key.
+    (sent,) = recorder.requests
+    assert sent.headers["Authorization"] == f"Bearer {TOKEN}"
+    # Dynamic registration, PKCE and RFC 8707: the token was minted for this very resource.
+    assert storage.client is not None and storage.client.client_id in authority.clients
+    assert authority.issued[-1]["aud"] == endpoint
+    assert authority.issued[-1]["scope"] == "batches"
+    entry = f'sub="alice" client_id="{storage.client.client_id}" scope="batches"'
+    assert gateway.running.stderr_line(entry)

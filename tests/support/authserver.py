@@ -181,7 +181,7 @@ class AuthServer:
     def app(self) -> Starlette:
         issuer = AnyHttpUrl(self.issuer)
         registration = ClientRegistrationOptions(
-            enabled=True, valid_scopes=["orders:read", "orders:write"]
+            enabled=True, valid_scopes=["orders:read", "orders:write", "batches"]
         )
         metadata = build_metadata(issuer, None, registration, RevocationOptions())
         document = metadata.model_dump(mode="json", exclude_none=True)
