@@ -78,7 +78,7 @@ class Validator(Protocol):
 
 
 def validator(policy: OAuthPolicy, authority: Authority) -> Validator:
-    metadata = _Metadata(policy.issuer, authority)
+    metadata = Metadata(policy.issuer, authority)
     if policy.validation == "introspection":
         return _Introspection(policy, metadata, authority)
     return _JwtValidator(policy, metadata, authority)
@@ -145,7 +145,7 @@ def discovery_urls(issuer: str) -> list[str]:
     return urls
 
 
-class _Metadata:
+class Metadata:
     """The authorization server's metadata, discovered once and refreshed when stale."""
 
     def __init__(self, issuer: str, authority: Authority) -> None:
@@ -184,7 +184,7 @@ class _Metadata:
 
 
 class _JwtValidator:
-    def __init__(self, policy: OAuthPolicy, metadata: _Metadata, authority: Authority) -> None:
+    def __init__(self, policy: OAuthPolicy, metadata: Metadata, authority: Authority) -> None:
         self.policy = policy
         self.keys = KeySet(metadata, authority)
 
@@ -230,7 +230,7 @@ class KeySet:
 
     def __init__(
         self,
-        metadata: _Metadata,
+        metadata: Metadata,
         authority: Authority,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -296,7 +296,7 @@ class _Introspection:
     """RFC 7662: the authorization server says whether a token is active; an active answer is
     cached until the token's own expiry (bounded, oldest first out); inactive ones are not."""
 
-    def __init__(self, policy: OAuthPolicy, metadata: _Metadata, authority: Authority) -> None:
+    def __init__(self, policy: OAuthPolicy, metadata: Metadata, authority: Authority) -> None:
         self.policy = policy
         self._metadata = metadata
         self._authority = authority
