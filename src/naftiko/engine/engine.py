@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from naftiko.engine import outputs, steps
+from naftiko.engine import auth, outputs, steps
 from naftiko.engine.formats import parse_body
 from naftiko.engine.inputs import find, validate
 from naftiko.engine.plan import Action, Operation, Plan
@@ -16,8 +16,9 @@ from naftiko.engine.request import UpstreamRequest, build_request
 from naftiko.engine.result import Result
 from naftiko.engine.scope import Scope
 from naftiko.engine.upstream import Timeouts, UpstreamResponse, Upstreams
-from naftiko.errors import MappingError
+from naftiko.errors import MappingError, NaftikoError, redacted
 from naftiko.expressions import Const, Ref, WithValue, parse_template, to_text
+from naftiko.model import Authentication
 
 _JSON_TYPES = ("application/json", "+json", "text/json")
 
@@ -26,8 +27,13 @@ class Engine:
     def __init__(self, plan: Plan, timeouts: Timeouts | None = None) -> None:
         self.plan = plan
         self.upstreams = Upstreams(dict(plan.clients), timeouts or Timeouts(), plan.bindings)
-        self._secrets = sorted(plan.bindings.secrets, key=len, reverse=True)
+        secrets = plan.bindings.secrets | auth.credential_secrets(
+            [*(c.authentication for c in plan.clients.values()), *_adapter_auths(plan)],
+            plan.bindings,
+        )
+        self._secrets = sorted(secrets, key=len, reverse=True)
         self._secret_bytes = [secret.encode() for secret in self._secrets]
+        self._secret_set = frozenset(self._secrets)
 
     async def start(self) -> None:
         await self.upstreams.start()
@@ -50,13 +56,48 @@ class Engine:
         return text
 
     async def invoke(self, action: Action, arguments: Mapping[str, Any]) -> Result:
-        params = validate(action.inputs, arguments)
-        params = self._apply_with(action.with_, params)
+        """Run one exposed unit. Whatever leaves here (result or error) is already masked:
+        this is the one place secrets are redacted, for every adapter alike."""
+        try:
+            result = await self._invoke(action, arguments)
+        except NaftikoError as exc:
+            raise redacted(exc, self.redact) from None
+        return self._masked(result)
+
+    async def _invoke(self, action: Action, arguments: Mapping[str, Any]) -> Result:
         if action.mode == "ref" and action.delegate is not None:
             fn = action.delegate
-            params = self._apply_with(fn.with_, validate(fn.inputs, params))
+            # The function takes only its own declared inputs from what the caller sent,
+            # after the unit's own inputs and `with` (which win) are applied.
+            given = dict(arguments)
+            if action.inputs or action.with_:
+                given.update(self._apply_with(action.with_, validate(action.inputs, arguments)))
+            params = self._apply_with(fn.with_, validate(fn.inputs, given))
             return await self._run(fn, params, fn if fn.outputs else action)
+        params = self._apply_with(action.with_, validate(action.inputs, arguments))
         return await self._run(action, params, action)
+
+    def _masked(self, result: Result) -> Result:
+        if not self._secrets:
+            return result
+        if result.raw is not None:
+            raw = self.redact_bytes(result.raw)
+            return result if raw is result.raw else replace(result, raw=raw)
+        if result.body is None:
+            return result
+        return replace(result, body=self._mask_value(result.body))
+
+    def _mask_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, dict):
+            return {self.redact(k): self._mask_value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._mask_value(v) for v in value]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            # A numeric credential mapped into a number is still the credential.
+            return "***" if str(value) in self._secret_set else value
+        return value
 
     async def _run(self, action: Action, params: dict[str, Any], shaper: Action) -> Result:
         """Run `action`; `shaper` is the unit whose outputs shape the result."""
@@ -161,6 +202,10 @@ class Engine:
             {"status": response.status, "detail": text[:2000]},
             error=True,
         )
+
+
+def _adapter_auths(plan: Plan) -> list[Authentication | None]:
+    return [getattr(a, "authentication", None) for a in plan.capability.body.exposes]
 
 
 @lru_cache(maxsize=256)

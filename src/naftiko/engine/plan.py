@@ -129,6 +129,14 @@ class Action:
     passthrough: bool = True  # outputs that leave the upstream's JSON as it is
 
     @property
+    def caller_inputs(self) -> tuple[Input, ...]:
+        """Everything a caller may fill: the unit's inputs, then its function's (a `ref`)."""
+        if self.delegate is None:
+            return self.inputs
+        known = {norm(i.name) for i in self.inputs}
+        return self.inputs + tuple(i for i in self.delegate.inputs if norm(i.name) not in known)
+
+    @property
     def input_schema(self) -> dict[str, Any]:
         inputs = self.inputs or (self.delegate.inputs if self.delegate else ())
         if not inputs:
@@ -278,10 +286,11 @@ def action_for(
         mode = "call"
     else:
         mode = "mock"
+    steps = tuple(_step(plan, s, prefixes) for s in unit.steps)
     inputs = tuple(declared_input(p, required_by_default) for p in declared)
     inputs = _with_implicit(inputs, implicit)
-    if not declared and operation is not None:
-        derived = derive_inputs(operation, with_)
+    if not declared:
+        derived = _derive(operation, with_, steps)
         # Variables that binds or the environment supply are configuration, not inputs.
         derived = tuple(i for i in derived if not _bound(plan, i.name))
         inputs = _with_implicit(inputs, derived)
@@ -294,7 +303,7 @@ def action_for(
         inputs=inputs,
         with_=with_,
         operation=operation,
-        steps=tuple(_step(plan, s, prefixes) for s in unit.steps),
+        steps=steps,
         mappings=tuple(
             (m.targetName, path)
             for m in unit.mappings
@@ -316,6 +325,26 @@ def _bound(plan: Plan, name: str) -> bool:
 def _with_implicit(inputs: tuple[Input, ...], extra: tuple[Input, ...]) -> tuple[Input, ...]:
     known = {norm(i.name) for i in inputs}
     return inputs + tuple(i for i in extra if norm(i.name) not in known)
+
+
+def _derive(
+    operation: Operation | None,
+    with_: tuple[tuple[str, WithValue], ...],
+    steps: tuple[StepPlan, ...],
+) -> tuple[Input, ...]:
+    """Derived inputs of a single call, or of every call step of an orchestration (minus
+    the names of the steps themselves, which are outputs, not inputs)."""
+    if operation is not None:
+        return derive_inputs(operation, with_)
+    step_names = {norm(s.name) for s in steps}
+    derived: tuple[Input, ...] = ()
+    for step in steps:
+        if isinstance(step, CallStepPlan):
+            found = derive_inputs(step.operation, step.with_)
+            derived = _with_implicit(
+                derived, tuple(i for i in found if norm(i.name) not in step_names)
+            )
+    return derived
 
 
 def derive_inputs(
@@ -341,10 +370,35 @@ def derive_inputs(
     for var in operation.url.variables:
         if norm(var.name) not in fed and norm(var.name) not in by_name and "." not in var.name:
             derived.append(Input(name=var.name, location="argument", required=True))
+    for name in _template_names(operation):
+        if norm(name) not in fed and norm(name) not in by_name:
+            # `{{x}}` in a body or parameter value: any JSON value, as the template places it.
+            derived.append(Input(name=name, type="any", required=False))
     unique: dict[str, Input] = {}
     for item in derived:
         unique.setdefault(norm(item.name), item)
     return tuple(unique.values())
+
+
+def _template_names(operation: Operation) -> list[str]:
+    """Undotted `{{x}}` names in the operation's parameter values and body."""
+    templates = [p.value for p in operation.params if p.value is not None]
+    body = operation.body
+    if body is not None:
+        if body.template is not None:
+            templates.append(body.template)
+        templates.extend(parse_template(text) for text in _strings(body.data))
+    return [v.name for t in templates for v in t.variables if "." not in v.name]
+
+
+def _strings(data: Any) -> list[str]:
+    if isinstance(data, str):
+        return [data]
+    if isinstance(data, dict):
+        return [s for v in data.values() for s in _strings(v)]
+    if isinstance(data, list):
+        return [s for v in data for s in _strings(v)]
+    return []
 
 
 def _derived(name: str, param: ConsumedParam | None) -> Input:
