@@ -10,13 +10,13 @@ from urllib.parse import quote
 
 from naftiko.engine import auth, outputs, steps
 from naftiko.engine.formats import parse_body
-from naftiko.engine.inputs import find, validate
+from naftiko.engine.inputs import Configured, find, validate
 from naftiko.engine.plan import Action, Operation, Plan
 from naftiko.engine.request import UpstreamRequest, build_request
 from naftiko.engine.result import Result
 from naftiko.engine.scope import Scope
 from naftiko.engine.upstream import Timeouts, UpstreamResponse, Upstreams
-from naftiko.errors import MappingError, NaftikoError, redacted
+from naftiko.errors import InputError, MappingError, NaftikoError, redacted
 from naftiko.expressions import Const, Ref, WithValue, parse_template, to_text
 from naftiko.model import Authentication
 
@@ -126,6 +126,8 @@ class Engine:
     ) -> Result:
         """`forward` resources: the same method, path, query and body to the target namespace;
         only trusted headers pass, and the namespace's own credentials are applied."""
+        if any(segment in (".", "..") for segment in path.split("/")):
+            raise InputError("path", "a path value cannot contain '.' or '..' segments")
         client = self.plan.clients[namespace]
         scope = self._scope({})
         base = parse_template(client.base_uri).render(scope.get, encode=to_text)
@@ -134,10 +136,14 @@ class Engine:
             url += "?" + query
         request = UpstreamRequest(method, url, headers=dict(headers), body=body or None)
         request.idempotent = method in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
-        response = await self._receive(namespace, request, scope)
+        try:
+            response = await self._receive(namespace, request, scope)
+        except NaftikoError as exc:
+            raise redacted(exc, self.redact) from None
         if response.status >= 400:
-            return self._upstream_error(response)
-        return Result(response.status, raw=response.body, content_type=response.content_type)
+            return self._masked(self._upstream_error(response))
+        result = Result(response.status, raw=response.body, content_type=response.content_type)
+        return self._masked(result)
 
     def _scope(self, params: Mapping[str, Any]) -> Scope:
         return Scope(params, self.plan.bindings)
@@ -155,7 +161,8 @@ class Engine:
                 if present:
                     merged[key] = found
             elif isinstance(value, Const):
-                merged[key] = value.value
+                const = value.value
+                merged[key] = Configured(const) if isinstance(const, str) else const
             else:
                 scope = scope or self._scope(params)
                 merged[key] = value.render(scope.get, encode=to_text)
@@ -168,11 +175,9 @@ class Engine:
     async def _receive(
         self, namespace: str, request: UpstreamRequest, scope: Scope
     ) -> UpstreamResponse:
-        """The one place upstream bodies enter: a credential an upstream echoes back is masked
-        here, before any pass-through, mapping, step or error message can carry it on."""
-        response = await self.upstreams.send(namespace, request, scope)
-        body = self.redact_bytes(response.body)
-        return response if body is response.body else replace(response, body=body)
+        """The one place upstream answers enter (secrets they echo are masked on the way out,
+        in `invoke`/`forward`, with everything else)."""
+        return await self.upstreams.send(namespace, request, scope)
 
     def _finish(
         self,

@@ -47,6 +47,13 @@ class Input:
         return schema
 
 
+class Configured(str):
+    """Text the spec itself wrote (a declared enum member, a `with` constant): it may stand
+    where a free caller value may not, such as a dotted host name in a base URI."""
+
+    __slots__ = ()
+
+
 def find(arguments: Mapping[str, Any], name: str) -> tuple[bool, Any]:
     """An argument by name, `-` and `_` being equivalent."""
     if name in arguments:
@@ -79,8 +86,11 @@ def validate(inputs: tuple[Input, ...], arguments: Mapping[str, Any]) -> dict[st
         typed = coerce(spec, value)
         if spec.pattern is not None and isinstance(typed, str) and not spec.pattern.search(typed):
             raise InputError(spec.name, f"does not match pattern {spec.pattern.pattern!r}")
-        if spec.enum and typed not in spec.enum:
-            raise InputError(spec.name, f"must be one of {list(spec.enum)}")
+        if spec.enum:
+            if typed not in spec.enum:
+                raise InputError(spec.name, f"must be one of {list(spec.enum)}")
+            if isinstance(typed, str):
+                typed = Configured(typed)
         params[spec.name] = typed
     return params
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from naftiko.engine.inputs import Input, declared_input
 from naftiko.engine.outputs import is_passthrough
@@ -41,7 +42,10 @@ from naftiko.model.exposes import _Unit
 from naftiko.spec.bindings import Bindings
 
 Mode = Literal["call", "steps", "ref", "mock"]
-ORIGIN, PATH, QUERY = "origin", "path", "query"  # where a URL variable stands
+# Where a URL variable stands. Only configuration may fill the origin's scheme, userinfo and
+# port; a caller's value may fill a HOST position only as one DNS label (SECURITY.md).
+SCHEME, USERINFO, HOST, PORT, PATH, QUERY = "scheme", "userinfo", "host", "port", "path", "query"
+ORIGIN = frozenset({SCHEME, USERINFO, HOST, PORT})
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
@@ -212,19 +216,36 @@ def _operation(c: ConsumesHttp, resource: ConsumedResource, op: ConsumedOperatio
 
 
 def url_segments(url: Template) -> tuple[tuple[str | Var, str], ...]:
-    """Each part of a URL template with where it stands: a variable before the first path
-    slash belongs to the origin (a bound base URI), one after `?` to the query."""
+    """Each part of a URL template with where it stands (SCHEME, USERINFO, HOST, PORT, PATH
+    or QUERY), read by splitting the template with a marker in place of each variable. A
+    variable before any `://` (`{{API_BASE}}/x`) stands for the whole origin: SCHEME."""
+    marks = [f"x7q{i}q7x" if isinstance(p, Var) else p for i, p in enumerate(url.parts)]
+    probe = "".join(marks)
+    whole_origin = ""
+    if "://" not in probe:
+        # `{{API_BASE}}/items/{id}`: the leading variable is the origin, the rest a path.
+        whole_origin = marks[0] if isinstance(url.parts[0], Var) else ""
+        probe = "s://h" + ("/" if not whole_origin else "") + probe[len(whole_origin) :]
+    split = urlsplit(probe)
     segments: list[tuple[str | Var, str]] = []
-    seen = ""
-    for part in url.parts:
+    for part, mark in zip(url.parts, marks, strict=True):
         if isinstance(part, str):
-            seen += part
             segments.append((part, ""))
-            continue
-        rest = seen.split("://", 1)[1] if "://" in seen else seen
-        where = QUERY if "?" in seen else (PATH if "/" in rest else ORIGIN)
-        segments.append((part, where))
-        seen += "x"  # a substituted value: no slash, no `?`
+        elif mark == whole_origin or probe.index(mark) < probe.index("://"):
+            segments.append((part, SCHEME))
+        elif mark in split.netloc:
+            userinfo, _, hostport = split.netloc.rpartition("@")
+            _, colon, port = hostport.rpartition(":")
+            if mark in userinfo:
+                segments.append((part, USERINFO))
+            elif colon and mark in port and not port.endswith("]"):
+                segments.append((part, PORT))
+            else:
+                segments.append((part, HOST))
+        elif mark in split.query or mark in split.fragment:
+            segments.append((part, QUERY))
+        else:
+            segments.append((part, PATH))
     return tuple(segments)
 
 
