@@ -101,6 +101,22 @@ class RestAdapter:
             )
         return response
 
+    def methods_at(self, path: str) -> list[str]:
+        """The methods `path` answers (CORS preflights)."""
+        methods = {route.method for route in self.plan.routes if route.regex.match(path)}
+        if "*" in methods:
+            return ["DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"]
+        return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
+
+    def header_inputs(self) -> frozenset[str]:
+        """Every request header the spec reads (CORS preflights)."""
+        return frozenset(
+            spec.name
+            for route in self.plan.routes
+            for spec in route.action.caller_inputs
+            if spec.location == "header"
+        ) | frozenset(route_header for r in self.plan.routes for route_header in r.trusted_headers)
+
     def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
         allowed: list[str] = []
         for route in self.plan.routes:
