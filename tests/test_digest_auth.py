@@ -25,7 +25,7 @@ async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     spec = write_capability(tmp_path, {**ORDERS_REST, "authentication": DIGEST})
     (served,) = build([spec], Settings(), {}).served
     transport = httpx.ASGITransport(app=served.adapter.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://orders") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         yield client
 
 
