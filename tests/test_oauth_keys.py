@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from aiohttp import web
 
 from naftiko.adapters.auth_oauth import (
     KEYS_TTL,
+    RETRY_AFTER,
     AuthorityDown,
     KeySet,
     Metadata,
@@ -18,6 +20,7 @@ from naftiko.adapters.auth_oauth import (
 from naftiko.engine.upstream import Timeouts, Upstreams
 from naftiko.spec.bindings import Bindings
 from tests.support.authserver import AuthServer, free_port, serve_auth_server
+from tests.support.servers import Recorder, serve_app
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +98,28 @@ async def test_metadata_that_names_another_issuer_is_not_used(
     metadata = Metadata(authority.issuer.replace("127.0.0.1", "localhost"), upstreams)
     with pytest.raises(AuthorityDown, match="another issuer"):
         await metadata.get("jwks_uri")
+
+
+async def test_a_failing_authorization_server_is_not_asked_again_for_a_few_seconds(
+    upstreams: Upstreams,
+) -> None:
+    recorder = Recorder()
+
+    async def broken(request: web.Request) -> web.Response:
+        await recorder.record(request)
+        return web.Response(status=500)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", broken)
+    clock = Clock()
+    with serve_app(app) as url:
+        metadata = Metadata(url, upstreams, clock)
+        for _ in range(3):
+            with pytest.raises(AuthorityDown, match="answered 500"):
+                await metadata.get("jwks_uri")
+        asked = len(recorder.requests)
+        clock.now += RETRY_AFTER
+        with pytest.raises(AuthorityDown):
+            await metadata.get("jwks_uri")
+    assert asked == len(discovery_urls(url))  # one discovery for the three requests
+    assert len(recorder.requests) == 2 * asked

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from naftiko.adapters.auth_digest import DigestVerifier
 from naftiko.adapters.auth_oauth import (  # Authority is re-exported for the adapters
+    RETRY_AFTER,
     Authority,
     AuthorityDown,
     Claims,
@@ -105,7 +106,7 @@ class Gate:
         except AuthorityDown as exc:
             log.warning("refusing %s %s: %s", conn.scope["method"], conn.scope["path"], exc)
             refusal = problem(503, "the authorization server cannot be reached; try again later")
-            refusal.headers["Retry-After"] = "5"
+            refusal.headers["Retry-After"] = str(int(RETRY_AFTER))
             return refusal
         _note(conn, _describe(claims))
         return None

@@ -14,10 +14,10 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any, Protocol, TypeVar
+from urllib.parse import quote_plus, urlsplit
 
 import jwt
 from jwt import PyJWK
@@ -41,6 +41,7 @@ KEYS_TTL = 300.0  # JWKS and metadata kept this long unless Cache-Control says o
 MAX_KEYS_TTL = 3600.0
 MIN_KID_REFRESH = 30.0  # an unknown `kid` refetches the keys at most this often
 MAX_INTROSPECTED = 10_000
+RETRY_AFTER = 5.0  # after a failed fetch, requests are refused at once for this long
 
 
 class Authority(Protocol):
@@ -145,22 +146,51 @@ def discovery_urls(issuer: str) -> list[str]:
     return urls
 
 
+_T = TypeVar("_T")
+
+
+class _Backoff:
+    """The last failure to reach the authorization server, remembered for RETRY_AFTER seconds:
+    requests queued behind one fetch fail at once instead of each waiting out a timeout."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._failure: AuthorityDown | None = None
+        self._until = 0.0
+
+    async def run(self, fetch: Callable[[], Awaitable[_T]]) -> _T:
+        if self._failure is not None and self._clock() < self._until:
+            raise AuthorityDown(f"{self._failure} (not asked again yet)")
+        try:
+            result = await fetch()
+        except AuthorityDown as exc:
+            self._failure, self._until = exc, self._clock() + RETRY_AFTER
+            raise
+        self._failure = None
+        return result
+
+
 class Metadata:
     """The authorization server's metadata, discovered once and refreshed when stale."""
 
-    def __init__(self, issuer: str, authority: Authority) -> None:
+    def __init__(
+        self, issuer: str, authority: Authority, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._issuer = issuer
         self._authority = authority
+        self._clock = clock
         self._document: dict[str, Any] | None = None
         self._expires = 0.0
         self._lock = asyncio.Lock()
+        self._backoff = _Backoff(clock)
 
     async def get(self, field: str) -> str:
         async with self._lock:
-            if self._document is None or time.monotonic() >= self._expires:
-                self._document, ttl = await self._discover()
-                self._expires = time.monotonic() + ttl
-        value = self._document.get(field)
+            if self._document is None or self._clock() >= self._expires:
+                fresh, ttl = await self._backoff.run(self._discover)
+                self._document, self._expires = fresh, self._clock() + ttl
+            document = self._document
+        value = document.get(field) if document is not None else None
         if not isinstance(value, str) or not value.startswith(("https://", "http://")):
             raise AuthorityDown(f"the authorization server's metadata has no usable {field}")
         return value
@@ -241,6 +271,7 @@ class KeySet:
         self._expires = 0.0
         self._kid_refreshed: float | None = None
         self._lock = asyncio.Lock()
+        self._backoff = _Backoff(clock)
 
     async def find(self, kid: str | None, alg: str) -> PyJWK:
         async with self._lock:
@@ -260,6 +291,9 @@ class KeySet:
         return last is None or self._clock() - last >= MIN_KID_REFRESH
 
     async def _refresh(self) -> None:
+        await self._backoff.run(self._fetch)
+
+    async def _fetch(self) -> None:
         url = await self._metadata.get("jwks_uri")
         document, ttl = await _fetch_json(self._authority, url, "keys")
         keys = document.get("keys") if isinstance(document, dict) else None
@@ -313,7 +347,8 @@ class _Introspection:
             url,
             "introspection",
             form={"token": token, "token_type_hint": "access_token"},
-            basic=(self.policy.client_id, self.policy.client_secret),
+            # RFC 6749 §2.3.1: both are form-urlencoded before they go into Basic.
+            basic=(quote_plus(self.policy.client_id), quote_plus(self.policy.client_secret)),
         )
         if not isinstance(answer, dict) or answer.get("active") is not True:
             raise Refused("the token is not active")
