@@ -178,20 +178,32 @@ async def run_faults(running: Running, requests: int, concurrency: int) -> list[
         for name, calls in upstream_faults:
             width = 4 if name.startswith("50 MB") else concurrency
             rows.append(await fault(running, name, calls, width))
-        request = b"GET /f/ok/x HTTP/1.1\r\nHost: a\r\n"
+        request = b"GET /f/ok/x HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         client_faults: list[tuple[str, list[Callable[[], Awaitable[Any]]], int]] = [
             ("1,100 idle connections", [lambda: raw(rest, b"")] * 1100, 1100),
             ("200 slowloris (partial headers)", [lambda: raw(rest, request)] * 200, 200),
             ("128 MiB header", [lambda: raw(rest, request + b"X: " + b"a" * (128 << 20))], 1),
             (
                 "declared 1 GB body",
-                [lambda: raw(rest, b"POST /record HTTP/1.1\r\nContent-Length: 1000000000\r\n\r\n")]
+                [
+                    lambda: raw(
+                        rest,
+                        b"POST /record HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        b"Content-Length: 1000000000\r\n\r\n",
+                    )
+                ]
                 * requests,
                 concurrency,
             ),
             (
                 "stalled upload",
-                [lambda: raw(rest, b"POST /record HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")] * 100,
+                [
+                    lambda: raw(
+                        rest,
+                        b"POST /record HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{",
+                    )
+                ]
+                * 100,
                 100,
             ),
         ]

@@ -62,6 +62,7 @@ def test_the_engine_knows_no_protocol(path: Path) -> None:
 @pytest.mark.parametrize("path", sorted((SRC / "adapters").glob("*.py")), ids=lambda p: p.name)
 def test_adapters_do_not_import_each_other(path: Path) -> None:
     shared = {
+        "naftiko.adapters.auth_gate",
         "naftiko.adapters.common",
         "naftiko.adapters.edge",
         "naftiko.adapters.files",

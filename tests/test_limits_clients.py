@@ -57,20 +57,22 @@ def test_a_connection_that_never_speaks_is_closed(rest: str) -> None:
 
 
 def test_headers_sent_too_slowly_get_a_408_and_the_connection_closes(rest: str) -> None:
-    status, problem = _status_and_body(raw_exchange(rest, b"GET /f/ok/x HTTP/1.1\r\nHost: a\r\n"))
+    status, problem = _status_and_body(
+        raw_exchange(rest, b"GET /f/ok/x HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    )
     assert status == 408
     assert problem["detail"] == "request headers not received within 1 s"
 
 
 def test_headers_past_the_limit_get_a_431(rest: str) -> None:
-    request = b"GET /f/ok/x HTTP/1.1\r\nHost: a\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n"
+    request = b"GET /f/ok/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n"
     status, problem = _status_and_body(raw_exchange(rest, request))
     assert status == 431
     assert problem["detail"] == "request headers are larger than 8192 bytes"
 
 
 def test_a_body_that_stalls_gets_a_408(rest: str) -> None:
-    request = b"POST /record HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n{"
+    request = b"POST /record HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{"
     status, problem = _status_and_body(raw_exchange(rest, request))
     assert status == 408
     assert problem["detail"] == "request body stalled for 1 s"
@@ -80,7 +82,7 @@ def test_a_body_that_stalls_gets_a_408(rest: str) -> None:
 def test_a_declared_body_past_max_body_is_a_413_on_every_adapter(
     gateway: tuple[Running, Faulty], namespace: str
 ) -> None:
-    request = f"POST /record HTTP/1.1\r\nHost: a\r\nContent-Length: {MAX_BODY + 1}\r\n\r\n"
+    request = f"POST /record HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {MAX_BODY + 1}\r\n\r\n"
     status, problem = _status_and_body(raw_exchange(gateway[0].url(namespace), request.encode()))
     assert status == 413
     assert problem["detail"] == f"request body is larger than {MAX_BODY} bytes"
@@ -125,9 +127,9 @@ def test_connections_past_the_limit_are_answered_503_and_others_served_after(
     held = [socket.create_connection((host, int(port)), timeout=10) for _ in range(20)]
     try:
         for conn in held:
-            conn.sendall(b"GET /f/ok/x HTTP/1.1\r\nHost: a\r\n\r\n")
+            conn.sendall(b"GET /f/ok/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert conn.recv(65536).startswith(b"HTTP/1.1 200")
-        asking = raw_exchange(rest, b"GET /f/ok/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        asking = raw_exchange(rest, b"GET /f/ok/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         silent = raw_exchange(rest, b"")  # answered at once, not when it would speak
         assert _status_and_body(asking)[0] == 503
         assert _status_and_body(silent) == (

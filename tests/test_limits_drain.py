@@ -47,7 +47,9 @@ def test_at_shutdown_uploads_waiting_and_requests_still_running_are_answered_503
             httpx.Client(timeout=30) as client,
             socket.create_connection((host, int(port))) as stalled,
         ):
-            stalled.sendall(b"POST /record HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n{")
+            stalled.sendall(
+                b"POST /record HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n{"
+            )
             rest_call = _in_background(lambda: client.get(rest + "/f/hang/x"))
             mcp_call = _in_background(
                 lambda: client.post(

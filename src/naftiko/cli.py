@@ -167,6 +167,22 @@ def run(
     drain_timeout: Annotated[
         float, typer.Option("--drain-timeout", help="Time in-flight requests get at shutdown (s).")
     ] = 10.0,
+    allow_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-origin",
+            help="A browser origin allowed to call the adapters (CORS, MCP Origin check); "
+            "repeatable; also NAFTIKO_ALLOW_ORIGINS.",
+        ),
+    ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            help="A Host name a loopback listener accepts besides loopback names; "
+            "repeatable; also NAFTIKO_ALLOW_HOSTS.",
+        ),
+    ] = None,
 ) -> None:
     """Serve every adapter of every spec until SIGTERM/SIGINT."""
     if log_level.lower() not in ("debug", "info", "warning", "error"):
@@ -189,6 +205,8 @@ def run(
             keepalive_timeout=keepalive_timeout,
             max_header_bytes=max_header_bytes,
             max_connections=max_connections,
+            allow_origins=tuple(allow_origin or ()),
+            allow_hosts=tuple(allow_host or ()),
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

@@ -29,6 +29,7 @@ log = logging.getLogger("naftiko")
 _TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
     408: "Request Timeout",
@@ -73,10 +74,11 @@ def status_for(exc: NaftikoError) -> int:
     return 500
 
 
-def error_response(exc: NaftikoError, redact: Any) -> Response:
+def error_response(exc: NaftikoError) -> Response:
+    """The engine masks secrets in the errors it raises; nothing else carries them."""
     status = status_for(exc)
     extra = {"field": exc.field} if isinstance(exc, InputError) else {}
-    return problem(status, redact(str(exc)), **extra)
+    return problem(status, str(exc), **extra)
 
 
 def authorized(guard: Guard | None, conn: HTTPConnection) -> bool:

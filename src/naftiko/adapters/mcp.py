@@ -27,7 +27,8 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 import naftiko.safejson as safejson
-from naftiko.adapters.common import access_log, authorized, log, problem
+from naftiko.adapters.auth_gate import Gate, caller
+from naftiko.adapters.common import access_log, log, problem
 from naftiko.adapters.edge import DEFAULT_MAX_BODY
 from naftiko.adapters.mcp_content import Prompts, Resources
 from naftiko.adapters.mcp_results import failure, failure_text, success, tool
@@ -69,8 +70,9 @@ class McpAdapter:
             app=self.server, json_response=True, stateless=True, max_request_body_size=max_body
         )
         self.max_body = max_body
-        self.refuse = refusal
+        self.refuse = jsonrpc_refusal
         self.app = _Asgi(self._asgi)
+        self._gate = Gate(plan.guard, engine.upstreams)
 
     def _server(self) -> Server[Any]:
         has_resources, has_prompts = bool(self._resources), bool(self._prompts)
@@ -116,10 +118,14 @@ class McpAdapter:
                 status = message["status"]
             await send(message)
 
-        if scope["path"] not in _PATHS:
+        connection = HTTPConnection(scope)
+        metadata = self._gate.metadata(connection)
+        if metadata is not None:
+            await metadata(scope, receive, watched)
+        elif scope["path"] not in _PATHS:
             await problem(404, f"no MCP endpoint at {scope['path']}")(scope, receive, watched)
-        elif not authorized(self.plan.guard, HTTPConnection(scope)):
-            await problem(401, "missing or invalid credentials")(scope, receive, watched)
+        elif (refusal := await self._gate.admit(connection)) is not None:
+            await refusal(scope, receive, watched)
         elif scope["method"] != "POST":
             # No server-initiated stream (GET) and no session to end (DELETE): a GET held open
             # would only pin a connection and delay shutdown.
@@ -129,12 +135,13 @@ class McpAdapter:
         else:
             await self._sessions.handle_request(_accepting_json(scope), receive, watched)
         access_log.info(
-            "%s %s %s %d %.1fms",
+            "%s %s %s %d %.1fms %s",
             self.plan.namespace,
             scope["method"],
             scope["path"],
             status,
             (time.perf_counter() - started) * 1000,
+            caller(scope),
         )
 
     # ------------------------------------------------------------------ handlers
@@ -162,18 +169,18 @@ class McpAdapter:
 
     async def _invoke(self, action: Action, arguments: dict[str, Any]) -> types.CallToolResult:
         """Execution failures are tool results the model can read and act on, not protocol
-        errors; their text never carries a bound secret."""
+        errors (the engine has already masked secrets in them)."""
         try:
             for name, value in arguments.items():
                 safejson.check(value, name)  # the SDK's parser admits NaN and Infinity
             result = await self.engine.invoke(action, arguments)
         except InputError as exc:
-            return failure(self.engine.redact(f"invalid argument {exc.field!r}: {exc.message}"))
+            return failure(f"invalid argument {exc.field!r}: {exc.message}")
         except NaftikoError as exc:
-            return failure(self.engine.redact(str(exc)))
+            return failure(str(exc))
         if result.error:
             return failure(failure_text(result))
-        return success(result, self.engine.redact)
+        return success(result)
 
     async def _list_resources(
         self, ctx: Context, params: types.PaginatedRequestParams | None
@@ -201,7 +208,7 @@ class McpAdapter:
         return await self._prompts.get(params.name, params.arguments or {})
 
 
-def refusal(status: int, detail: str, body: bytes) -> Response:
+def jsonrpc_refusal(status: int, detail: str, body: bytes) -> Response:
     """How the edge refuses an MCP request (too large, stalled, shutting down): a JSON-RPC
     error answering the request's id when it can be read."""
     request_id: Any = None

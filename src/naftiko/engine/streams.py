@@ -21,7 +21,7 @@ class BodyTooLarge(UpstreamError):
         )
 
 
-async def redacted(
+async def masked_chunks(
     chunks: AsyncIterator[bytes], redact: Callable[[bytes], bytes], longest: int
 ) -> AsyncGenerator[bytes, None]:
     """`chunks` with every secret masked, even one split across two chunks.

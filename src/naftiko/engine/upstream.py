@@ -7,6 +7,7 @@ import asyncio
 import errno
 import logging
 import math
+import os
 import weakref
 from collections.abc import AsyncGenerator
 from contextvars import ContextVar
@@ -32,7 +33,7 @@ from naftiko.version import __version__
 USER_AGENT = f"naftiko-python/{__version__}"
 _JSON_TYPES = ("application/json", "+json", "text/json")
 _OUT_OF_FDS = (errno.EMFILE, errno.ENFILE)
-log = logging.getLogger("naftiko")
+log = logging.getLogger("naftiko.upstream")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,18 @@ class UpstreamResponse:
     @property
     def content_type(self) -> str:
         return self.headers.get("Content-Type", "application/octet-stream")
+
+
+def _reason(exc: OSError) -> str:
+    """The kind of failure, never an address: `Connection refused`, not `Connect call
+    failed ('10.0.0.7', 8443)` (SECURITY.md: errors name the namespace only)."""
+    return os.strerror(exc.errno) if exc.errno else type(exc).__name__
+
+
+def _unavailable(namespace: str, what: str, reason: str, where: str) -> UpstreamUnavailable:
+    # The address is for the operator's log, once (never a URL: its query may hold a key).
+    log.warning("upstream %s %s: %s%s", namespace, what, reason, f" at {where}" if where else "")
+    return UpstreamUnavailable(f"upstream {namespace!r} {what} ({reason})")
 
 
 class _StaleConnection(Exception):
@@ -119,6 +132,9 @@ class Upstreams:
         self.max_body = max_body
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._fds_logged = False
+        # Authorization servers (metadata, JWKS, introspection) get their own pool, opened and
+        # closed with the others and bound by the same timeouts.
+        self._authority: aiohttp.ClientSession | None = None
         self._tokens = auth.OAuth2Tokens(self._fetch_token)
 
     async def start(self) -> None:
@@ -147,10 +163,48 @@ class Upstreams:
                 cookie_jar=aiohttp.DummyCookieJar(),
                 middlewares=(_no_hidden_retry,),
             )
+        self._authority = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True),
+            timeout=timeout,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
 
     async def close(self) -> None:
         sessions, self._sessions = self._sessions, {}
+        authority, self._authority = self._authority, None
+        if authority is not None:
+            sessions["\0authority"] = authority
         await asyncio.gather(*(s.close() for s in sessions.values()))
+
+    async def call_authority(
+        self, url: str, form: dict[str, str] | None = None, basic: tuple[str, str] | None = None
+    ) -> UpstreamResponse:
+        """GET (or, with `form`, POST) an authorization server's metadata, keys or
+        introspection endpoint; transport failures raise UpstreamUnavailable/UpstreamTimeout."""
+        session = self._authority
+        if session is None:
+            raise UpstreamUnavailable("the authorization server client is not started")
+        login = aiohttp.BasicAuth(*basic) if basic is not None else None
+        try:
+            async with session.request(
+                "POST" if form is not None else "GET",
+                url,
+                data=form,
+                auth=login,
+                allow_redirects=False,
+            ) as response:
+                return UpstreamResponse(response.status, response.headers, await response.read())
+        except TimeoutError:
+            raise UpstreamTimeout("the authorization server did not answer in time") from None
+        except aiohttp.ClientConnectorError as exc:
+            reason = exc.os_error.strerror or type(exc.os_error).__name__
+            raise UpstreamUnavailable(
+                f"the authorization server is unreachable: {reason}"
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            reason = type(exc).__name__
+            raise UpstreamUnavailable(f"the authorization server failed: {reason}") from None
 
     async def send(
         self, namespace: str, request: UpstreamRequest, scope: Scope, *, stream: bool = False
@@ -294,20 +348,22 @@ def _finish(response: aiohttp.ClientResponse) -> None:
 
 
 def _failure(namespace: str, exc: BaseException) -> UpstreamError:
-    """The single place a transport exception becomes an UpstreamError."""
+    """The single place a transport exception becomes an UpstreamError (naming the
+    namespace, never the address)."""
     if isinstance(exc, TimeoutError):
         return UpstreamTimeout(f"upstream {namespace!r} did not answer in time")
     if isinstance(exc, aiohttp.InvalidURL):
         return UpstreamUnavailable(f"upstream {namespace!r}: invalid URL")
     if isinstance(exc, aiohttp.ClientConnectorError):
-        reason = exc.os_error.strerror or type(exc.os_error).__name__
-        return UpstreamUnavailable(f"upstream {namespace!r} unreachable: {reason}")
+        where = f"{exc.host}:{exc.port}"
+        return _unavailable(namespace, "is unreachable", _reason(exc.os_error), where)
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return UpstreamUnavailable(f"upstream {namespace!r} broke the response")
     if isinstance(exc, aiohttp.ClientError):
-        return UpstreamUnavailable(f"upstream {namespace!r} failed: {type(exc).__name__}")
-    reason = getattr(exc, "strerror", None) or type(exc).__name__
-    return UpstreamUnavailable(f"upstream {namespace!r} failed: {reason}")
+        return _unavailable(namespace, "failed", type(exc).__name__, "")
+    if isinstance(exc, OSError):
+        return _unavailable(namespace, "failed", _reason(exc), "")
+    return _unavailable(namespace, "failed", type(exc).__name__, "")
 
 
 @lru_cache(maxsize=256)
