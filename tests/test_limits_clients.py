@@ -212,3 +212,21 @@ def test_an_mcp_stdio_line_past_max_body_is_a_json_rpc_error_and_the_session_goe
     too_large, hello = (json.loads(line) for line in done.stdout.splitlines())
     assert too_large["error"] == {"code": -32600, "message": "request is larger than 1000 bytes"}
     assert hello["result"]["serverInfo"]["name"] == "limits-mcp"
+
+
+def test_numbers_in_mcp_arguments_reach_the_upstream_as_written(
+    gateway: tuple[Running, Faulty],
+) -> None:
+    gateway[1].bodies.clear()
+    message = (
+        '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":'
+        '{"name":"record","arguments":{"body":{"big":12345678901234567890.123}}}}'
+    )
+    with httpx.Client(timeout=10) as client:
+        response = client.post(
+            gateway[0].url("limits-mcp"),
+            content=message,
+            headers={"content-type": "application/json", "accept": "application/json"},
+        )
+    assert response.json()["result"]["isError"] is False
+    assert gateway[1].bodies == [b'{"big": 12345678901234567890.123}']

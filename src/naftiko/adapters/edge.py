@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,10 @@ from naftiko.adapters.common import access_log, log, problem
 from naftiko.engine.metrics import Metrics
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
+
+# The request body as read here, for an adapter whose SDK parses it again its own way (MCP
+# reads exact decimals from it; tasks the SDK starts for the request inherit it).
+REQUEST_BODY: ContextVar[bytes] = ContextVar("naftiko_request_body", default=b"")
 
 # status, detail, the request body read so far (MCP answers with the request's id) → answer
 Refuse = Callable[[int, str, bytes], Response]
@@ -105,6 +110,7 @@ class Edge:
                 if exchange.started:
                     return  # refused (413/408) or the client went away
                 receive = _replay(body, receive)
+                REQUEST_BODY.set(body)
             drain.running.add(task)
             try:
                 await self.app(scope, receive, exchange.send)

@@ -29,7 +29,7 @@ from starlette.types import Message, Receive, Scope, Send
 import naftiko.safejson as safejson
 from naftiko.adapters.auth_gate import Gate, caller
 from naftiko.adapters.common import access_log, log, problem
-from naftiko.adapters.edge import DEFAULT_MAX_BODY
+from naftiko.adapters.edge import DEFAULT_MAX_BODY, REQUEST_BODY
 from naftiko.adapters.mcp_content import Prompts, Resources
 from naftiko.adapters.mcp_results import failure, failure_text, success, tool
 from naftiko.adapters.mcp_stdio import serve_stdio
@@ -160,7 +160,8 @@ class McpAdapter:
         started = time.perf_counter()
         outcome = "ERROR"
         try:
-            result = await self._invoke(action, params.arguments or {})
+            arguments = _exact_arguments(REQUEST_BODY.get(), params) or params.arguments or {}
+            result = await self._invoke(action, arguments)
             outcome = "ERROR" if result.is_error else "OK"
             return result
         finally:
@@ -206,6 +207,22 @@ class McpAdapter:
         self, ctx: Context, params: types.GetPromptRequestParams
     ) -> types.GetPromptResult:
         return await self._prompts.get(params.name, params.arguments or {})
+
+
+def _exact_arguments(body: bytes, params: types.CallToolRequestParams) -> dict[str, Any] | None:
+    """The call's arguments read again by safejson from the request body: the SDK's parser
+    turns `12345678901234567890.123` into a double, which would reach the upstream changed."""
+    if not body:
+        return None  # stdio, or no body read at the edge
+    try:
+        message = safejson.loads(body)
+    except (ValueError, InputError):
+        return None  # the SDK's own parse decided this request; its values are used
+    call = message.get("params") if isinstance(message, dict) else None
+    if not isinstance(call, dict) or call.get("name") != params.name:
+        return None
+    arguments = call.get("arguments")
+    return arguments if isinstance(arguments, dict) else None
 
 
 def jsonrpc_refusal(status: int, detail: str, body: bytes) -> Response:
