@@ -279,6 +279,27 @@ def fd_budget(folder: Path, upstream: Faulty) -> dict[str, Any]:
     }
 
 
+def caller_leaves(folder: Path, upstream: Faulty) -> int:
+    """CPU ticks the gateway spends in the 2 s after a caller leaves an endless pass-through
+    stream (limit and timeout far away): 0 when it stops reading the upstream."""
+    spec = faulty_spec(folder, upstream.url, upstream.url)
+    flags = ("--timeout", "60", "--max-upstream-body", str(10**12), "--log-level", "warning")
+    with naftiko_run(spec, args=flags, env={"LIMITS_SECRET": SECRET}, adapters=3) as running:
+        host, port = running.url("limits-rest").removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port))) as conn:
+            conn.sendall(b"GET /f/endless/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            conn.recv(65536)
+        stat = Path(f"/proc/{running.process.pid}/stat")
+
+        def ticks() -> int:
+            fields = stat.read_text().split()
+            return int(fields[13]) + int(fields[14])
+
+        before = ticks()
+        time.sleep(2)
+        return ticks() - before
+
+
 def idle_exit(folder: Path, upstream: Faulty) -> float:
     """Seconds from SIGTERM to exit, a stalled client (half a header) connected."""
     spec = faulty_spec(folder, upstream.url, upstream.url)
@@ -309,6 +330,7 @@ def main() -> None:
             stderr = running.logs()
         exit_seconds = idle_exit(Path(tempfile.mkdtemp()), upstream)
         budget = fd_budget(Path(tempfile.mkdtemp()), upstream)
+        left = caller_leaves(Path(tempfile.mkdtemp()), upstream)
     print(
         "| fault | statuses | p99 s | probe p99 s (statuses) |"
         " RSS MiB before/peak/after | FDs before/after |"
@@ -326,6 +348,7 @@ def main() -> None:
         f"256 descriptors, 1,100 idle connections: {budget['answers']}; probe after: "
         f"{budget['probe']}; FDs before/peak/after {budget['fds']}; ERROR lines: {budget['errors']}"
     )
+    print(f"caller left an endless stream: gateway CPU ticks in the next 2 s: {left}")
     print(f"tracebacks in the gateway's log: {stderr.count('Traceback')}")
     errors = [line for line in stderr.splitlines() if " ERROR " in line]
     print(f"ERROR lines in the gateway's log: {len(errors)}")

@@ -208,18 +208,29 @@ class Streamed(Response):
         self._chunks = chunks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # A caller that goes away stops the copy (uvicorn drops sends after a disconnect, so
+        # without this an endless upstream would be read on to the limit for nobody).
+        gone = asyncio.create_task(_disconnected(receive))
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
         try:
             async for chunk in self._chunks:
+                if gone.done():
+                    return
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except Exception as exc:  # the upstream's fault, after our status line: log, cut
             log.warning("pass-through body cut short: %s", exc)
             return
         finally:
+            gone.cancel()
             await self._chunks.aclose()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _header_bytes(scope: Scope) -> int:
