@@ -30,6 +30,7 @@ class Op:
     params: list[Param] = field(default_factory=list)
     body: BodyKind | None = None
     response: dict[str, Any] | None = None  # the 2xx JSON schema
+    output_format: str = "json"  # the 2xx media type, as an `outputRawFormat`
     deprecated: bool = False
 
 

@@ -14,6 +14,17 @@ METHODS = ("get", "put", "post", "delete", "patch")
 _UNSERVED = ("head", "options", "trace")
 _SCHEMA_KEYS = ("type", "format", "enum", "default", "pattern", "items", "minimum", "maximum")
 _JSON = ("application/json",)
+_FORMATS = {
+    "application/json": "json",
+    "application/xml": "xml",
+    "text/xml": "xml",
+    "application/yaml": "yaml",
+    "application/x-yaml": "yaml",
+    "text/csv": "csv",
+    "text/tab-separated-values": "tsv",
+    "text/html": "html",
+    "text/markdown": "markdown",
+}
 
 
 def read_api(source: Source, namespace: str | None = None) -> Api:
@@ -39,6 +50,8 @@ def read_api(source: Source, namespace: str | None = None) -> Api:
         auth=reader.auth(data),
     )
     reader.operations(data, api)
+    if "webhooks" in data:
+        source.warn(source.root.at("webhooks"), "webhooks are not imported (nothing calls out)")
     return api
 
 
@@ -176,6 +189,7 @@ class _Reader:
         entries = [(p, item_at.at("parameters", i)) for i, p in enumerate(shared)]
         entries += [(p, at.at("parameters", i)) for i, p in enumerate(own)]
         form: list[tuple[Any, Where]] = []
+        swagger_body: tuple[dict[str, Any], Where] | None = None
         for raw, where in entries:
             param, there = self.source.deref(raw, where)
             if not isinstance(param, dict) or not isinstance(param.get("name"), str):
@@ -183,7 +197,7 @@ class _Reader:
                 continue
             location = str(param.get("in", ""))
             if location == "body":  # Swagger 2.0
-                self._body_schema(op, param.get("schema"), there.at("schema"), param)
+                swagger_body = (param, there)
             elif location == "formData":
                 form.append((param, there))
             elif location in ("path", "query", "header", "cookie"):
@@ -191,12 +205,18 @@ class _Reader:
             else:
                 self.source.warn(there, f"parameter location {location!r} is not supported")
         op.params = list(by_key.values())
+        if swagger_body is not None:
+            param, there = swagger_body
+            self._body_schema(op, param.get("schema"), there.at("schema"), param)
         if form:
             self._swagger_form(op, form)
         body = node.get("requestBody")
         if body is not None and not self.swagger:
             self._request_body(op, body, at.at("requestBody"))
-        op.response = self._response(node.get("responses"), at.at("responses"))
+        for key in ("callbacks", "links"):
+            if key in node:
+                self.source.warn(at.at(key), f"`{key}` are not imported")
+        op.response = self._response(node.get("responses"), at.at("responses"), op)
         return op
 
     def _param(self, param: dict[str, Any], where: Where, location: str) -> Param:
@@ -265,7 +285,7 @@ class _Reader:
             op.params.append(self._param(param, where, "body"))
         op.body = "form"
 
-    def _response(self, responses: Any, at: Where) -> dict[str, Any] | None:
+    def _response(self, responses: Any, at: Where, op: Op) -> dict[str, Any] | None:
         if not isinstance(responses, dict):
             return None
         for code in sorted(responses):
@@ -280,6 +300,9 @@ class _Reader:
             content = response.get("content")
             if not isinstance(content, dict):
                 return None
+            formats = [_FORMATS.get(m.split(";")[0].strip()) for m in content]
+            if content and "json" not in formats and not any(m.endswith("+json") for m in content):
+                op.output_format = next((f for f in formats if f), "json")
             for media, entry in content.items():
                 if media.split(";")[0].strip() in _JSON or media.endswith("+json"):
                     raw = entry.get("schema") if isinstance(entry, dict) else None

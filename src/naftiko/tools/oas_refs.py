@@ -6,6 +6,7 @@ path in it), so every warning about an OpenAPI construct names FILE:LINE:COL.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,8 @@ class Source:
             if "://" in file_part:
                 self.warn(where.at("$ref"), f"remote $ref {ref!r} is not fetched; left untyped")
                 return None
-            other = self._file(Path(where.doc.file).parent / unquote(file_part), where)
+            folder = Path(where.doc.file).parent
+            other = self._file(Path(os.path.normpath(folder / unquote(file_part))), where)
             if other is None:
                 return None
             doc = other

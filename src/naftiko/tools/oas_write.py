@@ -20,6 +20,7 @@ HINTS = {
     "POST": (False, False, False),
     "PATCH": (False, False, False),
 }
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OUTPUT_TYPES = {"integer": "number"}  # consumed outputs have no `integer` (alpha2 schema)
 
 
@@ -140,7 +141,7 @@ def _consumed_operation(op: Op, typed: bool) -> dict[str, Any]:
     elif op.body == "fields" and len(fields) == 1:
         # One body parameter alone would *be* the body (SEMANTICS §11.3 rule 7): keep the object.
         out["body"] = {"type": "json", "data": {fields[0].name: "{{" + fields[0].name + "}}"}}
-    out["outputRawFormat"] = "json"
+    out["outputRawFormat"] = op.output_format
     outputs = _outputs(op.response)
     if outputs:
         out["outputParameters"] = outputs
@@ -206,10 +207,20 @@ def _rest_resources(api: Api, prefix: str) -> list[dict[str, Any]]:
         if op.description or op.summary:
             operation["description"] = op.description or op.summary
         if op.params:
-            operation["inputParameters"] = [_parameter(p, with_location=True) for p in op.params]
+            operation["inputParameters"] = [_rest_parameter(p, op) for p in op.params]
         operation["call"] = f"{api.namespace}.{op.name}"
         resource["operations"].append(operation)
     return list(resources.values())
+
+
+def _rest_parameter(param: Param, op: Op) -> dict[str, Any]:
+    out = _parameter(param, with_location=True)
+    if param.location == "body" and op.body == "fields":
+        # A field read by JSONPath is absent when the caller leaves it out; by name alone, an
+        # absent field would receive the whole request body (SEMANTICS §5.3).
+        name = param.name
+        out["value"] = f"$.{name}" if _IDENTIFIER.fullmatch(name) else f"$['{name}']"
+    return out
 
 
 def _tool(api: Api, op: Op) -> dict[str, Any]:
