@@ -31,8 +31,8 @@ def check(new: NewCapability) -> list[str]:
     parts = urlsplit(new.base_uri)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         problems.append(f"target URI: {new.base_uri!r} is not an http(s) URL")
-    if not 1 <= new.port <= 65535:
-        problems.append(f"port: {new.port} is not between 1 and 65535")
+    if not 0 <= new.port <= 65535:  # 0: any free port, as `run` reads it
+        problems.append(f"port: {new.port} is not between 0 and 65535")
     return problems
 
 
