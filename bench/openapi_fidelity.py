@@ -7,7 +7,9 @@ suite), both tools lists are built without serving: ours from the imported capab
 plan, FastMCP's from `list_tools()` in the bench venv ($FASTMCP_PYTHON). Counted over every
 tool's input schema: properties, required ones, and, anywhere in the tree, enums, formats,
 numeric/length bounds and defaults, nested properties (below a top-level argument), and `$ref`s
-left for the client to resolve. Prints a markdown table.
+left for the client to resolve. Prints a markdown table; then, for GroqCloud's createBatch,
+how many calls with invalid arguments (an endpoint outside the enum, missing required fields,
+a completion window failing the pattern) each lets through to the upstream.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from naftiko.engine.exposed import mcp_plan
+from naftiko.engine.inputs import validate
 from naftiko.engine.plan import build_plan
+from naftiko.errors import InputError
 from naftiko.model import ExposesMcp
 from naftiko.spec.bindings import Bindings
 from naftiko.spec.loader import load
@@ -41,7 +45,14 @@ FASTMCP_PYTHON = os.environ.get("FASTMCP_PYTHON", "/work/bench-venv/bin/python")
 BOUNDS = ("minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "pattern")
 
 
-def naftiko_tools(document: Path) -> list[dict[str, Any]]:
+INVALID = [
+    {"input_file_id": "f", "endpoint": "/v1/embeddings", "completion_window": "24h"},
+    {"input_file_id": "f"},
+    {"input_file_id": "f", "endpoint": "/v1/chat/completions", "completion_window": "forever"},
+]
+
+
+def naftiko_actions(document: Path) -> dict[str, Any]:
     imported = import_openapi(document, capability=True)
     spec = Path(tempfile.mkdtemp()) / "capability.yaml"
     spec.write_text(render(imported.document, "yaml"))
@@ -51,8 +62,32 @@ def naftiko_tools(document: Path) -> list[dict[str, Any]]:
     (index, adapter), *_ = [
         (i, e) for i, e in enumerate(capability.body.exposes) if isinstance(e, ExposesMcp)
     ]
-    tools = mcp_plan(plan, index, adapter).tools
-    return [{"name": n, "inputSchema": a.input_schema} for n, a in tools.items()]
+    return dict(mcp_plan(plan, index, adapter).tools)
+
+
+def naftiko_tools(document: Path) -> list[dict[str, Any]]:
+    actions = naftiko_actions(document)
+    return [{"name": n, "inputSchema": a.input_schema} for n, a in actions.items()]
+
+
+def naftiko_let_through(document: Path, tool: str) -> int:
+    """Engine.invoke validates arguments first: this is that step, without an upstream."""
+    action = naftiko_actions(document)[tool]
+    passed = 0
+    for arguments in INVALID:
+        try:
+            validate(action.inputs, arguments)
+        except InputError:
+            continue
+        passed += 1
+    return passed
+
+
+def fastmcp_let_through(document: Path, tool: str) -> int:
+    cmd = [FASTMCP_PYTHON, "-P", str(HERE / "peer_fastmcp_calls.py"), str(document), tool]
+    done = subprocess.run([*cmd, *map(json.dumps, INVALID)], capture_output=True, text=True)
+    count: int = json.loads(done.stdout)
+    return count
 
 
 def fastmcp_tools(document: Path) -> list[dict[str, Any]] | str:
@@ -118,6 +153,10 @@ def main() -> None:
                 + " | ".join(str(counts[c]) for c in columns)
                 + " |"
             )
+    groq = DOCUMENTS[0]
+    print(f"\nInvalid createBatch calls reaching the upstream (of {len(INVALID)}):")
+    print(f"naftiko {naftiko_let_through(groq, 'create-batch')}, ", end="")
+    print(f"FastMCP {fastmcp_let_through(groq, 'createBatch')}")
 
 
 if __name__ == "__main__":

@@ -243,6 +243,14 @@ def import_openapi(
     ] = False,
     rest_port: Annotated[int, typer.Option("--rest-port", help="REST adapter port.")] = 8080,
     mcp_port: Annotated[int, typer.Option("--mcp-port", help="MCP adapter port.")] = 9090,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Only what the official JSON Schema allows (validate --strict passes; "
+            "fewer checks before the upstream call).",
+        ),
+    ] = False,
 ) -> None:
     """Write the consumes document (or, with --capability, a whole capability) for an API."""
     _check_format(output_format)
@@ -256,6 +264,7 @@ def import_openapi(
         output_format=output_format,
         rest_port=rest_port,
         mcp_port=mcp_port,
+        schema_strict=strict,
     )
     for warning in imported.warnings:
         typer.echo(f"{warning.location}: warning: {warning.message}", err=True)

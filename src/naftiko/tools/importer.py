@@ -12,7 +12,7 @@ import yaml
 from naftiko.errors import Problem
 from naftiko.tools.oas_read import read_api
 from naftiko.tools.oas_refs import open_source
-from naftiko.tools.oas_write import capability_document, consumes_document
+from naftiko.tools.oas_write import capability_document, consumes_document, schema_only
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ def import_openapi(
     output_format: str = "yaml",
     rest_port: int = 8080,
     mcp_port: int = 9090,
+    schema_strict: bool = False,
 ) -> Imported:
     """Read `file` (and the files its `$ref`s name); unsupported constructs become warnings."""
     source = open_source(file)
@@ -41,6 +42,8 @@ def import_openapi(
     else:
         doc = consumes_document(api)
         name = f"{api.namespace}-consumes.{ext}"
+    if schema_strict:
+        doc = schema_only(doc)
     return Imported(doc, source.warnings, name)
 
 

@@ -236,3 +236,35 @@ def _tool(api: Api, op: Op) -> dict[str, Any]:
         tool["inputParameters"] = [_parameter(p, with_location=False) for p in op.params]
     tool["call"] = f"{api.namespace}.{op.name}"
     return tool
+
+
+_SCHEMA_KEYS = {
+    "consumed": ("name", "in", "value"),
+    "rest": ("name", "in", "type", "description", "pattern", "value"),
+    "mcp": ("name", "type", "description", "required"),
+}
+
+
+def schema_only(document: dict[str, Any]) -> dict[str, Any]:
+    """The document with only what the official alpha2 JSON Schema allows on inputs (for
+    `validate --strict`): REST inputs lose `required` and enums, tool inputs enums and patterns,
+    consumed inputs their types. The runtime then validates less before calling upstream."""
+    body = document.get("capability", document)
+    for consumes in body.get("consumes", []):
+        for resource in consumes.get("resources", []):
+            for op in resource.get("operations", []):
+                _keep(op, "consumed")
+    for adapter in body.get("exposes", []):
+        units = [op for r in adapter.get("resources", []) for op in r.get("operations", [])]
+        for unit in units + adapter.get("tools", []):
+            _keep(unit, adapter["type"])
+    return document
+
+
+def _keep(unit: dict[str, Any], kind: str) -> None:
+    allowed = _SCHEMA_KEYS[kind]
+    unit["inputParameters"] = [
+        {k: v for k, v in p.items() if k in allowed} for p in unit.get("inputParameters", [])
+    ]
+    if not unit["inputParameters"]:
+        del unit["inputParameters"]
