@@ -232,8 +232,16 @@ async def test_a_cross_file_openapi_31_document_serves_nested_bodies_with_basic_
     echo[1].requests.clear()
     loan = {"isbn": "9780000000001", "member": {"card": "C-1", "email": "a@example.org"}}
     async with mcp_http(others[0].url("city-library-mcp") + "/mcp", "auto") as session:
+        listed = await session.list_tools()
         missing = await session.call_tool("search-books", {})
         created = await session.call_tool("create-loan", loan)
+    (tool,) = [t for t in listed.tools if t.name == "create-loan"]
+    assert tool.input_schema["properties"]["member"] == {
+        "type": "object",
+        "description": "body parameter member",
+        "required": ["card"],
+        "properties": {"card": {"type": "string"}, "email": {"type": "string", "format": "email"}},
+    }
     assert missing.is_error and "'q'" in _text(missing)
     assert not created.is_error
     (sent,) = echo[1].requests

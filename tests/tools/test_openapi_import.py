@@ -13,11 +13,13 @@ from naftiko.cli import app
 from naftiko.model import ExposesMcp, ExposesRest
 from naftiko.spec.loader import load
 from naftiko.tools.importer import import_openapi, render
+from tests.support.microcks import CONFORMANCE_DIR
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "openapi"
 GROQ = FIXTURES / "groqcloud-batches.yaml"
 PETS = FIXTURES / "petstore-swagger2.json"
 LIBRARY = FIXTURES / "library" / "library.yaml"
+MICROCKS = sorted(CONFORMANCE_DIR.glob("microcks/*.yaml"))
 
 
 def _write(tmp_path: Path, text: str, name: str = "api.yaml") -> Path:
@@ -140,3 +142,15 @@ def test_json_output_has_no_yaml_marker(tmp_path: Path) -> None:
     )
     assert done.exit_code == 0, done.output
     assert json.loads(out.read_text())["consumes"][0]["namespace"] == "groq"
+
+
+@pytest.mark.parametrize("source", [GROQ, PETS, LIBRARY, *MICROCKS], ids=lambda p: p.name)
+def test_with_strict_every_document_imports_to_a_capability_the_official_schema_accepts(
+    tmp_path: Path, source: Path
+) -> None:
+    out = tmp_path / "capability.yaml"
+    runner = CliRunner()
+    args = ["import", "openapi", str(source), "--capability", "--strict", "-o", str(out)]
+    assert runner.invoke(app, args).exit_code == 0
+    done = runner.invoke(app, ["validate", "--strict", str(out)])
+    assert (done.exit_code, done.output) == (0, f"ok {out} (0 warnings)\n")

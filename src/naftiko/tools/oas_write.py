@@ -20,6 +20,8 @@ HINTS = {
     "POST": (False, False, False),
     "PATCH": (False, False, False),
 }
+# Schema keywords written as the parameter's own fields (`type` is always its own).
+_AS_FIELDS = frozenset({"type", "description", "title", "enum", "pattern", "items"})
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OUTPUT_TYPES = {"integer": "number"}  # consumed outputs have no `integer` (alpha2 schema)
 
@@ -131,7 +133,9 @@ def _consumed_operation(op: Op, typed: bool) -> dict[str, Any]:
         out["description"] = op.description or op.summary
     if op.params:
         out["inputParameters"] = [
-            _parameter(p, with_location=True) if typed else {"name": p.name, "in": p.location}
+            _parameter(p, with_location=True, exposed=False)
+            if typed
+            else {"name": p.name, "in": p.location}
             for p in op.params
         ]
     fields = [p for p in op.params if p.location == "body"]
@@ -148,7 +152,7 @@ def _consumed_operation(op: Op, typed: bool) -> dict[str, Any]:
     return out
 
 
-def _parameter(param: Param, *, with_location: bool) -> dict[str, Any]:
+def _parameter(param: Param, *, with_location: bool, exposed: bool = True) -> dict[str, Any]:
     schema = param.schema
     out: dict[str, Any] = {"name": param.name}
     if with_location:
@@ -164,8 +168,9 @@ def _parameter(param: Param, *, with_location: bool) -> dict[str, Any]:
         out["enum"] = enum
     if out["type"] == "array" and isinstance(schema.get("items"), dict):
         out["items"] = schema["items"]
-    if "default" in schema and schema["default"] is not None:
-        out["default"] = schema["default"]
+    extra = {k: v for k, v in schema.items() if k not in _AS_FIELDS}
+    if extra and exposed:
+        out["schema"] = extra  # formats, bounds, defaults, nested fields: shown to clients
     return out
 
 
@@ -240,7 +245,7 @@ def _tool(api: Api, op: Op) -> dict[str, Any]:
 
 _SCHEMA_KEYS = {
     "consumed": ("name", "in", "value"),
-    "rest": ("name", "in", "type", "description", "pattern", "value"),
+    "rest": ("name", "in", "type", "description", "pattern", "value"),  # no `required`
     "mcp": ("name", "type", "description", "required"),
 }
 
