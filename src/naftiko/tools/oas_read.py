@@ -69,9 +69,11 @@ class _Reader:
             if not isinstance(host, str) or not host:
                 self.source.warn(self.root, "no host: baseUri is https://api.example.com")
                 return "https://api.example.com"
-            schemes = data.get("schemes") or ["https"]
-            scheme = "https" if "https" in schemes else str(schemes[0])
-            return f"{scheme}://{host}{str(data.get('basePath') or '').rstrip('/')}"
+            schemes = [s for s in _list(data.get("schemes")) if s in ("http", "https")]
+            scheme = "http" if schemes == ["http"] else "https"
+            base_path = data.get("basePath")
+            base_path = base_path.rstrip("/") if isinstance(base_path, str) else ""
+            return f"{scheme}://{host}{base_path}"
         servers = data.get("servers")
         first = servers[0] if isinstance(servers, list) and servers else None
         url = first.get("url") if isinstance(first, dict) else None
@@ -83,7 +85,12 @@ class _Reader:
         for name, var in variables.items() if isinstance(variables, dict) else ():
             default = var.get("default") if isinstance(var, dict) else None
             url = url.replace("{" + name + "}", str(default or ""))
-        if not urlsplit(url).scheme:
+        scheme = urlsplit(url).scheme
+        if scheme and scheme not in ("http", "https"):
+            at = self.root.at("servers", 0, "url")
+            self.source.warn(at, f"server url {url!r} is not http(s): baseUri is a placeholder")
+            return "https://api.example.com"
+        if not scheme:
             at = self.root.at("servers", 0, "url")
             self.source.warn(
                 at, f"server url {url!r} is relative: baseUri is https://api.example.com"

@@ -65,7 +65,12 @@ class _Flattener:
         if not isinstance(node, dict):
             self.source.warn(where, "schema is not an object; read as any value")
             return {}
-        out: dict[str, Any] = {k: node[k] for k in _KEPT if k in node}
+        out: dict[str, Any] = {}
+        for key in _KEPT:
+            if key in node and _fits(key, node[key]):
+                out[key] = node[key]
+            elif key in node:
+                self.source.warn(where.at(key), f"`{key}` is malformed; left out")
         self._nullable(node, out)
         for key in _DROPPED_WITH_WARNING:
             if key in node:
@@ -139,6 +144,30 @@ class _Flattener:
             if not out["required"]:
                 del out["required"]
         out.setdefault("type", "object")
+
+
+_TEXT = frozenset({"format", "description", "title", "pattern"})
+_COUNTS = frozenset({"minLength", "maxLength", "minItems", "maxItems", "minProperties"})
+
+
+def _fits(key: str, value: Any) -> bool:
+    """Whether a keyword's value has the shape JSON Schema gives it (a document may lie)."""
+    if key in _TEXT:
+        return isinstance(value, str)
+    if key == "type":
+        kinds = value if isinstance(value, list) else [value]
+        return bool(kinds) and all(isinstance(k, str) for k in kinds)
+    if key == "required":
+        return isinstance(value, list) and all(isinstance(r, str) for r in value)
+    if key == "enum":
+        return isinstance(value, list) and bool(value)
+    if key in _COUNTS or key == "maxProperties":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if key == "uniqueItems":
+        return isinstance(value, bool)
+    return True  # const, default: any value
 
 
 def primary_type(schema: dict[str, Any], default: str = "string") -> str:
