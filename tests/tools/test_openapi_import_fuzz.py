@@ -62,7 +62,7 @@ def _mangled(document: Any, rng: random.Random) -> Any:
     return out
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(2))
 def test_a_mangled_document_never_crashes_the_importer(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     documents = [
