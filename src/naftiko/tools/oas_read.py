@@ -191,10 +191,23 @@ class _Reader:
             description=description.strip() if isinstance(description, str) else None,
             deprecated=node.get("deprecated") is True,
         )
-        by_key: dict[tuple[str, str], Param] = {}
         own = _list(node.get("parameters"))
         entries = [(p, item_at.at("parameters", i)) for i, p in enumerate(shared)]
         entries += [(p, at.at("parameters", i)) for i, p in enumerate(own)]
+        self._parameters(op, entries)
+        body = node.get("requestBody")
+        if body is not None and not self.swagger:
+            self._request_body(op, body, at.at("requestBody"))
+        for key in ("callbacks", "links"):
+            if key in node:
+                self.source.warn(at.at(key), f"`{key}` are not imported")
+        op.response = self._response(node.get("responses"), at.at("responses"), op)
+        return op
+
+    def _parameters(self, op: Op, entries: list[tuple[Any, Where]]) -> None:
+        """Path-level then operation-level parameters (the later wins), and Swagger 2.0's
+        `body` and `formData` ones."""
+        by_key: dict[tuple[str, str], Param] = {}
         form: list[tuple[Any, Where]] = []
         swagger_body: tuple[dict[str, Any], Where] | None = None
         for raw, where in entries:
@@ -217,14 +230,6 @@ class _Reader:
             self._body_schema(op, param.get("schema"), there.at("schema"), param)
         if form:
             self._swagger_form(op, form)
-        body = node.get("requestBody")
-        if body is not None and not self.swagger:
-            self._request_body(op, body, at.at("requestBody"))
-        for key in ("callbacks", "links"):
-            if key in node:
-                self.source.warn(at.at(key), f"`{key}` are not imported")
-        op.response = self._response(node.get("responses"), at.at("responses"), op)
-        return op
 
     def _param(self, param: dict[str, Any], where: Where, location: str) -> Param:
         if self.swagger or "schema" not in param:
