@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from naftiko.engine.binary_formats import BINARY_FORMATS, SchemaProblem, check_schema
 from naftiko.engine.plan import Plan
 from naftiko.errors import BindingError, Location, SpecError
 from naftiko.expressions import parse_template
@@ -39,6 +40,25 @@ def check_startup(plan: Plan) -> None:
             "bearer",
             "apikey",
             "oauth2",
+            "aws-sig-v4",
         ):
             loc = plan.capability.locate(("capability", "consumes", i, "authentication", "type"))
             raise SpecError.single(loc, f"authentication type {auth.type!r} is not supported")
+    _check_formats(plan)
+
+
+def _check_formats(plan: Plan) -> None:
+    """avro/protobuf: the schema must be there and usable before the first call, not after."""
+    for i, c in enumerate(plan.capability.body.consumes):
+        for r, resource in enumerate(c.resources):
+            for o, op in enumerate(resource.operations):
+                fmt = op.outputRawFormat.lower()
+                if fmt not in BINARY_FORMATS:
+                    continue
+                operation = plan.operations.get(f"{c.namespace}.{op.name}")
+                at = ("capability", "consumes", i, "resources", r, "operations", o)
+                try:
+                    check_schema(fmt, operation.output_schema if operation else None)
+                except SchemaProblem as exc:
+                    key = "outputSchema" if op.outputSchema else "outputRawFormat"
+                    raise SpecError.single(plan.capability.locate((*at, key)), str(exc)) from None

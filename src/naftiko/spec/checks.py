@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 FORMATS = frozenset({"json", "xml", "yaml", "csv", "tsv", "psv", "html", "markdown"})
-UNSUPPORTED_FORMATS = frozenset({"avro", "protobuf"})
+BINARY_FORMATS = frozenset({"avro", "protobuf"})
 
 
 def check(cap: Capability, ctx: LoadContext) -> list[Problem]:
@@ -121,8 +121,10 @@ def _check_consumes(c: ConsumesHttp, at: PathKey, ctx: LoadContext, errors: list
                 msg = f"invalid HTTP method {op.method!r} (expected one of {sorted(METHODS)})"
                 errors.append(ctx.problem((*oat, "method"), msg))
             fmt = op.outputRawFormat.lower()
-            if fmt in UNSUPPORTED_FORMATS:
-                ctx.warn((*oat, "outputRawFormat"), f"outputRawFormat {fmt} is not supported")
+            if fmt in BINARY_FORMATS:
+                if not op.outputSchema:
+                    msg = f"outputRawFormat {fmt} needs an outputSchema: `run` refuses to start"
+                    ctx.warn((*oat, "outputRawFormat"), msg)
             elif fmt not in FORMATS:
                 msg = f"unknown outputRawFormat {op.outputRawFormat!r} (expected {sorted(FORMATS)})"
                 errors.append(ctx.problem((*oat, "outputRawFormat"), msg))

@@ -142,7 +142,12 @@ def _auth(parent: dict[str, Any], at: PathKey, ctx: LoadContext, bound: frozense
     for field in ("token", "value", "username", "password", "clientId", "clientSecret"):
         _bare_variable(auth, field, (*at, "authentication"), ctx, bound)
     kind = auth.get("type")
-    if kind not in ("basic", "digest", "bearer", "apikey", "oauth2"):
+    if kind == "aws-sig-v4":
+        ctx.warn(
+            (*at, "authentication", "type"),
+            "aws-sig-v4 is outside the alpha2 schema: upstream requests are signed (SigV4)",
+        )
+    elif kind not in ("basic", "digest", "bearer", "apikey", "oauth2"):
         ctx.warn(
             (*at, "authentication", "type"),
             f"authentication type {kind!r} is not supported",
