@@ -6,8 +6,8 @@ schema is used), which gives its one record or the list of them.
 
 Protobuf (Google's own runtime): `outputSchema` is a compiled descriptor set
 (`protoc --include_imports --descriptor_set_out=x.desc`), optionally `x.desc#pkg.Message`;
-without a message name, the first message of the last file is decoded. Fields keep their
-`.proto` names. A `.proto` source cannot be read without a compiler, so it is refused at
+without a message name, the one message of the last file that no other message contains.
+Fields keep their `.proto` names. A `.proto` source cannot be read without a compiler, so it is refused at
 startup with that advice.
 """
 
@@ -112,17 +112,32 @@ def _proto_class(schema: str) -> type[Message]:
             pool.Add(proto)
     except TypeError as exc:
         raise SchemaProblem(f"outputSchema {path!r}: {exc}") from None
-    if not wanted:
-        last = files.file[-1]
-        if not last.message_type:
-            raise SchemaProblem(f"outputSchema {path!r} declares no message")
-        prefix = f"{last.package}." if last.package else ""
-        wanted = prefix + last.message_type[0].name
+    wanted = wanted or _root_message(files, path)
     try:
         descriptor = pool.FindMessageTypeByName(wanted)
     except KeyError:
         raise SchemaProblem(f"outputSchema {path!r} has no message {wanted!r}") from None
     return message_factory.GetMessageClass(descriptor)
+
+
+def _root_message(files: descriptor_pb2.FileDescriptorSet, path: str) -> str:
+    """The one top-level message of the last file that no other message uses as a field."""
+    last = files.file[-1]
+    prefix = f"{last.package}." if last.package else ""
+    used = {
+        field.type_name.lstrip(".")
+        for file in files.file
+        for message in file.message_type
+        for field in message.field
+    }
+    roots = [prefix + m.name for m in last.message_type if prefix + m.name not in used]
+    if len(roots) != 1:
+        found = ", ".join(roots) or "none"
+        raise SchemaProblem(
+            f"outputSchema {path!r}: name the message to decode as {path}#package.Message "
+            f"(top-level messages: {found})"
+        )
+    return roots[0]
 
 
 def _protobuf(raw: bytes, schema: str) -> Any:
