@@ -7,8 +7,8 @@ schema is used), which gives its one record or the list of them.
 Protobuf (Google's own runtime): `outputSchema` is a compiled descriptor set
 (`protoc --include_imports --descriptor_set_out=x.desc`), optionally `x.desc#pkg.Message`;
 without a message name, the one message of the last file that no other message contains.
-Fields keep their `.proto` names. A `.proto` source cannot be read without a compiler, so it is refused at
-startup with that advice.
+Fields keep their `.proto` names. A `.proto` source cannot be read without a compiler, so it
+is refused at startup with that advice.
 """
 
 from __future__ import annotations
