@@ -403,10 +403,34 @@ def derive_inputs(
     for var in operation.url.variables:
         if norm(var.name) not in fed and norm(var.name) not in by_name and "." not in var.name:
             derived.append(Input(name=var.name, location="argument", required=True))
+    for var in _body_variables(operation.body):
+        if norm(var.name) not in fed and norm(var.name) not in by_name and "." not in var.name:
+            # A body field: optional, since a missing one is left out of the body.
+            derived.append(Input(name=var.name, required=False))
     unique: dict[str, Input] = {}
     for item in derived:
         unique.setdefault(norm(item.name), item)
     return tuple(unique.values())
+
+
+def _body_variables(body: BodyPlan | None) -> list[Var]:
+    if body is None:
+        return []
+    found: list[Var] = list(body.template.variables) if body.template is not None else []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, str):
+            found.extend(parse_template(node).variables)
+        elif isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    if body.template is None:
+        walk(body.data)
+    return found
 
 
 def _derived(name: str, param: ConsumedParam | None) -> Input:

@@ -26,12 +26,25 @@ def required_variables(plan: Plan) -> list[tuple[str, Location]]:
     return missing
 
 
+def _advice(plan: Plan, name: str) -> str:
+    """What would actually set `name`: the message must be true for the way it is read."""
+    bindings = plan.bindings
+    head, dot, rest = name.partition(".")
+    if (
+        dot
+        and head == "env"
+        and (head not in bindings.by_namespace or head in bindings.from_environment)
+    ):
+        return f"set {rest} in the environment"
+    if dot and head in bindings.by_namespace:
+        return f"add {rest} to the keys of bind {head!r}"
+    return "bind it in `binds`, or set it in the environment"
+
+
 def check_startup(plan: Plan) -> None:
     """Refuse to start when a credential variable is unbound or a feature is unsupported."""
     for name, where in required_variables(plan):
-        raise BindingError(
-            f"variable {name} is not set (bind it in `binds` or the environment)", where
-        )
+        raise BindingError(f"variable {name} is not set ({_advice(plan, name)})", where)
     for i, c in enumerate(plan.capability.body.consumes):
         auth = c.authentication
         if auth is not None and auth.type not in (
