@@ -194,13 +194,53 @@ def _refusal(spec: Path, env: dict[str, str] | None = None) -> str:
     return f"{location.path}: {caught.value.problems[0].message}"
 
 
-def test_a_python_script_is_refused_at_start_at_its_step(
+async def test_a_python_script_computes_over_the_context_in_a_confined_process(
+    upstream: tuple[str, Recorder], tmp_path: Path
+) -> None:
+    scripts = _scripts(
+        tmp_path,
+        analyze="import statistics\n"
+        "ids = [row['id'] for row in context['crew']]\n"
+        "result = {'mean': statistics.mean(ids), 'count': len(ids)}\n",
+    )
+    steps = [_call("crew", "get-crew"), {**_script_step(scripts, "analyze"), "language": "python"}]
+    async with gateway(_spec(tmp_path, upstream[0], steps)) as gw:
+        result = await gw.call(gw.tool("voyage"), {})
+    assert result.body == {"out": {"mean": 1.5, "count": 2}}
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("result = open('/etc/hostname').read()", "PermissionError"),
+        ("import os\nresult = os.listdir('/')", "PermissionError"),
+        ("import os\nresult = os.fork()", "PermissionError"),
+        ("import socket", "ModuleNotFoundError"),
+        ("import subprocess\nsubprocess.run(['id'])", "PermissionError"),
+        ("x = 0\nwhile True:\n    x += 1", "time limit exceeded"),
+        ("blocks = []\nwhile True:\n    blocks.append(bytearray(10**7))", "memory limit"),
+    ],
+)
+async def test_a_python_script_can_reach_neither_files_nor_network_nor_processes(
+    upstream: tuple[str, Recorder], tmp_path: Path, source: str, reason: str
+) -> None:
+    scripts = _scripts(tmp_path, bad=source)
+    step = {**_script_step(scripts, "bad"), "language": "python"}
+    spec = _spec(tmp_path, upstream[0], [step])
+    async with gateway(spec, {"NAFTIKO_SCRIPTING": "timeout=1000,memory=33554432"}) as gw:
+        with pytest.raises(InputError) as caught:
+            await gw.call(gw.tool("voyage"), {})
+    assert caught.value.field == "last"
+    assert reason in caught.value.message
+
+
+def test_a_groovy_script_is_refused_at_start_at_its_step(
     upstream: tuple[str, Recorder], tmp_path: Path
 ) -> None:
     scripts = _scripts(tmp_path, analyze="result = 1")
-    step = {**_script_step(scripts, "analyze"), "language": "python"}
+    step = {**_script_step(scripts, "analyze"), "language": "groovy"}
     assert _refusal(_spec(tmp_path, upstream[0], [step])).startswith(
-        "capability.exposes[0].tools[0].steps[0]: script language 'python' is not supported"
+        "capability.exposes[0].tools[0].steps[0]: script language 'groovy' is not supported"
     )
 
 
