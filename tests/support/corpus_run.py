@@ -32,6 +32,7 @@ from naftiko.model import (
     AwsSigV4Auth,
     BasicAuth,
     BearerAuth,
+    Capability,
     ExposesMcp,
     ExposesRest,
     OutputParameter,
@@ -40,6 +41,8 @@ from naftiko.spec.bindings import resolve
 from naftiko.spec.loader import load
 from tests.support.servers import Recorded, Recorder
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
 SAMPLES = {
     "xml": (b"<root><item><id>1</id></item></root>", "application/xml"),
@@ -95,11 +98,11 @@ def copy_corpus(corpus: Path, folder: Path, upstream: str, scripts: Path) -> Pat
         if "baseUri" not in text and "type: script" not in text:
             continue
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_LOADER)
         except yaml.YAMLError:
             continue
         if _rewrite(data, upstream, scripts.as_uri()):
-            path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+            path.write_text(yaml.dump(data, Dumper=_DUMPER, sort_keys=False), encoding="utf-8")
     return target
 
 
@@ -138,6 +141,7 @@ def environment(spec: Path) -> dict[str, str]:
         text = path.read_text(encoding="utf-8", errors="replace")
         names.update(m.group(1) for m in _VARIABLE.finditer(text))
         names.update(re.findall(r":\s*['\"]?([A-Z][A-Z0-9_]{2,})['\"]?\s*$", text, re.M))
+    names |= {name.rsplit(".", 1)[1] for name in names if "." in name}
     env = {name: f"cred-{name.lower()}" for name in names if name.upper() == name}
     env["NAFTIKO_SCRIPTING"] = "true"
     return env
@@ -389,17 +393,17 @@ def units(plan: Plan) -> list[tuple[str, Action]]:
     return found
 
 
-def serves_adapters(spec: Path) -> bool:
-    capability = load(spec)
+def serves_adapters(capability: Capability) -> bool:
     return any(
         isinstance(a, ExposesRest) or (isinstance(a, ExposesMcp) and a.transport != "stdio")
         for a in capability.body.exposes
     )
 
 
-async def run_spec(name: str, spec: Path, upstream: Upstream, report: Report) -> None:
+async def run_spec(
+    name: str, spec: Path, capability: Capability, upstream: Upstream, report: Report
+) -> None:
     try:
-        capability = load(spec)
         plan = build_plan(capability, resolve(capability, environment(spec)))
         check_startup(plan)
         found = units(plan)
@@ -437,10 +441,15 @@ def run_corpus(specs: list[tuple[str, Path]], upstream: Upstream) -> Report:
 
     async def main() -> None:
         for name, spec in specs:
-            if not serves_adapters(spec):
+            try:
+                capability = load(spec)
+            except NaftikoError as exc:
+                report.refused[name] = _relative(str(exc), spec)
+                continue
+            if not serves_adapters(capability):
                 report.skipped[name] = "no REST or HTTP MCP adapter"
                 continue
-            await run_spec(name, spec, upstream, report)
+            await run_spec(name, spec, capability, upstream, report)
 
     asyncio.run(main())
     return report
