@@ -12,7 +12,7 @@ import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from naftiko.errors import SpecError
-from tests.support.inprocess import Answer, gateway, plan_for, scripted_app, write_spec
+from tests.support.engine_harness import Answer, gateway, plan_for, scripted_app, write_spec
 from tests.support.servers import Recorder, serve_app
 
 AVRO_SCHEMA = {

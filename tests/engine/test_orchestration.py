@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from naftiko.errors import InputError, SpecError
-from tests.support.inprocess import gateway, plan_for, scripted_app, write_spec
+from tests.support.engine_harness import gateway, plan_for, scripted_app, write_spec
 from tests.support.servers import Recorder, serve_app
 
 ANSWERS = {

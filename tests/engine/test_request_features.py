@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from naftiko.engine.aws_sigv4 import AwsCredentials, sign
-from tests.support.inprocess import gateway, scripted_app, write_spec
+from tests.support.engine_harness import gateway, scripted_app, write_spec
 from tests.support.servers import Recorder, serve_app
 
 

@@ -131,15 +131,13 @@ class Resources:
         try:
             result = await self.engine.invoke(dynamic.action, arguments)
         except InputError as exc:
-            raise MCPError(INVALID_PARAMS, self.engine.redact(str(exc))) from None
+            raise MCPError(INVALID_PARAMS, str(exc)) from None
         except NaftikoError as exc:
-            raise MCPError(INTERNAL_ERROR, self.engine.redact(str(exc))) from None
+            raise MCPError(INTERNAL_ERROR, str(exc)) from None
         if result.error:
             raise MCPError(INTERNAL_ERROR, failure_text(result))
         mime = dynamic.spec.mimeType or "application/json"
-        text = types.TextResourceContents(
-            uri=uri, mime_type=mime, text=self.engine.redact(result.text())
-        )
+        text = types.TextResourceContents(uri=uri, mime_type=mime, text=result.text())
         return types.ReadResourceResult(contents=[text])
 
 
