@@ -3,29 +3,31 @@ upstream, call every REST operation and MCP tool with arguments synthesised from
 advertise, and judge what the upstream received.
 
 Each spec is copied (with its folder, so imports and bind files resolve) and its `baseUri`s
-are pointed at the recorder, under `/<namespace>` plus the original base path. Plans are built
-exactly as `naftiko run` builds them (load → binds → plan → start-up checks → adapter plans);
-actions are invoked through `Engine.invoke`, the one path every adapter uses.
+are pointed at the recorder, under `/<namespace>` plus the original base path. The runtime is
+built exactly as `naftiko run` builds it (`runtime.build`: load, binds, plan, start-up checks,
+adapters), lifespans entered as `serve()` does, and each REST operation and MCP tool is called
+through its adapter's ASGI app; only the listening sockets are skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import shutil
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote
 
+import httpx2 as httpx
 import yaml
 from aiohttp import web
 
-from naftiko.engine.engine import Engine
-from naftiko.engine.exposed import mcp_plan, rest_plan
-from naftiko.engine.plan import Action, CallStepPlan, Operation, Plan, build_plan
-from naftiko.engine.startup import check_startup
+from naftiko.engine.exposed import Guard, Route
+from naftiko.engine.plan import Action, CallStepPlan, Operation, Plan
 from naftiko.errors import NaftikoError
 from naftiko.model import (
     ApiKeyAuth,
@@ -37,7 +39,7 @@ from naftiko.model import (
     ExposesRest,
     OutputParameter,
 )
-from naftiko.spec.bindings import resolve
+from naftiko.runtime import Settings, build
 from naftiko.spec.loader import load
 from tests.support.servers import Recorded, Recorder
 
@@ -233,16 +235,16 @@ def _steps(path: str) -> list[str | int]:
     return steps
 
 
-def _place(node: Any, steps: list[str | int]) -> Any:
+def _place(node: Any, steps: list[str | int], leaf: Any = "x") -> Any:
     if not steps:
-        return node if node not in ({}, None) else "x"
+        return node if node not in ({}, None) else leaf
     head, rest = steps[0], steps[1:]
     if isinstance(head, int):
         items = node if isinstance(node, list) and node else [{}]
-        items[0] = _place(items[0], rest)
+        items[0] = _place(items[0], rest, leaf)
         return items
     container = node if isinstance(node, dict) else {}
-    container[head] = _place(container.get(head, {}), rest)
+    container[head] = _place(container.get(head, {}), rest, leaf)
     return container
 
 
@@ -380,19 +382,6 @@ def _excerpt(text: str, needle: str) -> str:
 # ------------------------------------------------------------------ running the corpus
 
 
-def units(plan: Plan) -> list[tuple[str, Action]]:
-    found: list[tuple[str, Action]] = []
-    for i, exposed in enumerate(plan.capability.body.exposes):
-        if isinstance(exposed, ExposesRest):
-            for route in rest_plan(plan, i, exposed).routes:
-                if route.forward_namespace is None:
-                    found.append((f"rest {route.method} {route.path}", route.action))
-        elif isinstance(exposed, ExposesMcp) and exposed.transport != "stdio":
-            for name, action in mcp_plan(plan, i, exposed).tools.items():
-                found.append((f"mcp {name}", action))
-    return found
-
-
 def serves_adapters(capability: Capability) -> bool:
     return any(
         isinstance(a, ExposesRest) or (isinstance(a, ExposesMcp) and a.transport != "stdio")
@@ -400,36 +389,127 @@ def serves_adapters(capability: Capability) -> bool:
     )
 
 
-async def run_spec(
-    name: str, spec: Path, capability: Capability, upstream: Upstream, report: Report
-) -> None:
+async def run_spec(name: str, spec: Path, upstream: Upstream, report: Report) -> None:
+    """`naftiko run`'s build, adapters' lifespans entered, every unit called through its
+    adapter's ASGI app (REST over HTTP, MCP as JSON-RPC `tools/call`)."""
     try:
-        plan = build_plan(capability, resolve(capability, environment(spec)))
-        check_startup(plan)
-        found = units(plan)
+        runtime = build([spec], Settings(), environment(spec))
     except NaftikoError as exc:
         report.refused[name] = _relative(str(exc), spec)
         return
     report.started.append(name)
-    engine = Engine(plan)
-    await engine.start()
-    try:
-        for unit, action in found:
-            args = arguments(action)
-            upstream.answer = document(action)
-            upstream.recorder.requests.clear()
-            try:
-                result = await engine.invoke(action, args)
-            except NaftikoError as exc:
-                outcome, detail = f"error:{type(exc).__name__}", str(exc)[:200]
-            else:
-                if result.error:
-                    outcome, detail = "error:upstream-status", result.text()[:200]
+    plan = runtime.engines[0].plan
+    async with AsyncExitStack() as stack:
+        for engine in runtime.engines:
+            await engine.start()
+            stack.push_async_callback(engine.close)
+        for served in runtime.served:
+            await stack.enter_async_context(served.adapter.lifespan())
+        for served in runtime.served:
+            if served.kind not in ("rest", "mcp"):
+                continue
+            transport = httpx.ASGITransport(app=served.adapter.app)
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    transport=transport,
+                    base_url="http://127.0.0.1:8080",
+                    headers=_credentials(served.adapter.plan.guard),
+                    params=_query_credentials(served.adapter.plan.guard),
+                )
+            )
+            units = (
+                [(f"rest {r.method} {r.path}", r) for r in served.adapter.plan.routes]
+                if served.kind == "rest"
+                else [(f"mcp {n}", a) for n, a in served.adapter.plan.tools.items()]
+            )
+            for unit, item in units:
+                if isinstance(item, Route) and item.forward_namespace is not None:
+                    continue
+                action = item.action if isinstance(item, Route) else item
+                args = arguments(action)
+                upstream.answer = document(action)
+                upstream.recorder.requests.clear()
+                if isinstance(item, Route):
+                    outcome, detail = await _rest_call(client, item, args)
                 else:
+                    outcome, detail = await _mcp_call(client, unit[4:], args)
+                if outcome == "ok":
                     outcome, detail = judge(plan, action, args, upstream.recorder.requests)
-            report.calls.append(Call(name, unit, outcome, detail))
-    finally:
-        await engine.close()
+                report.calls.append(Call(name, unit, outcome, detail))
+
+
+async def _rest_call(
+    client: httpx.AsyncClient, route: Route, args: dict[str, Any]
+) -> tuple[str, str]:
+    path = route.path if route.path.startswith("/") else "/" + route.path
+    by_location = {i.name: i.location for i in route.action.inputs}
+    body_paths = {i.name: i.body_path.source for i in route.action.inputs if i.body_path}
+    query: list[tuple[str, str]] = []
+    headers: dict[str, str] = {}
+    body: dict[str, Any] = {}
+    for name, value in args.items():
+        location = by_location.get(name, "argument")
+        if location == "path" or any(var == name for _, var in route.variables):
+            text = quote(str(value), safe="")
+            path = path.replace("{{" + name + "}}", text).replace("{" + name + "}", text)
+        elif location == "header":
+            headers[name] = value if isinstance(value, str) else json.dumps(value)
+        elif location == "cookie":
+            headers["Cookie"] = f"{name}={quote(str(value), safe='')}"
+        elif location == "query" or (location == "argument" and route.method in ("GET", "DELETE")):
+            items = value if isinstance(value, list) else [value]
+            query += [(name, v if isinstance(v, str) else json.dumps(v)) for v in items]
+        elif name in body_paths:
+            body = _place(body, _steps(body_paths[name]), value)
+        else:
+            body[name] = value
+    response = await client.request(
+        route.method, path, params=query, headers=headers, json=body if body else None
+    )
+    if response.status_code >= 400:
+        try:
+            detail = str(response.json().get("detail", response.text))
+        except ValueError:
+            detail = response.text
+        return f"error:{response.status_code}", detail[:200]
+    return "ok", ""
+
+
+def _credentials(guard: Guard | None) -> dict[str, str]:
+    """What a legitimate caller of an adapter protected by `guard` sends."""
+    if guard is None:
+        return {}
+    if guard.kind == "bearer":
+        return {"Authorization": f"Bearer {guard.secret}"}
+    if guard.kind == "basic":
+        pair = base64.b64encode(f"{guard.username}:{guard.secret}".encode()).decode()
+        return {"Authorization": f"Basic {pair}"}
+    return {guard.key: guard.secret} if guard.placement == "header" else {}
+
+
+def _query_credentials(guard: Guard | None) -> dict[str, str]:
+    if guard is not None and guard.kind == "apikey" and guard.placement == "query":
+        return {guard.key: guard.secret}
+    return {}
+
+
+async def _mcp_call(client: httpx.AsyncClient, tool: str, args: dict[str, Any]) -> tuple[str, str]:
+    message = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": args},
+    }
+    response = await client.post("/mcp", json=message)
+    if response.status_code != 200:
+        return f"error:{response.status_code}", response.text[:200]
+    reply = response.json()
+    if "error" in reply:
+        return "error:jsonrpc", str(reply["error"].get("message"))[:200]
+    result: dict[str, Any] = reply["result"]
+    if result.get("isError"):
+        return "error:isError", str(result.get("content", [{}])[0].get("text", ""))[:200]
+    return "ok", ""
 
 
 def _relative(text: str, spec: Path) -> str:
@@ -449,11 +529,7 @@ def run_corpus(specs: list[tuple[str, Path]], upstream: Upstream) -> Report:
             if not serves_adapters(capability):
                 report.skipped[name] = "no REST or HTTP MCP adapter"
                 continue
-            await run_spec(name, spec, capability, upstream, report)
+            await run_spec(name, spec, upstream, report)
 
     asyncio.run(main())
     return report
-
-
-def relative_url(url: str) -> str:
-    return urlsplit(url).path
