@@ -176,3 +176,51 @@ async def test_a_failing_step_is_an_mcp_error_result_naming_the_step(
         "upstream answered 404: step 'get-ship' failed: no ship NOPE"
     )
     assert [r.raw_path for r in seen.requests] == ["/ships/NOPE"]
+
+
+async def test_a_payload_field_called_body_does_not_replace_the_payload(
+    upstream: tuple[str, Recorder], seen: Recorder, tmp_path: Path
+) -> None:
+    document: dict[str, Any] = {
+        "naftiko": "1.0.0-alpha2",
+        "capability": {
+            "exposes": [
+                {
+                    "type": "rest",
+                    "port": 0,
+                    "namespace": "notes",
+                    "resources": [
+                        {
+                            "path": "/notes",
+                            "operations": [{"method": "POST", "call": "up.create"}],
+                        }
+                    ],
+                }
+            ],
+            "consumes": [
+                {
+                    "type": "http",
+                    "namespace": "up",
+                    "baseUri": upstream[0],
+                    "resources": [
+                        {
+                            "name": "r",
+                            "path": "/notes",
+                            "operations": [
+                                {
+                                    "name": "create",
+                                    "method": "POST",
+                                    "inputParameters": [{"name": "body", "in": "body"}],
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ],
+        },
+    }
+    payload = {"title": "t", "body": "the note's text"}
+    async with serving(write_spec(tmp_path, document)) as gw, gw.client("notes") as c:
+        response = await c.post("/notes", json=payload)
+    assert response.status_code == 200, response.text
+    assert json.loads(seen.requests[-1].body) == payload
