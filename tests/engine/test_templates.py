@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from naftiko.adapters.mcp_content import Resources
-from naftiko.errors import BindingError
+from naftiko.errors import BindingError, SpecError
 from naftiko.spec.loader import load
 from tests.support.engine_harness import Answer, gateway, plan_for, scripted_app, write_spec
 from tests.support.servers import Recorder, serve_app
@@ -157,3 +157,24 @@ def test_an_unset_variable_is_refused_with_advice_that_would_work(
     with pytest.raises(BindingError) as caught:
         plan_for(spec, {"VNC_API_KEY": "key-1"})
     assert advice in str(caught.value)
+
+
+def test_a_dotted_variable_that_nothing_can_set_is_a_located_error_at_load(
+    tmp_path: Path,
+) -> None:
+    op = {
+        "name": "charge",
+        "method": "POST",
+        "body": {"type": "json", "data": {"amount": "{{checkout.amount}}"}},
+    }
+    tools = {"tools": [{"name": "charge", "description": "d", "call": "pay.charge"}]}
+    spec = write_spec(tmp_path, _document("http://127.0.0.1:9", op, tools))
+    with pytest.raises(SpecError) as caught:
+        load(spec)
+    problem = caught.value.problems[0]
+    assert problem.location.line > 0
+    assert problem.location.path == "capability.consumes[0].resources[0].operations[0].body"
+    assert problem.message == (
+        "`{{checkout.amount}}`: no bind namespace or step is called 'checkout', "
+        "so this would always render empty"
+    )

@@ -34,6 +34,7 @@ from naftiko.model.base import Model
 from naftiko.model.exposes import _Unit
 from naftiko.spec.adapter_checks import check_adapters
 from naftiko.spec.files import resolve_location
+from naftiko.spec.template_checks import check_dotted_variables
 
 if TYPE_CHECKING:
     from naftiko.spec.loader import LoadContext
@@ -71,6 +72,7 @@ def check(cap: Capability, ctx: LoadContext) -> list[Problem]:
     for path, unit, namespace, inputs in _units(cap):
         _check_unit(unit, path, namespace, inputs, index, ctx, errors)
     check_adapters(cap, ctx, errors)
+    check_dotted_variables(cap, ctx, errors)
     _check_parameters(cap, ctx, errors)
     _check_bind_files(cap, ctx)
     if cap.capability is not None and not body.exposes and not body.consumes:
