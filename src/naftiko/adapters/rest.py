@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from naftiko.adapters.common import access_log, authorized, error_response, log, problem
+from naftiko.adapters.auth_gate import Gate, caller
+from naftiko.adapters.common import access_log, error_response, log, problem
 from naftiko.adapters.openapi import openapi_document
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import RestPlan, Route
@@ -47,6 +48,7 @@ class RestAdapter:
         self.metrics = metrics
         self.max_body = max_body
         self._openapi = json.dumps(openapi_document(plan)).encode()
+        self._gate = Gate(plan.guard, engine.upstreams)
         self.app = self
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -68,11 +70,12 @@ class RestAdapter:
             # Match on the raw path: `%2F` inside a value must not become a path separator.
             raw_path = scope.get("raw_path") or scope["path"].encode()
             path = raw_path.decode("latin-1")
-            if method == "GET" and path == "/openapi.json":
-                response = (
-                    Response(self._openapi, media_type="application/json")
-                    if authorized(self.plan.guard, request)
-                    else problem(401, "missing or invalid credentials")
+            metadata = self._gate.metadata(request)
+            if metadata is not None:
+                response = metadata
+            elif method == "GET" and path == "/openapi.json":
+                response = await self._gate.admit(request) or Response(
+                    self._openapi, media_type="application/json"
                 )
             else:
                 route, variables, allowed = self._match(method, path)
@@ -92,12 +95,13 @@ class RestAdapter:
         self.metrics.observe("rest", self.plan.namespace, route_name, str(status), elapsed)
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(
-                "%s %s %s %d %.1fms",
+                "%s %s %s %d %.1fms %s",
                 self.plan.namespace,
                 method,
                 scope["path"],
                 status,
                 elapsed * 1000,
+                caller(scope),
             )
         return response
 
@@ -144,8 +148,9 @@ class RestAdapter:
                     allow=sorted(set(allowed)),
                 )
             return problem(404, f"no resource at {request.scope['path']}")
-        if not authorized(self.plan.guard, request):
-            return problem(401, "missing or invalid credentials")
+        refusal = await self._gate.admit(request)
+        if refusal is not None:
+            return refusal
         raw = await self._read_body(request)
         if route.forward_namespace is not None:
             result = await self.engine.forward(
