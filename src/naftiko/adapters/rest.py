@@ -265,10 +265,6 @@ def _from_body(spec: Input, body: Any, lone: bool) -> Any:
         return None
     if spec.body_path is not None:
         return spec.body_path.find(body)
-    if spec.name == "body":
-        # The implicit `body` (§11.3 rule 8) is the whole payload, even when the payload
-        # happens to have a top-level field called `body` (issue 11, point 3).
-        return body
     if isinstance(body, dict):
         if spec.name in body:
             return body[spec.name]
@@ -276,7 +272,7 @@ def _from_body(spec: Input, body: Any, lone: bool) -> Any:
         for key, value in body.items():
             if norm(key) == wanted:
                 return value
-    if spec.location == "body" and lone:
-        # The one body input: the whole request body.
+    if (spec.location == "body" and lone) or spec.name == "body":
+        # The one body input, or the implicit `body`: the whole request body.
         return body
     return None
