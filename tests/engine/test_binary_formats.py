@@ -168,3 +168,11 @@ def test_a_missing_or_unusable_schema_is_refused_at_start(
         plan_for(_spec(tmp_path, "http://127.0.0.1:9", fmt, schema))
     assert caught.value.location.line > 0
     assert message in str(caught.value)
+
+
+def test_an_html_selector_this_runtime_cannot_read_is_refused_at_start(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "http://127.0.0.1:9", "html", "div > table")
+    with pytest.raises(SpecError) as caught:
+        plan_for(spec)
+    assert caught.value.location.path.endswith("operations[0].outputSchema")
+    assert "selector 'div > table' is not supported" in str(caught.value)

@@ -174,6 +174,11 @@ _CELL_BREAKS = frozenset({"br", "p", "div", "li"})
 _Compound: TypeAlias = tuple[str | None, str | None, str | None]
 
 
+def check_selector(text: str) -> None:
+    """An `html` operation's `outputSchema` selector, checked at startup (MappingError)."""
+    _selector(text)
+
+
 def _selector(text: str) -> list[_Compound]:
     parts = text.split()
     compounds = [_COMPOUND.fullmatch(part) for part in parts]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from naftiko.engine.binary_formats import BINARY_FORMATS, SchemaProblem, check_schema
+from naftiko.engine.formats import check_selector
 from naftiko.engine.plan import PORT, SCHEME, USERINFO, Plan
-from naftiko.errors import BindingError, Location, SpecError
+from naftiko.errors import BindingError, Location, MappingError, SpecError
 from naftiko.expressions import Var, parse_template
 
 
@@ -62,18 +63,20 @@ def check_startup(plan: Plan) -> None:
 
 
 def _check_formats(plan: Plan) -> None:
-    """avro/protobuf: the schema must be there and usable before the first call, not after."""
+    """avro/protobuf schemas and html selectors: usable before the first call, not after an
+    upstream request was already sent."""
     for i, c in enumerate(plan.capability.body.consumes):
         for r, resource in enumerate(c.resources):
             for o, op in enumerate(resource.operations):
                 fmt = op.outputRawFormat.lower()
-                if fmt not in BINARY_FORMATS:
-                    continue
                 operation = plan.operations.get(f"{c.namespace}.{op.name}")
                 at = ("capability", "consumes", i, "resources", r, "operations", o)
                 try:
-                    check_schema(fmt, operation.output_schema if operation else None)
-                except SchemaProblem as exc:
+                    if fmt in BINARY_FORMATS:
+                        check_schema(fmt, operation.output_schema if operation else None)
+                    elif fmt == "html" and op.outputSchema:
+                        check_selector(op.outputSchema)
+                except (SchemaProblem, MappingError) as exc:
                     key = "outputSchema" if op.outputSchema else "outputRawFormat"
                     raise SpecError.single(plan.capability.locate((*at, key)), str(exc)) from None
 
