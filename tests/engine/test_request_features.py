@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from naftiko.engine.aws_sigv4 import AwsCredentials, sign
-from tests.support.engine_harness import gateway, scripted_app, write_spec
+from naftiko.errors import SpecError
+from tests.support.engine_harness import gateway, plan_for, scripted_app, write_spec
 from tests.support.servers import Recorder, serve_app
 
 
@@ -255,3 +256,15 @@ async def test_aggregate_semantics_become_the_hints_of_tools_that_ref_the_functi
         False,
         True,
     )
+
+
+def test_upstream_oauth2_without_a_token_endpoint_is_refused_at_start(
+    upstream: tuple[str, Recorder], tmp_path: Path
+) -> None:
+    op = {"name": "op", "method": "GET"}
+    auth = {"type": "oauth2", "scopes": ["read"]}
+    spec = _spec(tmp_path, upstream[0], op, {}, authentication=auth)
+    with pytest.raises(SpecError) as caught:
+        plan_for(spec)
+    assert caught.value.location.path == "capability.consumes[0].authentication"
+    assert "need tokenEndpoint and clientId" in str(caught.value)

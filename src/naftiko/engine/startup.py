@@ -7,6 +7,7 @@ from naftiko.engine.formats import check_selector
 from naftiko.engine.plan import PORT, SCHEME, USERINFO, Plan
 from naftiko.errors import BindingError, Location, MappingError, SpecError
 from naftiko.expressions import Var, parse_template
+from naftiko.model import OAuth2Auth
 
 
 def required_variables(plan: Plan) -> list[tuple[str, Location]]:
@@ -59,6 +60,15 @@ def check_startup(plan: Plan) -> None:
         ):
             loc = plan.capability.locate(("capability", "consumes", i, "authentication", "type"))
             raise SpecError.single(loc, f"authentication type {auth.type!r} is not supported")
+        if isinstance(auth, OAuth2Auth) and not (
+            (auth.tokenEndpoint or auth.authorizationServerUri) and auth.clientId
+        ):
+            # Upstream OAuth2 is the client-credentials grant: without an endpoint and a client
+            # every call would fail before reaching the API.
+            loc = plan.capability.locate(("capability", "consumes", i, "authentication"))
+            raise SpecError.single(
+                loc, "oauth2 upstream credentials need tokenEndpoint and clientId"
+            )
     _check_formats(plan)
 
 
