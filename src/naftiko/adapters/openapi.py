@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from naftiko.engine.exposed import RestPlan, Route
+from naftiko.engine.exposed import Guard, RestPlan, Route
 from naftiko.version import __version__
 
 _BRACES = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
@@ -26,18 +26,26 @@ def openapi_document(plan: RestPlan) -> dict[str, Any]:
     if plan.description:
         doc["info"]["description"] = plan.description
     if plan.guard is not None:
-        scheme = {
-            "bearer": {"type": "http", "scheme": "bearer"},
-            "basic": {"type": "http", "scheme": "basic"},
-            "apikey": {
-                "type": "apiKey",
-                "name": plan.guard.key,
-                "in": plan.guard.placement,
-            },
-        }[plan.guard.kind]
+        scheme, scopes = security_scheme(plan.guard)
         doc["components"] = {"securitySchemes": {"adapterAuth": scheme}}
-        doc["security"] = [{"adapterAuth": []}]
+        doc["security"] = [{"adapterAuth": scopes}]
     return doc
+
+
+def security_scheme(guard: Guard) -> tuple[dict[str, Any], list[str]]:
+    """The OpenAPI security scheme of an adapter's authentication, and the scopes it needs."""
+    if guard.kind == "apikey":
+        return {"type": "apiKey", "name": guard.key, "in": guard.placement}, []
+    policy = guard.oauth
+    if policy is None:  # bearer, basic, digest: RFC 7235 schemes
+        return {"type": "http", "scheme": guard.kind}, []
+    # Machine callers get a token with the client-credentials grant (SEMANTICS §5.9); without a
+    # `tokenEndpoint` the issuer's own URI stands in, as in the reference engine.
+    flow = {
+        "tokenUrl": policy.token_endpoint or policy.issuer,
+        "scopes": {scope: scope for scope in policy.scopes},
+    }
+    return {"type": "oauth2", "flows": {"clientCredentials": flow}}, list(policy.scopes)
 
 
 def _operation(route: Route) -> dict[str, Any]:

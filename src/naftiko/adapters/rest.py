@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from naftiko.adapters.common import access_log, authorized, error_response, log, problem
+from naftiko.adapters.auth_gate import Gate, caller
+from naftiko.adapters.common import access_log, error_response, log, problem
 from naftiko.adapters.openapi import openapi_document
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import RestPlan, Route
@@ -47,6 +48,7 @@ class RestAdapter:
         self.metrics = metrics
         self.max_body = max_body
         self._openapi = json.dumps(openapi_document(plan)).encode()
+        self._gate = Gate(plan.guard, engine.upstreams)
         self.app = self
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -68,11 +70,12 @@ class RestAdapter:
             # Match on the raw path: `%2F` inside a value must not become a path separator.
             raw_path = scope.get("raw_path") or scope["path"].encode()
             path = raw_path.decode("latin-1")
-            if method == "GET" and path == "/openapi.json":
-                response = (
-                    Response(self._openapi, media_type="application/json")
-                    if authorized(self.plan.guard, request)
-                    else problem(401, "missing or invalid credentials")
+            metadata = self._gate.metadata(request)
+            if metadata is not None:
+                response = metadata
+            elif method == "GET" and path == "/openapi.json":
+                response = await self._gate.admit(request) or Response(
+                    self._openapi, media_type="application/json"
                 )
             else:
                 route, variables, allowed = self._match(method, path)
@@ -92,12 +95,13 @@ class RestAdapter:
         self.metrics.observe("rest", self.plan.namespace, route_name, str(status), elapsed)
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(
-                "%s %s %s %d %.1fms",
+                "%s %s %s %d %.1fms %s",
                 self.plan.namespace,
                 method,
                 scope["path"],
                 status,
                 elapsed * 1000,
+                caller(scope),
             )
         return response
 
@@ -144,8 +148,9 @@ class RestAdapter:
                     allow=sorted(set(allowed)),
                 )
             return problem(404, f"no resource at {request.scope['path']}")
-        if not authorized(self.plan.guard, request):
-            return problem(401, "missing or invalid credentials")
+        refusal = await self._gate.admit(request)
+        if refusal is not None:
+            return refusal
         raw = await self._read_body(request)
         if route.forward_namespace is not None:
             result = await self.engine.forward(
@@ -203,6 +208,9 @@ def _arguments(
     path = {norm(name): value for name, value in variables.items()}
     query = request.query_params if request.scope["query_string"] else None
     arguments: dict[str, Any] = {}
+    # Only a lone `in: body` input can stand for the whole body; one of several that the
+    # caller left out is absent, not the whole body (issue 11, point 3).
+    lone = sum(1 for i in route.action.caller_inputs if i.location == "body") == 1
     for spec in route.action.caller_inputs:
         key = norm(spec.name)
         if key in path or spec.location == "path":
@@ -217,12 +225,12 @@ def _arguments(
         elif spec.location == "cookie":
             value = request.cookies.get(spec.name)
         elif spec.location == "body":
-            value = _from_body(spec, body)
+            value = _from_body(spec, body, lone)
         else:
             # Derived or location-free: the query, else the JSON body (SEMANTICS §11.3 rule 8).
             value = _query(query, spec)
             if value is None:
-                value = _from_body(spec, body)
+                value = _from_body(spec, body, lone)
         if value is not None:
             arguments[spec.name] = value
     return arguments
@@ -244,15 +252,15 @@ def _query(query: QueryParams | None, spec: Input) -> Any:
     if not values:
         wanted = norm(spec.name)
         values = next((query.getlist(k) for k in query if norm(k) == wanted), [])
+    if spec.type == "array" and values and (len(values) > 1 or not values[0].startswith("[")):
+        return values  # form/explode: `a=1&a=2`, or one `a=1` (issue 11, point 9)
     if len(values) > 1:
-        if spec.type == "array":
-            return values
         # Parameter pollution: which copy a proxy or upstream would read is anyone's guess.
         raise InputError(spec.name, "query parameter given more than once")
     return values[0] if values else None
 
 
-def _from_body(spec: Input, body: Any) -> Any:
+def _from_body(spec: Input, body: Any, lone: bool) -> Any:
     if body is None:
         return None
     if spec.body_path is not None:
@@ -264,7 +272,7 @@ def _from_body(spec: Input, body: Any) -> Any:
         for key, value in body.items():
             if norm(key) == wanted:
                 return value
-    if spec.location == "body" or spec.name == "body":
+    if (spec.location == "body" and lone) or spec.name == "body":
         # The one body input, or the implicit `body`: the whole request body.
         return body
     return None
