@@ -265,6 +265,10 @@ def _from_body(spec: Input, body: Any, lone: bool) -> Any:
         return None
     if spec.body_path is not None:
         return spec.body_path.find(body)
+    if spec.name == "body" and spec.location != "body":
+        # The implicit `body` input (SEMANTICS §11.3 rule 8) is the whole payload: a field
+        # that happens to be called `body` does not replace it.
+        return body
     if isinstance(body, dict):
         if spec.name in body:
             return body[spec.name]
