@@ -35,6 +35,15 @@ def loads(raw: bytes | str, field: str = "body") -> Any:
     return value
 
 
+def text_or_json(text: str) -> Any:
+    """Text a caller gave where JSON may stand (a query value for an object input, a string
+    body holding JSON): its JSON value when it is strict JSON, else the text itself."""
+    try:
+        return loads(text)
+    except (ValueError, InputError):
+        return text
+
+
 def check(value: Any, field: str) -> None:
     """The same rules for a value another parser produced (the MCP SDK's tool arguments)."""
     stack: list[tuple[Any, int]] = [(value, 0)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from collections.abc import Mapping
@@ -10,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import naftiko.safejson as safejson
 from naftiko.errors import InputError
 from naftiko.expressions import JsonPath, compile_jsonpath, norm
 from naftiko.model import InputParameter
@@ -31,9 +31,12 @@ class Input:
     body_path: JsonPath | None = None
     enum: tuple[Any, ...] | None = None
     items: Mapping[str, Any] | None = None
+    # A declared `schema` (formats, bounds, nested fields) is shown to clients as written;
+    # validation enforces the fields above.
+    schema: Mapping[str, Any] | None = None
 
     def json_schema(self) -> dict[str, Any]:
-        schema: dict[str, Any] = {}
+        schema: dict[str, Any] = dict(self.schema or {})
         if self.type != "any":
             schema["type"] = self.type if self.type in JSON_TYPES else "string"
         if self.description:
@@ -116,8 +119,7 @@ def coerce(spec: Input, value: Any) -> Any:
     elif kind in ("object", "array"):
         wanted = dict if kind == "object" else list
         if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                value = json.loads(value)
+            value = safejson.text_or_json(value)  # never NaN or an overflowing number
         if isinstance(value, wanted):
             return value
     else:
@@ -187,4 +189,5 @@ def declared_input(param: InputParameter, required_by_default: bool) -> Input:
         body_path=body_path,
         enum=tuple(param.enum) if param.enum else None,
         items=param.items,
+        schema=param.schema_,
     )
