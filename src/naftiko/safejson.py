@@ -46,7 +46,7 @@ def text_or_json(text: str) -> Any:
 
 def check(value: Any, field: str) -> None:
     """The same rules for a value another parser produced (the MCP SDK's tool arguments)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > MAX_DEPTH:
@@ -97,7 +97,7 @@ def _number(text: str) -> float | Decimal:
 
 
 def _check_depth(value: Any, field: str) -> None:
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > MAX_DEPTH:
