@@ -314,11 +314,17 @@ async def _read(response: aiohttp.ClientResponse, namespace: str, limit: int) ->
     """The whole body, refused as soon as it passes `limit` (an endless body ends there)."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(namespace, limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(namespace, limit)
+            chunks.append(chunk)
+    except BaseException:
+        # The exception's traceback keeps this frame, and so the body read so far, alive until
+        # the cycle collector runs (rarely, with a frozen heap): let the bytes go now.
+        chunks.clear()
+        raise
     return b"".join(chunks)
 
 
