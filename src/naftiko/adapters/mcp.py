@@ -26,6 +26,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from naftiko.adapters.common import access_log, authorized, log, problem
 from naftiko.adapters.mcp_content import Prompts, Resources
+from naftiko.adapters.mcp_http import JsonRpcEdge
 from naftiko.adapters.mcp_results import failure, failure_text, success, tool
 from naftiko.adapters.mcp_stdio import serve_stdio
 from naftiko.engine.engine import Engine
@@ -61,6 +62,7 @@ class McpAdapter:
         self._sessions = StreamableHTTPSessionManager(
             app=self.server, json_response=True, stateless=True
         )
+        self._edge = JsonRpcEdge(self._sessions.handle_request)
         self.app = _Asgi(self._asgi)
 
     def _server(self) -> Server[Any]:
@@ -118,7 +120,7 @@ class McpAdapter:
             refusal.headers["Allow"] = "POST"
             await refusal(scope, receive, watched)
         else:
-            await self._sessions.handle_request(_accepting_json(scope), receive, watched)
+            await self._edge(_accepting_json(scope), receive, watched)
         access_log.info(
             "%s %s %s %d %.1fms",
             self.plan.namespace,

@@ -165,7 +165,8 @@ def mcp_plan(plan: Plan, index: int, adapter: ExposesMcp) -> McpPlan:
         (
             res,
             action_for(plan, res, res.name, adapter.namespace, [], description=res.description)
-            if (res.call or res.steps)
+            # A resource with outputs but no location is a mock, read like a tool (§4.5).
+            if (res.call or res.steps or (res.outputParameters and not res.location))
             else None,
         )
         for res in adapter.resources
