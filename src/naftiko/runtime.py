@@ -124,6 +124,10 @@ def build(specs: list[Path], settings: Settings, environ: Mapping[str, str]) -> 
 
 def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: Any) -> None:
     settings = runtime.settings
+    if settings.stdio and not isinstance(exposed, ExposesMcp):
+        # `--stdio` serves the MCP adapter alone and opens no port: an MCP host starts one
+        # process per client, and a second one must not find a port already taken.
+        return
     address = settings.host or exposed.address or "127.0.0.1"
     adapter: Any
     if isinstance(exposed, ExposesRest):
