@@ -235,6 +235,13 @@ async def test_a_secret_echoed_by_the_upstream_is_redacted_from_the_result(docs:
     assert ECHO_TOKEN not in result.model_dump_json()
 
 
+async def test_a_tool_call_forwards_the_callers_request_id_upstream(docs: str) -> None:
+    async with mcp_http(docs, "legacy", {"X-Request-Id": "mcp-req-7"}) as client:
+        result = await client.call_tool("echo", {})
+    assert result.structured_content is not None
+    assert result.structured_content["headers"]["X-Request-ID"] == "mcp-req-7"
+
+
 async def test_tool_calls_are_counted_by_outcome_in_the_metrics(
     gateway: Running, docs: str
 ) -> None:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import uvicorn
 
+from naftiko.adapters.http_edge import HttpEdge
 from naftiko.adapters.rest import DEFAULT_MAX_BODY, RestAdapter
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import mcp_plan, rest_plan
@@ -193,13 +194,14 @@ async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None
             await stack.enter_async_context(adapter.lifespan())
         for served, sock in zip(runtime.served, sockets, strict=True):
             config = uvicorn.Config(
-                served.adapter.app,
+                HttpEdge(served.adapter.app),
                 log_config=None,
                 access_log=False,
                 lifespan="off",
                 http="httptools" if _has("httptools") else "auto",
                 timeout_graceful_shutdown=int(runtime.settings.drain_seconds),
                 server_header=False,
+                date_header=False,  # HttpEdge stamps one (uvicorn's needs its own main loop)
                 # Forwarded-header rewriting is a proxy's job, and costs on every request.
                 proxy_headers=False,
             )

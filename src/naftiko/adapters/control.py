@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from naftiko.adapters.common import access_log, authorized, log, problem
+from naftiko.adapters.common import access_log, authorized, log, problem, unauthorized
 from naftiko.engine.exposed import guard
 from naftiko.engine.metrics import Metrics
 from naftiko.engine.plan import Plan
@@ -82,7 +82,7 @@ class ControlAdapter:
 
     def _route(self, request: Request) -> Response:
         if not authorized(self.guard, request):
-            return problem(401, "missing or invalid credentials")
+            return unauthorized(self.guard)
         handler = self._routes.get(request.url.path)
         if handler is None:
             return problem(404, f"no resource at {request.url.path}")

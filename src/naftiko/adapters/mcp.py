@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from starlette.requests import HTTPConnection
 from starlette.types import Message, Receive, Scope, Send
 
-from naftiko.adapters.common import access_log, authorized, log, problem
+from naftiko.adapters.common import access_log, authorized, log, problem, request_id, unauthorized
 from naftiko.adapters.mcp_content import Prompts, Resources
 from naftiko.adapters.mcp_http import JsonRpcEdge
 from naftiko.adapters.mcp_results import failure, failure_text, success, tool
@@ -112,7 +112,7 @@ class McpAdapter:
         if scope["path"] not in _PATHS:
             await problem(404, f"no MCP endpoint at {scope['path']}")(scope, receive, watched)
         elif not authorized(self.plan.guard, HTTPConnection(scope)):
-            await problem(401, "missing or invalid credentials")(scope, receive, watched)
+            await unauthorized(self.plan.guard)(scope, receive, watched)
         elif scope["method"] != "POST":
             # No server-initiated stream (GET) and no session to end (DELETE): a GET held open
             # would only pin a connection and delay shutdown.
@@ -122,12 +122,13 @@ class McpAdapter:
         else:
             await self._edge(_accepting_json(scope), receive, watched)
         access_log.info(
-            "%s %s %s %d %.1fms",
+            "%s %s %s %d %.1fms %s",
             self.plan.namespace,
             scope["method"],
             scope["path"],
             status,
             (time.perf_counter() - started) * 1000,
+            request_id(),
         )
 
     # ------------------------------------------------------------------ handlers

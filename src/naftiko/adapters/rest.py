@@ -14,7 +14,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from naftiko.adapters.common import access_log, authorized, error_response, log, problem
+from naftiko.adapters.common import (
+    access_log,
+    authorized,
+    error_response,
+    log,
+    problem,
+    request_id,
+    unauthorized,
+)
 from naftiko.adapters.openapi import openapi_document
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import RestPlan, Route
@@ -65,12 +73,8 @@ class RestAdapter:
             # Match on the raw path: `%2F` inside a value must not become a path separator.
             raw_path = scope.get("raw_path") or scope["path"].encode()
             path = raw_path.decode("latin-1")
-            if method == "GET" and path == "/openapi.json":
-                response = (
-                    Response(self._openapi, media_type="application/json")
-                    if authorized(self.plan.guard, request)
-                    else problem(401, "missing or invalid credentials")
-                )
+            if path == "/openapi.json":
+                response = self._openapi_answer(request)
             else:
                 route, variables, allowed = self._match(method, path)
                 if route is not None:
@@ -89,22 +93,34 @@ class RestAdapter:
         self.metrics.observe("rest", self.plan.namespace, route_name, str(status), elapsed)
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(
-                "%s %s %s %d %.1fms",
+                "%s %s %s %d %.1fms %s",
                 self.plan.namespace,
                 method,
                 scope["path"],
                 status,
                 elapsed * 1000,
+                request_id(),
             )
         return response
 
+    def _openapi_answer(self, request: Request) -> Response:
+        if request.method not in _READ_METHODS:
+            return problem(405, f"method {request.method} not allowed", allow=_allow(["GET"]))
+        if request.method == "OPTIONS":
+            return _options(["GET"])
+        if not authorized(self.plan.guard, request):
+            return unauthorized(self.plan.guard)
+        return Response(self._openapi, media_type="application/json")
+
     def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
         allowed: list[str] = []
+        # HEAD is GET without the body (RFC 9110 §9.3.2); the server drops the body.
+        wanted = "GET" if method == "HEAD" else method
         for route in self.plan.routes:
             match = route.regex.match(path)
             if match is None:
                 continue
-            if route.method in (method, "*"):
+            if route.method in (wanted, "*"):
                 variables = {name: _decode(match.group(group)) for group, name in route.variables}
                 return route, variables, allowed
             allowed.append(route.method)
@@ -118,15 +134,13 @@ class RestAdapter:
         allowed: list[str],
     ) -> Response:
         if route is None:
+            if allowed and request.method == "OPTIONS":
+                return _options(allowed)
             if allowed:
-                return problem(
-                    405,
-                    f"method {request.method} not allowed",
-                    allow=sorted(set(allowed)),
-                )
+                return problem(405, f"method {request.method} not allowed", allow=_allow(allowed))
             return problem(404, f"no resource at {request.scope['path']}")
         if not authorized(self.plan.guard, request):
-            return problem(401, "missing or invalid credentials")
+            return unauthorized(self.plan.guard)
         raw = await self._read_body(request)
         if route.forward_namespace is not None:
             result = await self.engine.forward(
@@ -140,11 +154,16 @@ class RestAdapter:
         else:
             arguments = _arguments(route, request, variables, raw)
             result = await self.engine.invoke(route.action, arguments)
+        headers = dict(result.headers) if result.headers else None
         if result.raw is not None:
-            return Response(result.raw, status_code=result.status, media_type=result.content_type)
+            return Response(
+                result.raw, result.status, headers=headers, media_type=result.content_type
+            )
         if result.body is None:
-            return Response(status_code=204 if result.status < 300 else result.status)
-        return JSONResponse(result.body, status_code=result.status)
+            return Response(
+                status_code=204 if result.status < 300 else result.status, headers=headers
+            )
+        return JSONResponse(result.body, result.status, headers, media_type=result.content_type)
 
     async def _read_body(self, request: Request) -> bytes:
         headers = request.headers
@@ -163,6 +182,23 @@ class RestAdapter:
                 raise _TooLarge(self.max_body)
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _allow(methods: list[str]) -> list[str]:
+    """What `Allow` lists for a path: its methods, HEAD wherever GET is, and OPTIONS."""
+    allowed = set(methods) | {"OPTIONS"}
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return sorted(allowed)
+
+
+def _options(methods: list[str]) -> Response:
+    """OPTIONS on a known path (RFC 9110 §9.3.7). A CORS preflight never gets here: the CORS
+    middleware wrapping the adapter answers those."""
+    return Response(status_code=204, headers={"Allow": ", ".join(_allow(methods))})
 
 
 def _decode(value: str) -> str:

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from naftiko.adapters.common import access_log, authorized, log, problem
+from naftiko.adapters.common import access_log, authorized, log, problem, request_id, unauthorized
 from naftiko.adapters.files import (
     SAFE_SEGMENT,
     contained,
@@ -101,18 +101,19 @@ class SkillAdapter:
         elapsed = time.perf_counter() - started
         self.metrics.observe("skill", self.namespace, template, str(response.status_code), elapsed)
         access_log.info(
-            "%s %s %s %d %.1fms",
+            "%s %s %s %d %.1fms %s",
             self.namespace,
             request.method,
             request.url.path,
             response.status_code,
             elapsed * 1000,
+            request_id(),
         )
         return response
 
     async def _route(self, request: Request, raw_path: str) -> tuple[str, Response]:
         if not authorized(self.guard, request):
-            return "-", problem(401, "missing or invalid credentials")
+            return "-", unauthorized(self.guard)
         for regex, template, handler in self._routes:
             match = regex.match(raw_path)
             if match is None:
