@@ -159,7 +159,7 @@ async def test_readiness_is_degraded_with_503_until_the_adapters_are_started(
     runtime = build([write_capability(tmp_path, ORDERS_REST, _control())], Settings(), {})
     control = next(s.adapter for s in runtime.served if s.kind == "control")
     transport = httpx.ASGITransport(app=control.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://control") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         response = await client.get("/health/ready")
     assert response.status_code == 503
     assert response.json() == {

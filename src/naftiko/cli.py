@@ -144,6 +144,22 @@ def run(
     max_body: Annotated[
         int, typer.Option("--max-body", help="Request body limit in bytes.")
     ] = DEFAULT_MAX_BODY,
+    allow_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-origin",
+            help="A browser origin allowed to call the adapters (CORS, MCP Origin check); "
+            "repeatable; also NAFTIKO_ALLOW_ORIGINS.",
+        ),
+    ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            help="A Host name a loopback listener accepts besides loopback names; "
+            "repeatable; also NAFTIKO_ALLOW_HOSTS.",
+        ),
+    ] = None,
 ) -> None:
     """Serve every adapter of every spec until SIGTERM/SIGINT."""
     if log_level.lower() not in ("debug", "info", "warning", "error"):
@@ -160,6 +176,8 @@ def run(
         timeouts=Timeouts(connect=connect_timeout, total=timeout),
         max_body=max_body,
         stdio=stdio,
+        allow_origins=tuple(allow_origin or ()),
+        allow_hosts=tuple(allow_host or ()),
     )
     serve_forever(specs, settings)
 

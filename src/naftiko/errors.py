@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -95,3 +96,12 @@ class UpstreamUnavailable(UpstreamError):
 
 class MappingError(UpstreamError):
     """The upstream answered something that cannot be parsed or mapped (REST 502)."""
+
+
+def redacted(exc: NaftikoError, redact: Callable[[str], str]) -> NaftikoError:
+    """`exc` with every text it carries passed through `redact` (a bound secret never
+    travels in an error message, whoever renders it)."""
+    exc.args = tuple(redact(a) if isinstance(a, str) else a for a in exc.args)
+    if isinstance(exc, InputError):
+        exc.message = redact(exc.message)
+    return exc

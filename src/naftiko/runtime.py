@@ -8,6 +8,7 @@ import gc
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 import uvicorn
 
 from naftiko.adapters.http_edge import HttpEdge
+from naftiko.adapters.origins import Cors, OriginGuard, OriginPolicy, is_loopback
 from naftiko.adapters.rest import DEFAULT_MAX_BODY, RestAdapter
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import mcp_plan, rest_plan
@@ -30,7 +32,7 @@ from naftiko.engine.plan import build_plan
 from naftiko.engine.startup import check_startup
 from naftiko.engine.upstream import Timeouts
 from naftiko.errors import NaftikoError
-from naftiko.model import ExposesControl, ExposesMcp, ExposesRest, ExposesSkill
+from naftiko.model import ApiKeyAuth, ExposesControl, ExposesMcp, ExposesRest, ExposesSkill
 from naftiko.spec.bindings import read_env_file, resolve
 from naftiko.spec.loader import load
 
@@ -53,6 +55,10 @@ class Settings:
     max_body: int = DEFAULT_MAX_BODY
     drain_seconds: float = 10.0
     stdio: bool = False
+    # Browser origins allowed to call the adapters (CORS, MCP Origin check), and extra
+    # `Host` names a loopback listener accepts besides loopback ones (DNS rebinding).
+    allow_origins: tuple[str, ...] = ()
+    allow_hosts: tuple[str, ...] = ()
 
 
 class Adapter(Protocol):
@@ -88,6 +94,7 @@ class Runtime:
     stdio: list[Any] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.time)
+    origins: OriginPolicy = field(default_factory=OriginPolicy)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -105,9 +112,24 @@ class Runtime:
         }
 
 
+def origin_policy(settings: Settings, environ: Mapping[str, str]) -> OriginPolicy:
+    """Flags, then `NAFTIKO_ALLOW_ORIGINS` / `NAFTIKO_ALLOW_HOSTS` (comma or space lists,
+    for containers); a malformed origin stops `run` with one line."""
+    origins = [*settings.allow_origins, *_words(environ.get("NAFTIKO_ALLOW_ORIGINS", ""))]
+    hosts = [*settings.allow_hosts, *_words(environ.get("NAFTIKO_ALLOW_HOSTS", ""))]
+    try:
+        return OriginPolicy.build(origins, hosts)
+    except ValueError as exc:
+        raise StartupError(f"--allow-origin: {exc}") from None
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in re.split(r"[,\s]+", text) if w]
+
+
 def build(specs: list[Path], settings: Settings, environ: Mapping[str, str]) -> Runtime:
     """Load, bind and plan every spec; any problem raises before a port is opened."""
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, origins=origin_policy(settings, environ))
     env = dict(environ)
     if settings.env_file is not None:
         env = {**read_env_file(settings.env_file), **env}
@@ -156,7 +178,27 @@ def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: A
     else:  # pragma: no cover - the model admits no other type
         return
     namespace = getattr(exposed, "namespace", None) or exposed.type
+    adapter.app = OriginGuard(
+        adapter.app,
+        runtime.origins,
+        _cors(adapter, getattr(exposed, "authentication", None)),
+        loopback=is_loopback(address),
+        strict=isinstance(exposed, ExposesMcp),
+    )
     runtime.served.append(Served(exposed.type, namespace, address, exposed.port or 0, adapter))
+
+
+def _cors(adapter: Any, auth: Any) -> Cors:
+    """What each kind of adapter offers a browser from an allowed origin."""
+    headers = {"authorization"}
+    if isinstance(auth, ApiKeyAuth) and auth.placement == "header":
+        headers.add(auth.key or "X-API-Key")
+    if isinstance(adapter, RestAdapter):
+        return Cors(adapter.methods_at, frozenset(headers | adapter.header_inputs()))
+    if getattr(adapter, "server", None) is not None:  # MCP
+        mcp_headers = {"mcp-session-id", "mcp-protocol-version", "last-event-id"}
+        return Cors(lambda _: ["POST"], frozenset(headers | mcp_headers), ("Mcp-Session-Id",))
+    return Cors(lambda _: ["GET", "HEAD"], frozenset(headers))
 
 
 def _bind(served: Served) -> socket.socket:
@@ -281,12 +323,35 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """A request's path or value logged as text cannot start a line of its own."""
+    return _CONTROLS.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+class _TextFormatter(logging.Formatter):
+    """One record, one line: control characters in the message are escaped, so a caller's
+    value cannot forge a second log line (a traceback, ours, still follows as lines)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
+
+
 def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if settings.log_format == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())

@@ -90,10 +90,11 @@ def status_for(exc: NaftikoError) -> int:
     return 500
 
 
-def error_response(exc: NaftikoError, redact: Any) -> Response:
+def error_response(exc: NaftikoError) -> Response:
+    """The engine masks secrets in the errors it raises; nothing else carries them."""
     status = status_for(exc)
     extra = {"field": exc.field} if isinstance(exc, InputError) else {}
-    return problem(status, redact(str(exc)), **extra)
+    return problem(status, str(exc), **extra)
 
 
 def authorized(guard: Guard | None, conn: HTTPConnection) -> bool:

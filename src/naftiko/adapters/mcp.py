@@ -156,16 +156,16 @@ class McpAdapter:
 
     async def _invoke(self, action: Action, arguments: dict[str, Any]) -> types.CallToolResult:
         """Execution failures are tool results the model can read and act on, not protocol
-        errors; their text never carries a bound secret."""
+        errors (the engine has already masked secrets in them)."""
         try:
             result = await self.engine.invoke(action, arguments)
         except InputError as exc:
-            return failure(self.engine.redact(f"invalid argument {exc.field!r}: {exc.message}"))
+            return failure(f"invalid argument {exc.field!r}: {exc.message}")
         except NaftikoError as exc:
-            return failure(self.engine.redact(str(exc)))
+            return failure(str(exc))
         if result.error:
             return failure(failure_text(result))
-        return success(result, self.engine.redact)
+        return success(result)
 
     async def _list_resources(
         self, ctx: Context, params: types.PaginatedRequestParams | None

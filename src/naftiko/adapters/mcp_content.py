@@ -129,9 +129,9 @@ class Resources:
         try:
             result = await self.engine.invoke(dynamic.action, arguments)
         except InputError as exc:
-            raise MCPError(INVALID_PARAMS, self.engine.redact(str(exc))) from None
+            raise MCPError(INVALID_PARAMS, str(exc)) from None
         except NaftikoError as exc:
-            raise MCPError(INTERNAL_ERROR, self.engine.redact(str(exc))) from None
+            raise MCPError(INTERNAL_ERROR, str(exc)) from None
         if result.error:
             # Behind a template, the upstream's 404 means this URI names nothing.
             code = RESOURCE_NOT_FOUND if result.status in (404, 410) else INTERNAL_ERROR
@@ -139,9 +139,7 @@ class Resources:
                 code, failure_text(result), {"uri": uri} if code == RESOURCE_NOT_FOUND else None
             )
         mime = dynamic.spec.mimeType or "application/json"
-        text = types.TextResourceContents(
-            uri=uri, mime_type=mime, text=self.engine.redact(result.text())
-        )
+        text = types.TextResourceContents(uri=uri, mime_type=mime, text=result.text())
         return types.ReadResourceResult(contents=[text])
 
 

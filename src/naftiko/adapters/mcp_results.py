@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
 from typing import Any
 
 import mcp_types as types
@@ -39,13 +38,12 @@ def _annotations(action: Action) -> types.ToolAnnotations | None:
     )
 
 
-def success(result: Result, redact: Callable[[str], str]) -> types.CallToolResult:
-    """The output as JSON text, and as `structuredContent` when it is a JSON object. An
-    upstream that echoes a bound secret back does not get it through to the caller."""
-    raw_text = result.text()
-    text = redact(raw_text)
+def success(result: Result) -> types.CallToolResult:
+    """The output as JSON text, and as `structuredContent` when it is a JSON object (the
+    engine has already masked secrets in it)."""
+    text = result.text()
     structured: Any = None
-    if result.raw is None and text == raw_text:
+    if result.raw is None:
         structured = result.body if isinstance(result.body, dict) else None
     elif text.lstrip().startswith("{"):
         # Only an object can be structured content: parse nothing else.

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import unquote
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -26,8 +27,10 @@ from naftiko.adapters.common import (
 from naftiko.adapters.openapi import openapi_document
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import RestPlan, Route
+from naftiko.engine.inputs import Input
 from naftiko.engine.metrics import Metrics
 from naftiko.errors import InputError, NaftikoError
+from naftiko.expressions import norm
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 
@@ -83,7 +86,7 @@ class RestAdapter:
         except _TooLarge as exc:
             response = problem(413, str(exc))
         except NaftikoError as exc:
-            response = error_response(exc, self.engine.redact)
+            response = error_response(exc)
         except Exception:
             # The edge: an unexpected fault is a 500 with no details, and a log line for us.
             log.exception("unexpected error in REST adapter %s", self.plan.namespace)
@@ -111,6 +114,22 @@ class RestAdapter:
         if not authorized(self.plan.guard, request):
             return unauthorized(self.plan.guard)
         return Response(self._openapi, media_type="application/json")
+
+    def methods_at(self, path: str) -> list[str]:
+        """The methods `path` answers (CORS preflights)."""
+        methods = {route.method for route in self.plan.routes if route.regex.match(path)}
+        if "*" in methods:
+            return ["DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"]
+        return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
+
+    def header_inputs(self) -> frozenset[str]:
+        """Every request header the spec reads (CORS preflights)."""
+        return frozenset(
+            spec.name
+            for route in self.plan.routes
+            for spec in route.action.caller_inputs
+            if spec.location == "header"
+        ) | frozenset(route_header for r in self.plan.routes for route_header in r.trusted_headers)
 
     def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
         allowed: list[str] = []
@@ -213,35 +232,75 @@ class _TooLarge(InputError):
 def _arguments(
     route: Route, request: Request, variables: dict[str, str], raw: bytes
 ) -> dict[str, Any]:
-    """Path variables, query parameters, declared headers and the JSON body, by name."""
-    arguments: dict[str, Any] = dict(request.query_params) if request.scope["query_string"] else {}
-    arguments.update(variables)
-    body: Any = None
-    if raw:
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = raw.decode("utf-8", errors="replace")
-    for spec in route.action.inputs:
-        if spec.location == "header":
+    """Each input the operation declares (or the dialect derives) from where the request
+    carries it, and nothing else: an undeclared parameter never reaches a template. A value
+    in the URL path wins over a query parameter or body field of the same name."""
+    body = _body(raw)
+    path = {norm(name): value for name, value in variables.items()}
+    query = request.query_params if request.scope["query_string"] else None
+    arguments: dict[str, Any] = {}
+    for spec in route.action.caller_inputs:
+        key = norm(spec.name)
+        if key in path or spec.location == "path":
+            if key in path:
+                arguments[spec.name] = path[key]
+            continue
+        value: Any = None
+        if spec.location == "query":
+            value = _query(query, spec)
+        elif spec.location == "header":
             value = request.headers.get(spec.name)
-            if value is not None:
-                arguments[spec.name] = value
         elif spec.location == "cookie":
             value = request.cookies.get(spec.name)
-            if value is not None:
-                arguments[spec.name] = value
-        elif spec.location == "body" and body is not None:
-            if spec.body_path is not None:
-                arguments[spec.name] = spec.body_path.find(body)
-            elif isinstance(body, dict) and spec.name in body:
-                arguments[spec.name] = body[spec.name]
-            else:
-                arguments[spec.name] = body
-    if body is not None:
-        if isinstance(body, dict):
-            for key, value in body.items():
-                arguments.setdefault(key, value)
-        # An explicit top-level field named `body` keeps precedence over the whole body.
-        arguments.setdefault("body", body)
+        elif spec.location == "body":
+            value = _from_body(spec, body)
+        else:
+            # Derived or location-free: the query, else the JSON body (SEMANTICS §11.3 rule 8).
+            value = _query(query, spec)
+            if value is None:
+                value = _from_body(spec, body)
+        if value is not None:
+            arguments[spec.name] = value
     return arguments
+
+
+def _body(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", errors="replace")
+
+
+def _query(query: QueryParams | None, spec: Input) -> Any:
+    if query is None:
+        return None
+    values = query.getlist(spec.name)
+    if not values:
+        wanted = norm(spec.name)
+        values = next((query.getlist(k) for k in query if norm(k) == wanted), [])
+    if len(values) > 1:
+        if spec.type == "array":
+            return values
+        # Parameter pollution: which copy a proxy or upstream would read is anyone's guess.
+        raise InputError(spec.name, "query parameter given more than once")
+    return values[0] if values else None
+
+
+def _from_body(spec: Input, body: Any) -> Any:
+    if body is None:
+        return None
+    if spec.body_path is not None:
+        return spec.body_path.find(body)
+    if isinstance(body, dict):
+        if spec.name in body:
+            return body[spec.name]
+        wanted = norm(spec.name)
+        for key, value in body.items():
+            if norm(key) == wanted:
+                return value
+    if spec.location == "body" or spec.name == "body":
+        # The one body input, or the implicit `body`: the whole request body.
+        return body
+    return None

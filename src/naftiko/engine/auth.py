@@ -169,3 +169,27 @@ def _split_commas(text: str) -> list[str]:
             current += ch
     parts.append(current)
     return parts
+
+
+def credential_secrets(auths: list[Authentication | None], bindings: Bindings) -> set[str]:
+    """Every credential value the spec configures (bound or literal), whatever its length:
+    these are masked in everything the engine hands back (SECURITY.md)."""
+    scope = Scope({}, bindings)
+    secrets: set[str] = set()
+    for auth in auths:
+        texts: list[str | None] = []
+        if isinstance(auth, BearerAuth):
+            texts = [auth.token]
+        elif isinstance(auth, ApiKeyAuth):
+            texts = [auth.value, *(auth.headers or {}).values()]
+        elif isinstance(auth, BasicAuth | DigestAuth):
+            texts = [auth.password]
+        elif isinstance(auth, OAuth2Auth):
+            texts = [auth.clientSecret]
+        for text in texts:
+            if text and (value := render(text, scope)):
+                secrets.add(value)
+                if isinstance(auth, BasicAuth):
+                    user = render(auth.username, scope)
+                    secrets.add(base64.b64encode(f"{user}:{value}".encode()).decode())
+    return secrets

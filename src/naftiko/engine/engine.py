@@ -10,16 +10,17 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
-from naftiko.engine import outputs, steps, tracing
+from naftiko.engine import auth, outputs, steps, tracing
 from naftiko.engine.formats import parse_body
-from naftiko.engine.inputs import find, validate
+from naftiko.engine.inputs import Configured, find, validate
 from naftiko.engine.plan import Action, Operation, Plan
 from naftiko.engine.request import UpstreamRequest, build_request
 from naftiko.engine.result import Result
 from naftiko.engine.scope import Scope
 from naftiko.engine.upstream import Timeouts, UpstreamResponse, Upstreams
-from naftiko.errors import MappingError, UpstreamError
+from naftiko.errors import InputError, MappingError, NaftikoError, UpstreamError, redacted
 from naftiko.expressions import Const, Ref, WithValue, parse_template, to_text
+from naftiko.model import Authentication
 
 _JSON_TYPES = ("application/json", "+json", "text/json")
 # What a caller of the gateway needs from an upstream's answer; everything else stays behind.
@@ -44,8 +45,13 @@ class Engine:
     def __init__(self, plan: Plan, timeouts: Timeouts | None = None) -> None:
         self.plan = plan
         self.upstreams = Upstreams(dict(plan.clients), timeouts or Timeouts(), plan.bindings)
-        self._secrets = sorted(plan.bindings.secrets, key=len, reverse=True)
+        secrets = plan.bindings.secrets | auth.credential_secrets(
+            [*(c.authentication for c in plan.clients.values()), *_adapter_auths(plan)],
+            plan.bindings,
+        )
+        self._secrets = sorted(secrets, key=len, reverse=True)
         self._secret_bytes = [secret.encode() for secret in self._secrets]
+        self._secret_set = frozenset(self._secrets)
 
     async def start(self) -> None:
         await self.upstreams.start()
@@ -68,13 +74,48 @@ class Engine:
         return text
 
     async def invoke(self, action: Action, arguments: Mapping[str, Any]) -> Result:
-        params = validate(action.inputs, arguments)
-        params = self._apply_with(action.with_, params)
+        """Run one exposed unit. Whatever leaves here (result or error) is already masked:
+        this is the one place secrets are redacted, for every adapter alike."""
+        try:
+            result = await self._invoke(action, arguments)
+        except NaftikoError as exc:
+            raise redacted(exc, self.redact) from None
+        return self._masked(result)
+
+    async def _invoke(self, action: Action, arguments: Mapping[str, Any]) -> Result:
         if action.mode == "ref" and action.delegate is not None:
             fn = action.delegate
-            params = self._apply_with(fn.with_, validate(fn.inputs, params))
+            # The function takes only its own declared inputs from what the caller sent,
+            # after the unit's own inputs and `with` (which win) are applied.
+            given = dict(arguments)
+            if action.inputs or action.with_:
+                given.update(self._apply_with(action.with_, validate(action.inputs, arguments)))
+            params = self._apply_with(fn.with_, validate(fn.inputs, given))
             return await self._run(fn, params, fn if fn.outputs else action)
+        params = self._apply_with(action.with_, validate(action.inputs, arguments))
         return await self._run(action, params, action)
+
+    def _masked(self, result: Result) -> Result:
+        if not self._secrets:
+            return result
+        if result.raw is not None:
+            raw = self.redact_bytes(result.raw)
+            return result if raw is result.raw else replace(result, raw=raw)
+        if result.body is None:
+            return result
+        return replace(result, body=self._mask_value(result.body))
+
+    def _mask_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, dict):
+            return {self.redact(k): self._mask_value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._mask_value(v) for v in value]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            # A numeric credential mapped into a number is still the credential.
+            return "***" if str(value) in self._secret_set else value
+        return value
 
     async def _run(self, action: Action, params: dict[str, Any], shaper: Action) -> Result:
         """Run `action`; `shaper` is the unit whose outputs shape the result."""
@@ -103,6 +144,8 @@ class Engine:
     ) -> Result:
         """`forward` resources: the same method, path, query and body to the target namespace;
         only trusted headers pass, and the namespace's own credentials are applied."""
+        if any(segment in (".", "..") for segment in path.split("/")):
+            raise InputError("path", "a path value cannot contain '.' or '..' segments")
         client = self.plan.clients[namespace]
         scope = self._scope({})
         base = parse_template(client.base_uri).render(scope.get, encode=to_text)
@@ -111,15 +154,19 @@ class Engine:
             url += "?" + query
         request = UpstreamRequest(method, url, headers=dict(headers), body=body or None)
         request.idempotent = method in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
-        response = await self._receive(namespace, request, scope)
+        try:
+            response = await self._receive(namespace, request, scope)
+        except NaftikoError as exc:
+            raise redacted(exc, self.redact) from None
         if response.status >= 400:
-            return self._upstream_error(namespace, response)
-        return Result(
+            return self._masked(self._upstream_error(namespace, response))
+        result = Result(
             response.status,
             raw=response.body,
             content_type=response.content_type,
             headers=self._passed_back(response),
         )
+        return self._masked(result)
 
     def _scope(self, params: Mapping[str, Any]) -> Scope:
         return Scope(params, self.plan.bindings)
@@ -137,7 +184,8 @@ class Engine:
                 if present:
                     merged[key] = found
             elif isinstance(value, Const):
-                merged[key] = value.value
+                const = value.value
+                merged[key] = Configured(const) if isinstance(const, str) else const
             else:
                 scope = scope or self._scope(params)
                 merged[key] = value.render(scope.get, encode=to_text)
@@ -150,8 +198,8 @@ class Engine:
     async def _receive(
         self, namespace: str, request: UpstreamRequest, scope: Scope
     ) -> UpstreamResponse:
-        """The one place upstream bodies enter: a credential an upstream echoes back is masked
-        here, before any pass-through, mapping, step or error message can carry it on."""
+        """The one place upstream answers enter (secrets they echo are masked on the way out,
+        in `invoke`/`forward`, with everything else)."""
         trace = tracing.current()
         if trace is not None:
             # Correlation travels on: the caller's (or our) request id, and its trace context.
@@ -159,9 +207,7 @@ class Engine:
             for name, value in trace.headers().items():
                 if name.lower() not in taken:
                     request.headers[name] = value
-        response = await self.upstreams.send(namespace, request, scope)
-        body = self.redact_bytes(response.body)
-        return response if body is response.body else replace(response, body=body)
+        return await self.upstreams.send(namespace, request, scope)
 
     def _finish(
         self,
@@ -232,6 +278,10 @@ def _reason(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Upstream Error"
+
+
+def _adapter_auths(plan: Plan) -> list[Authentication | None]:
+    return [getattr(a, "authentication", None) for a in plan.capability.body.exposes]
 
 
 @lru_cache(maxsize=256)

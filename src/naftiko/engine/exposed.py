@@ -22,6 +22,7 @@ from naftiko.model import (
 )
 from naftiko.model.exposes import McpPrompt, McpResource
 
+_URI_VARIABLE = re.compile(r"\{([a-zA-Z0-9_]+)\}")  # an MCP resource URI template's
 _VARIABLE = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}|\{\s*([^{}]+?)\s*\}")
 
 
@@ -164,7 +165,19 @@ def mcp_plan(plan: Plan, index: int, adapter: ExposesMcp) -> McpPlan:
     resources = tuple(
         (
             res,
-            action_for(plan, res, res.name, adapter.namespace, [], description=res.description)
+            action_for(
+                plan,
+                res,
+                res.name,
+                adapter.namespace,
+                [],
+                # The URI template's variables are the resource's inputs (§6.7).
+                implicit=tuple(
+                    Input(name=name, location="path", required=True)
+                    for name in _URI_VARIABLE.findall(res.uri)
+                ),
+                description=res.description,
+            )
             # A resource with outputs but no location is a mock, read like a tool (§4.5).
             if (res.call or res.steps or (res.outputParameters and not res.location))
             else None,

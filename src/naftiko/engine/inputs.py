@@ -22,7 +22,7 @@ class Input:
 
     name: str
     location: str = "argument"  # path | query | header | cookie | body | argument
-    type: str = "string"
+    type: str = "string"  # a JSON type, or "any" (a template variable the spec leaves untyped)
     description: str | None = None
     required: bool = True
     pattern: re.Pattern[str] | None = None
@@ -32,7 +32,9 @@ class Input:
     items: Mapping[str, Any] | None = None
 
     def json_schema(self) -> dict[str, Any]:
-        schema: dict[str, Any] = {"type": self.type if self.type in JSON_TYPES else "string"}
+        schema: dict[str, Any] = {}
+        if self.type != "any":
+            schema["type"] = self.type if self.type in JSON_TYPES else "string"
         if self.description:
             schema["description"] = self.description
         if self.type == "array":
@@ -43,6 +45,13 @@ class Input:
         if self.enum:
             schema["enum"] = list(self.enum)
         return schema
+
+
+class Configured(str):
+    """Text the spec itself wrote (a declared enum member, a `with` constant): it may stand
+    where a free caller value may not, such as a dotted host name in a base URI."""
+
+    __slots__ = ()
 
 
 def find(arguments: Mapping[str, Any], name: str) -> tuple[bool, Any]:
@@ -57,16 +66,18 @@ def find(arguments: Mapping[str, Any], name: str) -> tuple[bool, Any]:
 
 
 def validate(inputs: tuple[Input, ...], arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """Typed parameters: declared inputs checked and coerced, other arguments kept as given.
+    """Typed parameters: only the declared (or derived) inputs, checked and coerced.
 
-    Null arguments are dropped (an optional MCP argument sent as null is "not provided").
+    Anything else the caller sent is dropped here, so it can never reach a template (the
+    trust boundary, SECURITY.md). Null arguments are "not provided" (an optional MCP argument
+    sent as null).
     """
-    params = {k: v for k, v in arguments.items() if v is not None}
+    params: dict[str, Any] = {}
     for spec in inputs:
         if spec.const is not None:
             params[spec.name] = spec.const
             continue
-        present, value = find(params, spec.name)
+        present, value = find(arguments, spec.name)
         if not present or value is None or (value == "" and spec.location == "path"):
             if spec.required:
                 where = "" if spec.location == "argument" else f"{spec.location} "
@@ -75,8 +86,11 @@ def validate(inputs: tuple[Input, ...], arguments: Mapping[str, Any]) -> dict[st
         typed = coerce(spec, value)
         if spec.pattern is not None and isinstance(typed, str) and not spec.pattern.search(typed):
             raise InputError(spec.name, f"does not match pattern {spec.pattern.pattern!r}")
-        if spec.enum and typed not in spec.enum:
-            raise InputError(spec.name, f"must be one of {list(spec.enum)}")
+        if spec.enum:
+            if typed not in spec.enum:
+                raise InputError(spec.name, f"must be one of {list(spec.enum)}")
+            if isinstance(typed, str):
+                typed = Configured(typed)
         params[spec.name] = typed
     return params
 

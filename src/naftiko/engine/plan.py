@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from naftiko.engine.inputs import Input, declared_input
 from naftiko.engine.outputs import is_passthrough
@@ -41,7 +42,10 @@ from naftiko.model.exposes import _Unit
 from naftiko.spec.bindings import Bindings
 
 Mode = Literal["call", "steps", "ref", "mock"]
-ORIGIN, PATH, QUERY = "origin", "path", "query"  # where a URL variable stands
+# Where a URL variable stands. Only configuration may fill the origin's scheme, userinfo and
+# port; a caller's value may fill a HOST position only as one DNS label (SECURITY.md).
+SCHEME, USERINFO, HOST, PORT, PATH, QUERY = "scheme", "userinfo", "host", "port", "path", "query"
+ORIGIN = frozenset({SCHEME, USERINFO, HOST, PORT})
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
@@ -129,6 +133,14 @@ class Action:
     passthrough: bool = True  # outputs that leave the upstream's JSON as it is
 
     @property
+    def caller_inputs(self) -> tuple[Input, ...]:
+        """Everything a caller may fill: the unit's inputs, then its function's (a `ref`)."""
+        if self.delegate is None:
+            return self.inputs
+        known = {norm(i.name) for i in self.inputs}
+        return self.inputs + tuple(i for i in self.delegate.inputs if norm(i.name) not in known)
+
+    @property
     def input_schema(self) -> dict[str, Any]:
         inputs = self.inputs or (self.delegate.inputs if self.delegate else ())
         if not inputs:
@@ -204,19 +216,36 @@ def _operation(c: ConsumesHttp, resource: ConsumedResource, op: ConsumedOperatio
 
 
 def url_segments(url: Template) -> tuple[tuple[str | Var, str], ...]:
-    """Each part of a URL template with where it stands: a variable before the first path
-    slash belongs to the origin (a bound base URI), one after `?` to the query."""
+    """Each part of a URL template with where it stands (SCHEME, USERINFO, HOST, PORT, PATH
+    or QUERY), read by splitting the template with a marker in place of each variable. A
+    variable before any `://` (`{{API_BASE}}/x`) stands for the whole origin: SCHEME."""
+    marks = [f"x7q{i}q7x" if isinstance(p, Var) else p for i, p in enumerate(url.parts)]
+    probe = "".join(marks)
+    whole_origin = ""
+    if "://" not in probe:
+        # `{{API_BASE}}/items/{id}`: the leading variable is the origin, the rest a path.
+        whole_origin = marks[0] if isinstance(url.parts[0], Var) else ""
+        probe = "s://h" + ("/" if not whole_origin else "") + probe[len(whole_origin) :]
+    split = urlsplit(probe)
     segments: list[tuple[str | Var, str]] = []
-    seen = ""
-    for part in url.parts:
+    for part, mark in zip(url.parts, marks, strict=True):
         if isinstance(part, str):
-            seen += part
             segments.append((part, ""))
-            continue
-        rest = seen.split("://", 1)[1] if "://" in seen else seen
-        where = QUERY if "?" in seen else (PATH if "/" in rest else ORIGIN)
-        segments.append((part, where))
-        seen += "x"  # a substituted value: no slash, no `?`
+        elif mark == whole_origin or probe.index(mark) < probe.index("://"):
+            segments.append((part, SCHEME))
+        elif mark in split.netloc:
+            userinfo, _, hostport = split.netloc.rpartition("@")
+            _, colon, port = hostport.rpartition(":")
+            if mark in userinfo:
+                segments.append((part, USERINFO))
+            elif colon and mark in port and not port.endswith("]"):
+                segments.append((part, PORT))
+            else:
+                segments.append((part, HOST))
+        elif mark in split.query or mark in split.fragment:
+            segments.append((part, QUERY))
+        else:
+            segments.append((part, PATH))
     return tuple(segments)
 
 
@@ -278,10 +307,11 @@ def action_for(
         mode = "call"
     else:
         mode = "mock"
+    steps = tuple(_step(plan, s, prefixes) for s in unit.steps)
     inputs = tuple(declared_input(p, required_by_default) for p in declared)
     inputs = _with_implicit(inputs, implicit)
-    if not declared and operation is not None:
-        derived = derive_inputs(operation, with_)
+    if not declared:
+        derived = _derive(operation, with_, steps)
         # Variables that binds or the environment supply are configuration, not inputs.
         derived = tuple(i for i in derived if not _bound(plan, i.name))
         inputs = _with_implicit(inputs, derived)
@@ -294,7 +324,7 @@ def action_for(
         inputs=inputs,
         with_=with_,
         operation=operation,
-        steps=tuple(_step(plan, s, prefixes) for s in unit.steps),
+        steps=steps,
         mappings=tuple(
             (m.targetName, path)
             for m in unit.mappings
@@ -316,6 +346,26 @@ def _bound(plan: Plan, name: str) -> bool:
 def _with_implicit(inputs: tuple[Input, ...], extra: tuple[Input, ...]) -> tuple[Input, ...]:
     known = {norm(i.name) for i in inputs}
     return inputs + tuple(i for i in extra if norm(i.name) not in known)
+
+
+def _derive(
+    operation: Operation | None,
+    with_: tuple[tuple[str, WithValue], ...],
+    steps: tuple[StepPlan, ...],
+) -> tuple[Input, ...]:
+    """Derived inputs of a single call, or of every call step of an orchestration (minus
+    the names of the steps themselves, which are outputs, not inputs)."""
+    if operation is not None:
+        return derive_inputs(operation, with_)
+    step_names = {norm(s.name) for s in steps}
+    derived: tuple[Input, ...] = ()
+    for step in steps:
+        if isinstance(step, CallStepPlan):
+            found = derive_inputs(step.operation, step.with_)
+            derived = _with_implicit(
+                derived, tuple(i for i in found if norm(i.name) not in step_names)
+            )
+    return derived
 
 
 def derive_inputs(
@@ -341,10 +391,35 @@ def derive_inputs(
     for var in operation.url.variables:
         if norm(var.name) not in fed and norm(var.name) not in by_name and "." not in var.name:
             derived.append(Input(name=var.name, location="argument", required=True))
+    for name in _template_names(operation):
+        if norm(name) not in fed and norm(name) not in by_name:
+            # `{{x}}` in a body or parameter value: any JSON value, as the template places it.
+            derived.append(Input(name=name, type="any", required=False))
     unique: dict[str, Input] = {}
     for item in derived:
         unique.setdefault(norm(item.name), item)
     return tuple(unique.values())
+
+
+def _template_names(operation: Operation) -> list[str]:
+    """Undotted `{{x}}` names in the operation's parameter values and body."""
+    templates = [p.value for p in operation.params if p.value is not None]
+    body = operation.body
+    if body is not None:
+        if body.template is not None:
+            templates.append(body.template)
+        templates.extend(parse_template(text) for text in _strings(body.data))
+    return [v.name for t in templates for v in t.variables if "." not in v.name]
+
+
+def _strings(data: Any) -> list[str]:
+    if isinstance(data, str):
+        return [data]
+    if isinstance(data, dict):
+        return [s for v in data.values() for s in _strings(v)]
+    if isinstance(data, list):
+        return [s for v in data for s in _strings(v)]
+    return []
 
 
 def _derived(name: str, param: ConsumedParam | None) -> Input:

@@ -9,16 +9,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from naftiko.engine.plan import ORIGIN, PATH, BodyPlan, ConsumedParam, Operation
+from naftiko.engine.inputs import Configured
+from naftiko.engine.plan import HOST, ORIGIN, PATH, BodyPlan, ConsumedParam, Operation
 from naftiko.engine.scope import Scope
 from naftiko.errors import InputError
-from naftiko.expressions import Template, parse_template, to_text
+from naftiko.expressions import Template, Var, parse_template, to_text
 
 _PATH_SAFE = "-._~!$&'()*+,;=:@"
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 @dataclass
@@ -31,10 +34,13 @@ class UpstreamRequest:
     idempotent: bool = True
 
     def full_url(self) -> str:
+        """The URL as sent: a fragment (`/#X-Amz-Target=…`, used by some specs to tell
+        operations apart) is never sent, and cannot swallow the query."""
+        url = self.url.split("#", 1)[0]
         if not self.query:
-            return self.url
-        joiner = "&" if "?" in self.url else "?"
-        return self.url + joiner + urlencode(self.query, quote_via=quote)
+            return url
+        joiner = "&" if "?" in url else "?"
+        return url + joiner + urlencode(self.query, quote_via=quote)
 
 
 def build_request(op: Operation, scope: Scope) -> UpstreamRequest:
@@ -90,17 +96,35 @@ def _url(op: Operation, scope: Scope) -> str:
         if isinstance(part, str):
             out.append(part)
             continue
-        value = scope.get(part)
-        if value is None or value == "":
-            if where == ORIGIN:
-                raise InputError(part.name, "base URI variable is not set")
+        if where in ORIGIN:
+            out.append(_origin_value(part, where, scope))
+            continue
+        found, value = scope.find(part.name)
+        if not found or value is None or value == "":
             raise InputError(part.name, "required path parameter is missing")
         text = to_text(value)
-        if where == ORIGIN:
-            out.append(text)  # A bound base URI (`{{API_BASE}}/x`) is trusted configuration.
-        else:
-            out.append(quote(text, safe="" if where == PATH else "-._~"))
+        if where == PATH and text in (".", ".."):
+            # Encoded or not, a dot-segment would climb the upstream's path (RFC 3986 §5.2.4).
+            raise InputError(part.name, "a path value cannot be '.' or '..'")
+        out.append(quote(text, safe="" if where == PATH else "-._~"))
     return "".join(out)
+
+
+def _origin_value(part: Var, where: str, scope: Scope) -> str:
+    """Configuration (a bind, the environment) decides the upstream's origin as it wrote it;
+    a caller may only fill a host position, with one DNS label or a value the spec itself
+    wrote (a declared enum member, a `with` constant)."""
+    configured = scope.configured(part.name)
+    if configured is not None:
+        return configured
+    found, value = scope.find_param(part.name)
+    if not found or value is None or value == "":
+        raise InputError(part.name, "base URI variable is not set")
+    if where != HOST:
+        raise InputError(part.name, f"the upstream's {where} cannot come from a request")
+    if isinstance(value, Configured) or (isinstance(value, str) and _LABEL.fullmatch(value)):
+        return str(value)
+    raise InputError(part.name, "must be a DNS label (letters, digits and '-', at most 63)")
 
 
 def _body(plan: BodyPlan, scope: Scope) -> tuple[bytes | None, str]:

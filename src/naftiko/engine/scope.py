@@ -1,4 +1,10 @@
-"""The evaluation context of one request: parameters first, then binds, then the environment."""
+"""The evaluation context of one request: configuration first, then the caller's data.
+
+The order is the trust boundary (SECURITY.md): a name that `binds` or the environment
+defines always means that configuration value; a caller's input (or a step's output) of the
+same name can never shadow it, so no request can redirect an upstream or rewrite a bound
+header or credential.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +29,20 @@ class Scope:
         return value if found else None
 
     def find(self, name: str) -> tuple[bool, Any]:
+        configured = self.configured(name)
+        if configured is not None:
+            return True, configured
+        return self.find_param(name)
+
+    def configured(self, name: str) -> str | None:
+        """The value configuration gives `name` (a bind, else the environment), if any."""
+        bound = self.bindings.lookup(name)
+        if bound is not None:
+            return bound
+        return self.bindings.environ.get(name)
+
+    def find_param(self, name: str) -> tuple[bool, Any]:
+        """A value the request carries: a validated input, a `with` value or a step output."""
         params = self.params
         if name in params:
             return True, params[name]
@@ -43,9 +63,4 @@ class Scope:
         for key, value in params.items():
             if norm(key) == wanted:
                 return True, value
-        bound = self.bindings.lookup(name)
-        if bound is not None:
-            return True, bound
-        if name in self.bindings.environ:
-            return True, self.bindings.environ[name]
         return False, None

@@ -4,6 +4,8 @@ exceptions become UpstreamError (timeout → UpstreamTimeout, the rest → Upstr
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,7 @@ from naftiko.spec.bindings import Bindings
 from naftiko.version import __version__
 
 USER_AGENT = f"naftiko-python/{__version__}"
+log = logging.getLogger("naftiko.upstream")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,18 @@ class UpstreamResponse:
     @property
     def content_type(self) -> str:
         return self.headers.get("Content-Type", "application/octet-stream")
+
+
+def _reason(exc: OSError) -> str:
+    """The kind of failure, never an address: `Connection refused`, not `Connect call
+    failed ('10.0.0.7', 8443)` (SECURITY.md: errors name the namespace only)."""
+    return os.strerror(exc.errno) if exc.errno else type(exc).__name__
+
+
+def _unavailable(namespace: str, what: str, reason: str, where: str) -> UpstreamUnavailable:
+    # The address is for the operator's log, once (never a URL: its query may hold a key).
+    log.warning("upstream %s %s: %s%s", namespace, what, reason, f" at {where}" if where else "")
+    return UpstreamUnavailable(f"upstream {namespace!r} {what} ({reason})")
 
 
 class _StaleConnection(Exception):
@@ -139,18 +154,16 @@ class Upstreams:
         except aiohttp.InvalidURL:
             raise UpstreamUnavailable(f"upstream {namespace!r}: invalid URL") from None
         except aiohttp.ClientConnectorError as exc:
-            reason = exc.os_error.strerror or type(exc.os_error).__name__
-            raise UpstreamUnavailable(f"upstream {namespace!r} unreachable: {reason}") from None
+            where = f"{exc.host}:{exc.port}"
+            raise _unavailable(namespace, "is unreachable", _reason(exc.os_error), where) from None
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
             raise _StaleConnection from None
         except aiohttp.ClientPayloadError:
             raise UpstreamUnavailable(f"upstream {namespace!r} broke the response") from None
         except aiohttp.ClientError as exc:
-            reason = type(exc).__name__
-            raise UpstreamUnavailable(f"upstream {namespace!r} failed: {reason}") from None
+            raise _unavailable(namespace, "failed", type(exc).__name__, "") from None
         except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise UpstreamUnavailable(f"upstream {namespace!r} failed: {reason}") from None
+            raise _unavailable(namespace, "failed", _reason(exc), "") from None
 
     async def _fetch_token(self, endpoint: str, form: dict[str, str]) -> dict[str, Any]:
         session = next(iter(self._sessions.values()), None)
