@@ -300,7 +300,9 @@ def _from_body(spec: Input, body: Any) -> Any:
         for key, value in body.items():
             if norm(key) == wanted:
                 return value
-    if spec.location == "body" or spec.name == "body":
-        # The one body input, or the implicit `body`: the whole request body.
+    whole = spec.type in ("object", "any") or not isinstance(body, dict)
+    if spec.name == "body" or (spec.location == "body" and whole):
+        # The implicit `body`, or a body input the body itself can be: the whole request
+        # body. A scalar field missing from a JSON object is just missing.
         return body
     return None
