@@ -4,6 +4,7 @@ what an upstream's answer keeps on the way back, and request ids and trace conte
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 
@@ -44,6 +45,14 @@ def _raw(gateway: Running, request: bytes) -> bytes:
         while chunk := conn.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _wait_for_log(gateway: Running, text: str) -> None:
+    """The process's stderr is read by another thread: wait (bounded) for `text` to arrive."""
+    deadline = time.monotonic() + 10
+    while text not in gateway.logs():
+        assert time.monotonic() < deadline, f"{text!r} never logged:\n{gateway.logs()}"
+        time.sleep(0.02)
 
 
 def _lowered(requests: list[Recorded]) -> dict[str, str]:
@@ -139,9 +148,7 @@ def test_an_upstream_401_to_the_gateways_own_key_is_a_502(
     assert problem_body(response, 502)["detail"] == (
         "upstream 'groq-batch' refused the gateway's configured credentials (401)"
     )
-    assert "WARNING naftiko: upstream 'groq-batch' refused the configured credentials" in (
-        gateway.logs()
-    )
+    _wait_for_log(gateway, "WARNING naftiko: upstream 'groq-batch' refused the configured")
 
 
 # ----------------------------------------------------------------------------- request ids
@@ -158,8 +165,9 @@ def test_a_request_id_and_trace_context_travel_upstream_and_back(
         "req-42",
         TRACEPARENT,
     )
-    assert f"GET {BATCHES}/b1 200" in gateway.logs()
-    assert any(line.endswith(" req-42") for line in gateway.logs().splitlines())
+    _wait_for_log(gateway, "ms req-42")
+    (logged,) = [line for line in gateway.logs().splitlines() if line.endswith("ms req-42")]
+    assert f"groq-batch-rest GET {BATCHES}/b1 200 " in logged
 
 
 def test_without_a_request_id_one_is_made_and_sent_upstream(
