@@ -165,8 +165,8 @@ def test_a_request_id_and_trace_context_travel_upstream_and_back(
         "req-42",
         TRACEPARENT,
     )
-    _wait_for_log(gateway, "ms req-42")
-    (logged,) = [line for line in gateway.logs().splitlines() if line.endswith("ms req-42")]
+    _wait_for_log(gateway, " req-42")
+    (logged,) = [line for line in gateway.logs().splitlines() if line.endswith(" req-42")]
     assert f"groq-batch-rest GET {BATCHES}/b1 200 " in logged
 
 

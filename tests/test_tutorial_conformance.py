@@ -25,6 +25,7 @@ from tests.support.microcks import (
     LEGACY_OPENAPI,
     REGISTRY_OPENAPI,
     MockServer,
+    point_at_mock,
     serve_openapi_mock_in_thread,
 )
 from tests.support.process import Running, naftiko_run
@@ -32,23 +33,6 @@ from tests.support.process import Running, naftiko_run
 SUITE = yaml.safe_load((CONFORMANCE_DIR / "tests.yml").read_text())["tests"]
 SECRETS = yaml.safe_load((CONFORMANCE_DIR / "tutorial" / "shared" / "secrets.yaml").read_text())
 MCP_TOKEN = SECRETS["mcp-server-token"]
-
-
-def _point_at_mock(data: Any, mock: MockServer) -> None:
-    """Every consumes baseUri → the mock API with the same Microcks path; ports → free ones."""
-    if isinstance(data, dict):
-        base = data.get("baseUri")
-        if isinstance(base, str) and "/rest/" in base:
-            api = base.split("/rest/", 1)[1].split("/", 1)[0]
-            key = "registry" if "registry" in api else "legacy"
-            data["baseUri"] = mock.base_url_for(
-                REGISTRY_OPENAPI if key == "registry" else LEGACY_OPENAPI
-            )
-        for value in data.values():
-            _point_at_mock(value, mock)
-    elif isinstance(data, list):
-        for item in data:
-            _point_at_mock(item, mock)
 
 
 class Tutorial:
@@ -85,7 +69,7 @@ def tutorial(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tutorial]:
         mock = stack.enter_context(serve_openapi_mock_in_thread(REGISTRY_OPENAPI, LEGACY_OPENAPI))
         for path in folder.rglob("*.y*ml"):
             data = yaml.safe_load(path.read_text())
-            _point_at_mock(data, mock)
+            point_at_mock(data, mock)
             path.write_text(yaml.safe_dump(data, sort_keys=False))
         yield Tutorial(folder, mock, stack)
 

@@ -170,11 +170,11 @@ def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: A
     elif isinstance(exposed, ExposesSkill):
         from naftiko.adapters.skill import SkillAdapter
 
-        adapter = SkillAdapter(plan, i, exposed, runtime.metrics)
+        adapter = SkillAdapter(plan, i, exposed, runtime.metrics, engine.upstreams)
     elif isinstance(exposed, ExposesControl):
         from naftiko.adapters.control import ControlAdapter
 
-        adapter = ControlAdapter(plan, i, exposed, runtime)
+        adapter = ControlAdapter(plan, i, exposed, runtime, engine.upstreams)
     else:  # pragma: no cover - the model admits no other type
         return
     namespace = getattr(exposed, "namespace", None) or exposed.type

@@ -528,3 +528,18 @@ def serve_openapi_mock_in_thread(
             raise RuntimeError("mock server did not stop")
         if errors:
             raise errors[0]
+
+
+def point_at_mock(data: Any, mock: MockServer) -> None:
+    """Every tutorial `baseUri` → the mock API with the same Microcks path (in place)."""
+    if isinstance(data, dict):
+        base = data.get("baseUri")
+        if isinstance(base, str) and "/rest/" in base:
+            api = base.split("/rest/", 1)[1].split("/", 1)[0]
+            key = REGISTRY_OPENAPI if "registry" in api else LEGACY_OPENAPI
+            data["baseUri"] = mock.base_url_for(key)
+        for value in data.values():
+            point_at_mock(value, mock)
+    elif isinstance(data, list):
+        for item in data:
+            point_at_mock(item, mock)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,9 +25,22 @@ class Running:
     urls: dict[str, str]
     stderr_lines: list[str] = field(default_factory=list)
     stdout_lines: list[str] = field(default_factory=list)
+    stderr_written: queue.Queue[str | None] = field(default_factory=queue.Queue)
 
     def url(self, namespace: str) -> str:
         return self.urls[namespace]
+
+    def stderr_line(self, text: str, timeout: float = READY_TIMEOUT) -> str:
+        """The first stderr line containing `text`, waiting (bounded) until it is written."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = next((line for line in self.stderr_lines if text in line), None)
+            if found is not None:
+                return found
+            try:
+                self.stderr_written.get(timeout=max(deadline - time.monotonic(), 0))
+            except queue.Empty:
+                raise AssertionError(f"no stderr line with {text!r}:\n{self.logs()}") from None
 
     def logs(self) -> str:
         return "\n".join(self.stdout_lines + self.stderr_lines)
@@ -60,7 +74,9 @@ def naftiko_run(
     lines: queue.Queue[str | None] = queue.Queue()
     threads = [
         threading.Thread(target=_pump, args=(process.stdout, running.stdout_lines, lines)),
-        threading.Thread(target=_pump, args=(process.stderr, running.stderr_lines, queue.Queue())),
+        threading.Thread(
+            target=_pump, args=(process.stderr, running.stderr_lines, running.stderr_written)
+        ),
     ]
     for thread in threads:
         thread.daemon = True

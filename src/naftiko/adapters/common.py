@@ -30,12 +30,14 @@ log = logging.getLogger("naftiko")
 _TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
     413: "Payload Too Large",
     500: "Internal Server Error",
     501: "Not Implemented",
     502: "Bad Gateway",
+    503: "Service Unavailable",
     504: "Gateway Timeout",
 }
 
@@ -48,8 +50,10 @@ def problem(status: int, detail: str, **extra: Any) -> Response:
     }
     body["detail"] = detail
     body.update(extra)
-    # A 405 MUST list what is allowed (RFC 9110 §15.5.6), in the header as well as the body.
-    headers = {"Allow": ", ".join(extra["allow"])} if status == 405 and "allow" in extra else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 405 and "allow" in extra:
+        # A 405 MUST list what is allowed (RFC 9110 §15.5.6), in the header as well as the body.
+        headers = {"Allow": ", ".join(extra["allow"])}
     return Response(
         json.dumps(body),
         status_code=status,
@@ -70,6 +74,8 @@ def unauthorized(guard: Guard | None) -> Response:
     response = problem(401, "missing or invalid credentials")
     if guard is not None and guard.kind in _CHALLENGES:
         response.headers["WWW-Authenticate"] = _CHALLENGES[guard.kind]
+    else:
+        del response.headers["WWW-Authenticate"]
     return response
 
 

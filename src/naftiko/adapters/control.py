@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from naftiko.adapters.common import access_log, authorized, log, problem, unauthorized
+from naftiko.adapters.auth_gate import Authority, Gate, caller
+from naftiko.adapters.common import access_log, log, problem
 from naftiko.engine.exposed import guard
 from naftiko.engine.metrics import Metrics
 from naftiko.engine.plan import Plan
@@ -36,11 +37,17 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 
 class ControlAdapter:
     def __init__(
-        self, plan: Plan, index: int, adapter: ExposesControl, runtime: RuntimeView
+        self,
+        plan: Plan,
+        index: int,
+        adapter: ExposesControl,
+        runtime: RuntimeView,
+        authority: Authority | None = None,
     ) -> None:
         self.runtime = runtime
         self.namespace = adapter.namespace or adapter.type
-        self.guard = guard(plan, adapter.authentication, ("capability", "exposes", index))
+        at = ("capability", "exposes", index)
+        self._gate = Gate(guard(plan, adapter.authentication, at), authority)
         info = plan.capability.info
         self._capability = {
             "label": info.label if info else None,
@@ -64,25 +71,25 @@ class ControlAdapter:
     async def _dispatch(self, request: Request) -> Response:
         started = time.perf_counter()
         try:
-            response = self._route(request)
+            response = self._gate.metadata(request) or await self._gate.admit(request)
+            response = response or self._route(request)
         except Exception:
             # The edge: an unexpected fault is a 500 with no details, and a log line for us.
             log.exception("unexpected error in control adapter %s", self.namespace)
             response = problem(500, "internal error")
         # Probes hit this port every few seconds: their lines stay out of the info-level log.
         access_log.debug(
-            "%s %s %s %d %.1fms",
+            "%s %s %s %d %.1fms %s",
             self.namespace,
             request.method,
             request.url.path,
             response.status_code,
             (time.perf_counter() - started) * 1000,
+            caller(request.scope),
         )
         return response
 
     def _route(self, request: Request) -> Response:
-        if not authorized(self.guard, request):
-            return unauthorized(self.guard)
         handler = self._routes.get(request.url.path)
         if handler is None:
             return problem(404, f"no resource at {request.url.path}")

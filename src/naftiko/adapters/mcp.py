@@ -24,7 +24,8 @@ from pydantic import ValidationError
 from starlette.requests import HTTPConnection
 from starlette.types import Message, Receive, Scope, Send
 
-from naftiko.adapters.common import access_log, authorized, log, problem, request_id, unauthorized
+from naftiko.adapters.auth_gate import Gate, caller
+from naftiko.adapters.common import access_log, log, problem, request_id
 from naftiko.adapters.mcp_content import Prompts, Resources
 from naftiko.adapters.mcp_http import JsonRpcEdge
 from naftiko.adapters.mcp_results import failure, failure_text, success, tool
@@ -64,6 +65,7 @@ class McpAdapter:
         )
         self._edge = JsonRpcEdge(self._sessions.handle_request)
         self.app = _Asgi(self._asgi)
+        self._gate = Gate(plan.guard, engine.upstreams)
 
     def _server(self) -> Server[Any]:
         has_resources, has_prompts = bool(self._resources), bool(self._prompts)
@@ -109,10 +111,14 @@ class McpAdapter:
                 status = message["status"]
             await send(message)
 
-        if scope["path"] not in _PATHS:
+        connection = HTTPConnection(scope)
+        metadata = self._gate.metadata(connection)
+        if metadata is not None:
+            await metadata(scope, receive, watched)
+        elif scope["path"] not in _PATHS:
             await problem(404, f"no MCP endpoint at {scope['path']}")(scope, receive, watched)
-        elif not authorized(self.plan.guard, HTTPConnection(scope)):
-            await unauthorized(self.plan.guard)(scope, receive, watched)
+        elif (refusal := await self._gate.admit(connection)) is not None:
+            await refusal(scope, receive, watched)
         elif scope["method"] != "POST":
             # No server-initiated stream (GET) and no session to end (DELETE): a GET held open
             # would only pin a connection and delay shutdown.
@@ -122,12 +128,13 @@ class McpAdapter:
         else:
             await self._edge(_accepting_json(scope), receive, watched)
         access_log.info(
-            "%s %s %s %d %.1fms %s",
+            "%s %s %s %d %.1fms %s %s",
             self.plan.namespace,
             scope["method"],
             scope["path"],
             status,
             (time.perf_counter() - started) * 1000,
+            caller(scope),
             request_id(),
         )
 

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from naftiko.adapters.openapi_schemas import PROBLEM, body_schema, input_schema, output_schema
-from naftiko.engine.exposed import RestPlan, Route
+from naftiko.engine.exposed import Guard, RestPlan, Route
 from naftiko.engine.inputs import Input
 from naftiko.expressions import norm
 from naftiko.version import __version__
@@ -20,7 +20,7 @@ def openapi_document(plan: RestPlan) -> dict[str, Any]:
         if route.forward_namespace is not None:
             continue
         path = _BRACES.sub(r"{\1}", route.path)
-        paths.setdefault(path, {})[route.method.lower()] = _operation(route, bool(plan.guard))
+        paths.setdefault(path, {})[route.method.lower()] = _operation(route, plan.guard)
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": plan.title, "version": __version__},
@@ -29,25 +29,33 @@ def openapi_document(plan: RestPlan) -> dict[str, Any]:
     if plan.description:
         doc["info"]["description"] = plan.description
     if plan.guard is not None:
-        scheme = {
-            "bearer": {"type": "http", "scheme": "bearer"},
-            "basic": {"type": "http", "scheme": "basic"},
-            "apikey": {
-                "type": "apiKey",
-                "name": plan.guard.key,
-                "in": plan.guard.placement,
-            },
-        }[plan.guard.kind]
+        scheme, scopes = security_scheme(plan.guard)
         doc["components"] = {"securitySchemes": {"adapterAuth": scheme}}
-        doc["security"] = [{"adapterAuth": []}]
+        doc["security"] = [{"adapterAuth": scopes}]
     return doc
+
+
+def security_scheme(guard: Guard) -> tuple[dict[str, Any], list[str]]:
+    """The OpenAPI security scheme of an adapter's authentication, and the scopes it needs."""
+    if guard.kind == "apikey":
+        return {"type": "apiKey", "name": guard.key, "in": guard.placement}, []
+    policy = guard.oauth
+    if policy is None:  # bearer, basic, digest: RFC 7235 schemes
+        return {"type": "http", "scheme": guard.kind}, []
+    # Machine callers get a token with the client-credentials grant (SEMANTICS §5.9); without a
+    # `tokenEndpoint` the issuer's own URI stands in, as in the reference engine.
+    flow = {
+        "tokenUrl": policy.token_endpoint or policy.issuer,
+        "scopes": {scope: scope for scope in policy.scopes},
+    }
+    return {"type": "oauth2", "flows": {"clientCredentials": flow}}, list(policy.scopes)
 
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _PARAMETER_PLACES = frozenset({"path", "query", "header", "cookie"})
 
 
-def _operation(route: Route, guarded: bool) -> dict[str, Any]:
+def _operation(route: Route, guard: Guard | None) -> dict[str, Any]:
     action = route.action
     op: dict[str, Any] = {"operationId": action.name}
     if action.description:
@@ -91,7 +99,7 @@ def _operation(route: Route, guarded: bool) -> dict[str, Any]:
         if not required:
             schema["type"] = ["object", "null"]  # a JSON null body is no body at all
         op["requestBody"] = _json_body(schema, required)
-    op["responses"] = _responses(route, guarded, bool(whole_body or body_fields))
+    op["responses"] = _responses(route, guard, bool(whole_body or body_fields))
     return op
 
 
@@ -115,7 +123,7 @@ def _json_body(schema: dict[str, Any], required: bool) -> dict[str, Any]:
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
-def _responses(route: Route, guarded: bool, has_body: bool) -> dict[str, Any]:
+def _responses(route: Route, guard: Guard | None, has_body: bool) -> dict[str, Any]:
     """Every status this operation can answer: its success, the gateway's own refusals as
     problems, and, where an upstream is called, the upstream's statuses passed through (in
     its own JSON or problem JSON) with 502/504 for an upstream that fails to answer."""
@@ -128,8 +136,11 @@ def _responses(route: Route, guarded: bool, has_body: bool) -> dict[str, Any]:
         "2XX" if upstream else "200": {"description": "Success", "content": content},
         "400": _error("The request does not fit the operation's inputs", upstream),
     }
-    if guarded:
+    if guard is not None:
         responses["401"] = _error("Missing or invalid credentials", False)
+        if guard.oauth is not None:
+            responses["403"] = _error("The token lacks a required scope", False)
+            responses["503"] = _error("The authorization server cannot be reached", False)
     if route.variables:
         responses["404"] = _error("A path value the route cannot take", upstream)
     if has_body:

@@ -15,15 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from naftiko.adapters.common import (
-    access_log,
-    authorized,
-    error_response,
-    log,
-    problem,
-    request_id,
-    unauthorized,
-)
+from naftiko.adapters.auth_gate import Gate, caller
+from naftiko.adapters.common import access_log, error_response, log, problem, request_id
 from naftiko.adapters.openapi import openapi_document
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import RestPlan, Route
@@ -55,6 +48,7 @@ class RestAdapter:
         self.metrics = metrics
         self.max_body = max_body
         self._openapi = json.dumps(openapi_document(plan)).encode()
+        self._gate = Gate(plan.guard, engine.upstreams)
         self.app = self
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -76,8 +70,11 @@ class RestAdapter:
             # Match on the raw path: `%2F` inside a value must not become a path separator.
             raw_path = scope.get("raw_path") or scope["path"].encode()
             path = raw_path.decode("latin-1")
-            if path == "/openapi.json":
-                response = self._openapi_answer(request)
+            metadata = self._gate.metadata(request)
+            if metadata is not None:
+                response = metadata
+            elif path == "/openapi.json":
+                response = await self._openapi_answer(request)
             else:
                 route, variables, allowed = self._match(method, path)
                 if route is not None:
@@ -96,24 +93,24 @@ class RestAdapter:
         self.metrics.observe("rest", self.plan.namespace, route_name, str(status), elapsed)
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(
-                "%s %s %s %d %.1fms %s",
+                "%s %s %s %d %.1fms %s %s",
                 self.plan.namespace,
                 method,
                 scope["path"],
                 status,
                 elapsed * 1000,
+                caller(scope),
                 request_id(),
             )
         return response
 
-    def _openapi_answer(self, request: Request) -> Response:
+    async def _openapi_answer(self, request: Request) -> Response:
         if request.method not in _READ_METHODS:
             return problem(405, f"method {request.method} not allowed", allow=_allow(["GET"]))
         if request.method == "OPTIONS":
             return _options(["GET"])
-        if not authorized(self.plan.guard, request):
-            return unauthorized(self.plan.guard)
-        return Response(self._openapi, media_type="application/json")
+        refusal = await self._gate.admit(request)
+        return refusal or Response(self._openapi, media_type="application/json")
 
     def methods_at(self, path: str) -> list[str]:
         """The methods `path` answers (CORS preflights)."""
@@ -158,8 +155,9 @@ class RestAdapter:
             if allowed:
                 return problem(405, f"method {request.method} not allowed", allow=_allow(allowed))
             return problem(404, f"no resource at {request.scope['path']}")
-        if not authorized(self.plan.guard, request):
-            return unauthorized(self.plan.guard)
+        refusal = await self._gate.admit(request)
+        if refusal is not None:
+            return refusal
         raw = await self._read_body(request)
         if route.forward_namespace is not None:
             result = await self.engine.forward(

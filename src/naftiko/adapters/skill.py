@@ -23,7 +23,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from naftiko.adapters.common import access_log, authorized, log, problem, request_id, unauthorized
+from naftiko.adapters.auth_gate import Authority, Gate, caller
+from naftiko.adapters.common import access_log, log, problem, request_id
 from naftiko.adapters.files import (
     SAFE_SEGMENT,
     contained,
@@ -52,11 +53,18 @@ class _Skill:
 
 
 class SkillAdapter:
-    def __init__(self, plan: Plan, index: int, adapter: ExposesSkill, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        index: int,
+        adapter: ExposesSkill,
+        metrics: Metrics,
+        authority: Authority | None = None,
+    ) -> None:
         self.namespace = adapter.namespace
         self.metrics = metrics
         at = ("capability", "exposes", index)
-        self.guard = guard(plan, adapter.authentication, at)
+        self._gate = Gate(guard(plan, adapter.authentication, at), authority)
         modes = _sibling_modes(plan, index)
         spec_dir = plan.capability.path.parent
         self.skills: dict[str, _Skill] = {}
@@ -101,19 +109,21 @@ class SkillAdapter:
         elapsed = time.perf_counter() - started
         self.metrics.observe("skill", self.namespace, template, str(response.status_code), elapsed)
         access_log.info(
-            "%s %s %s %d %.1fms %s",
+            "%s %s %s %d %.1fms %s %s",
             self.namespace,
             request.method,
             request.url.path,
             response.status_code,
             elapsed * 1000,
+            caller(request.scope),
             request_id(),
         )
         return response
 
     async def _route(self, request: Request, raw_path: str) -> tuple[str, Response]:
-        if not authorized(self.guard, request):
-            return "-", unauthorized(self.guard)
+        refusal = self._gate.metadata(request) or await self._gate.admit(request)
+        if refusal is not None:
+            return "-", refusal
         for regex, template, handler in self._routes:
             match = regex.match(raw_path)
             if match is None:

@@ -16,9 +16,11 @@ from naftiko.model import (
     Authentication,
     BasicAuth,
     BearerAuth,
+    DigestAuth,
     ExposesMcp,
     ExposesRest,
     McpToolHints,
+    OAuth2Auth,
 )
 from naftiko.model.exposes import McpPrompt, McpResource
 
@@ -27,14 +29,29 @@ _VARIABLE = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}|\{\s*([^{}]+?)\s*\}")
 
 
 @dataclass(frozen=True)
+class OAuthPolicy:
+    """What an OAuth 2.1 resource server accepts (SEMANTICS §5.8), resolved at startup."""
+
+    issuer: str  # authorizationServerUri, without a trailing slash
+    audience: str  # `aud` must contain it: `audience`, or else `resource` (RFC 8707)
+    resource: str | None  # the RFC 9728 resource identifier, when the spec names one
+    scopes: tuple[str, ...]
+    validation: str  # jwks | introspection
+    token_endpoint: str | None = None
+    client_id: str = ""  # introspection's client credentials (from binds)
+    client_secret: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
 class Guard:
     """Adapter authentication with its expected secrets already resolved."""
 
-    kind: str  # bearer | apikey | basic
-    secret: str
+    kind: str  # bearer | apikey | basic | digest | oauth2
+    secret: str = field(repr=False)
     key: str = ""
     placement: str = "header"
     username: str = ""
+    oauth: OAuthPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -231,7 +248,35 @@ def guard(plan: Plan, auth: Authentication | None, at: tuple[str | int, ...]) ->
     if isinstance(auth, BasicAuth):
         user = _secret(plan, auth.username, where)
         return Guard("basic", _secret(plan, auth.password, where), username=user)
+    if isinstance(auth, DigestAuth):
+        user = _secret(plan, auth.username, where)
+        return Guard("digest", _secret(plan, auth.password, where), username=user)
+    if isinstance(auth, OAuth2Auth):
+        return Guard("oauth2", "", oauth=_oauth_policy(plan, auth, where))
     raise BindingError(f"adapter authentication {auth.type!r} is not supported", where)
+
+
+def _oauth_policy(plan: Plan, auth: OAuth2Auth, where: Any) -> OAuthPolicy:
+    issuer = _secret(plan, auth.authorizationServerUri, where).rstrip("/")
+    resource = _secret(plan, auth.resource, where) if auth.resource else None
+    audience = _secret(plan, auth.audience, where) if auth.audience else resource
+    if not issuer.startswith(("https://", "http://")):
+        raise BindingError("oauth2 `authorizationServerUri` must be an http(s) URL", where)
+    if audience is None:
+        # Without an expected audience any token of the issuer would do, even one minted
+        # for another service (the confused deputy RFC 8707 exists to prevent).
+        raise BindingError("oauth2 adapter authentication needs `audience` or `resource`", where)
+    introspection = auth.tokenValidation == "introspection"
+    return OAuthPolicy(
+        issuer=issuer,
+        audience=audience,
+        resource=resource,
+        scopes=tuple(auth.scopes or ()),
+        validation="introspection" if introspection else "jwks",
+        token_endpoint=_secret(plan, auth.tokenEndpoint, where) if auth.tokenEndpoint else None,
+        client_id=_secret(plan, auth.clientId, where) if introspection else "",
+        client_secret=_secret(plan, auth.clientSecret, where) if introspection else "",
+    )
 
 
 def _secret(plan: Plan, text: str | None, where: Any) -> str:
@@ -249,6 +294,7 @@ def _secret(plan: Plan, text: str | None, where: Any) -> str:
 __all__ = [
     "Guard",
     "McpPlan",
+    "OAuthPolicy",
     "RestPlan",
     "Route",
     "Var",

@@ -72,6 +72,9 @@ class Upstreams:
         }
         self._timeouts = timeouts
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        # Authorization servers (metadata, JWKS, introspection) get their own pool, opened and
+        # closed with the others and bound by the same timeouts.
+        self._authority: aiohttp.ClientSession | None = None
         self._tokens = auth.OAuth2Tokens(self._fetch_token)
 
     async def start(self) -> None:
@@ -90,10 +93,48 @@ class Upstreams:
                 auto_decompress=True,
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
+        self._authority = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True),
+            timeout=timeout,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
 
     async def close(self) -> None:
         sessions, self._sessions = self._sessions, {}
+        authority, self._authority = self._authority, None
+        if authority is not None:
+            sessions["\0authority"] = authority
         await asyncio.gather(*(s.close() for s in sessions.values()))
+
+    async def call_authority(
+        self, url: str, form: dict[str, str] | None = None, basic: tuple[str, str] | None = None
+    ) -> UpstreamResponse:
+        """GET (or, with `form`, POST) an authorization server's metadata, keys or
+        introspection endpoint; transport failures raise UpstreamUnavailable/UpstreamTimeout."""
+        session = self._authority
+        if session is None:
+            raise UpstreamUnavailable("the authorization server client is not started")
+        login = aiohttp.BasicAuth(*basic) if basic is not None else None
+        try:
+            async with session.request(
+                "POST" if form is not None else "GET",
+                url,
+                data=form,
+                auth=login,
+                allow_redirects=False,
+            ) as response:
+                return UpstreamResponse(response.status, response.headers, await response.read())
+        except TimeoutError:
+            raise UpstreamTimeout("the authorization server did not answer in time") from None
+        except aiohttp.ClientConnectorError as exc:
+            reason = exc.os_error.strerror or type(exc.os_error).__name__
+            raise UpstreamUnavailable(
+                f"the authorization server is unreachable: {reason}"
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            reason = type(exc).__name__
+            raise UpstreamUnavailable(f"the authorization server failed: {reason}") from None
 
     async def send(
         self, namespace: str, request: UpstreamRequest, scope: Scope

@@ -12,10 +12,12 @@ from naftiko.model import (
     BasicAuth,
     BearerAuth,
     Capability,
+    DigestAuth,
     ExposesControl,
     ExposesMcp,
     ExposesRest,
     ExposesSkill,
+    OAuth2Auth,
 )
 
 if TYPE_CHECKING:
@@ -86,10 +88,17 @@ def _adapter_secret(
         missing = "token"
     elif isinstance(auth, ApiKeyAuth) and not auth.value:
         missing = "value"
-    elif isinstance(auth, BasicAuth) and not (auth.username and auth.password):
+    elif isinstance(auth, BasicAuth | DigestAuth) and not (auth.username and auth.password):
         missing = "username" if not auth.username else "password"
+    elif isinstance(auth, OAuth2Auth) and not auth.authorizationServerUri:
+        missing = "authorizationServerUri"
+    elif isinstance(auth, OAuth2Auth) and not (auth.audience or auth.resource):
+        # Without an expected audience any token of the issuer would pass, even one minted
+        # for another service (the confused deputy that RFC 8707 resource indicators prevent).
+        missing = "audience` or a `resource"
     if missing is not None:
-        msg = f"{auth.type if auth else ''} authentication needs a `{missing}`"
+        article = "an" if missing[0] in "aeiou" else "a"
+        msg = f"{auth.type if auth else ''} authentication needs {article} `{missing}`"
         errors.append(ctx.problem(at, msg))
 
 

@@ -1,0 +1,125 @@
+"""The resource server's view of an authorization server, in-process against a real one on
+loopback: metadata discovery, the key cache and its expiry, introspection's bounded cache."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from aiohttp import web
+
+from naftiko.adapters.auth_oauth import (
+    KEYS_TTL,
+    RETRY_AFTER,
+    AuthorityDown,
+    KeySet,
+    Metadata,
+    Refused,
+    discovery_urls,
+)
+from naftiko.engine.upstream import Timeouts, Upstreams
+from naftiko.spec.bindings import Bindings
+from tests.support.authserver import AuthServer, free_port, serve_auth_server
+from tests.support.servers import Recorder, serve_app
+
+
+@pytest.fixture(scope="module")
+def authority() -> Iterator[AuthServer]:
+    with serve_auth_server() as server:
+        yield server
+
+
+@pytest.fixture
+async def upstreams() -> AsyncIterator[Upstreams]:
+    client = Upstreams({}, Timeouts(connect=2, total=5), Bindings())
+    await client.start()
+    yield client
+    await client.close()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_metadata_is_looked_for_where_rfc_8414_and_openid_connect_put_it() -> None:
+    assert discovery_urls("https://as.example") == [
+        "https://as.example/.well-known/oauth-authorization-server",
+        "https://as.example/.well-known/openid-configuration",
+    ]
+    assert discovery_urls("https://as.example/tenant/") == [
+        "https://as.example/.well-known/oauth-authorization-server/tenant",
+        "https://as.example/.well-known/openid-configuration/tenant",
+        "https://as.example/tenant/.well-known/openid-configuration",
+    ]
+
+
+async def test_keys_are_cached_until_their_lifetime_ends(
+    authority: AuthServer, upstreams: Upstreams
+) -> None:
+    clock = Clock()
+    keys = KeySet(Metadata(authority.issuer, upstreams), upstreams, clock)
+    key = authority.keys[0]
+    before = authority.count("jwks")
+    await keys.find(key.kid, "RS256")
+    clock.now += KEYS_TTL - 1
+    await keys.find(key.kid, "RS256")
+    assert authority.count("jwks") - before == 1
+    clock.now += 1
+    await keys.find(key.kid, "RS256")
+    assert authority.count("jwks") - before == 2
+
+
+async def test_a_key_is_only_used_with_the_algorithm_family_it_belongs_to(
+    authority: AuthServer, upstreams: Upstreams
+) -> None:
+    keys = KeySet(Metadata(authority.issuer, upstreams), upstreams, Clock())
+    rsa = authority.keys[0]
+    assert (await keys.find(rsa.kid, "PS256")).algorithm_name == "PS256"
+    with pytest.raises(Refused, match="not among the issuer's keys"):
+        await keys.find(rsa.kid, "ES256")
+
+
+async def test_an_authorization_server_that_is_down_is_reported_not_trusted(
+    upstreams: Upstreams,
+) -> None:
+    metadata = Metadata(f"http://127.0.0.1:{free_port()}", upstreams)
+    with pytest.raises(AuthorityDown, match="unreachable"):
+        await metadata.get("jwks_uri")
+
+
+async def test_metadata_that_names_another_issuer_is_not_used(
+    authority: AuthServer, upstreams: Upstreams
+) -> None:
+    # The same server under another name: its document names 127.0.0.1, not localhost.
+    metadata = Metadata(authority.issuer.replace("127.0.0.1", "localhost"), upstreams)
+    with pytest.raises(AuthorityDown, match="another issuer"):
+        await metadata.get("jwks_uri")
+
+
+async def test_a_failing_authorization_server_is_not_asked_again_for_a_few_seconds(
+    upstreams: Upstreams,
+) -> None:
+    recorder = Recorder()
+
+    async def broken(request: web.Request) -> web.Response:
+        await recorder.record(request)
+        return web.Response(status=500)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", broken)
+    clock = Clock()
+    with serve_app(app) as url:
+        metadata = Metadata(url, upstreams, clock)
+        for _ in range(3):
+            with pytest.raises(AuthorityDown, match="answered 500"):
+                await metadata.get("jwks_uri")
+        asked = len(recorder.requests)
+        clock.now += RETRY_AFTER
+        with pytest.raises(AuthorityDown):
+            await metadata.get("jwks_uri")
+    assert asked == len(discovery_urls(url))  # one discovery for the three requests
+    assert len(recorder.requests) == 2 * asked
