@@ -24,12 +24,12 @@ from tests.support.microcks import (
     CONFORMANCE_DIR,
     LEGACY_OPENAPI,
     REGISTRY_OPENAPI,
+    point_at_mock,
     serve_openapi_mock_in_thread,
 )
 from tests.support.process import naftiko_run
 from tests.support.servers import Recorder
 from tests.support.specs import seed_for
-from tests.test_tutorial_conformance import _point_at_mock
 
 ST = Path(sys.executable).with_name("st")
 EXAMPLES = 8
@@ -102,7 +102,7 @@ def tutorial_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
         mock = stack.enter_context(serve_openapi_mock_in_thread(REGISTRY_OPENAPI, LEGACY_OPENAPI))
         for path in folder.rglob("*.y*ml"):
             data = yaml.safe_load(path.read_text())
-            _point_at_mock(data, mock)
+            point_at_mock(data, mock)
             path.write_text(yaml.safe_dump(data, sort_keys=False))
         urls: dict[str, str] = {}
         for step in ("step-10-shipyard-rest-adapter.yml", "step-11-shipyard-fleet-manifest.yml"):
