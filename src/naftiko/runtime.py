@@ -178,13 +178,15 @@ def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: A
     else:  # pragma: no cover - the model admits no other type
         return
     namespace = getattr(exposed, "namespace", None) or exposed.type
-    adapter.app = OriginGuard(
+    guarded = OriginGuard(
         adapter.app,
         runtime.origins,
         _cors(adapter, getattr(exposed, "authentication", None)),
         loopback=is_loopback(address),
         strict=isinstance(exposed, ExposesMcp),
     )
+    # Outermost: every answer, refusals included, gets its Date and request id.
+    adapter.app = HttpEdge(guarded)
     runtime.served.append(Served(exposed.type, namespace, address, exposed.port or 0, adapter))
 
 
@@ -236,7 +238,7 @@ async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None
             await stack.enter_async_context(adapter.lifespan())
         for served, sock in zip(runtime.served, sockets, strict=True):
             config = uvicorn.Config(
-                HttpEdge(served.adapter.app),
+                served.adapter.app,
                 log_config=None,
                 access_log=False,
                 lifespan="off",
