@@ -7,6 +7,7 @@ received nothing.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -462,3 +463,15 @@ def test_a_forged_access_line_stays_on_one_line_of_a_real_log(
     lines = [line for line in running.stderr_lines if "naftiko.access" in line]
     assert len(lines) == 1
     assert "/nope\\x0a2026-11-30 10:00:00,000 INFO naftiko.access: x GET /admin 200" in lines[0]
+
+
+async def test_a_body_field_named_body_does_not_replace_the_payload(
+    tmp_path: Path, groq: tuple[str, Recorder]
+) -> None:
+    spec = seed_for(groq[0], tmp_path)
+    payload = {"input_file_id": "file_1", "body": {"nested": True}, "completion_window": "24h"}
+    env = {"GROQ_API_KEY": GROQ_TOKEN}
+    async with serving(spec, env=env) as gateway, gateway.client("groq-batch-rest") as c:
+        await c.post("/v1/openai/v1/batches", json=payload)
+    (seen,) = groq[1].requests
+    assert json.loads(seen.body) == payload

@@ -119,15 +119,18 @@ async def _fuzz_rest(
                     headers[spec.name] = str(_sample(spec))
                 elif spec.location in ("body", "argument") and spec.location != "path":
                     body[spec.name] = _sample(spec)
+            # An input that is the whole payload takes any field as data: extras go elsewhere.
+            whole = any(i.name == "body" and i.location != "body" for i in inputs)
+            if whole:
+                body = {"k": "dv"}
             for name in extras:
                 if norm(name) in declared:
                     continue
                 query[name] = _evil(attacker, name)
-                body[name] = _evil(attacker, name)
+                if not whole:
+                    body[name] = _evil(attacker, name)
                 if name[0].isalpha() and "." not in name:
                     headers[name] = _evil(attacker, name)
-            if "body" in body and not isinstance(body["body"], dict):
-                body.pop("body")
             response = await client.request(
                 route.method, path, params=query, json=body, headers=headers
             )

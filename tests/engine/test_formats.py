@@ -12,9 +12,8 @@ BAD_BODY = "upstream answered {} that cannot be parsed"
 
 
 def test_supported_formats_are_the_ones_parse_body_accepts() -> None:
-    assert frozenset({"json", "xml", "yaml", "csv", "tsv", "psv", "html", "markdown"}) == (
-        SUPPORTED_FORMATS
-    )
+    expected = {"json", "xml", "yaml", "csv", "tsv", "psv", "html", "markdown", "avro", "protobuf"}
+    assert frozenset(expected) == SUPPORTED_FORMATS
 
 
 def test_format_names_are_case_insensitive() -> None:
@@ -27,8 +26,9 @@ def test_unknown_format_is_a_mapping_error() -> None:
 
 
 @pytest.mark.parametrize("fmt", ["avro", "protobuf", "AVRO"])
-def test_avro_and_protobuf_are_refused_as_unsupported(fmt: str) -> None:
-    expected = f"outputRawFormat {fmt.lower()} is not supported by this runtime"
+def test_avro_and_protobuf_without_a_schema_are_a_mapping_error(fmt: str) -> None:
+    expected = f"upstream answered {fmt.lower()} that cannot be decoded: "
+    expected += f"outputRawFormat {fmt.lower()} needs an outputSchema"
     with pytest.raises(MappingError) as caught:
         parse_body(b"\x00\x01", fmt)
     assert str(caught.value) == expected

@@ -24,12 +24,12 @@ from naftiko.adapters.mcp_results import failure_text
 from naftiko.engine.engine import Engine
 from naftiko.engine.plan import Action
 from naftiko.errors import InputError, NaftikoError
+from naftiko.expressions import parse_template
 from naftiko.model.exposes import McpPrompt, McpResource
 from naftiko.spec.files import resolve_location
 
 # MCP 2025-11-25, server/resources, error handling: "Resource not found: -32002".
 RESOURCE_NOT_FOUND = -32002
-_TEMPLATE_VAR = re.compile(r"\{([a-zA-Z0-9_]+)\}")
 _PLACEHOLDER = re.compile(r"\{\{([a-zA-Z0-9_]+)\}\}")
 
 
@@ -38,6 +38,7 @@ class _Dynamic:
     spec: McpResource
     action: Action
     pattern: re.Pattern[str] | None  # None: a concrete URI, listed by resources/list
+    names: tuple[str, ...] = ()  # the variable of each group of `pattern`, in order
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Resources:
         self._dynamic: list[_Dynamic] = []
         for spec, action in resources:
             if action is not None:
-                self._dynamic.append(_Dynamic(spec, action, _uri_pattern(spec.uri)))
+                self._dynamic.append(_Dynamic(spec, action, *_uri_pattern(spec.uri)))
             elif spec.location:
                 self._static.append(_Static(spec, resolve_location(spec.location, spec_dir)))
 
@@ -115,7 +116,10 @@ class Resources:
                 if uri == dynamic.spec.uri:
                     return await self._run(dynamic, uri, {})
             elif (match := dynamic.pattern.fullmatch(uri)) is not None:
-                arguments = {k: unquote(v) for k, v in match.groupdict().items()}
+                arguments = {
+                    name: unquote(value)
+                    for name, value in zip(dynamic.names, match.groups(), strict=True)
+                }
                 return await self._run(dynamic, uri, arguments)
         for static in self._static:
             path = _file_for(static, uri)
@@ -143,15 +147,17 @@ class Resources:
         return types.ReadResourceResult(contents=[text])
 
 
-def _uri_pattern(uri: str) -> re.Pattern[str] | None:
-    """`data://users/{userId}/profile` → a regex with one `[^/]+` group per variable."""
-    if _TEMPLATE_VAR.search(uri) is None:
-        return None
-    pattern, pos = "", 0
-    for match in _TEMPLATE_VAR.finditer(uri):
-        pattern += re.escape(uri[pos : match.start()]) + f"(?P<{match.group(1)}>[^/]+)"
-        pos = match.end()
-    return re.compile(pattern + re.escape(uri[pos:]))
+def _uri_pattern(uri: str) -> tuple[re.Pattern[str] | None, tuple[str, ...]]:
+    """`data://users/{user-id}/profile` → a regex with one `[^/]+` group per variable, read by
+    the same template parser as every other template (so what is a variable at load time is
+    one at run time too)."""
+    template = parse_template(uri, single_braces=True)
+    if template.is_constant:
+        return None, ()
+    pattern = "".join(
+        re.escape(part) if isinstance(part, str) else "([^/]+)" for part in template.parts
+    )
+    return re.compile(pattern), tuple(v.name for v in template.variables)
 
 
 def _file_for(static: _Static, uri: str) -> Path | None:

@@ -237,6 +237,9 @@ def _arguments(
     path = {norm(name): value for name, value in variables.items()}
     query = request.query_params if request.scope["query_string"] else None
     arguments: dict[str, Any] = {}
+    # Only a lone `in: body` input can stand for the whole body; one of several that the
+    # caller left out is absent, not the whole body (issue 11, point 3).
+    lone = sum(1 for i in route.action.caller_inputs if i.location == "body") == 1
     for spec in route.action.caller_inputs:
         key = norm(spec.name)
         if key in path or spec.location == "path":
@@ -251,12 +254,12 @@ def _arguments(
         elif spec.location == "cookie":
             value = request.cookies.get(spec.name)
         elif spec.location == "body":
-            value = _from_body(spec, body)
+            value = _from_body(spec, body, lone)
         else:
             # Derived or location-free: the query, else the JSON body (SEMANTICS §11.3 rule 8).
             value = _query(query, spec)
             if value is None:
-                value = _from_body(spec, body)
+                value = _from_body(spec, body, lone)
         if value is not None:
             arguments[spec.name] = value
     return arguments
@@ -278,19 +281,23 @@ def _query(query: QueryParams | None, spec: Input) -> Any:
     if not values:
         wanted = norm(spec.name)
         values = next((query.getlist(k) for k in query if norm(k) == wanted), [])
+    if spec.type == "array" and values and (len(values) > 1 or not values[0].startswith("[")):
+        return values  # form/explode: `a=1&a=2`, or one `a=1` (issue 11, point 9)
     if len(values) > 1:
-        if spec.type == "array":
-            return values
         # Parameter pollution: which copy a proxy or upstream would read is anyone's guess.
         raise InputError(spec.name, "query parameter given more than once")
     return values[0] if values else None
 
 
-def _from_body(spec: Input, body: Any) -> Any:
+def _from_body(spec: Input, body: Any, lone: bool) -> Any:
     if body is None:
         return None
     if spec.body_path is not None:
         return spec.body_path.find(body)
+    if spec.name == "body" and spec.location != "body":
+        # The implicit `body` input (SEMANTICS §11.3 rule 8) is the whole payload: a field
+        # that happens to be called `body` does not replace it.
+        return body
     if isinstance(body, dict):
         if spec.name in body:
             return body[spec.name]
@@ -298,9 +305,7 @@ def _from_body(spec: Input, body: Any) -> Any:
         for key, value in body.items():
             if norm(key) == wanted:
                 return value
-    whole = spec.type in ("object", "any") or not isinstance(body, dict)
-    if spec.name == "body" or (spec.location == "body" and whole):
-        # The implicit `body`, or a body input the body itself can be: the whole request
-        # body. A scalar field missing from a JSON object is just missing.
+    if (spec.location == "body" and lone) or spec.name == "body":
+        # The one body input, or the implicit `body`: the whole request body.
         return body
     return None

@@ -1,4 +1,5 @@
-"""Upstream credentials: bearer, API key, basic, digest and OAuth2 client credentials."""
+"""Upstream credentials: bearer, API key, basic, digest, OAuth2 client credentials and AWS
+Signature V4."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from naftiko.engine import aws_sigv4
 from naftiko.engine.request import UpstreamRequest, header_value
 from naftiko.engine.scope import Scope
 from naftiko.errors import UpstreamError
@@ -17,6 +19,7 @@ from naftiko.expressions import parse_template, to_text
 from naftiko.model import (
     ApiKeyAuth,
     Authentication,
+    AwsSigV4Auth,
     BasicAuth,
     BearerAuth,
     DigestAuth,
@@ -51,6 +54,20 @@ def apply(auth: Authentication | None, request: UpstreamRequest, scope: Scope) -
         pair = f"{render(auth.username, scope)}:{render(auth.password, scope)}"
         encoded = base64.b64encode(pair.encode()).decode()
         request.headers["Authorization"] = f"Basic {encoded}"
+    elif isinstance(auth, AwsSigV4Auth):
+        # Last: the signature covers the final URL, query, headers and body.
+        credentials = aws_sigv4.AwsCredentials(
+            access_key=render(auth.accessKeyId, scope),
+            secret_key=render(auth.secretKey or auth.secretAccessKey, scope),
+            region=render(auth.region, scope) or "us-east-1",
+            service=render(auth.service, scope),
+            session_token=render(auth.sessionToken, scope),
+        )
+        for name, value in list(request.headers.items()):
+            request.headers[name] = header_value(name, value)
+        aws_sigv4.sign(
+            request.method, request.full_url(), request.headers, request.body, credentials
+        )
 
 
 @dataclass(frozen=True)

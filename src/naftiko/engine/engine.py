@@ -14,7 +14,7 @@ from naftiko.engine import auth, outputs, steps, tracing
 from naftiko.engine.formats import parse_body
 from naftiko.engine.inputs import Configured, find, validate
 from naftiko.engine.plan import Action, Operation, Plan
-from naftiko.engine.request import UpstreamRequest, build_request
+from naftiko.engine.request import UpstreamRequest, build_request, header_value, param_value
 from naftiko.engine.result import Result
 from naftiko.engine.scope import Scope
 from naftiko.engine.upstream import Timeouts, UpstreamResponse, Upstreams
@@ -152,7 +152,12 @@ class Engine:
         url = base.rstrip("/") + ("/" + quote(path.lstrip("/"), safe="/") if path else "")
         if query:
             url += "?" + query
-        request = UpstreamRequest(method, url, headers=dict(headers), body=body or None)
+        fixed = {}
+        for param in client.headers:
+            value = param_value(param, scope)
+            if value is not None:
+                fixed[param.name] = header_value(param.name, to_text(value))
+        request = UpstreamRequest(method, url, headers={**headers, **fixed}, body=body or None)
         request.idempotent = method in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
         try:
             response = await self._receive(namespace, request, scope)

@@ -24,9 +24,6 @@ from naftiko.model import (
 )
 from naftiko.model.exposes import McpPrompt, McpResource
 
-_URI_VARIABLE = re.compile(r"\{([a-zA-Z0-9_]+)\}")  # an MCP resource URI template's
-_VARIABLE = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}|\{\s*([^{}]+?)\s*\}")
-
 
 @dataclass(frozen=True)
 class OAuthPolicy:
@@ -92,19 +89,19 @@ class McpPlan:
 
 
 def compile_path(path: str) -> tuple[re.Pattern[str], tuple[tuple[str, str], ...]]:
-    """`/ships/{imo}` or `/ships/{{imo}}` → a regex; a variable named `path` spans segments."""
+    """`/ships/{imo}` or `/ships/{{imo}}` → a regex; a variable named `path` spans segments.
+    Read by the one template parser, so a route variable is what every other template calls
+    a variable."""
     pattern = "^"
     variables: list[tuple[str, str]] = []
-    pos = 0
-    for i, match in enumerate(_VARIABLE.finditer(path)):
-        name = (match.group(1) or match.group(2)).strip()
-        group = f"v{i}"
-        pattern += re.escape(path[pos : match.start()])
-        pattern += f"(?P<{group}>.+)" if name == "path" else f"(?P<{group}>[^/]+)"
-        variables.append((group, name))
-        pos = match.end()
-    pattern += re.escape(path[pos:]) + "$"
-    return re.compile(pattern), tuple(variables)
+    for part in parse_template(path, single_braces=True).parts:
+        if isinstance(part, str):
+            pattern += re.escape(part)
+            continue
+        group = f"v{len(variables)}"
+        pattern += f"(?P<{group}>.+)" if part.name == "path" else f"(?P<{group}>[^/]+)"
+        variables.append((group, part.name))
+    return re.compile(pattern + "$"), tuple(variables)
 
 
 def rest_plan(plan: Plan, index: int, adapter: ExposesRest) -> RestPlan:
@@ -191,7 +188,7 @@ def mcp_plan(plan: Plan, index: int, adapter: ExposesMcp) -> McpPlan:
                 # The URI template's variables are the resource's inputs (§6.7).
                 implicit=tuple(
                     Input(name=name, location="path", required=True)
-                    for name in _URI_VARIABLE.findall(res.uri)
+                    for name in _uri_variables(res.uri)
                 ),
                 description=res.description,
             )
@@ -289,6 +286,11 @@ def _secret(plan: Plan, text: str | None, where: Any) -> str:
     if not value:
         raise BindingError("adapter authentication needs a non-empty secret", where)
     return value
+
+
+def _uri_variables(uri: str) -> list[str]:
+    """An MCP resource URI template's variables, read as `mcp_content` matches them."""
+    return [v.name for v in parse_template(uri, single_braces=True).variables]
 
 
 __all__ = [

@@ -21,11 +21,11 @@ from typing import Any, TypeAlias
 
 import yaml
 
+from naftiko.engine.binary_formats import BINARY_FORMATS, decode
 from naftiko.errors import MappingError
 
 JsonValue: TypeAlias = dict[str, "JsonValue"] | list["JsonValue"] | str | int | float | bool | None
 
-_UNSUPPORTED = frozenset({"avro", "protobuf"})
 # How the parsers below report a bad body (html.parser asserts; ElementTree's is a SyntaxError).
 _BAD_BODY = (ValueError, AssertionError, RecursionError, SyntaxError, csv.Error, yaml.YAMLError)
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -39,8 +39,12 @@ except ImportError:
 def parse_body(raw: bytes, fmt: str, *, output_schema: str | None = None) -> JsonValue:
     """Parse `raw` as `fmt`; every unparseable body raises MappingError with a short reason."""
     name = fmt.lower()
-    if name in _UNSUPPORTED:
-        raise MappingError(f"outputRawFormat {name} is not supported by this runtime")
+    if name in BINARY_FORMATS:
+        try:
+            decoded: JsonValue = decode(name, raw, output_schema)
+        except ValueError as exc:
+            raise MappingError(f"upstream answered {name} that cannot be decoded: {exc}") from None
+        return decoded
     parser = _PARSERS.get(name)
     if parser is None:
         raise MappingError(f"unknown outputRawFormat {fmt!r} (expected {sorted(_PARSERS)})")
@@ -168,6 +172,11 @@ _COMPOUND = re.compile(r"([a-zA-Z][\w-]*)?(?:([#.])([\w-]+))?")
 _VOID = frozenset({"area", "br", "col", "embed", "hr", "img", "input", "link", "meta", "wbr"})
 _CELL_BREAKS = frozenset({"br", "p", "div", "li"})
 _Compound: TypeAlias = tuple[str | None, str | None, str | None]
+
+
+def check_selector(text: str) -> None:
+    """An `html` operation's `outputSchema` selector, checked at startup (MappingError)."""
+    _selector(text)
 
 
 def _selector(text: str) -> list[_Compound]:
@@ -366,4 +375,4 @@ _PARSERS: dict[str, Callable[[bytes, str | None], JsonValue]] = {
     "html": _html,
     "markdown": _markdown,
 }
-SUPPORTED_FORMATS: frozenset[str] = frozenset(_PARSERS)
+SUPPORTED_FORMATS: frozenset[str] = frozenset(_PARSERS) | BINARY_FORMATS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from naftiko.engine.scope import Scope
@@ -82,14 +83,17 @@ def coerce(kind: str, value: Any, max_length: int | None = None) -> Any:
     """Typed scalars: `"42"` → 42 for numbers, `"true"` → true, numbers → text for strings."""
     if value is None:
         return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or Infinity: such a number is unknown, not a 500
     if kind in ("number", "integer") and isinstance(value, str):
         try:
             return int(value)
         except ValueError:
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 return value
+            return number if math.isfinite(number) else None
     if kind == "boolean" and isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     if kind == "string" and isinstance(value, int | float) and not isinstance(value, bool):

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
+from pydantic import BaseModel
+
+from naftiko.engine.binary_formats import BINARY_FORMATS
 from naftiko.engine.inputs import Input, declared_input
 from naftiko.engine.outputs import is_passthrough
+from naftiko.engine.scripting import Script, compile_script, settings_for
 from naftiko.expressions import (
     Ref,
     StepPath,
@@ -107,7 +112,8 @@ class LookupStepPlan:
 @dataclass(frozen=True)
 class ScriptStepPlan:
     name: str
-    language: str | None
+    script: Script
+    with_: tuple[tuple[str, WithValue], ...] = ()
 
 
 StepPlan = CallStepPlan | LookupStepPlan | ScriptStepPlan
@@ -162,6 +168,8 @@ class Client:
     namespace: str
     base_uri: str
     authentication: Authentication | None
+    # Adapter-level header parameters with a value: sent on `forward` requests too (§3.7).
+    headers: tuple[ConsumedParam, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -171,27 +179,69 @@ class Plan:
     clients: Mapping[str, Client]
     operations: Mapping[str, Operation]
     functions: Mapping[str, Action] = field(default_factory=dict)
+    scripts: Mapping[int, Script] = field(default_factory=dict)  # by id() of the ScriptStep
 
 
 def build_plan(capability: Capability, bindings: Bindings) -> Plan:
     body = capability.body
+    scripts = _scripts(capability, bindings)
     operations: dict[str, Operation] = {}
     clients: dict[str, Client] = {}
     for c in body.consumes:
-        clients[c.namespace] = Client(c.namespace, c.baseUri, c.authentication)
+        fixed = tuple(
+            _consumed_param(p)
+            for p in c.inputParameters
+            if p.in_ == "header" and (p.value is not None or p.template is not None)
+        )
+        clients[c.namespace] = Client(c.namespace, c.baseUri, c.authentication, fixed)
         for resource in c.resources:
             for op in resource.operations:
-                operations.setdefault(f"{c.namespace}.{op.name}", _operation(c, resource, op))
-    plan = Plan(capability, bindings, clients, operations)
+                operations.setdefault(
+                    f"{c.namespace}.{op.name}", _operation(c, resource, op, capability.path.parent)
+                )
+    plan = Plan(capability, bindings, clients, operations, scripts=scripts)
     functions: dict[str, Action] = {}
     for agg in body.aggregates:
         for fn in agg.functions:
             key = f"{agg.namespace}.{fn.name}"
-            functions[key] = action_for(plan, fn, fn.name, agg.namespace, fn.inputParameters)
-    return Plan(capability, bindings, clients, operations, functions)
+            # §7.6: a function's `semantics` become the MCP hints of the tools that ref it.
+            hints = fn.semantics.hints() if fn.semantics is not None else None
+            functions[key] = action_for(
+                plan, fn, fn.name, agg.namespace, fn.inputParameters, hints=hints
+            )
+    return Plan(capability, bindings, clients, operations, functions, scripts)
 
 
-def _operation(c: ConsumesHttp, resource: ConsumedResource, op: ConsumedOperation) -> Operation:
+def _scripts(capability: Capability, bindings: Bindings) -> dict[int, Script]:
+    """Every script step of the spec, compiled now: what cannot run stops startup, located."""
+    found: list[tuple[ScriptStep, tuple[str | int, ...]]] = []
+    _find_scripts(capability.capability, ("capability",), found)
+    if not found:
+        return {}
+    settings = settings_for(capability, bindings.environ)
+    base = capability.path.parent
+    return {
+        id(step): compile_script(step, settings, base, capability.locate(path))
+        for step, path in found
+    }
+
+
+def _find_scripts(
+    node: Any, path: tuple[str | int, ...], found: list[tuple[ScriptStep, tuple[str | int, ...]]]
+) -> None:
+    if isinstance(node, ScriptStep):
+        found.append((node, path))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            _find_scripts(item, (*path, i), found)
+    elif isinstance(node, BaseModel):
+        for name, info in type(node).model_fields.items():
+            _find_scripts(getattr(node, name), (*path, info.alias or name), found)
+
+
+def _operation(
+    c: ConsumesHttp, resource: ConsumedResource, op: ConsumedOperation, base: Path
+) -> Operation:
     path = op.path if op.path is not None else resource.path
     joined = c.baseUri.rstrip("/") + ("/" + path.lstrip("/") if path else "")
     merged: dict[tuple[str, str], ConsumedParam] = {}
@@ -209,10 +259,21 @@ def _operation(c: ConsumesHttp, resource: ConsumedResource, op: ConsumedOperatio
         params=params,
         body=_body(op.body, params),
         fmt=op.outputRawFormat.lower(),
-        output_schema=op.outputSchema,
+        output_schema=_schema_file(op, base),
         outputs=tuple(op.outputParameters),
         description=op.description,
     )
+
+
+def _schema_file(op: ConsumedOperation, base: Path) -> str | None:
+    """A binary format's schema file, relative to the spec (`x.desc#pkg.Message` keeps its
+    message name); other formats' `outputSchema` is a selector, kept as written."""
+    schema = op.outputSchema
+    if not schema or op.outputRawFormat.lower() not in BINARY_FORMATS:
+        return schema
+    path, hash_, message = schema.partition("#")
+    path = unquote(path[7:]) if path.startswith("file://") else path
+    return str(base / path) + hash_ + message
 
 
 def url_segments(url: Template) -> tuple[tuple[str | Var, str], ...]:
@@ -438,7 +499,7 @@ def _step(plan: Plan, step: Any, prefixes: frozenset[str]) -> StepPlan:
         return LookupStepPlan(
             step.name, step.index, step.match, value, tuple(step.outputParameters)
         )
-    if isinstance(step, ScriptStep):
-        return ScriptStepPlan(step.name, step.language)
     with_ = tuple((k, parse_with_value(v, prefixes)) for k, v in (step.with_ or {}).items())
+    if isinstance(step, ScriptStep):
+        return ScriptStepPlan(step.name, plan.scripts[id(step)], with_)
     return CallStepPlan(step.name, plan.operations[step.call], with_)

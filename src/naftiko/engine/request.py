@@ -15,12 +15,14 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from naftiko.engine.inputs import Configured
+from naftiko.engine.json_body import render_json
 from naftiko.engine.plan import HOST, ORIGIN, PATH, BodyPlan, ConsumedParam, Operation
 from naftiko.engine.scope import Scope
 from naftiko.errors import InputError
-from naftiko.expressions import Template, Var, parse_template, to_text
+from naftiko.expressions import Var, parse_template, to_text
 
 _PATH_SAFE = "-._~!$&'()*+,;=:@"
+_OMIT = object()  # a structured-body member whose value the caller left out
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
@@ -47,17 +49,19 @@ def build_request(op: Operation, scope: Scope) -> UpstreamRequest:
     request = UpstreamRequest(op.method, _url(op, scope), idempotent=op.idempotent)
     cookies: list[str] = []
     for param in op.params:
-        value = _param_value(param, scope)
+        value = param_value(param, scope)
         if value is None:
             if param.required and param.location in ("query", "header", "path", "body"):
                 raise InputError(param.name, f"required {param.location} parameter is missing")
             continue
         if param.location == "query":
-            request.query.append((param.name, to_text(value)))
+            # An array is form/explode (OpenAPI's default): `a=1&a=2`.
+            items = value if isinstance(value, list) else [value]
+            request.query.extend((param.name, to_text(item)) for item in items)
         elif param.location == "header":
-            request.headers[param.name] = header_value(param.name, to_text(value))
+            request.headers[param.name] = header_value(param.name, _listed(value))
         elif param.location == "cookie":
-            cookies.append(f"{param.name}={quote(to_text(value), safe='')}")
+            cookies.append(f"{param.name}={quote(_listed(value), safe=',')}")
     if cookies:
         request.headers["Cookie"] = "; ".join(cookies)
     if op.body is not None:
@@ -68,13 +72,20 @@ def build_request(op: Operation, scope: Scope) -> UpstreamRequest:
     return request
 
 
+def _listed(value: Any) -> str:
+    """Header and cookie arrays are comma lists (OpenAPI's `simple`/`form` styles)."""
+    if isinstance(value, list):
+        return ",".join(to_text(item) for item in value)
+    return to_text(value)
+
+
 def header_value(name: str, value: str) -> str:
     if "\r" in value or "\n" in value:
         raise InputError(name, "header values cannot contain line breaks")
     return value
 
 
-def _param_value(param: ConsumedParam, scope: Scope) -> Any:
+def param_value(param: ConsumedParam, scope: Scope) -> Any:
     if param.value is not None:
         if param.value.is_constant:
             return param.value.source
@@ -133,11 +144,19 @@ def _body(plan: BodyPlan, scope: Scope) -> tuple[bytes | None, str]:
         return _params_body(plan, scope)
     if kind == "template" or (plan.template is not None and kind == "json"):
         assert plan.template is not None
-        return _render_json_template(plan.template, scope).encode(), "application/json"
+        single = plan.template.single_var
+        if single is not None and scope.get(single) is None:
+            return None, "application/json"  # `body: "{{payload}}"` left out: no body at all
+        return render_json(plan.template, scope.get).encode(), "application/json"
     if kind == "json":
-        return json.dumps(_render_data(plan.data, scope)).encode(), "application/json"
+        data = _render_data(plan.data, scope)
+        if data is _OMIT:
+            return None, "application/json"
+        return json.dumps(data).encode(), "application/json"
     if kind == "formUrlEncoded":
         data = _render_data(plan.data, scope)
+        if data is _OMIT:
+            return None, "application/x-www-form-urlencoded"
         if isinstance(data, dict):
             pairs = [(k, to_text(v)) for k, v in data.items() if v is not None]
             return urlencode(pairs).encode(), "application/x-www-form-urlencoded"
@@ -151,7 +170,7 @@ def _body(plan: BodyPlan, scope: Scope) -> tuple[bytes | None, str]:
 
 def _params_body(plan: BodyPlan, scope: Scope) -> tuple[bytes | None, str]:
     """§11.3 rule 7: one `in: body` parameter is the body; several make an object."""
-    values = {p.name: _param_value(p, scope) for p in plan.params}
+    values = {p.name: param_value(p, scope) for p in plan.params}
     provided = {k: v for k, v in values.items() if v is not None}
     if not provided:
         return None, "application/json"
@@ -166,41 +185,21 @@ def _params_body(plan: BodyPlan, scope: Scope) -> tuple[bytes | None, str]:
 
 
 def _render_data(data: Any, scope: Scope) -> Any:
-    """Render Mustache in the leaf strings of structured data; `"{{x}}"` keeps x's type."""
+    """Render Mustache in the leaf strings of structured data; `"{{x}}"` keeps x's type, and
+    a member whose only value the caller left out is omitted (null inside a list)."""
     if isinstance(data, str):
         template = parse_template(data)
         single = template.single_var
         if single is not None:
-            return scope.get(single)
+            value = scope.get(single)
+            return _OMIT if value is None else value
         return template.render(scope.get, encode=to_text)
     if isinstance(data, dict):
-        return {k: _render_data(v, scope) for k, v in data.items()}
+        rendered = {k: _render_data(v, scope) for k, v in data.items()}
+        return {k: v for k, v in rendered.items() if v is not _OMIT}
     if isinstance(data, list):
-        return [_render_data(v, scope) for v in data]
+        return [None if (v := _render_data(item, scope)) is _OMIT else v for item in data]
     return data
-
-
-def _render_json_template(template: Template, scope: Scope) -> str:
-    """Raw insertion like the reference engine, but a string between quotes is JSON-escaped
-    so a `"` in a caller's value cannot break (or inject into) the JSON body."""
-    out: list[str] = []
-    parts = template.parts
-    for i, part in enumerate(parts):
-        if isinstance(part, str):
-            out.append(part)
-            continue
-        value = scope.get(part)
-        if value is None:
-            continue
-        before = parts[i - 1] if i > 0 else ""
-        after = parts[i + 1] if i + 1 < len(parts) else ""
-        quoted = isinstance(before, str) and before.endswith('"')
-        quoted = quoted and isinstance(after, str) and after.startswith('"')
-        if quoted and isinstance(value, str):
-            out.append(json.dumps(value, ensure_ascii=False)[1:-1])
-        else:
-            out.append(to_text(value))
-    return "".join(out)
 
 
 def _multipart(plan: BodyPlan, scope: Scope) -> tuple[bytes, str]:
@@ -212,6 +211,8 @@ def _multipart(plan: BodyPlan, scope: Scope) -> tuple[bytes, str]:
             continue
         name = to_text(part.get("name", "field"))
         value = _render_data(part.get("value", ""), scope)
+        if value is _OMIT:
+            continue
         disposition = f'form-data; name="{name}"'
         if part.get("filename"):
             disposition += f'; filename="{to_text(part["filename"])}"'

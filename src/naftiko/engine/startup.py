@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from naftiko.engine.binary_formats import BINARY_FORMATS, SchemaProblem, check_schema
+from naftiko.engine.formats import check_selector
 from naftiko.engine.plan import PORT, SCHEME, USERINFO, Plan
-from naftiko.errors import BindingError, Location, SpecError
+from naftiko.errors import BindingError, Location, MappingError, SpecError
 from naftiko.expressions import Var, parse_template
+from naftiko.model import OAuth2Auth
 
 
 def required_variables(plan: Plan) -> list[tuple[str, Location]]:
@@ -25,12 +28,25 @@ def required_variables(plan: Plan) -> list[tuple[str, Location]]:
     return missing
 
 
+def _advice(plan: Plan, name: str) -> str:
+    """What would actually set `name`: the message must be true for the way it is read."""
+    bindings = plan.bindings
+    head, dot, rest = name.partition(".")
+    if (
+        dot
+        and head == "env"
+        and (head not in bindings.by_namespace or head in bindings.from_environment)
+    ):
+        return f"set {rest} in the environment"
+    if dot and head in bindings.by_namespace:
+        return f"add {rest} to the keys of bind {head!r}"
+    return "bind it in `binds`, or set it in the environment"
+
+
 def check_startup(plan: Plan) -> None:
     """Refuse to start when a credential variable is unbound or a feature is unsupported."""
     for name, where in required_variables(plan):
-        raise BindingError(
-            f"variable {name} is not set (bind it in `binds` or the environment)", where
-        )
+        raise BindingError(f"variable {name} is not set ({_advice(plan, name)})", where)
     _check_origins(plan)
     for i, c in enumerate(plan.capability.body.consumes):
         auth = c.authentication
@@ -40,9 +56,39 @@ def check_startup(plan: Plan) -> None:
             "bearer",
             "apikey",
             "oauth2",
+            "aws-sig-v4",
         ):
             loc = plan.capability.locate(("capability", "consumes", i, "authentication", "type"))
             raise SpecError.single(loc, f"authentication type {auth.type!r} is not supported")
+        if isinstance(auth, OAuth2Auth) and not (
+            (auth.tokenEndpoint or auth.authorizationServerUri) and auth.clientId
+        ):
+            # Upstream OAuth2 is the client-credentials grant: without an endpoint and a client
+            # every call would fail before reaching the API.
+            loc = plan.capability.locate(("capability", "consumes", i, "authentication"))
+            raise SpecError.single(
+                loc, "oauth2 upstream credentials need tokenEndpoint and clientId"
+            )
+    _check_formats(plan)
+
+
+def _check_formats(plan: Plan) -> None:
+    """avro/protobuf schemas and html selectors: usable before the first call, not after an
+    upstream request was already sent."""
+    for i, c in enumerate(plan.capability.body.consumes):
+        for r, resource in enumerate(c.resources):
+            for o, op in enumerate(resource.operations):
+                fmt = op.outputRawFormat.lower()
+                operation = plan.operations.get(f"{c.namespace}.{op.name}")
+                at = ("capability", "consumes", i, "resources", r, "operations", o)
+                try:
+                    if fmt in BINARY_FORMATS:
+                        check_schema(fmt, operation.output_schema if operation else None)
+                    elif fmt == "html" and op.outputSchema:
+                        check_selector(op.outputSchema)
+                except (SchemaProblem, MappingError) as exc:
+                    key = "outputSchema" if op.outputSchema else "outputRawFormat"
+                    raise SpecError.single(plan.capability.locate((*at, key)), str(exc)) from None
 
 
 def _check_origins(plan: Plan) -> None:

@@ -1,21 +1,27 @@
-"""Orchestration (SEMANTICS §7): call and lookup steps in order, then `mappings`."""
+"""Orchestration (SEMANTICS §7): call, lookup and script steps in order, then `mappings`.
+
+Unlike the reference engine, a step whose upstream answers with an error stops the
+orchestration: the caller gets that status and the failing step's name, never a later step's
+data dressed as success.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from naftiko.engine.plan import Action, CallStepPlan, LookupStepPlan, Operation
+from naftiko.engine.formats import parse_body
+from naftiko.engine.plan import Action, CallStepPlan, LookupStepPlan, Operation, ScriptStepPlan
 from naftiko.engine.result import Result
 from naftiko.engine.scope import Scope
 from naftiko.engine.upstream import UpstreamResponse
-from naftiko.errors import UnsupportedError
 from naftiko.expressions import MISSING, StepPath, compile_jsonpath, to_text
 from naftiko.model import OutputParameter
 
 Send = Callable[[Operation, dict[str, Any]], Awaitable[UpstreamResponse]]
-WithApplier = Callable[[CallStepPlan, dict[str, Any]], dict[str, Any]]
+WithApplier = Callable[[CallStepPlan | ScriptStepPlan, dict[str, Any]], dict[str, Any]]
 Finish = Callable[[Operation, UpstreamResponse, dict[str, Any]], Result]
 
 
@@ -34,8 +40,10 @@ async def run(
         if isinstance(step, CallStepPlan):
             call_params = with_for(step, runtime)
             response = await send(step.operation, call_params)
+            if response.status >= 400:
+                return step_failed(step.name, response)
             last = (step.operation, response, call_params)
-            output = _step_output(step.operation.outputs, _json(response.body))
+            output = _step_output(step.operation.outputs, _parsed(step.operation, response))
             if output is not None:
                 context[step.name] = output
                 runtime[step.name] = output
@@ -45,7 +53,12 @@ async def run(
                 # Lookup outputs feed `mappings` only, as in the reference engine.
                 context[step.name] = found
         else:
-            raise UnsupportedError(f"script step {step.name!r} is not supported by this runtime")
+            # §7.4: `context` = runtime parameters + every step output + the step's `with`.
+            bound = {**runtime, **context}
+            assigned, value = await step.script.run(with_for(step, bound))
+            if assigned:
+                context[step.name] = value
+                runtime[step.name] = value
     if action.mappings:
         mapped = _mappings(action.mappings, context)
         if mapped:
@@ -55,11 +68,45 @@ async def run(
     return finish(*last)
 
 
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body) if body else None
-    except ValueError:
+def _parsed(op: Operation, response: UpstreamResponse) -> Any:
+    """The step's response read per its operation's `outputRawFormat`, like a single call."""
+    if not response.body:
         return None
+    return parse_body(response.body, op.fmt, output_schema=op.output_schema)
+
+
+def step_failed(name: str, response: UpstreamResponse) -> Result:
+    """problem+json naming the step, with the upstream's own error inside it."""
+    text = response.body.decode("utf-8", errors="replace")
+    upstream: Any = text[:2000]
+    with contextlib.suppress(ValueError):
+        upstream = json.loads(text) if text else None
+    message = _upstream_message(upstream)
+    detail = f"step {name!r} failed"
+    problem = {
+        "type": "about:blank",
+        "title": "upstream error",
+        "status": response.status,
+        "detail": detail + (f": {message}" if message else ""),
+        "step": name,
+        "upstream": upstream,
+    }
+    body = json.dumps(problem, ensure_ascii=False).encode()
+    return Result(response.status, raw=body, content_type="application/problem+json", error=True)
+
+
+def _upstream_message(data: Any) -> str | None:
+    if isinstance(data, str):
+        return data.strip()[:300] or None
+    if not isinstance(data, dict):
+        return None
+    error = data.get("error")
+    if isinstance(error, dict):
+        error = error.get("message")
+    for candidate in (error, data.get("message"), data.get("detail"), data.get("title")):
+        if isinstance(candidate, str) and candidate:
+            return candidate[:300]
+    return None
 
 
 def _step_output(outputs: tuple[OutputParameter, ...], raw: Any) -> Any:

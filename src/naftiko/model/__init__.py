@@ -3,6 +3,7 @@
 from naftiko.model.auth import (
     ApiKeyAuth,
     Authentication,
+    AwsSigV4Auth,
     BasicAuth,
     BearerAuth,
     DigestAuth,
@@ -59,6 +60,7 @@ __all__ = [
     "AggregateFunction",
     "ApiKeyAuth",
     "Authentication",
+    "AwsSigV4Auth",
     "BasicAuth",
     "BearerAuth",
     "Binding",

@@ -48,13 +48,25 @@ class OAuth2Auth(Model):
     clientSecret: str | None = None
 
 
+class AwsSigV4Auth(Model):
+    """AWS Signature Version 4 (an extension used by published specs; not in the schema)."""
+
+    type: Literal["aws-sig-v4"]
+    accessKeyId: str | None = None
+    secretKey: str | None = None
+    secretAccessKey: str | None = None
+    sessionToken: str | None = None
+    region: str | None = None
+    service: str | None = None
+
+
 class UnsupportedAuth(Model):
     """A type outside the spec (e.g. `aws-sig-v4`): loads with a warning, refused by `run`."""
 
     type: str
 
 
-_KNOWN = {"basic", "digest", "bearer", "apikey", "oauth2"}
+_KNOWN = {"basic", "digest", "bearer", "apikey", "oauth2", "aws-sig-v4"}
 
 
 def _auth_tag(value: Any) -> str:
@@ -68,6 +80,7 @@ Authentication = Annotated[
     | Annotated[BearerAuth, Tag("bearer")]
     | Annotated[ApiKeyAuth, Tag("apikey")]
     | Annotated[OAuth2Auth, Tag("oauth2")]
+    | Annotated[AwsSigV4Auth, Tag("aws-sig-v4")]
     | Annotated[UnsupportedAuth, Tag("unsupported")],
     Discriminator(_auth_tag),
 ]

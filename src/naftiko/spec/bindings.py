@@ -26,6 +26,8 @@ class Bindings:
     by_namespace: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     flat: Mapping[str, str] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict)
+    # Bind namespaces read from the environment (no `location`).
+    from_environment: frozenset[str] = frozenset()
 
     @property
     def secrets(self) -> frozenset[str]:
@@ -39,7 +41,12 @@ class Bindings:
         head, dot, rest = name.partition(".")
         if dot and head in self.by_namespace and rest in self.by_namespace[head]:
             return self.by_namespace[head][rest]
-        if dot and head == "env" and head not in self.by_namespace:
+        if (
+            dot
+            and head == "env"
+            and (head not in self.by_namespace or head in self.from_environment)
+        ):
+            # `{{env.X}}` is the environment's X, also beside an environment-read `env` bind.
             return self.environ.get(rest)
         return None
 
@@ -87,7 +94,8 @@ def resolve(capability: Capability, environ: Mapping[str, str]) -> Bindings:
                 )
             values[var] = _text(source[key])
             flat[var] = values[var]
-    return Bindings(by_namespace, flat, dict(environ))
+    from_environment = frozenset(b.namespace for _, b in binds if not b.location)
+    return Bindings(by_namespace, flat, dict(environ), from_environment)
 
 
 def _source(location: str, capability: Capability, at: tuple[str | int, ...]) -> dict[str, Any]:

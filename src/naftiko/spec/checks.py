@@ -34,6 +34,7 @@ from naftiko.model.base import Model
 from naftiko.model.exposes import _Unit
 from naftiko.spec.adapter_checks import check_adapters
 from naftiko.spec.files import resolve_location
+from naftiko.spec.template_checks import check_dotted_variables
 
 if TYPE_CHECKING:
     from naftiko.spec.loader import LoadContext
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 FORMATS = frozenset({"json", "xml", "yaml", "csv", "tsv", "psv", "html", "markdown"})
-UNSUPPORTED_FORMATS = frozenset({"avro", "protobuf"})
+BINARY_FORMATS = frozenset({"avro", "protobuf"})
 
 
 def check(cap: Capability, ctx: LoadContext) -> list[Problem]:
@@ -71,6 +72,7 @@ def check(cap: Capability, ctx: LoadContext) -> list[Problem]:
     for path, unit, namespace, inputs in _units(cap):
         _check_unit(unit, path, namespace, inputs, index, ctx, errors)
     check_adapters(cap, ctx, errors)
+    check_dotted_variables(cap, ctx, errors)
     _check_parameters(cap, ctx, errors)
     _check_bind_files(cap, ctx)
     if cap.capability is not None and not body.exposes and not body.consumes:
@@ -121,8 +123,10 @@ def _check_consumes(c: ConsumesHttp, at: PathKey, ctx: LoadContext, errors: list
                 msg = f"invalid HTTP method {op.method!r} (expected one of {sorted(METHODS)})"
                 errors.append(ctx.problem((*oat, "method"), msg))
             fmt = op.outputRawFormat.lower()
-            if fmt in UNSUPPORTED_FORMATS:
-                ctx.warn((*oat, "outputRawFormat"), f"outputRawFormat {fmt} is not supported")
+            if fmt in BINARY_FORMATS:
+                if not op.outputSchema:
+                    msg = f"outputRawFormat {fmt} needs an outputSchema: `run` refuses to start"
+                    ctx.warn((*oat, "outputRawFormat"), msg)
             elif fmt not in FORMATS:
                 msg = f"unknown outputRawFormat {op.outputRawFormat!r} (expected {sorted(FORMATS)})"
                 errors.append(ctx.problem((*oat, "outputRawFormat"), msg))

@@ -20,6 +20,8 @@ _SINGLE_BRACE = re.compile(r"(?<!\{)\{([^{}]+)\}(?!\})")
 _CONSUMED_PARAM_SCHEMA_KEYS = {"name", "in", "value"}
 _TOOL_PARAM_SCHEMA_KEYS = {"name", "type", "description", "required"}
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+# `{{tools.amount}}` / `{{rest.amount}}` in a consumed template: the caller's `amount`.
+_ADAPTER_REF = re.compile(r"\{\{\s*(tools|rest|mcp)\.([A-Za-z0-9_-]+)\s*\}\}")
 
 
 def normalise(data: dict[str, Any], ctx: LoadContext) -> None:
@@ -77,6 +79,7 @@ def _consumes(
         for o, op in _items(resource, "operations"):
             oat = (*rat, "operations", o)
             _method(op, oat, ctx)
+            _adapter_refs(op, oat, ctx)
             _consumed_params(op, oat, ctx, bound)
             if "path" in op:
                 ctx.warn(
@@ -90,6 +93,21 @@ def _consumes(
                     (*oat, "body"),
                     "body without `data`: built from `in: body` parameters",
                 )
+
+
+def _adapter_refs(node: Any, at: PathKey, ctx: LoadContext) -> None:
+    """Published specs write `{{tools.X}}` / `{{rest.X}}` in consumed bodies and parameters
+    (as `with` does with `tools.X`): read as the caller's input `X`, which the unit then
+    advertises, instead of a variable that nothing can ever set."""
+    items = node.items() if isinstance(node, dict) else enumerate(node or ())
+    if not isinstance(node, dict | list):
+        return
+    for key, value in list(items):
+        if isinstance(value, str) and _ADAPTER_REF.search(value):
+            node[key] = _ADAPTER_REF.sub(lambda m: "{{" + m.group(2) + "}}", value)
+            ctx.warn((*at, key), "`{{tools.X}}` / `{{rest.X}}` read as the caller's input `X`")
+        elif isinstance(value, dict | list) and key not in ("outputParameters", "path"):
+            _adapter_refs(value, (*at, key), ctx)
 
 
 def _single_braces(path: Any, at: PathKey, ctx: LoadContext) -> None:
@@ -142,7 +160,12 @@ def _auth(parent: dict[str, Any], at: PathKey, ctx: LoadContext, bound: frozense
     for field in ("token", "value", "username", "password", "clientId", "clientSecret"):
         _bare_variable(auth, field, (*at, "authentication"), ctx, bound)
     kind = auth.get("type")
-    if kind not in ("basic", "digest", "bearer", "apikey", "oauth2"):
+    if kind == "aws-sig-v4":
+        ctx.warn(
+            (*at, "authentication", "type"),
+            "aws-sig-v4 is outside the alpha2 schema: upstream requests are signed (SigV4)",
+        )
+    elif kind not in ("basic", "digest", "bearer", "apikey", "oauth2"):
         ctx.warn(
             (*at, "authentication", "type"),
             f"authentication type {kind!r} is not supported",

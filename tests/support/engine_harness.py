@@ -1,0 +1,89 @@
+"""Engine-level in-process runs: a spec loaded, planned and checked as `naftiko run` does, its
+Engine started against real loopback upstreams, and its adapters' actions called directly."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from naftiko.engine.engine import Engine
+from naftiko.engine.exposed import McpPlan, RestPlan, mcp_plan, rest_plan
+from naftiko.engine.plan import Action, Plan, build_plan
+from naftiko.engine.result import Result
+from naftiko.engine.startup import check_startup
+from naftiko.model import ExposesMcp, ExposesRest
+from naftiko.spec.bindings import resolve
+from naftiko.spec.loader import load
+from tests.support.servers import Recorder
+
+
+def plan_for(spec: Path, env: Mapping[str, str] | None = None) -> Plan:
+    """What `naftiko run` builds before opening a port (raising what it would refuse)."""
+    capability = load(spec)
+    plan = build_plan(capability, resolve(capability, dict(env or {})))
+    check_startup(plan)
+    return plan
+
+
+def write_spec(folder: Path, document: dict[str, Any], name: str = "capability.yaml") -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+@dataclass
+class Gateway:
+    plan: Plan
+    engine: Engine
+    rest: list[RestPlan] = field(default_factory=list)
+    mcp: list[McpPlan] = field(default_factory=list)
+
+    def tool(self, name: str) -> Action:
+        return next(p.tools[name] for p in self.mcp if name in p.tools)
+
+    def operation(self, method: str, path: str) -> Action:
+        return next(
+            r.action for p in self.rest for r in p.routes if (r.method, r.path) == (method, path)
+        )
+
+    async def call(self, action: Action, arguments: Mapping[str, Any]) -> Result:
+        return await self.engine.invoke(action, arguments)
+
+
+@asynccontextmanager
+async def gateway(spec: Path, env: Mapping[str, str] | None = None) -> AsyncIterator[Gateway]:
+    plan = plan_for(spec, env)
+    engine = Engine(plan)
+    found = Gateway(plan, engine)
+    for i, exposed in enumerate(plan.capability.body.exposes):
+        if isinstance(exposed, ExposesRest):
+            found.rest.append(rest_plan(plan, i, exposed))
+        elif isinstance(exposed, ExposesMcp):
+            found.mcp.append(mcp_plan(plan, i, exposed))
+    await engine.start()
+    try:
+        yield found
+    finally:
+        await engine.close()
+
+
+Answer = tuple[int, bytes, str]  # status, body, content type
+
+
+def scripted_app(recorder: Recorder, answers: Mapping[str, Answer]) -> web.Application:
+    """Records every request; answers by path (else `{}` as JSON)."""
+
+    async def handle(request: web.Request) -> web.Response:
+        await recorder.record(request)
+        status, body, content_type = answers.get(request.path, (200, b"{}", "application/json"))
+        return web.Response(status=status, body=body, content_type=content_type)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
