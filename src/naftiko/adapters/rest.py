@@ -308,4 +308,7 @@ def _from_body(spec: Input, body: Any, lone: bool) -> Any:
     if (spec.location == "body" and lone) or spec.name == "body":
         # The one body input, or the implicit `body`: the whole request body.
         return body
+    if not isinstance(body, dict):
+        # Named fields are read from a JSON object; an array or text has none to give.
+        raise InputError("body", "must be a JSON object with the operation's fields")
     return None
