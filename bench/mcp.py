@@ -40,14 +40,25 @@ NAFTIKO = str(Path(sys.executable).with_name("naftiko"))
 FASTMCP_PYTHON = os.environ.get("FASTMCP_PYTHON", "/work/bench-venv/bin/python")
 TOKEN = "bench-token"
 TOOLS = {"naftiko": "retrieves-batch", "fastmcp": "retrieves_batch"}  # FastMCP's own naming
+GROQ_OPENAPI = HERE.parent / "tests" / "fixtures" / "openapi" / "groqcloud-batches.yaml"
+IMPORTED_TOOLS = {"naftiko": "retrieve-batch", "fastmcp": "retrieveBatch"}
 ARGUMENTS = {"batch_id": "batch_01"}
 BARE = {"jsonrpc": "2.0", "id": 1, "method": "tools/call"}
 BARE_BODY = json.dumps({**BARE, "params": {"name": TOOLS["naftiko"], "arguments": ARGUMENTS}})
 _SKIPPED_HEADERS = {"host", "content-length", "connection", "accept-encoding", "user-agent"}
 
 
+def imported() -> dict[str, Any]:
+    """The capability `naftiko import openapi --capability -n groq` writes for the fixture."""
+    out = Path(tempfile.mkdtemp()) / "groq.naftiko.yaml"
+    cmd = [NAFTIKO, "import", "openapi", str(GROQ_OPENAPI), "--capability", "-n", "groq"]
+    subprocess.run([*cmd, "-o", str(out)], check=True, capture_output=True)
+    data: dict[str, Any] = yaml.safe_load(out.read_text())
+    return data
+
+
 def start(cmd: list[str], port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "GROQ_API_KEY": TOKEN}
+    env = {**os.environ, "GROQ_API_KEY": TOKEN, "GROQ_TOKEN": TOKEN}
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=env)
         try:
@@ -123,12 +134,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--imported",
+        action="store_true",
+        help="serve what `naftiko import openapi --capability` makes of the GroqCloud fixture, "
+        "and give FastMCP.from_openapi the same document",
+    )
     args = parser.parse_args()
 
     up_port = free_port()
     upstream = start([PYTHON, str(HERE / "upstream.py"), str(up_port)], up_port)
     up_url = f"http://127.0.0.1:{up_port}"
-    data: dict[str, Any] = yaml.safe_load(SEED.read_text())
+    data: dict[str, Any] = imported() if args.imported else yaml.safe_load(SEED.read_text())
+    tools = IMPORTED_TOOLS if args.imported else TOOLS
     data["capability"]["consumes"][0]["baseUri"] = up_url
     ports = {"naftiko": free_port(), "fastmcp": free_port()}
     data["capability"]["exposes"] = [data["capability"]["exposes"][1]]  # the MCP adapter only
@@ -144,9 +162,12 @@ def main() -> None:
             str(ports["fastmcp"]),
             up_url,
             TOKEN,
+            *([str(GROQ_OPENAPI)] if args.imported else []),
         ],
     }
-    results: dict[str, list[float]] = {"naftiko": [], "fastmcp": [], "naftiko-bare": []}
+    results: dict[str, list[float]] = {"naftiko": [], "fastmcp": []}
+    if not args.imported:
+        results["naftiko-bare"] = []
     try:
         for _ in range(args.rounds):
             for name, cmd in commands.items():
@@ -154,9 +175,9 @@ def main() -> None:
                 url = f"http://127.0.0.1:{ports[name]}/mcp"
                 try:
                     results[name].append(
-                        sdk_replay(url, TOOLS[name], args.duration, args.connections)
+                        sdk_replay(url, tools[name], args.duration, args.connections)
                     )
-                    if name == "naftiko":
+                    if name == "naftiko" and not args.imported:
                         bare = bare_replay(url, args.duration, args.connections)
                         results["naftiko-bare"].append(bare)
                 finally:

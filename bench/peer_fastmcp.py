@@ -2,7 +2,7 @@
 
 Runs in its own venv (fastmcp is a bench-only dependency, never installed with naftiko):
 
-    /work/bench-venv/bin/python -P bench/peer_fastmcp.py PORT UPSTREAM_URL TOKEN
+    /work/bench-venv/bin/python -P bench/peer_fastmcp.py PORT UPSTREAM_URL TOKEN [OPENAPI_FILE]
 
 (`-P`: bench/mcp.py sits beside this file and would otherwise hide the `mcp` package.)
 
@@ -44,6 +44,13 @@ OPENAPI = {
         }
     },
 }
+
+if len(sys.argv) > 4:  # a whole OpenAPI document instead (bench/mcp.py --imported)
+    import yaml
+
+    with open(sys.argv[4]) as file:
+        OPENAPI = yaml.safe_load(file)
+    OPENAPI["servers"] = [{"url": UPSTREAM}]
 
 client = httpx2.AsyncClient(
     base_url=UPSTREAM,

@@ -17,6 +17,7 @@ RANK = {
     "engine": 4,
     "adapters": 5,
     "runtime": 6,
+    "tools": 6,  # beside the runtime: authoring (import, export, create), never serving
     "cli": 7,
 }
 MODULES = sorted(p for p in SRC.rglob("*.py") if p.name != "__init__.py" or p.parent != SRC)
@@ -74,3 +75,8 @@ def test_adapters_do_not_import_each_other(path: Path) -> None:
         and n.rsplit(".", 1)[1].split("_")[0] != family
     ]
     assert siblings == []
+
+
+@pytest.mark.parametrize("path", sorted((SRC / "tools").glob("*.py")), ids=lambda p: p.name)
+def test_the_authoring_tools_never_import_the_runtime(path: Path) -> None:
+    assert [n for n in _imports(path) if n == "naftiko.runtime"] == []

@@ -30,9 +30,12 @@ class Input:
     body_path: JsonPath | None = None
     enum: tuple[Any, ...] | None = None
     items: Mapping[str, Any] | None = None
+    # A declared `schema` (formats, bounds, nested fields) is shown to clients as written;
+    # validation enforces the fields above.
+    schema: Mapping[str, Any] | None = None
 
     def json_schema(self) -> dict[str, Any]:
-        schema: dict[str, Any] = {}
+        schema: dict[str, Any] = dict(self.schema or {})
         if self.type != "any":
             schema["type"] = self.type if self.type in JSON_TYPES else "string"
         if self.description:
@@ -184,4 +187,5 @@ def declared_input(param: InputParameter, required_by_default: bool) -> Input:
         body_path=body_path,
         enum=tuple(param.enum) if param.enum else None,
         items=param.items,
+        schema=param.schema_,
     )

@@ -30,6 +30,9 @@ class InputParameter(Model):
     default: Any = None
     enum: list[Any] | None = None
     items: dict[str, Any] | None = None
+    # An extension: a JSON Schema for the value, for clients (what `import openapi` carries
+    # over beyond type, enum and pattern: formats, bounds, defaults, nested fields).
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
 
 
 class OutputParameter(Model):
