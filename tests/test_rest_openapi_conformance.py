@@ -69,6 +69,7 @@ def _schemathesis(url: str, report: Path) -> dict[str, Any]:
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=report.parent,  # its crash cache (.schemathesis/) stays out of the repository
     )
     assert report.exists(), done.stdout + done.stderr
     result: dict[str, Any] = json.loads(report.read_text())
