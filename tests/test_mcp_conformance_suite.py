@@ -6,13 +6,11 @@ suite fails on any other failure and on a listed scenario that now passes."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.support.process import Running, naftiko_run
 from tests.support.specs import REPO
@@ -37,24 +35,10 @@ def suite() -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    """The fixture on a port known in advance, so that its own origin can be allowed: the
-    DNS-rebinding scenario wants a page from http://127.0.0.1:<port> served (and a foreign
-    Host or Origin refused), while an MCP adapter refuses every Origin not allowed."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    data = yaml.safe_load(SPEC.read_text())
-    (adapter,) = data["capability"]["exposes"]
-    adapter["port"] = port
-    for resource in adapter["resources"]:
-        if "location" in resource:
-            local = resource["location"].removeprefix("file:///")
-            resource["location"] = (SPEC.parent / local).resolve().as_uri()
-    spec = tmp_path_factory.mktemp("conformance") / SPEC.name
-    spec.write_text(yaml.safe_dump(data, sort_keys=False))
-    origin = ("--allow-origin", f"http://127.0.0.1:{port}")
-    with naftiko_run(spec, args=origin, adapters=1) as running:
+def gateway() -> Iterator[Running]:
+    """The fixture with the default configuration: the DNS-rebinding scenario wants a foreign
+    Host or Origin refused and a page on this machine (a loopback Origin) served."""
+    with naftiko_run(SPEC, adapters=1) as running:
         yield running
 
 
