@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from naftiko.adapters.edge import DEFAULT_MAX_BODY
+from naftiko.adapters.limits import DEFAULT_MAX_BODY
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY
 from naftiko.engine.upstream import Timeouts
 from naftiko.errors import NaftikoError, Problem, SpecError
@@ -134,7 +134,10 @@ def run(
     ] = "info",
     log_format: Annotated[str, typer.Option("--log-format", help="text or json.")] = "text",
     stdio: Annotated[
-        bool, typer.Option("--stdio", help="Serve the MCP adapter over stdin/stdout.")
+        bool,
+        typer.Option(
+            "--stdio", help="Serve the MCP adapter alone over stdin/stdout (opens no port)."
+        ),
     ] = False,
     connect_timeout: Annotated[
         float, typer.Option("--connect-timeout", help="Upstream connect timeout (s).")

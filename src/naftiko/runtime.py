@@ -23,7 +23,8 @@ from typing import Any, Protocol
 
 import uvicorn
 
-from naftiko.adapters.edge import DEFAULT_MAX_BODY, BodyLimits, Drain, Edge, problem_refusal
+from naftiko.adapters.http_edge import HttpEdge
+from naftiko.adapters.limits import DEFAULT_MAX_BODY, BodyLimits, Bounds, Drain, problem_refusal
 from naftiko.adapters.origins import Cors, OriginGuard, OriginPolicy, is_loopback
 from naftiko.adapters.rest import RestAdapter
 from naftiko.engine.engine import Engine
@@ -180,6 +181,10 @@ def build(specs: list[Path], settings: Settings, environ: Mapping[str, str]) -> 
 
 def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: Any) -> None:
     settings = runtime.settings
+    if settings.stdio and not isinstance(exposed, ExposesMcp):
+        # `--stdio` serves the MCP adapter alone and opens no port: an MCP host starts one
+        # process per client, and a second one must not find a port already taken.
+        return
     address = settings.host or exposed.address or "127.0.0.1"
     adapter: Any
     if isinstance(exposed, ExposesRest):
@@ -207,13 +212,24 @@ def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: A
     else:  # pragma: no cover - the model admits no other type
         return
     namespace = getattr(exposed, "namespace", None) or exposed.type
-    adapter.app = OriginGuard(
+    guarded = OriginGuard(
         adapter.app,
         runtime.origins,
         _cors(adapter, getattr(exposed, "authentication", None)),
         loopback=is_loopback(address),
         strict=isinstance(exposed, ExposesMcp),
     )
+    bounded = Bounds(
+        guarded,
+        kind=exposed.type,
+        namespace=namespace,
+        limits=BodyLimits(settings.max_body, settings.body_timeout, settings.max_header_bytes),
+        drain=runtime.drain,
+        metrics=runtime.metrics,
+        refuse=getattr(adapter, "refuse", problem_refusal),
+    )
+    # Outermost: every answer, refusals included, gets its Date and request id.
+    adapter.app = HttpEdge(bounded)
     runtime.served.append(Served(exposed.type, namespace, address, exposed.port or 0, adapter))
 
 
@@ -256,7 +272,6 @@ async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None
     per_port = connections_per_port(settings.max_connections, len(sockets), raise_fd_limit())
     client_limits = ClientLimits(settings.header_timeout, settings.max_header_bytes, per_port)
     protocol = protocol_for(client_limits)
-    body_limits = BodyLimits(settings.max_body, settings.body_timeout, settings.max_header_bytes)
     servers: list[uvicorn.Server] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -269,17 +284,8 @@ async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None
         for adapter in [s.adapter for s in runtime.served] + runtime.stdio:
             await stack.enter_async_context(adapter.lifespan())
         for served, sock in zip(runtime.served, sockets, strict=True):
-            app = Edge(
-                served.adapter.app,
-                kind=served.kind,
-                namespace=served.namespace,
-                limits=body_limits,
-                drain=runtime.drain,
-                metrics=runtime.metrics,
-                refuse=getattr(served.adapter, "refuse", problem_refusal),
-            )
             config = uvicorn.Config(
-                app,
+                served.adapter.app,
                 log_config=None,
                 access_log=False,
                 lifespan="off",
@@ -291,6 +297,7 @@ async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None
                 # A backstop only: the drain below answers and ends every request in time.
                 timeout_graceful_shutdown=math.ceil(settings.drain_seconds) + 5,
                 server_header=False,
+                date_header=False,  # HttpEdge stamps one (uvicorn's needs its own main loop)
                 # Forwarded-header rewriting is a proxy's job, and costs on every request.
                 proxy_headers=False,
             )

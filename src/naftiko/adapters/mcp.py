@@ -28,9 +28,10 @@ from starlette.types import Message, Receive, Scope, Send
 
 import naftiko.safejson as safejson
 from naftiko.adapters.auth_gate import Gate, caller
-from naftiko.adapters.common import access_log, log, problem
-from naftiko.adapters.edge import DEFAULT_MAX_BODY, REQUEST_BODY
+from naftiko.adapters.common import access_log, log, problem, request_id
+from naftiko.adapters.limits import DEFAULT_MAX_BODY, REQUEST_BODY
 from naftiko.adapters.mcp_content import Prompts, Resources
+from naftiko.adapters.mcp_http import JsonRpcEdge
 from naftiko.adapters.mcp_results import failure, failure_text, success, tool
 from naftiko.adapters.mcp_stdio import serve_stdio
 from naftiko.engine.engine import Engine
@@ -71,6 +72,7 @@ class McpAdapter:
         )
         self.max_body = max_body
         self.refuse = jsonrpc_refusal
+        self._edge = JsonRpcEdge(self._sessions.handle_request)
         self.app = _Asgi(self._asgi)
         self._gate = Gate(plan.guard, engine.upstreams)
 
@@ -133,15 +135,16 @@ class McpAdapter:
             refusal.headers["Allow"] = "POST"
             await refusal(scope, receive, watched)
         else:
-            await self._sessions.handle_request(_accepting_json(scope), receive, watched)
+            await self._edge(_accepting_json(scope), receive, watched)
         access_log.info(
-            "%s %s %s %d %.1fms %s",
+            "%s %s %s %d %.1fms %s %s",
             self.plan.namespace,
             scope["method"],
             scope["path"],
             status,
             (time.perf_counter() - started) * 1000,
             caller(scope),
+            request_id(),
         )
 
     # ------------------------------------------------------------------ handlers

@@ -17,6 +17,9 @@ class Result:
     raw: bytes | None = None
     content_type: str = "application/json"
     error: bool = False  # the upstream answered >= 400
+    # Upstream headers a caller needs (Retry-After, ETag, rate limits...): allow-listed and
+    # redacted by the engine; the REST adapter passes them on.
+    headers: tuple[tuple[str, str], ...] = ()
     # A pass-through body still arriving (`Engine.invoke(stream=True)`); the adapter sends it
     # on chunk by chunk and closes it.
     stream: AsyncGenerator[bytes, None] | None = None

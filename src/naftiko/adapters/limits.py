@@ -1,5 +1,6 @@
-"""The edge every HTTP adapter shares: the request body read once, under `--max-body` and an
-idle timeout, and a drain that answers every request still running when it ends.
+"""Limits every HTTP adapter shares: the request body read once, under `--max-body` and an
+idle timeout; headers under `--max-header-bytes`; a drain that answers every request still
+running when it ends; pass-through bodies streamed.
 
 An adapter only says how a refusal looks in its protocol (`Refuse`: problem+json for REST,
 skill and control, a JSON-RPC error for MCP); what is refused, and when, is decided here.
@@ -63,7 +64,7 @@ class Drain:
         return len(tasks)
 
 
-class Edge:
+class Bounds:
     """ASGI middleware around one adapter's app."""
 
     def __init__(
@@ -202,8 +203,14 @@ class Streamed(Response):
     byte limit) after the first byte, the connection is closed without the final chunk, so
     the caller sees a truncated body as truncated."""
 
-    def __init__(self, chunks: AsyncGenerator[bytes, None], status: int, media_type: str) -> None:
-        super().__init__(status_code=status, media_type=media_type)
+    def __init__(
+        self,
+        chunks: AsyncGenerator[bytes, None],
+        status: int,
+        media_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status_code=status, media_type=media_type, headers=headers)
         del self.headers["content-length"]
         self._chunks = chunks
 
