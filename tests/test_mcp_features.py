@@ -14,6 +14,7 @@ import yaml
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, TextContent, TextResourceContents
 
+from naftiko.adapters.mcp_content import RESOURCE_NOT_FOUND
 from tests.support.echo import echo_app
 from tests.support.groq import TOKEN, batch
 from tests.support.mcp_client import mcp_http, rpc
@@ -234,6 +235,13 @@ async def test_a_secret_echoed_by_the_upstream_is_redacted_from_the_result(docs:
     assert ECHO_TOKEN not in result.model_dump_json()
 
 
+async def test_a_tool_call_forwards_the_callers_request_id_upstream(docs: str) -> None:
+    async with mcp_http(docs, "legacy", {"X-Request-Id": "mcp-req-7"}) as client:
+        result = await client.call_tool("echo", {})
+    assert result.structured_content is not None
+    assert result.structured_content["headers"]["X-Request-ID"] == "mcp-req-7"
+
+
 async def test_tool_calls_are_counted_by_outcome_in_the_metrics(
     gateway: Running, docs: str
 ) -> None:
@@ -279,7 +287,23 @@ async def test_a_uri_leaving_the_folder_or_naming_a_folder_is_an_unknown_resourc
     async with mcp_http(docs, "auto") as client:
         with pytest.raises(MCPError) as raised:
             await client.read_resource(uri)
-    assert (raised.value.code, raised.value.message) == (INVALID_PARAMS, f"Unknown resource: {uri}")
+    assert (raised.value.code, raised.value.message) == (
+        RESOURCE_NOT_FOUND,
+        f"Unknown resource: {uri}",
+    )
+
+
+async def test_an_upstream_404_behind_a_resource_template_is_resource_not_found(
+    docs: str,
+) -> None:
+    async with mcp_http(docs, "legacy") as client:
+        with pytest.raises(MCPError) as raised:
+            await client.read_resource("groq://batches/missing")
+    assert (raised.value.code, raised.value.message, raised.value.data) == (
+        RESOURCE_NOT_FOUND,
+        "upstream answered 404: batch missing not found",
+        {"uri": "groq://batches/missing"},
+    )
 
 
 async def test_a_resource_template_is_read_through_the_upstream(
@@ -336,3 +360,21 @@ async def test_an_unknown_prompt_is_invalid_params(docs: str) -> None:
         with pytest.raises(MCPError) as raised:
             await client.get_prompt("nope", {})
     assert (raised.value.code, raised.value.message) == (INVALID_PARAMS, "Unknown prompt: nope")
+
+
+async def test_a_prompt_without_a_required_argument_is_invalid_params_naming_it(
+    docs: str,
+) -> None:
+    async with mcp_http(docs, "auto") as client:
+        with pytest.raises(MCPError) as raised:
+            await client.get_prompt("outreach", {"product": "Batch API"})
+    assert (raised.value.code, raised.value.message) == (
+        INVALID_PARAMS,
+        "Missing required argument 'participant_name' of prompt 'outreach'",
+    )
+
+
+async def test_an_unset_optional_argument_leaves_no_placeholder(docs: str) -> None:
+    async with mcp_http(docs, "legacy") as client:
+        prompt = await client.get_prompt("outreach", {"participant_name": "Ada"})
+    assert _text(prompt.messages[0].content) == "Write to Ada about ; keep {{unknown}} as is."

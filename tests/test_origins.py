@@ -134,3 +134,17 @@ def test_allowed_origins_also_come_from_the_environment() -> None:
 def test_a_malformed_origin_stops_run_with_one_line() -> None:
     with pytest.raises(StartupError, match="not an origin"):
         origin_policy(Settings(allow_origins=("app.example/path",)), {})
+
+
+@pytest.mark.parametrize(
+    "origin", ["http://localhost:6274", "http://127.0.0.1:9090", "http://[::1]"]
+)
+async def test_mcp_admits_a_page_on_this_machine_without_granting_cors(
+    seed: Path, origin: str
+) -> None:
+    async with _serving(seed) as gateway, gateway.client("groq-batch-mcp") as c:
+        response = await c.post("/mcp", json=LIST, headers={"Origin": origin})
+        preflight = await c.options("/mcp", headers={**PREFLIGHT, "Origin": origin})
+    assert response.status_code == 200
+    assert "access-control-allow-origin" not in response.headers
+    assert preflight.status_code == 403

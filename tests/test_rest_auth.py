@@ -117,3 +117,19 @@ def test_an_unbound_adapter_secret_stops_startup(tmp_path: Path) -> None:
         naftiko_run(spec, adapters=1),
     ):
         pass
+
+
+@pytest.mark.parametrize(
+    ("namespace", "challenge"),
+    [
+        ("bearer-rest", "Bearer"),
+        ("basic-rest", 'Basic realm="naftiko", charset="UTF-8"'),
+        ("apikey-rest", None),
+        ("query-rest", None),
+    ],
+)
+def test_a_401_challenges_with_the_scheme_of_the_adapters_own_guard(
+    gateway: Running, namespace: str, challenge: str | None
+) -> None:
+    refused = httpx.get(gateway.url(namespace) + "/ping")
+    assert (refused.status_code, refused.headers.get("www-authenticate")) == (401, challenge)

@@ -132,7 +132,10 @@ def run(
     ] = "info",
     log_format: Annotated[str, typer.Option("--log-format", help="text or json.")] = "text",
     stdio: Annotated[
-        bool, typer.Option("--stdio", help="Serve the MCP adapter over stdin/stdout.")
+        bool,
+        typer.Option(
+            "--stdio", help="Serve the MCP adapter alone over stdin/stdout (opens no port)."
+        ),
     ] = False,
     connect_timeout: Annotated[
         float, typer.Option("--connect-timeout", help="Upstream connect timeout (s).")

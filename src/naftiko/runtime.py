@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import uvicorn
 
+from naftiko.adapters.http_edge import HttpEdge
 from naftiko.adapters.origins import Cors, OriginGuard, OriginPolicy, is_loopback
 from naftiko.adapters.rest import DEFAULT_MAX_BODY, RestAdapter
 from naftiko.engine.engine import Engine
@@ -146,6 +147,10 @@ def build(specs: list[Path], settings: Settings, environ: Mapping[str, str]) -> 
 
 def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: Any) -> None:
     settings = runtime.settings
+    if settings.stdio and not isinstance(exposed, ExposesMcp):
+        # `--stdio` serves the MCP adapter alone and opens no port: an MCP host starts one
+        # process per client, and a second one must not find a port already taken.
+        return
     address = settings.host or exposed.address or "127.0.0.1"
     adapter: Any
     if isinstance(exposed, ExposesRest):
@@ -173,13 +178,15 @@ def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: A
     else:  # pragma: no cover - the model admits no other type
         return
     namespace = getattr(exposed, "namespace", None) or exposed.type
-    adapter.app = OriginGuard(
+    guarded = OriginGuard(
         adapter.app,
         runtime.origins,
         _cors(adapter, getattr(exposed, "authentication", None)),
         loopback=is_loopback(address),
         strict=isinstance(exposed, ExposesMcp),
     )
+    # Outermost: every answer, refusals included, gets its Date and request id.
+    adapter.app = HttpEdge(guarded)
     runtime.served.append(Served(exposed.type, namespace, address, exposed.port or 0, adapter))
 
 
@@ -238,6 +245,7 @@ async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None
                 http="httptools" if _has("httptools") else "auto",
                 timeout_graceful_shutdown=int(runtime.settings.drain_seconds),
                 server_header=False,
+                date_header=False,  # HttpEdge stamps one (uvicorn's needs its own main loop)
                 # Forwarded-header rewriting is a proxy's job, and costs on every request.
                 proxy_headers=False,
             )

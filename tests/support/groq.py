@@ -1,7 +1,9 @@
 """A fake GroqCloud Batch API: checks the bearer token and records what it receives.
 
 Batch ids steer failures: `missing` → 404, `boom` → 500, `reset` → connection dropped,
-`html` → a 200 HTML page, `slow` → answers after 30 s (longer than the tests' timeout).
+`html` → a 200 HTML page, `slow` → answers after 30 s (longer than the tests' timeout),
+`limited` → 429 with Retry-After and rate-limit headers, `problem` → 422 problem+json, `text` →
+503 plain text, `revoked` → 401 as if the gateway's key had been revoked.
 """
 
 from __future__ import annotations
@@ -76,6 +78,23 @@ def groq_app(recorder: Recorder) -> web.Application:
             assert request.transport is not None
             request.transport.abort()
             return web.Response()
+        if batch_id == "limited":
+            headers = {
+                "Retry-After": "7",
+                "x-ratelimit-remaining-requests": "0",
+                "Set-Cookie": "upstream-session=1",
+                "Server": "upstream/1.0",
+            }
+            return web.json_response(
+                {"error": {"message": "slow down"}}, status=429, headers=headers
+            )
+        if batch_id == "problem":
+            body = {"type": "urn:groq:invalid", "title": "Invalid", "status": 422, "detail": "no"}
+            return web.json_response(body, status=422, content_type="application/problem+json")
+        if batch_id == "text":
+            return web.Response(text="down for maintenance", status=503)
+        if batch_id == "revoked":
+            return _error(401, "Invalid API Key")
         if batch_id == "html":
             return web.Response(
                 text="<html><body>Bad gateway</body></html>", content_type="text/html"

@@ -27,7 +27,7 @@ from naftiko.adapters.auth_oauth import (  # Authority is re-exported for the ad
     Validator,
     validator,
 )
-from naftiko.adapters.common import authorized, log, problem
+from naftiko.adapters.common import authorized, log, problem, unauthorized
 from naftiko.engine.exposed import Guard, OAuthPolicy
 
 PRM_PATH = "/.well-known/oauth-protected-resource"
@@ -82,10 +82,8 @@ class Gate:
         if self._digest is not None:
             return self._admit_digest(conn, self._digest)
         if not authorized(guard, conn):
-            refusal = problem(401, "missing or invalid credentials")
-            if guard.kind == "basic":
-                refusal.headers["WWW-Authenticate"] = f'Basic realm="{_REALM}", charset="UTF-8"'
-            return refusal
+            # The challenge names the guard's own scheme; an API key has none to name.
+            return unauthorized(guard)
         if guard.kind == "basic":
             _note(conn, f"user={json.dumps(guard.username)}")
         return None
@@ -145,7 +143,6 @@ class Gate:
         return refusal
 
 
-_REALM = "naftiko"
 __all__ = ["Authority", "Gate", "caller"]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from naftiko.engine import tracing
 from naftiko.engine.exposed import Guard
 from naftiko.errors import (
     InputError,
@@ -50,12 +51,35 @@ def problem(status: int, detail: str, **extra: Any) -> Response:
     body["detail"] = detail
     body.update(extra)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 405 and "allow" in extra:
+        # A 405 MUST list what is allowed (RFC 9110 §15.5.6), in the header as well as the body.
+        headers = {"Allow": ", ".join(extra["allow"])}
     return Response(
         json.dumps(body),
         status_code=status,
         media_type="application/problem+json",
         headers=headers,
     )
+
+
+def request_id() -> str:
+    """The id of the request being served (see http_edge), for access log lines."""
+    trace = tracing.current()
+    return trace.request_id if trace is not None else "-"
+
+
+def unauthorized(guard: Guard | None) -> Response:
+    """401 with the challenge of the adapter's own scheme (RFC 9110 §11.6.1); an API key has
+    no HTTP authentication scheme to name, so it gets none."""
+    response = problem(401, "missing or invalid credentials")
+    if guard is not None and guard.kind in _CHALLENGES:
+        response.headers["WWW-Authenticate"] = _CHALLENGES[guard.kind]
+    else:
+        del response.headers["WWW-Authenticate"]
+    return response
+
+
+_CHALLENGES = {"bearer": "Bearer", "basic": 'Basic realm="naftiko", charset="UTF-8"'}
 
 
 def status_for(exc: NaftikoError) -> int:

@@ -25,8 +25,9 @@ from starlette.requests import HTTPConnection
 from starlette.types import Message, Receive, Scope, Send
 
 from naftiko.adapters.auth_gate import Gate, caller
-from naftiko.adapters.common import access_log, log, problem
+from naftiko.adapters.common import access_log, log, problem, request_id
 from naftiko.adapters.mcp_content import Prompts, Resources
+from naftiko.adapters.mcp_http import JsonRpcEdge
 from naftiko.adapters.mcp_results import failure, failure_text, success, tool
 from naftiko.adapters.mcp_stdio import serve_stdio
 from naftiko.engine.engine import Engine
@@ -62,6 +63,7 @@ class McpAdapter:
         self._sessions = StreamableHTTPSessionManager(
             app=self.server, json_response=True, stateless=True
         )
+        self._edge = JsonRpcEdge(self._sessions.handle_request)
         self.app = _Asgi(self._asgi)
         self._gate = Gate(plan.guard, engine.upstreams)
 
@@ -124,15 +126,16 @@ class McpAdapter:
             refusal.headers["Allow"] = "POST"
             await refusal(scope, receive, watched)
         else:
-            await self._sessions.handle_request(_accepting_json(scope), receive, watched)
+            await self._edge(_accepting_json(scope), receive, watched)
         access_log.info(
-            "%s %s %s %d %.1fms %s",
+            "%s %s %s %d %.1fms %s %s",
             self.plan.namespace,
             scope["method"],
             scope["path"],
             status,
             (time.perf_counter() - started) * 1000,
             caller(scope),
+            request_id(),
         )
 
     # ------------------------------------------------------------------ handlers

@@ -28,6 +28,8 @@ from naftiko.expressions import parse_template
 from naftiko.model.exposes import McpPrompt, McpResource
 from naftiko.spec.files import resolve_location
 
+# MCP 2025-11-25, server/resources, error handling: "Resource not found: -32002".
+RESOURCE_NOT_FOUND = -32002
 _PLACEHOLDER = re.compile(r"\{\{([a-zA-Z0-9_]+)\}\}")
 
 
@@ -123,7 +125,7 @@ class Resources:
             path = _file_for(static, uri)
             if path is not None:
                 return await _read_file(path, uri, static.spec.mimeType)
-        raise MCPError(INVALID_PARAMS, f"Unknown resource: {uri}")
+        raise MCPError(RESOURCE_NOT_FOUND, f"Unknown resource: {uri}", {"uri": uri})
 
     async def _run(
         self, dynamic: _Dynamic, uri: str, arguments: dict[str, Any]
@@ -135,7 +137,11 @@ class Resources:
         except NaftikoError as exc:
             raise MCPError(INTERNAL_ERROR, str(exc)) from None
         if result.error:
-            raise MCPError(INTERNAL_ERROR, failure_text(result))
+            # Behind a template, the upstream's 404 means this URI names nothing.
+            code = RESOURCE_NOT_FOUND if result.status in (404, 410) else INTERNAL_ERROR
+            raise MCPError(
+                code, failure_text(result), {"uri": uri} if code == RESOURCE_NOT_FOUND else None
+            )
         mime = dynamic.spec.mimeType or "application/json"
         text = types.TextResourceContents(uri=uri, mime_type=mime, text=result.text())
         return types.ReadResourceResult(contents=[text])
@@ -232,11 +238,17 @@ class Prompts:
         prompt = self._prompts.get(name)
         if prompt is None:
             raise MCPError(INVALID_PARAMS, f"Unknown prompt: {name}")
+        for declared in prompt.arguments:
+            if declared.required is not False and declared.name not in arguments:
+                message = f"Missing required argument {declared.name!r} of prompt {name!r}"
+                raise MCPError(INVALID_PARAMS, message)
+        # An optional argument left unset renders as nothing, never as its placeholder.
+        values = {a.name: "" for a in prompt.arguments} | arguments
         if prompt.template is not None:
             messages = [
                 types.PromptMessage(
                     role=m.role,
-                    content=types.TextContent(text=render(m.content, arguments)),
+                    content=types.TextContent(text=render(m.content, values)),
                 )
                 for m in prompt.template
             ]
@@ -245,7 +257,7 @@ class Prompts:
                 text = await asyncio.to_thread(self._files[name].read_text, "utf-8")
             except (OSError, UnicodeDecodeError):
                 raise MCPError(INTERNAL_ERROR, f"prompt {name} cannot be read") from None
-            content = types.TextContent(text=render(text, arguments))
+            content = types.TextContent(text=render(text, values))
             messages = [types.PromptMessage(role="user", content=content)]
         else:
             messages = []

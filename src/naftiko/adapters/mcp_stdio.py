@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import threading
@@ -23,12 +24,18 @@ from mcp.server.lowlevel import Server
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
+from naftiko.adapters.mcp_envelope import (
+    PARSE_FAILURE,
+    Refusal,
+    batch_refusal,
+    check,
+    in_batch_refusal,
+    is_request,
+)
+
 log = logging.getLogger("naftiko")
 
 _Line = bytes | None  # None: end of input
-_PARSE_ERROR = types.JSONRPCError(
-    jsonrpc="2.0", id=None, error=types.ErrorData(code=types.PARSE_ERROR, message="Parse error")
-)
 
 
 async def serve_stdio(server: Server[Any], stop: asyncio.Event) -> None:
@@ -72,13 +79,13 @@ async def _session(server: Server[Any], wire_in: BinaryIO, wire_out: BinaryIO) -
     reader.start()
     inbound_send, inbound = anyio.create_memory_object_stream[SessionMessage | Exception](16)
     outbound, outbound_receive = anyio.create_memory_object_stream[SessionMessage](16)
-    in_flight = _InFlight()
+    wire = _Wire(wire_out)
     log.info("MCP server %s listening on stdio", server.name)
     async with anyio.create_task_group() as writing:
         # The writer drains every reply, and ends once both senders have closed.
-        writing.start_soon(_encode, outbound_receive, wire_out, in_flight)
+        writing.start_soon(_encode, outbound_receive, wire)
         async with anyio.create_task_group() as reading:
-            reading.start_soon(_decode, lines, inbound_send, outbound.clone(), in_flight)
+            reading.start_soon(_decode, lines, inbound_send, outbound.clone(), wire)
             await server.run(inbound, outbound, server.create_initialization_options())
             reading.cancel_scope.cancel()
 
@@ -99,37 +106,137 @@ async def _decode(
     lines: asyncio.Queue[_Line],
     inbound: MemoryObjectSendStream[SessionMessage | Exception],
     replies: MemoryObjectSendStream[SessionMessage],
-    in_flight: _InFlight,
+    wire: _Wire,
 ) -> None:
     async with inbound, replies:
         while (line := await lines.get()) is not None:
             if not line.strip():
                 continue
+            # Every malformed line gets its JSON-RPC answer (none would come from the session,
+            # and the client would wait forever), and the session goes on.
             try:
-                message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
-            except ValidationError:
-                # A malformed line gets its JSON-RPC answer (the session has no id to
-                # answer it with) and the session goes on.
-                await replies.send(SessionMessage(_PARSE_ERROR))
+                data = json.loads(line)
+            except (ValueError, RecursionError):
+                await replies.send(SessionMessage(PARSE_FAILURE.error()))
                 continue
-            if isinstance(message, types.JSONRPCRequest):
-                in_flight.started(message.id)
-            await inbound.send(SessionMessage(message))
+            if isinstance(data, list):
+                await _decode_batch(data, inbound, replies, wire)
+                continue
+            refusal = check(data)
+            if refusal is not None:
+                await replies.send(SessionMessage(refusal.error()))
+                continue
+            await _forward(data, inbound, replies, wire)
         # Input ended (`cat requests | naftiko run --stdio`): answer what was asked before
         # closing the session, which would otherwise drop requests still running.
-        await in_flight.idle.wait()
+        await wire.in_flight.idle.wait()
 
 
-async def _encode(
-    outbound: MemoryObjectReceiveStream[SessionMessage], wire_out: BinaryIO, in_flight: _InFlight
+async def _forward(
+    data: dict[str, Any],
+    inbound: MemoryObjectSendStream[SessionMessage | Exception],
+    replies: MemoryObjectSendStream[SessionMessage],
+    wire: _Wire,
 ) -> None:
+    try:
+        message = types.jsonrpc_message_adapter.validate_python(data, by_name=False)
+    except ValidationError:
+        refusal = Refusal("Invalid Request: not a JSON-RPC message", data.get("id"))
+        await replies.send(SessionMessage(refusal.error()))
+        return
+    if isinstance(message, types.JSONRPCRequest):
+        wire.in_flight.started(message.id)
+        if message.method == "initialize":
+            wire.initializing.add(message.id)
+    await inbound.send(SessionMessage(message))
+
+
+async def _decode_batch(
+    batch: list[Any],
+    inbound: MemoryObjectSendStream[SessionMessage | Exception],
+    replies: MemoryObjectSendStream[SessionMessage],
+    wire: _Wire,
+) -> None:
+    """A batch, where the negotiated version has them: its members go to the session one by
+    one, and their answers leave as one array once the last has come back."""
+    refusal = batch_refusal(batch, wire.version)
+    if refusal is not None:
+        await replies.send(SessionMessage(refusal.error()))
+        return
+    members: list[dict[str, Any]] = []
+    answers = _Batch(wire)
+    for member in batch:
+        refused = in_batch_refusal(member)
+        if refused is not None:
+            answers.done.append(refused.error())
+        else:
+            members.append(member)
+            if is_request(member):
+                answers.pending.add(member["id"])
+    wire.open(answers)
+    for member in members:
+        await _forward(member, inbound, replies, wire)
+    answers.flush_if_complete()
+
+
+async def _encode(outbound: MemoryObjectReceiveStream[SessionMessage], wire: _Wire) -> None:
     async with outbound:
         async for item in outbound:
-            text = item.message.model_dump_json(by_alias=True, exclude_unset=True)
-            wire_out.write(text.encode() + b"\n")
-            wire_out.flush()
-            if isinstance(item.message, types.JSONRPCResponse | types.JSONRPCError):
-                in_flight.answered(item.message.id)
+            message = item.message
+            if isinstance(message, types.JSONRPCResponse | types.JSONRPCError):
+                wire.answered(message)
+            else:
+                wire.write([message])
+
+
+class _Wire:
+    """The writing side of the session: the negotiated version, the requests not answered
+    yet, and the batches waiting for their last answer."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.in_flight = _InFlight()
+        self.version: str | None = None
+        self.initializing: set[types.RequestId] = set()
+        self._batches: dict[types.RequestId, _Batch] = {}
+
+    def open(self, batch: _Batch) -> None:
+        for request_id in batch.pending:
+            self._batches[request_id] = batch
+
+    def answered(self, message: types.JSONRPCResponse | types.JSONRPCError) -> None:
+        if isinstance(message, types.JSONRPCResponse) and message.id in self.initializing:
+            self.initializing.discard(message.id)
+            version = message.result.get("protocolVersion")
+            self.version = version if isinstance(version, str) else None
+        batch = self._batches.pop(message.id, None) if message.id is not None else None
+        if batch is None:
+            self.write([message])
+        else:
+            batch.pending.discard(message.id)
+            batch.done.append(message)
+            batch.flush_if_complete()
+        self.in_flight.answered(message.id)
+
+    def write(self, messages: list[types.JSONRPCMessage], *, as_array: bool = False) -> None:
+        texts = [m.model_dump_json(by_alias=True, exclude_unset=True) for m in messages]
+        line = "[" + ",".join(texts) + "]" if as_array else texts[0]
+        self.out.write(line.encode() + b"\n")
+        self.out.flush()
+
+
+class _Batch:
+    def __init__(self, wire: _Wire) -> None:
+        self.wire = wire
+        self.pending: set[types.RequestId] = set()
+        self.done: list[types.JSONRPCMessage] = []
+
+    def flush_if_complete(self) -> None:
+        """One array once every request is answered (even of one answer: the client sent an
+        array); a batch of notifications alone is answered with nothing (JSON-RPC 2.0 §6)."""
+        if not self.pending and self.done:
+            answers, self.done = self.done, []
+            self.wire.write(answers, as_array=True)
 
 
 class _InFlight:

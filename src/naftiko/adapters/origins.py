@@ -6,10 +6,10 @@ credentials:
 * DNS rebinding: an adapter listening on loopback answers only requests whose `Host` is a
   loopback name or an allowed host, so a page at evil.example that re-resolves to 127.0.0.1
   is refused (MCP transport spec, "Security Warning": MUST validate Origin).
-* Cross-site requests: a request with an `Origin` outside the operator's allow-list is 403 on
-  MCP, and on the other adapters whenever it could change anything (unsafe methods,
-  preflights); safe reads are served without CORS headers, so the browser keeps the answer
-  from the page.
+* Cross-site requests: a request with an `Origin` outside the operator's allow-list (and not
+  a page on this machine: a loopback host) is 403 on MCP, and on the other adapters whenever
+  it could change anything (unsafe methods, preflights); safe reads are served without CORS
+  headers, so the browser keeps the answer from the page.
 * CORS (off unless origins are allowed): preflights from allowed origins are answered with
   the methods the path really has and the headers the spec declares; responses to allowed
   origins carry `Access-Control-Allow-Origin` for that origin only.
@@ -94,10 +94,19 @@ class OriginPolicy:
         return cls(frozenset(normalized), frozenset(names))
 
     def allows_origin(self, origin: str) -> bool:
+        """Granted CORS: the origin is on the operator's list."""
         if "*" in self.origins:
             return origin != "null"
         normalized = normalize_origin(origin)
         return normalized is not None and normalized in self.origins
+
+    def trusts_origin(self, origin: str) -> bool:
+        """Not refused: on the list, or a page on this very machine (a loopback host, any
+        port — what the MCP SDK's own transport security admits by default)."""
+        if self.allows_origin(origin):
+            return True
+        normalized = normalize_origin(origin)
+        return normalized is not None and is_loopback(_host_name(urlsplit(normalized).netloc))
 
     def allows_host(self, host: str) -> bool:
         name = _host_name(host)
@@ -153,10 +162,11 @@ class OriginGuard:
             name == b"access-control-request-method" for name, _ in scope["headers"]
         )
         if not self.policy.allows_origin(origin):
-            if self.strict or preflight or method not in _SAFE:
+            trusted = self.policy.trusts_origin(origin)
+            if preflight or (not trusted and (self.strict or method not in _SAFE)):
                 await _refuse(scope, send, "origin not allowed")
                 return
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send)  # served without CORS headers
             return
         if preflight:
             await self._preflight(scope, send, origin)

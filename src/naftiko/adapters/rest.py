@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from naftiko.adapters.auth_gate import Gate, caller
-from naftiko.adapters.common import access_log, error_response, log, problem
+from naftiko.adapters.common import access_log, error_response, log, problem, request_id
 from naftiko.adapters.openapi import openapi_document
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import RestPlan, Route
@@ -73,10 +73,8 @@ class RestAdapter:
             metadata = self._gate.metadata(request)
             if metadata is not None:
                 response = metadata
-            elif method == "GET" and path == "/openapi.json":
-                response = await self._gate.admit(request) or Response(
-                    self._openapi, media_type="application/json"
-                )
+            elif path == "/openapi.json":
+                response = await self._openapi_answer(request)
             else:
                 route, variables, allowed = self._match(method, path)
                 if route is not None:
@@ -95,15 +93,24 @@ class RestAdapter:
         self.metrics.observe("rest", self.plan.namespace, route_name, str(status), elapsed)
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(
-                "%s %s %s %d %.1fms %s",
+                "%s %s %s %d %.1fms %s %s",
                 self.plan.namespace,
                 method,
                 scope["path"],
                 status,
                 elapsed * 1000,
                 caller(scope),
+                request_id(),
             )
         return response
+
+    async def _openapi_answer(self, request: Request) -> Response:
+        if request.method not in _READ_METHODS:
+            return problem(405, f"method {request.method} not allowed", allow=_allow(["GET"]))
+        if request.method == "OPTIONS":
+            return _options(["GET"])
+        refusal = await self._gate.admit(request)
+        return refusal or Response(self._openapi, media_type="application/json")
 
     def methods_at(self, path: str) -> list[str]:
         """The methods `path` answers (CORS preflights)."""
@@ -123,11 +130,13 @@ class RestAdapter:
 
     def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
         allowed: list[str] = []
+        # HEAD is GET without the body (RFC 9110 §9.3.2); the server drops the body.
+        wanted = "GET" if method == "HEAD" else method
         for route in self.plan.routes:
             match = route.regex.match(path)
             if match is None:
                 continue
-            if route.method in (method, "*"):
+            if route.method in (wanted, "*"):
                 variables = {name: _decode(match.group(group)) for group, name in route.variables}
                 return route, variables, allowed
             allowed.append(route.method)
@@ -141,12 +150,10 @@ class RestAdapter:
         allowed: list[str],
     ) -> Response:
         if route is None:
+            if allowed and request.method == "OPTIONS":
+                return _options(allowed)
             if allowed:
-                return problem(
-                    405,
-                    f"method {request.method} not allowed",
-                    allow=sorted(set(allowed)),
-                )
+                return problem(405, f"method {request.method} not allowed", allow=_allow(allowed))
             return problem(404, f"no resource at {request.scope['path']}")
         refusal = await self._gate.admit(request)
         if refusal is not None:
@@ -164,11 +171,16 @@ class RestAdapter:
         else:
             arguments = _arguments(route, request, variables, raw)
             result = await self.engine.invoke(route.action, arguments)
+        headers = dict(result.headers) if result.headers else None
         if result.raw is not None:
-            return Response(result.raw, status_code=result.status, media_type=result.content_type)
+            return Response(
+                result.raw, result.status, headers=headers, media_type=result.content_type
+            )
         if result.body is None:
-            return Response(status_code=204 if result.status < 300 else result.status)
-        return JSONResponse(result.body, status_code=result.status)
+            return Response(
+                status_code=204 if result.status < 300 else result.status, headers=headers
+            )
+        return JSONResponse(result.body, result.status, headers, media_type=result.content_type)
 
     async def _read_body(self, request: Request) -> bytes:
         headers = request.headers
@@ -187,6 +199,23 @@ class RestAdapter:
                 raise _TooLarge(self.max_body)
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _allow(methods: list[str]) -> list[str]:
+    """What `Allow` lists for a path: its methods, HEAD wherever GET is, and OPTIONS."""
+    allowed = set(methods) | {"OPTIONS"}
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return sorted(allowed)
+
+
+def _options(methods: list[str]) -> Response:
+    """OPTIONS on a known path (RFC 9110 §9.3.7). A CORS preflight never gets here: the CORS
+    middleware wrapping the adapter answers those."""
+    return Response(status_code=204, headers={"Allow": ", ".join(_allow(methods))})
 
 
 def _decode(value: str) -> str:
@@ -279,4 +308,7 @@ def _from_body(spec: Input, body: Any, lone: bool) -> Any:
     if (spec.location == "body" and lone) or spec.name == "body":
         # The one body input, or the implicit `body`: the whole request body.
         return body
+    if not isinstance(body, dict):
+        # Named fields are read from a JSON object; an array or text has none to give.
+        raise InputError("body", "must be a JSON object with the operation's fields")
     return None

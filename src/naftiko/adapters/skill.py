@@ -24,7 +24,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from naftiko.adapters.auth_gate import Authority, Gate, caller
-from naftiko.adapters.common import access_log, log, problem
+from naftiko.adapters.common import access_log, log, problem, request_id
 from naftiko.adapters.files import (
     SAFE_SEGMENT,
     contained,
@@ -109,13 +109,14 @@ class SkillAdapter:
         elapsed = time.perf_counter() - started
         self.metrics.observe("skill", self.namespace, template, str(response.status_code), elapsed)
         access_log.info(
-            "%s %s %s %d %.1fms %s",
+            "%s %s %s %d %.1fms %s %s",
             self.namespace,
             request.method,
             request.url.path,
             response.status_code,
             elapsed * 1000,
             caller(request.scope),
+            request_id(),
         )
         return response
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import lru_cache
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
-from naftiko.engine import auth, outputs, steps
+from naftiko.engine import auth, outputs, steps, tracing
 from naftiko.engine.formats import parse_body
 from naftiko.engine.inputs import Configured, find, validate
 from naftiko.engine.plan import Action, Operation, Plan
@@ -16,11 +18,27 @@ from naftiko.engine.request import UpstreamRequest, build_request, header_value,
 from naftiko.engine.result import Result
 from naftiko.engine.scope import Scope
 from naftiko.engine.upstream import Timeouts, UpstreamResponse, Upstreams
-from naftiko.errors import InputError, MappingError, NaftikoError, redacted
+from naftiko.errors import InputError, MappingError, NaftikoError, UpstreamError, redacted
 from naftiko.expressions import Const, Ref, WithValue, parse_template, to_text
 from naftiko.model import Authentication
 
 _JSON_TYPES = ("application/json", "+json", "text/json")
+# What a caller of the gateway needs from an upstream's answer; everything else stays behind.
+_PASSED_BACK = frozenset(
+    {
+        "retry-after",
+        "location",
+        "etag",
+        "last-modified",
+        "cache-control",
+        "content-language",
+        "x-request-id",
+        "request-id",
+    }
+)
+_PASSED_BACK_PREFIXES = ("ratelimit", "x-ratelimit")
+
+log = logging.getLogger("naftiko")
 
 
 class Engine:
@@ -146,8 +164,13 @@ class Engine:
         except NaftikoError as exc:
             raise redacted(exc, self.redact) from None
         if response.status >= 400:
-            return self._masked(self._upstream_error(response))
-        result = Result(response.status, raw=response.body, content_type=response.content_type)
+            return self._masked(self._upstream_error(namespace, response))
+        result = Result(
+            response.status,
+            raw=response.body,
+            content_type=response.content_type,
+            headers=self._passed_back(response),
+        )
         return self._masked(result)
 
     def _scope(self, params: Mapping[str, Any]) -> Scope:
@@ -182,6 +205,13 @@ class Engine:
     ) -> UpstreamResponse:
         """The one place upstream answers enter (secrets they echo are masked on the way out,
         in `invoke`/`forward`, with everything else)."""
+        trace = tracing.current()
+        if trace is not None:
+            # Correlation travels on: the caller's (or our) request id, and its trace context.
+            taken = {name.lower() for name in request.headers}
+            for name, value in trace.headers().items():
+                if name.lower() not in taken:
+                    request.headers[name] = value
         return await self.upstreams.send(namespace, request, scope)
 
     def _finish(
@@ -193,25 +223,66 @@ class Engine:
     ) -> Result:
         status = response.status
         if status >= 400:
-            return self._upstream_error(response)
+            return self._upstream_error(op.namespace, response)
+        headers = self._passed_back(response)
         if not response.body:
-            return Result(status, None)
+            return Result(status, None, headers=headers)
         if op.fmt == "json" and _is_json(response.content_type) and shaper.passthrough:
-            # Nothing to reshape: the upstream's JSON bytes go out untouched.
-            return Result(status, raw=response.body)
+            # Nothing to reshape: the upstream's JSON bytes (and media type) go out untouched.
+            return Result(
+                status, raw=response.body, content_type=response.content_type, headers=headers
+            )
         root = parse_body(response.body, op.fmt, output_schema=op.output_schema)
-        return Result(status, outputs.map_outputs(shaper.outputs, root, self._scope(params)))
+        mapped = outputs.map_outputs(shaper.outputs, root, self._scope(params))
+        return Result(status, mapped, headers=headers)
 
-    def _upstream_error(self, response: UpstreamResponse) -> Result:
-        text = response.body.decode("utf-8", errors="replace")
+    def _upstream_error(self, namespace: str, response: UpstreamResponse) -> Result:
+        if response.status == 401 and self.plan.clients[namespace].authentication is not None:
+            # The credentials were the gateway's own (binds), never the caller's: passing the
+            # 401 on would tell the caller that *their* key is wrong.
+            log.warning("upstream %r refused the configured credentials (401)", namespace)
+            raise UpstreamError(
+                f"upstream {namespace!r} refused the gateway's configured credentials (401)", 401
+            )
+        headers = self._passed_back(response)
         if _is_json(response.content_type):
-            # Client SDKs read the upstream's own error JSON, so it passes through unchanged.
-            return Result(response.status, raw=text.encode(), error=True)
+            # Client SDKs read the upstream's own error JSON, so it passes through unchanged,
+            # in its own media type (application/problem+json stays problem+json).
+            return Result(
+                response.status,
+                raw=response.body,
+                content_type=response.content_type,
+                error=True,
+                headers=headers,
+            )
+        text = response.body.decode("utf-8", errors="replace").strip()
+        problem = {
+            "type": "about:blank",
+            "title": _reason(response.status),
+            "status": response.status,
+            "detail": text[:2000] or _reason(response.status),
+        }
         return Result(
             response.status,
-            {"status": response.status, "detail": text[:2000]},
+            problem,
+            content_type="application/problem+json",
             error=True,
+            headers=headers,
         )
+
+    def _passed_back(self, response: UpstreamResponse) -> tuple[tuple[str, str], ...]:
+        return tuple(
+            (name, self.redact(value))
+            for name, value in response.headers.items()
+            if name.lower() in _PASSED_BACK or name.lower().startswith(_PASSED_BACK_PREFIXES)
+        )
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Upstream Error"
 
 
 def _adapter_auths(plan: Plan) -> list[Authentication | None]:

@@ -179,8 +179,21 @@ def mcp_plan(plan: Plan, index: int, adapter: ExposesMcp) -> McpPlan:
     resources = tuple(
         (
             res,
-            action_for(plan, res, res.name, adapter.namespace, [], description=res.description)
-            if (res.call or res.steps)
+            action_for(
+                plan,
+                res,
+                res.name,
+                adapter.namespace,
+                [],
+                # The URI template's variables are the resource's inputs (§6.7).
+                implicit=tuple(
+                    Input(name=name, location="path", required=True)
+                    for name in _uri_variables(res.uri)
+                ),
+                description=res.description,
+            )
+            # A resource with outputs but no location is a mock, read like a tool (§4.5).
+            if (res.call or res.steps or (res.outputParameters and not res.location))
             else None,
         )
         for res in adapter.resources
@@ -273,6 +286,11 @@ def _secret(plan: Plan, text: str | None, where: Any) -> str:
     if not value:
         raise BindingError("adapter authentication needs a non-empty secret", where)
     return value
+
+
+def _uri_variables(uri: str) -> list[str]:
+    """An MCP resource URI template's variables, read as `mcp_content` matches them."""
+    return [v.name for v in parse_template(uri, single_braces=True).variables]
 
 
 __all__ = [

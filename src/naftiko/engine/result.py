@@ -14,6 +14,9 @@ class Result:
     raw: bytes | None = None
     content_type: str = "application/json"
     error: bool = False  # the upstream answered >= 400
+    # Upstream headers a caller needs (Retry-After, ETag, rate limits...): allow-listed and
+    # redacted by the engine; the REST adapter passes them on.
+    headers: tuple[tuple[str, str], ...] = ()
 
     def data(self) -> Any:
         """The body as a JSON value (raw bytes parsed when they are JSON, else text)."""

@@ -1,0 +1,118 @@
+"""JSON-RPC 2.0 envelopes, checked before the MCP SDK sees a message (HTTP and stdio alike).
+
+The SDK reads an `id` it cannot use (null, 1.5, true, {}) as a notification and drops the call
+without an answer, and reports a malformed envelope as -32602 with a pydantic dump. Here every
+such message gets -32600 Invalid Request with one line naming what is wrong, and batches are
+admitted only where the negotiated protocol has them (2025-03-26 alone).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import mcp_types as types
+from mcp_types import INVALID_REQUEST, PARSE_ERROR
+
+# The only revision whose transports carry JSON-RPC batches: 2025-06-18 removed them again.
+BATCH_VERSION = "2025-03-26"
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a message is refused, and the id to answer with (null when it has no usable id)."""
+
+    message: str
+    id: types.RequestId | None = None
+    code: int = INVALID_REQUEST
+
+    def error(self) -> types.JSONRPCError:
+        return types.JSONRPCError(
+            jsonrpc="2.0", id=self.id, error=types.ErrorData(code=self.code, message=self.message)
+        )
+
+    def json(self) -> bytes:
+        return self.error().model_dump_json(by_alias=True, exclude_unset=True).encode()
+
+
+PARSE_FAILURE = Refusal("Parse error: not JSON", code=PARSE_ERROR)
+
+
+def is_request_id(value: object) -> bool:
+    """MCP ids are strings or integers; JSON-RPC's null and fractions are not allowed."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def check(message: object) -> Refusal | None:
+    """None for a well-formed request, notification or response; else the refusal."""
+    if not isinstance(message, dict):
+        return Refusal("Invalid Request: a message must be a JSON object")
+    raw_id = message.get("id", _MISSING)
+    answer_id = raw_id if is_request_id(raw_id) else None
+    if message.get("jsonrpc") != "2.0":
+        return Refusal('Invalid Request: "jsonrpc" must be "2.0"', answer_id)
+    if "method" in message:
+        problem = _request_problem(message, raw_id)
+    else:
+        problem = _response_problem(message, raw_id)
+    return None if problem is None else Refusal(f"Invalid Request: {problem}", answer_id)
+
+
+def _request_problem(message: dict[str, Any], raw_id: object) -> str | None:
+    if not isinstance(message["method"], str):
+        return '"method" must be a string'
+    if raw_id is not _MISSING and not is_request_id(raw_id):
+        return '"id" must be a string or an integer'
+    if "params" in message and not isinstance(message["params"], dict):
+        return '"params" must be an object'
+    return None
+
+
+def _response_problem(message: dict[str, Any], raw_id: object) -> str | None:
+    if raw_id is _MISSING:
+        return 'a message needs a "method" (request, notification) or an "id" (response)'
+    if ("result" in message) == ("error" in message):
+        return 'a response has exactly one of "result" and "error"'
+    if "result" in message:
+        if not is_request_id(raw_id):
+            return '"id" must be a string or an integer'
+        if not isinstance(message["result"], dict):
+            return '"result" must be an object'
+        return None
+    error = message["error"]
+    if raw_id is not None and not is_request_id(raw_id):
+        return '"id" must be a string, an integer or null'
+    code = error.get("code") if isinstance(error, dict) else None
+    if not (
+        is_request_id(code) and isinstance(code, int) and isinstance(error.get("message"), str)
+    ):
+        return '"error" must be an object with an integer "code" and a string "message"'
+    return None
+
+
+def batch_refusal(batch: list[Any], version: str | None) -> Refusal | None:
+    """None when `batch` may be served under `version`; an empty batch is never valid."""
+    if not batch:
+        return Refusal("Invalid Request: an empty batch")
+    if version != BATCH_VERSION:
+        return Refusal(
+            f"Invalid Request: batches are not part of protocol version {version}"
+            if version
+            else "Invalid Request: batches need protocol version 2025-03-26"
+        )
+    return None
+
+
+def in_batch_refusal(message: object) -> Refusal | None:
+    """`check`, and the lifecycle rule that `initialize` is never part of a batch."""
+    refusal = check(message)
+    if refusal is None and isinstance(message, dict) and message.get("method") == "initialize":
+        return Refusal("Invalid Request: initialize cannot be part of a batch", message.get("id"))
+    return refusal
+
+
+def is_request(message: dict[str, Any]) -> bool:
+    """A checked message that is owed an answer."""
+    return "method" in message and "id" in message
