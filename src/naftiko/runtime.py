@@ -27,12 +27,15 @@ from naftiko.adapters.http_edge import HttpEdge
 from naftiko.adapters.limits import DEFAULT_MAX_BODY, BodyLimits, Bounds, Drain, problem_refusal
 from naftiko.adapters.origins import Cors, OriginGuard, OriginPolicy, is_loopback
 from naftiko.adapters.rest import RestAdapter
+from naftiko.adapters.tracing import traced
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import mcp_plan, rest_plan
 from naftiko.engine.metrics import Metrics
 from naftiko.engine.plan import build_plan
 from naftiko.engine.startup import check_startup
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY
+from naftiko.engine.telemetry_config import tracing_config
+from naftiko.engine.tracing import TraceIds
 from naftiko.engine.upstream import Timeouts
 from naftiko.errors import NaftikoError
 from naftiko.model import ApiKeyAuth, ExposesControl, ExposesMcp, ExposesRest, ExposesSkill
@@ -129,6 +132,8 @@ class Runtime:
     started: float = field(default_factory=time.time)
     drain: Drain = field(default_factory=Drain)
     origins: OriginPolicy = field(default_factory=OriginPolicy)
+    # OpenTelemetry tracing, from the first control adapter's `observability` block.
+    telemetry: Any = None
 
     def status(self) -> dict[str, Any]:
         return {
@@ -172,11 +177,30 @@ def build(specs: list[Path], settings: Settings, environ: Mapping[str, str]) -> 
         plan = build_plan(capability, resolve(capability, env))
         check_startup(plan)
         engine = Engine(plan, settings.timeouts, settings.max_upstream_body)
+        _start_tracing(runtime, plan, env)
+        engine.telemetry = runtime.telemetry
         runtime.engines.append(engine)
         runtime.labels.append((capability.info.label if capability.info else None) or str(spec))
         for i, exposed in enumerate(capability.body.exposes):
             _add_adapter(runtime, plan, engine, i, exposed)
     return runtime
+
+
+def _start_tracing(runtime: Runtime, plan: Any, environ: Mapping[str, str]) -> None:
+    """The first control adapter's `observability` block decides (SEMANTICS §8.4); the SDK
+    is imported only when it turns tracing on."""
+    if runtime.telemetry is not None:
+        return
+    control = next((a for a in plan.capability.body.exposes if isinstance(a, ExposesControl)), None)
+    if control is None:
+        return
+    info = plan.capability.info
+    label = (info.label if info else None) or "capability"
+    config = tracing_config(control.observability, plan.bindings, label, environ)
+    if config is not None:
+        from naftiko.engine.telemetry import Telemetry
+
+        runtime.telemetry = Telemetry(config)
 
 
 def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: Any) -> None:
@@ -229,7 +253,7 @@ def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: A
         refuse=getattr(adapter, "refuse", problem_refusal),
     )
     # Outermost: every answer, refusals included, gets its Date and request id.
-    adapter.app = HttpEdge(bounded)
+    adapter.app = HttpEdge(traced(bounded, runtime.telemetry, exposed.type, namespace))
     runtime.served.append(Served(exposed.type, namespace, address, exposed.port or 0, adapter))
 
 
@@ -278,6 +302,9 @@ async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with contextlib.AsyncExitStack() as stack:
+        if runtime.telemetry is not None:
+            # Last out: the spans of the drained requests are exported before the exit.
+            stack.callback(runtime.telemetry.shutdown)
         for engine in runtime.engines:
             await engine.start()
             stack.push_async_callback(engine.close)
@@ -379,6 +406,10 @@ class _JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        for name in ("request_id", "trace_id"):
+            value = getattr(record, name, None)
+            if value is not None:
+                entry[name] = value
         return json.dumps(entry)
 
 
@@ -402,6 +433,9 @@ class _TextFormatter(logging.Formatter):
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = escape_controls(record.message)
+        trace_id = getattr(record, "trace_id", None)
+        if trace_id is not None:
+            record.message += f" trace_id={trace_id}"
         return super().formatMessage(record)
 
 
@@ -411,6 +445,7 @@ def configure_logging(settings: Settings) -> None:
         handler.setFormatter(_JsonFormatter())
     else:
         handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(TraceIds())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())

@@ -37,6 +37,8 @@ async def serving(
 ) -> AsyncIterator[Gateway]:
     runtime = build(list(specs), settings or Settings(), env or {})
     async with AsyncExitStack() as stack:
+        if runtime.telemetry is not None:
+            stack.callback(runtime.telemetry.shutdown)
         for engine in runtime.engines:
             await engine.start()
             stack.push_async_callback(engine.close)

@@ -27,6 +27,7 @@ class RuntimeView(Protocol):
     """What the control port reads of the runtime (which imports the adapters, not the reverse)."""
 
     metrics: Metrics
+    telemetry: Any  # engine.telemetry.Telemetry, or None when tracing is off
 
     def status(self) -> dict[str, Any]: ...
 
@@ -54,7 +55,7 @@ class ControlAdapter:
             "specVersion": plan.capability.naftiko,
         }
         self._engine = {"version": __version__, "python": platform.python_version()}
-        self._routes: dict[str, Callable[[], Response]] = {}
+        self._routes: dict[str, Callable[[Request], Response]] = {}
         if adapter.management.health:
             self._routes["/health/live"] = self._live
             self._routes["/health/ready"] = self._ready
@@ -62,6 +63,10 @@ class ControlAdapter:
             self._routes["/status"] = self._status
         if _metrics_enabled(adapter.observability):
             self._routes["/metrics"] = self._metrics
+        telemetry = runtime.telemetry
+        self._recent = telemetry.recent if telemetry is not None else None
+        if self._recent is not None and adapter.observability is not None:
+            self._routes["/traces"] = self._traces
         self.app = Starlette(routes=[Route("/{rest:path}", self._dispatch, methods=_METHODS)])
 
     @contextlib.asynccontextmanager
@@ -90,38 +95,55 @@ class ControlAdapter:
         return response
 
     def _route(self, request: Request) -> Response:
-        handler = self._routes.get(request.url.path)
+        path = request.url.path
+        handler = self._routes.get(path)
+        if handler is None and path.startswith("/traces/") and "/traces" in self._routes:
+            handler = self._trace
         if handler is None:
             return problem(404, f"no resource at {request.url.path}")
         if request.method != "GET":
             response = problem(405, f"method {request.method} not allowed", allow=["GET"])
             response.headers["Allow"] = "GET"
             return response
-        return handler()
+        return handler(request)
 
-    def _live(self) -> Response:
+    def _live(self, request: Request) -> Response:
         return JSONResponse({"status": "UP"})
 
-    def _ready(self) -> Response:
+    def _ready(self, request: Request) -> Response:
         # The control port answering is proof enough of itself; readiness is about the others.
         adapters = [a for a in self._adapters() if a["type"] != "control"]
         ready = all(a["state"] == "started" for a in adapters)
         body = {"status": "UP" if ready else "DEGRADED", "adapters": adapters}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    def _status(self) -> Response:
+    def _status(self, request: Request) -> Response:
         status = self.runtime.status()
         return JSONResponse(
             {
                 "capability": self._capability,
                 "engine": self._engine,
                 "uptime": f"PT{status['uptime_seconds']:.3f}S",
+                "otel": {"status": "active" if self.runtime.telemetry is not None else "inactive"},
                 "adapters": status["adapters"],
             }
         )
 
-    def _metrics(self) -> Response:
+    def _metrics(self, request: Request) -> Response:
         return Response(self.runtime.metrics.prometheus(), media_type=PROMETHEUS_TEXT)
+
+    def _traces(self, request: Request) -> Response:
+        assert self._recent is not None  # the route exists only with the buffer
+        query = request.query_params
+        return JSONResponse(self._recent.traces(query.get("operation"), query.get("status")))
+
+    def _trace(self, request: Request) -> Response:
+        assert self._recent is not None
+        trace_id = request.url.path.removeprefix("/traces/")
+        found = self._recent.trace(trace_id)
+        if found is None:
+            return JSONResponse({"error": f"trace {trace_id[:64]!r} not found"}, status_code=404)
+        return JSONResponse(found)
 
     def _adapters(self) -> list[dict[str, Any]]:
         adapters: list[dict[str, Any]] = self.runtime.status()["adapters"]

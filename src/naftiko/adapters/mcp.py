@@ -164,7 +164,14 @@ class McpAdapter:
         outcome = "ERROR"
         try:
             arguments = _exact_arguments(REQUEST_BODY.get(), params) or params.arguments or {}
-            result = await self._invoke(action, arguments)
+            telemetry = self.engine.telemetry
+            if telemetry is None:
+                result = await self._invoke(action, arguments)
+            else:
+                with telemetry.span("mcp.tool", _tool_attributes(params.name)) as span:
+                    result = await self._invoke(action, arguments)
+                    if result.is_error:
+                        telemetry.failed_tool(span)
             outcome = "ERROR" if result.is_error else "OK"
             return result
         finally:
@@ -210,6 +217,15 @@ class McpAdapter:
         self, ctx: Context, params: types.GetPromptRequestParams
     ) -> types.GetPromptResult:
         return await self._prompts.get(params.name, params.arguments or {})
+
+
+def _tool_attributes(name: str) -> dict[str, str]:
+    # The MCP semantic conventions' names for a tool call.
+    return {
+        "mcp.method.name": "tools/call",
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": name,
+    }
 
 
 def _exact_arguments(body: bytes, params: types.CallToolRequestParams) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from naftiko.engine import auth, outputs, steps, tracing
@@ -40,6 +40,9 @@ _PASSED_BACK_PREFIXES = ("ratelimit", "x-ratelimit")
 
 log = logging.getLogger("naftiko")
 
+if TYPE_CHECKING:
+    from naftiko.engine.telemetry import Telemetry
+
 
 class Engine:
     def __init__(
@@ -59,6 +62,8 @@ class Engine:
         self._secrets = sorted(secrets, key=len, reverse=True)
         self._secret_bytes = [secret.encode() for secret in self._secrets]
         self._secret_set = frozenset(self._secrets)
+        # Set by the runtime when the spec turns tracing on; None costs one test per call.
+        self.telemetry: Telemetry | None = None
 
     async def start(self) -> None:
         await self.upstreams.start()
@@ -104,6 +109,9 @@ class Engine:
             if action.inputs or action.with_:
                 given.update(self._apply_with(action.with_, validate(action.inputs, arguments)))
             params = self._apply_with(fn.with_, validate(fn.inputs, given))
+            if self.telemetry is not None:
+                with self.telemetry.span("aggregate.function", {"naftiko.function": fn.name}):
+                    return await self._run(fn, params, fn if fn.outputs else action, stream)
             return await self._run(fn, params, fn if fn.outputs else action, stream)
         params = self._apply_with(action.with_, validate(action.inputs, arguments))
         return await self._run(action, params, action, stream)
@@ -146,6 +154,7 @@ class Engine:
                 self._send,
                 lambda step, runtime: self._apply_with(step.with_, runtime),
                 lambda op, response, p: self._finish(op, response, shaper, p),
+                self.telemetry,
             )
         if action.mode == "call" and action.operation is not None:
             op = action.operation
@@ -221,21 +230,45 @@ class Engine:
         self, op: Operation, params: dict[str, Any], stream: bool = False
     ) -> UpstreamResponse:
         scope = self._scope(params)
-        return await self._receive(op.namespace, build_request(op, scope), scope, stream)
+        return await self._receive(op.namespace, build_request(op, scope), scope, stream, op)
 
     async def _receive(
-        self, namespace: str, request: UpstreamRequest, scope: Scope, stream: bool = False
+        self,
+        namespace: str,
+        request: UpstreamRequest,
+        scope: Scope,
+        stream: bool = False,
+        op: Operation | None = None,
     ) -> UpstreamResponse:
         """The one place upstream answers enter (secrets they echo are masked on the way out,
         in `invoke`/`forward`, with everything else)."""
-        trace = tracing.current()
-        if trace is not None:
-            # Correlation travels on: the caller's (or our) request id, and its trace context.
-            taken = {name.lower() for name in request.headers}
-            for name, value in trace.headers().items():
-                if name.lower() not in taken:
-                    request.headers[name] = value
-        return await self.upstreams.send(namespace, request, scope, stream=stream)
+        try:
+            if self.telemetry is not None:
+                return await self._traced(self.telemetry, namespace, request, scope, stream, op)
+            _correlate(request)
+            return await self.upstreams.send(namespace, request, scope, stream=stream)
+        except UpstreamError as exc:
+            # Said once, here, for the operator: which upstream, which operation, why (the
+            # trace id is added by the log handler).
+            what = f" operation {op.name}" if op is not None else ""
+            log.warning("upstream %s%s failed: %s", namespace, what, exc)
+            raise
+
+    async def _traced(
+        self,
+        telemetry: Telemetry,
+        namespace: str,
+        request: UpstreamRequest,
+        scope: Scope,
+        stream: bool,
+        op: Operation | None,
+    ) -> UpstreamResponse:
+        name, template = (op.name, op.url.source) if op is not None else (None, None)
+        with telemetry.client(namespace, name, template, request) as answered:
+            _correlate(request)
+            response = await self.upstreams.send(namespace, request, scope, stream=stream)
+            answered(response.status)
+            return response
 
     def _finish(
         self,
@@ -303,6 +336,17 @@ class Engine:
             for name, value in response.headers.items()
             if name.lower() in _PASSED_BACK or name.lower().startswith(_PASSED_BACK_PREFIXES)
         )
+
+
+def _correlate(request: UpstreamRequest) -> None:
+    """Correlation travels on: the caller's (or our) request id, and, when we do not trace
+    ourselves, the caller's trace context."""
+    trace = tracing.current()
+    if trace is not None:
+        taken = {name.lower() for name in request.headers}
+        for name, value in trace.headers().items():
+            if name.lower() not in taken:
+                request.headers[name] = value
 
 
 def _reason(status: int) -> str:

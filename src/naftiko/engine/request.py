@@ -33,6 +33,7 @@ class UpstreamRequest:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
     idempotent: bool = True
+    attempts: int = 0  # times sent (a retry or a digest challenge answered adds one)
 
     def full_url(self) -> str:
         """The URL as sent: a fragment (`/#X-Amz-Target=…`, used by some specs to tell

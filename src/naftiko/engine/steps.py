@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from naftiko.engine.formats import parse_body
 from naftiko.engine.plan import Action, CallStepPlan, LookupStepPlan, Operation, ScriptStepPlan
@@ -25,6 +25,15 @@ WithApplier = Callable[[CallStepPlan | ScriptStepPlan, dict[str, Any]], dict[str
 Finish = Callable[[Operation, UpstreamResponse, dict[str, Any]], Result]
 
 
+class StepTracer(Protocol):
+    """A span per step, when tracing is on (`telemetry.Telemetry`)."""
+
+    def step(self, kind: str, name: str) -> contextlib.AbstractContextManager[Any]: ...
+
+
+_UNTRACED = contextlib.nullcontext()
+
+
 async def run(
     action: Action,
     params: dict[str, Any],
@@ -32,33 +41,36 @@ async def run(
     send: Send,
     with_for: WithApplier,
     finish: Finish,
+    tracer: StepTracer | None = None,
 ) -> Result:
     runtime = dict(params)
     context: dict[str, Any] = {}
     last: tuple[Operation, UpstreamResponse, dict[str, Any]] | None = None
     for step in action.steps:
-        if isinstance(step, CallStepPlan):
-            call_params = with_for(step, runtime)
-            response = await send(step.operation, call_params)
-            if response.status >= 400:
-                return step_failed(step.name, response)
-            last = (step.operation, response, call_params)
-            output = _step_output(step.operation.outputs, _parsed(step.operation, response))
-            if output is not None:
-                context[step.name] = output
-                runtime[step.name] = output
-        elif isinstance(step, LookupStepPlan):
-            found = _lookup(step, context, scope_of(runtime))
-            if found is not None:
-                # Lookup outputs feed `mappings` only, as in the reference engine.
-                context[step.name] = found
-        else:
-            # §7.4: `context` = runtime parameters + every step output + the step's `with`.
-            bound = {**runtime, **context}
-            assigned, value = await step.script.run(with_for(step, bound))
-            if assigned:
-                context[step.name] = value
-                runtime[step.name] = value
+        traced = tracer.step(_kind(step), step.name) if tracer is not None else _UNTRACED
+        with traced:
+            if isinstance(step, CallStepPlan):
+                call_params = with_for(step, runtime)
+                response = await send(step.operation, call_params)
+                if response.status >= 400:
+                    return step_failed(step.name, response)
+                last = (step.operation, response, call_params)
+                output = _step_output(step.operation.outputs, _parsed(step.operation, response))
+                if output is not None:
+                    context[step.name] = output
+                    runtime[step.name] = output
+            elif isinstance(step, LookupStepPlan):
+                found = _lookup(step, context, scope_of(runtime))
+                if found is not None:
+                    # Lookup outputs feed `mappings` only, as in the reference engine.
+                    context[step.name] = found
+            else:
+                # §7.4: `context` = runtime parameters + every step output + the step's `with`.
+                bound = {**runtime, **context}
+                assigned, value = await step.script.run(with_for(step, bound))
+                if assigned:
+                    context[step.name] = value
+                    runtime[step.name] = value
     if action.mappings:
         mapped = _mappings(action.mappings, context)
         if mapped:
@@ -66,6 +78,12 @@ async def run(
     if last is None:
         return Result(200, {})
     return finish(*last)
+
+
+def _kind(step: CallStepPlan | LookupStepPlan | ScriptStepPlan) -> str:
+    if isinstance(step, CallStepPlan):
+        return "call"
+    return "lookup" if isinstance(step, LookupStepPlan) else "script"
 
 
 def _parsed(op: Operation, response: UpstreamResponse) -> Any:

@@ -1,10 +1,12 @@
-"""The request id and W3C trace context of the inbound request being served, for the engine
-to forward upstream. Set by the adapters' HTTP edge, read where the upstream request leaves;
-a context variable, so concurrent requests never see each other's."""
+"""The request id and trace context of the inbound request being served. Set by the
+adapters' HTTP edge (and, when tracing is on, by the tracing edge with our own server span's
+trace id), read where the upstream request leaves and where log lines are written; a context
+variable, so concurrent requests never see each other's."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -13,13 +15,22 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Trace:
     request_id: str
+    # The caller's W3C `traceparent`, forwarded as is when we do not trace ourselves.
     traceparent: str | None = None
+    # Our own trace id when tracing is on (its context is then injected by the SDK).
+    own_trace_id: str | None = None
 
     def headers(self) -> dict[str, str]:
         sent = {"X-Request-Id": self.request_id}
         if self.traceparent is not None:
             sent["traceparent"] = self.traceparent
         return sent
+
+    @property
+    def trace_id(self) -> str | None:
+        if self.own_trace_id is not None:
+            return self.own_trace_id
+        return self.traceparent[3:35] if self.traceparent is not None else None
 
 
 _current: ContextVar[Trace | None] = ContextVar("naftiko_trace", default=None)
@@ -36,3 +47,17 @@ def tracing(trace: Trace) -> Iterator[None]:
 
 def current() -> Trace | None:
     return _current.get()
+
+
+class TraceIds(logging.Filter):
+    """Adds `trace_id` (and `request_id`) to every record written while a request is served,
+    for the text and JSON log formats alike."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        trace = _current.get()
+        if trace is not None:
+            record.request_id = trace.request_id
+            trace_id = trace.trace_id
+            if trace_id is not None:
+                record.trace_id = trace_id
+        return True

@@ -62,8 +62,9 @@ def _reason(exc: OSError) -> str:
 
 
 def _unavailable(namespace: str, what: str, reason: str, where: str) -> UpstreamUnavailable:
-    # The address is for the operator's log, once (never a URL: its query may hold a key).
-    log.warning("upstream %s %s: %s%s", namespace, what, reason, f" at {where}" if where else "")
+    # The engine logs the failure once, at WARNING, with its operation and trace id; the
+    # address is for debugging only (never a URL: its query may hold a key).
+    log.debug("upstream %s %s: %s%s", namespace, what, reason, f" at {where}" if where else "")
     return UpstreamUnavailable(f"upstream {namespace!r} {what} ({reason})")
 
 
@@ -254,6 +255,7 @@ class Upstreams:
         session = self._sessions.get(namespace)
         if session is None:
             raise UpstreamUnavailable(f"upstream {namespace!r} is not started")
+        request.attempts += 1
         # The URL is already percent-encoded per segment; yarl must not re-quote it.
         url = URL(request.full_url(), encoded=True)
         try:
