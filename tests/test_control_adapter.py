@@ -78,6 +78,7 @@ def test_status_describes_the_capability_the_engine_and_every_adapter(
     assert re.fullmatch(r"PT\d+\.\d{3}S", body.pop("uptime"))
     assert body == {
         "capability": {"label": "Orders", "specVersion": "1.0.0-alpha2"},
+        "otel": {"status": "inactive"},
         "engine": {"version": __version__, "python": platform.python_version()},
         "adapters": _adapters(
             gateway,

@@ -165,8 +165,10 @@ def test_a_request_id_and_trace_context_travel_upstream_and_back(
         "req-42",
         TRACEPARENT,
     )
-    _wait_for_log(gateway, " req-42")
-    (logged,) = [line for line in gateway.logs().splitlines() if line.endswith(" req-42")]
+    # The caller's trace id follows the request id in the access line.
+    suffix = f" req-42 trace_id={TRACEPARENT[3:35]}"
+    _wait_for_log(gateway, suffix)
+    (logged,) = [line for line in gateway.logs().splitlines() if line.endswith(suffix)]
     assert f"groq-batch-rest GET {BATCHES}/b1 200 " in logged
 
 

@@ -1,0 +1,82 @@
+"""`naftiko health|status|metrics|traces` against a running control port (SEMANTICS §9)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+import yaml
+
+from tests.support.groq import TOKEN
+from tests.support.process import NAFTIKO, Running, naftiko_run
+from tests.support.servers import Recorder
+from tests.support.specs import seed_for
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    groq_upstream: tuple[str, Recorder], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Running]:
+    path = seed_for(groq_upstream[0], tmp_path_factory.mktemp("cli"))
+    data = yaml.safe_load(path.read_text())
+    control = {"type": "control", "port": 0, "management": {"info": True}, "observability": {}}
+    data["capability"]["exposes"].append(control)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with naftiko_run(path, env={"GROQ_API_KEY": TOKEN}, adapters=3) as running:
+        yield running
+
+
+def _cli(gateway: Running, *args: str) -> subprocess.CompletedProcess[str]:
+    port = gateway.url("control").rsplit(":", 1)[1]
+    env = {"NAFTIKO_CONTROL_ADDRESS": "127.0.0.1", "NAFTIKO_CONTROL_PORT": port, "PATH": ""}
+    return subprocess.run([NAFTIKO, *args], capture_output=True, text=True, env=env, timeout=30)
+
+
+def test_health_reports_liveness_and_readiness_and_exits_0(gateway: Running) -> None:
+    done = _cli(gateway, "health")
+    assert (done.returncode, done.stdout) == (
+        0,
+        "Liveness: UP\nReadiness: UP (2/2 adapters started)\n",
+    )
+
+
+def test_metrics_are_filtered_by_a_regex(gateway: Running) -> None:
+    done = _cli(gateway, "metrics", "--filter", "^naftiko_uptime")
+    assert done.returncode == 0
+    assert [line.split()[0] for line in done.stdout.splitlines()] == ["naftiko_uptime_seconds"]
+
+
+def test_traces_lists_a_served_request_and_shows_its_tree(gateway: Running) -> None:
+    url = gateway.url("groq-batch-rest") + "/v1/openai/v1/batches/b1"
+    assert httpx.get(url, headers={"traceparent": TRACEPARENT}).status_code == 200
+    listed = _cli(gateway, "traces")
+    tree = _cli(gateway, "traces", TRACEPARENT[3:35])
+    missing = _cli(gateway, "traces", "0" * 32)
+    assert listed.returncode == 0 and TRACEPARENT[3:35] in listed.stdout
+    assert tree.returncode == 0
+    assert [line.split()[0] for line in tree.stdout.splitlines()[1:]] == [
+        "rest.request",
+        "http.client.GET",
+    ]
+    assert tree.stdout.splitlines()[2].startswith("    http.client.GET")
+    assert missing.returncode == 1
+
+
+def test_status_answers_with_otel_active(gateway: Running) -> None:
+    done = _cli(gateway, "status")
+    assert done.returncode == 0
+    assert '"status": "active"' in done.stdout
+
+
+def test_an_unreachable_control_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    env = {"NAFTIKO_CONTROL_ADDRESS": "127.0.0.1", "NAFTIKO_CONTROL_PORT": "9", "PATH": ""}
+    done = subprocess.run(
+        [NAFTIKO, "health"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=30
+    )
+    assert done.returncode == 1
+    assert "no control port answers at 127.0.0.1:9" in done.stderr
