@@ -91,17 +91,16 @@ def test_status_describes_the_capability_the_engine_and_every_adapter(
 
 def _count(metrics: str, **labels: str) -> int:
     wanted = ",".join(f'{key}="{value}"' for key, value in labels.items())
-    match = re.search(rf"^naftiko_requests_total\{{{re.escape(wanted)}\}} (\d+)$", metrics, re.M)
-    return int(match.group(1)) if match else 0
+    match = re.search(rf"^naftiko_request_total\{{{re.escape(wanted)}\}} ([\d.]+)$", metrics, re.M)
+    return int(float(match.group(1))) if match else 0
 
 
 def test_metrics_count_a_request_to_the_sibling_rest_adapter(
     gateway: Running, client: httpx.Client
 ) -> None:
     labels = {
-        "adapter_type": "rest",
-        "adapter": "orders-rest",
-        "operation": "GET /orders",
+        "naftiko_adapter_type": "rest",
+        "naftiko_operation_id": "/orders GET",
         "status": "200",
     }
     before = _count(client.get("/metrics").text, **labels)

@@ -249,9 +249,10 @@ async def test_tool_calls_are_counted_by_outcome_in_the_metrics(
         await client.call_tool("retrieves-batch", {"batch_id": "b1"})
         await client.call_tool("retrieves-batch", {"batch_id": "missing"})
     metrics = httpx.get(gateway.url("control") + "/metrics").text
-    series = 'adapter_type="mcp",adapter="docs-mcp",operation="retrieves-batch"'
-    assert f'naftiko_requests_total{{{series},status="OK"}}' in metrics
-    assert f'naftiko_requests_total{{{series},status="ERROR"}}' in metrics
+    series = 'naftiko_adapter_type="mcp",naftiko_operation_id="retrieves-batch"'
+    assert f'naftiko_request_total{{{series},status="OK"}}' in metrics
+    assert f'naftiko_request_total{{{series},status="ERROR"}}' in metrics
+    assert f'naftiko_request_errors{{error_type="tool_error",{series}}}' in metrics
 
 
 # ----------------------------------------------------------------------------- resources

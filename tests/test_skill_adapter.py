@@ -227,8 +227,8 @@ def test_the_catalog_is_read_only(client: httpx.Client) -> None:
 
 def _count(metrics: str, **labels: str) -> int:
     wanted = ",".join(f'{key}="{value}"' for key, value in labels.items())
-    match = re.search(rf"^naftiko_requests_total\{{{re.escape(wanted)}\}} (\d+)$", metrics, re.M)
-    return int(match.group(1)) if match else 0
+    match = re.search(rf"^naftiko_request_total\{{{re.escape(wanted)}\}} ([\d.]+)$", metrics, re.M)
+    return int(float(match.group(1))) if match else 0
 
 
 def test_each_request_is_counted_under_its_path_template(
@@ -236,9 +236,8 @@ def test_each_request_is_counted_under_its_path_template(
 ) -> None:
     metrics_url = gateway.url("control") + "/metrics"
     labels = {
-        "adapter_type": "skill",
-        "adapter": "orders-skills",
-        "operation": "/skills/{name}/contents/{file}",
+        "naftiko_adapter_type": "skill",
+        "naftiko_operation_id": "/skills/{name}/contents/{file}",
         "status": "404",
     }
     before = _count(httpx.get(metrics_url).text, **labels)

@@ -178,9 +178,10 @@ def build(specs: list[Path], settings: Settings, environ: Mapping[str, str]) -> 
         check_startup(plan)
         engine = Engine(plan, settings.timeouts, settings.max_upstream_body)
         _start_tracing(runtime, plan, env)
-        engine.telemetry = runtime.telemetry
+        engine.observe(runtime.telemetry, runtime.metrics)
         runtime.engines.append(engine)
         runtime.labels.append((capability.info.label if capability.info else None) or str(spec))
+        runtime.metrics.capability(runtime.labels[-1])
         for i, exposed in enumerate(capability.body.exposes):
             _add_adapter(runtime, plan, engine, i, exposed)
     return runtime

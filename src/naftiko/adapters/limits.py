@@ -113,10 +113,12 @@ class Bounds:
                 receive = _replay(body, receive)
                 REQUEST_BODY.set(body)
             drain.running.add(task)
+            self.metrics.entered(self.kind)
             try:
                 await self.app(scope, receive, exchange.send)
             finally:
                 drain.running.discard(task)
+                self.metrics.left(self.kind)
         except asyncio.CancelledError:
             if task not in drain.cut:
                 raise

@@ -80,7 +80,7 @@ class RestAdapter:
             else:
                 route, variables, allowed = self._match(method, path)
                 if route is not None:
-                    route_name = f"{route.method} {route.path}"
+                    route_name = f"{route.path} {route.method}"  # §8.3 operation id
                 response = await self._handle(request, route, variables, allowed)
         except _TooLarge as exc:
             response = problem(413, str(exc))

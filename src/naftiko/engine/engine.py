@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from http import HTTPStatus
@@ -41,6 +42,7 @@ _PASSED_BACK_PREFIXES = ("ratelimit", "x-ratelimit")
 log = logging.getLogger("naftiko")
 
 if TYPE_CHECKING:
+    from naftiko.engine.metrics import Metrics
     from naftiko.engine.telemetry import Telemetry
 
 
@@ -62,8 +64,16 @@ class Engine:
         self._secrets = sorted(secrets, key=len, reverse=True)
         self._secret_bytes = [secret.encode() for secret in self._secrets]
         self._secret_set = frozenset(self._secrets)
-        # Set by the runtime when the spec turns tracing on; None costs one test per call.
+        # Set by the runtime (`observe`); None costs one test per call.
         self.telemetry: Telemetry | None = None
+        self.metrics: Metrics | None = None
+        self._step_hook: steps.StepHook | None = None
+
+    def observe(self, telemetry: Telemetry | None, metrics: Metrics | None) -> None:
+        """Spans (when tracing is on) and metrics of upstream calls and steps."""
+        self.telemetry, self.metrics = telemetry, metrics
+        if telemetry is not None or metrics is not None:
+            self._step_hook = steps.StepHook(telemetry, metrics)
 
     async def start(self) -> None:
         await self.upstreams.start()
@@ -154,7 +164,7 @@ class Engine:
                 self._send,
                 lambda step, runtime: self._apply_with(step.with_, runtime),
                 lambda op, response, p: self._finish(op, response, shaper, p),
-                self.telemetry,
+                self._step_hook,
             )
         if action.mode == "call" and action.operation is not None:
             op = action.operation
@@ -242,17 +252,26 @@ class Engine:
     ) -> UpstreamResponse:
         """The one place upstream answers enter (secrets they echo are masked on the way out,
         in `invoke`/`forward`, with everything else)."""
+        started = time.perf_counter()
+        status = None
         try:
             if self.telemetry is not None:
-                return await self._traced(self.telemetry, namespace, request, scope, stream, op)
-            _correlate(request)
-            return await self.upstreams.send(namespace, request, scope, stream=stream)
+                response = await self._traced(self.telemetry, namespace, request, scope, stream, op)
+            else:
+                _correlate(request)
+                response = await self.upstreams.send(namespace, request, scope, stream=stream)
+            status = response.status
+            return response
         except UpstreamError as exc:
             # Said once, here, for the operator: which upstream, which operation, why (the
             # trace id is added by the log handler).
             what = f" operation {op.name}" if op is not None else ""
             log.warning("upstream %s%s failed: %s", namespace, what, exc)
             raise
+        finally:
+            if self.metrics is not None:
+                elapsed = time.perf_counter() - started
+                self.metrics.upstream(request.method, _server(request.url), status, elapsed)
 
     async def _traced(
         self,
@@ -336,6 +355,13 @@ class Engine:
             for name, value in response.headers.items()
             if name.lower() in _PASSED_BACK or name.lower().startswith(_PASSED_BACK_PREFIXES)
         )
+
+
+def _server(url: str) -> str:
+    """The host an upstream URL names (`server.address`), without parsing the whole URL."""
+    netloc = url.split("/", 3)[2] if "://" in url else ""
+    host = netloc.rpartition("@")[2]
+    return host.rsplit(":", 1)[0] if not host.endswith("]") and ":" in host else host
 
 
 def _correlate(request: UpstreamRequest) -> None:

@@ -1,72 +1,152 @@
-"""Request counts and latency histograms per adapter and operation, in Prometheus text."""
+"""The Prometheus metrics of SEMANTICS §8.3 (the reference engine's names and labels, so its
+dashboards and alerts work unchanged), kept by the official `prometheus_client`.
+
+One process: the values live in this runtime's own registry. Several worker processes: the
+supervisor sets `PROMETHEUS_MULTIPROC_DIR` to an empty directory before any worker starts;
+`prometheus_client` then keeps every value in per-process files there, and `/metrics`, served
+by any worker, reads the sum over all of them (`MultiProcessCollector`). That aggregation is
+why the hand-written exposition gave way to the library.
+"""
 
 from __future__ import annotations
 
+import os
+import platform
 import time
-from bisect import bisect_left
-from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from naftiko.version import __version__
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_REQUEST = ("naftiko_adapter_type", "naftiko_operation_id", "status")
+_CLIENT = ("http_request_method", "server_address", "http_response_status_code", "error_type")
 
-
-@dataclass
-class _Series:
-    count: int = 0
-    total: float = 0.0
-    buckets: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
+# The reference exposes no `_created` series; Prometheus does not need them.
+disable_created_metrics()
 
 
 class Metrics:
-    """Owned by the runtime, fed by every adapter, read by the control port."""
+    """Owned by the runtime, fed by the adapters and the engine, read by the control port."""
 
     def __init__(self) -> None:
         self.started = time.time()
-        self._requests: dict[tuple[str, str, str, str], int] = {}
-        self._latency: dict[tuple[str, str, str], _Series] = {}
+        self._directory = os.environ.get(MULTIPROCESS_ENV) or None
+        registry = self.registry = CollectorRegistry(auto_describe=False)
+        self._requests = Counter("naftiko_request", "Requests served.", _REQUEST, registry=registry)
+        self._durations = Histogram(
+            "naftiko_request_duration_seconds",
+            "Request duration.",
+            _REQUEST,
+            buckets=BUCKETS,
+            registry=registry,
+        )
+        self._errors = Counter(
+            "naftiko_request_errors",
+            "Requests answered with an error.",
+            ("naftiko_adapter_type", "naftiko_operation_id", "error_type"),
+            registry=registry,
+        )
+        self._steps = Histogram(
+            "naftiko_step_duration_seconds",
+            "Orchestration step duration.",
+            ("step_type", "naftiko_namespace"),
+            buckets=BUCKETS,
+            registry=registry,
+        )
+        self._client = Counter("naftiko_http_client", "Upstream calls.", _CLIENT, registry=registry)
+        self._client_durations = Histogram(
+            "naftiko_http_client_duration_seconds",
+            "Upstream call duration.",
+            _CLIENT,
+            buckets=BUCKETS,
+            registry=registry,
+        )
+        self._in_flight = Gauge(
+            "naftiko_requests_in_flight",
+            "Requests being served.",
+            ("naftiko_adapter_type",),
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self._active = Gauge(
+            "naftiko_capability_active",
+            "Capabilities served.",
+            ("naftiko_capability",),
+            registry=registry,
+            multiprocess_mode="liveall",
+        )
+        info = Gauge(
+            "naftiko_build_info",
+            "The runtime's version.",
+            ("version", "python"),
+            registry=registry,
+            multiprocess_mode="liveall",
+        )
+        info.labels(__version__, platform.python_version()).set(1)
+        # Labelled children, looked up once per label set: `labels()` takes a lock each time.
+        self._children: dict[tuple[str, ...], tuple[Any, Any]] = {}
 
     def observe(self, kind: str, adapter: str, operation: str, status: str, seconds: float) -> None:
-        key = (kind, adapter, operation, status)
-        self._requests[key] = self._requests.get(key, 0) + 1
-        series = self._latency.get((kind, adapter, operation))
-        if series is None:
-            series = self._latency[(kind, adapter, operation)] = _Series()
-        series.count += 1
-        series.total += seconds
-        series.buckets[bisect_left(BUCKETS, seconds)] += 1
+        key = (kind, operation, status)
+        pair = self._children.get(key)
+        if pair is None:
+            pair = (self._requests.labels(*key), self._durations.labels(*key))
+            self._children[key] = pair
+        pair[0].inc()
+        pair[1].observe(seconds)
+        if status == "ERROR" or (status.isdigit() and int(status) >= 500):
+            self._errors.labels(
+                kind, operation, "tool_error" if status == "ERROR" else status
+            ).inc()
+
+    def step(self, kind: str, namespace: str, seconds: float) -> None:
+        self._steps.labels(kind, namespace).observe(seconds)
+
+    def upstream(self, method: str, server: str, status: int | None, seconds: float) -> None:
+        """One upstream call; `status` None: it failed in transport (no answer)."""
+        if status is None:
+            key = (method, server, "", "transport")
+        else:
+            key = (method, server, str(status), "")
+        pair = self._children.get(key)
+        if pair is None:
+            pair = (self._client.labels(*key), self._client_durations.labels(*key))
+            self._children[key] = pair
+        pair[0].inc()
+        pair[1].observe(seconds)
+
+    def entered(self, kind: str) -> None:
+        self._in_flight.labels(kind).inc()
+
+    def left(self, kind: str) -> None:
+        self._in_flight.labels(kind).dec()
+
+    def capability(self, label: str) -> None:
+        self._active.labels(label).set(1)
 
     def prometheus(self) -> str:
-        lines = [
-            "# HELP naftiko_requests_total Requests served, by adapter, operation and status.",
-            "# TYPE naftiko_requests_total counter",
-        ]
-        for (kind, adapter, op, status), count in sorted(self._requests.items()):
-            labels = _labels(adapter_type=kind, adapter=adapter, operation=op, status=status)
-            lines.append(f"naftiko_requests_total{{{labels}}} {count}")
-        lines += [
-            "# HELP naftiko_request_duration_seconds Request latency, by adapter and operation.",
-            "# TYPE naftiko_request_duration_seconds histogram",
-        ]
-        for (kind, adapter, op), series in sorted(self._latency.items()):
-            base = _labels(adapter_type=kind, adapter=adapter, operation=op)
-            running = 0
-            for bound, hits in zip((*BUCKETS, float("inf")), series.buckets, strict=True):
-                running += hits
-                le = "+Inf" if bound == float("inf") else repr(bound)
-                lines.append(
-                    f'naftiko_request_duration_seconds_bucket{{{base},le="{le}"}} {running}'
-                )
-            lines.append(f"naftiko_request_duration_seconds_sum{{{base}}} {series.total:.6f}")
-            lines.append(f"naftiko_request_duration_seconds_count{{{base}}} {series.count}")
-        lines += [
-            "# HELP naftiko_uptime_seconds Seconds since the runtime started.",
-            "# TYPE naftiko_uptime_seconds gauge",
-            f"naftiko_uptime_seconds {time.time() - self.started:.3f}",
-        ]
-        return "\n".join(lines) + "\n"
-
-
-def _labels(**labels: str) -> str:
-    def escape(value: str) -> str:
-        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-    return ",".join(f'{k}="{escape(v)}"' for k, v in labels.items())
+        if self._directory is not None:
+            registry = CollectorRegistry(auto_describe=False)
+            MultiProcessCollector(registry, path=self._directory)
+        else:
+            registry = self.registry
+        text = generate_latest(registry).decode()
+        # §8.3: the reference adds no suffix to this counter's name.
+        text = text.replace("\nnaftiko_request_errors_total{", "\nnaftiko_request_errors{")
+        uptime = time.time() - self.started
+        return text + (
+            "# HELP naftiko_uptime_seconds Seconds since this process started.\n"
+            "# TYPE naftiko_uptime_seconds gauge\n"
+            f"naftiko_uptime_seconds {uptime:.3f}\n"
+        )

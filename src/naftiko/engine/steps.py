@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
 from naftiko.engine.formats import parse_body
@@ -26,9 +27,34 @@ Finish = Callable[[Operation, UpstreamResponse, dict[str, Any]], Result]
 
 
 class StepTracer(Protocol):
-    """A span per step, when tracing is on (`telemetry.Telemetry`)."""
+    """A span per step when tracing is on (`telemetry.Telemetry`)."""
 
     def step(self, kind: str, name: str) -> contextlib.AbstractContextManager[Any]: ...
+
+
+class StepMetrics(Protocol):
+    def step(self, kind: str, namespace: str, seconds: float) -> None: ...
+
+
+class StepHook:
+    """What happens around each step: its span, and its duration in the metrics."""
+
+    def __init__(self, tracer: StepTracer | None, metrics: StepMetrics | None) -> None:
+        self.tracer = tracer
+        self.metrics = metrics
+
+    @contextlib.contextmanager
+    def step(self, kind: str, name: str, namespace: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            if self.tracer is not None:
+                with self.tracer.step(kind, name):
+                    yield
+            else:
+                yield
+        finally:
+            if self.metrics is not None:
+                self.metrics.step(kind, namespace, time.perf_counter() - started)
 
 
 _UNTRACED = contextlib.nullcontext()
@@ -41,14 +67,18 @@ async def run(
     send: Send,
     with_for: WithApplier,
     finish: Finish,
-    tracer: StepTracer | None = None,
+    hook: StepHook | None = None,
 ) -> Result:
     runtime = dict(params)
     context: dict[str, Any] = {}
     last: tuple[Operation, UpstreamResponse, dict[str, Any]] | None = None
     for step in action.steps:
-        traced = tracer.step(_kind(step), step.name) if tracer is not None else _UNTRACED
-        with traced:
+        around = (
+            hook.step(_kind(step), step.name, _namespace(step, action))
+            if hook is not None
+            else _UNTRACED
+        )
+        with around:
             if isinstance(step, CallStepPlan):
                 call_params = with_for(step, runtime)
                 response = await send(step.operation, call_params)
@@ -78,6 +108,10 @@ async def run(
     if last is None:
         return Result(200, {})
     return finish(*last)
+
+
+def _namespace(step: CallStepPlan | LookupStepPlan | ScriptStepPlan, action: Action) -> str:
+    return step.operation.namespace if isinstance(step, CallStepPlan) else action.namespace
 
 
 def _kind(step: CallStepPlan | LookupStepPlan | ScriptStepPlan) -> str:
