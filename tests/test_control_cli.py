@@ -1,8 +1,11 @@
-"""`naftiko health|status|metrics|traces` against a running control port (SEMANTICS §9)."""
+"""`naftiko health|status|metrics|traces` against a running control port (SEMANTICS §9), and
+the trace ids in the JSON log lines of the same traced `naftiko run`."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +30,8 @@ def gateway(
     control = {"type": "control", "port": 0, "management": {"info": True}, "observability": {}}
     data["capability"]["exposes"].append(control)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-    with naftiko_run(path, env={"GROQ_API_KEY": TOKEN}, adapters=3) as running:
+    args = ("--log-format", "json")
+    with naftiko_run(path, args=args, env={"GROQ_API_KEY": TOKEN}, adapters=3) as running:
         yield running
 
 
@@ -80,3 +84,38 @@ def test_an_unreachable_control_port_is_one_line_and_exit_1(tmp_path: Path) -> N
     )
     assert done.returncode == 1
     assert "no control port answers at 127.0.0.1:9" in done.stderr
+
+
+def _logged(gateway: Running, wanted: str) -> dict[str, object]:
+    """The first JSON log line whose message contains `wanted` (stderr is read by another
+    thread: waited for, bounded)."""
+    deadline = time.monotonic() + 10
+    while True:
+        for line in gateway.logs().splitlines():
+            if line.startswith("{") and wanted in line:
+                entry: dict[str, object] = json.loads(line)
+                return entry
+        assert time.monotonic() < deadline, f"{wanted!r} never logged:\n{gateway.logs()}"
+        time.sleep(0.02)
+
+
+def test_a_json_access_line_carries_the_request_and_trace_ids(gateway: Running) -> None:
+    url = gateway.url("groq-batch-rest") + "/v1/openai/v1/batches/b7"
+    httpx.get(url, headers={"traceparent": TRACEPARENT, "X-Request-Id": "req-json"})
+    entry = _logged(gateway, "batches/b7 200")
+    assert (entry["request_id"], entry["trace_id"]) == ("req-json", TRACEPARENT[3:35])
+
+
+def test_an_upstream_failure_is_one_warning_with_operation_reason_and_trace_id(
+    gateway: Running,
+) -> None:
+    url = gateway.url("groq-batch-rest") + "/v1/openai/v1/batches/reset"
+    assert httpx.get(url, headers={"traceparent": TRACEPARENT}).status_code == 502
+    entry = _logged(gateway, "operation retrievebatch failed")
+    assert entry["level"] == "warning"
+    assert str(entry["message"]).startswith(
+        "upstream groq-batch operation retrievebatch failed: upstream 'groq-batch' "
+    )
+    assert entry["trace_id"] == TRACEPARENT[3:35]
+    said = [line for line in gateway.logs().splitlines() if "retrievebatch failed" in line]
+    assert len(said) == 1

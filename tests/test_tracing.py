@@ -87,14 +87,10 @@ async def test_a_rest_call_continues_the_callers_trace_and_sends_its_client_span
     assert _headers(groq[1])["traceparent"] == f"00-{CALLER_TRACE}-{call.span_id}-01"
     assert server.attributes["http.response.status_code"] == 200
     assert server.attributes["http.request.method"] == "GET"
-    assert call.attributes["url.template"] == "{{baseUri}}/openai/v1/batches/{{batch_id}}" or (
-        "batch_id" in call.attributes["url.template"]
-    )
+    assert server.attributes["http.route"] == "/v1/openai/v1/batches/{batch-id}"
+    assert call.attributes["url.template"] == "/openai/v1/batches/{batch_id}"
     assert call.attributes["http.response.status_code"] == 200
-    assert "b1" not in call.attributes["url.template"]
-    assert server.resource["service.name"] == "naftiko-GroqCloud API — Batch" or server.resource[
-        "service.name"
-    ].startswith("naftiko-")
+    assert server.resource["service.name"] == "naftiko-GroqCloud API — Batch"
     assert collector.paths == ["/v1/traces"]
 
 

@@ -81,6 +81,7 @@ class RestAdapter:
                 route, variables, allowed = self._match(method, path)
                 if route is not None:
                     route_name = f"{route.path} {route.method}"  # §8.3 operation id
+                    scope["naftiko.route"] = route.path  # for the server span's `http.route`
                 response = await self._handle(request, route, variables, allowed)
         except _TooLarge as exc:
             response = problem(413, str(exc))

@@ -65,6 +65,9 @@ class TraceEdge:
             mine = Trace(outer.request_id if outer else "-", None, trace_id)
             with tracing(mine):
                 await self.app(scope, receive, watched)
+            route = scope.get("naftiko.route")
+            if route is not None:
+                span.set_attribute("http.route", route)
 
     def _attributes(self, scope: Scope, headers: dict[str, str]) -> dict[str, Any]:
         attributes: dict[str, Any] = {

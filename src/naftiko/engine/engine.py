@@ -282,7 +282,11 @@ class Engine:
         stream: bool,
         op: Operation | None,
     ) -> UpstreamResponse:
-        name, template = (op.name, op.url.source) if op is not None else (None, None)
+        name = template = None
+        if op is not None:
+            # The path template, as `url.template` means it (the base is `server.address`).
+            base = self.plan.clients[namespace].base_uri.rstrip("/")
+            name, template = op.name, op.url.source.removeprefix(base)
         with telemetry.client(namespace, name, template, request) as answered:
             _correlate(request)
             response = await self.upstreams.send(namespace, request, scope, stream=stream)

@@ -96,6 +96,7 @@ class Metrics:
         info.labels(__version__, platform.python_version()).set(1)
         # Labelled children, looked up once per label set: `labels()` takes a lock each time.
         self._children: dict[tuple[str, ...], tuple[Any, Any]] = {}
+        self._gauges: dict[str, Any] = {}
 
     def observe(self, kind: str, adapter: str, operation: str, status: str, seconds: float) -> None:
         key = (kind, operation, status)
@@ -105,7 +106,7 @@ class Metrics:
             self._children[key] = pair
         pair[0].inc()
         pair[1].observe(seconds)
-        if status == "ERROR" or (status.isdigit() and int(status) >= 500):
+        if status == "ERROR" or status[:1] == "5":
             self._errors.labels(
                 kind, operation, "tool_error" if status == "ERROR" else status
             ).inc()
@@ -127,10 +128,13 @@ class Metrics:
         pair[1].observe(seconds)
 
     def entered(self, kind: str) -> None:
-        self._in_flight.labels(kind).inc()
+        gauge = self._gauges.get(kind)
+        if gauge is None:
+            gauge = self._gauges[kind] = self._in_flight.labels(kind)
+        gauge.inc()
 
     def left(self, kind: str) -> None:
-        self._in_flight.labels(kind).dec()
+        self._gauges[kind].dec()
 
     def capability(self, label: str) -> None:
         self._active.labels(label).set(1)

@@ -22,7 +22,8 @@ class Recent(SpanProcessor):
         self.size = max(size, 1)
         self._lock = threading.Lock()
         self._pending: OrderedDict[int, list[ReadableSpan]] = OrderedDict()
-        self._done: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # Kept as the SDK's spans; turned into JSON only when asked for (off the hot path).
+        self._done: OrderedDict[str, tuple[ReadableSpan, list[ReadableSpan]]] = OrderedDict()
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         return None
@@ -41,15 +42,15 @@ class Recent(SpanProcessor):
             if span.parent is not None and not span.parent.is_remote:
                 return
             del self._pending[context.trace_id]
-            trace = _trace(span, spans)
-            self._done[trace["traceId"]] = trace
-            self._done.move_to_end(trace["traceId"])
+            trace_id = format_trace_id(context.trace_id)
+            self._done[trace_id] = (span, spans)
+            self._done.move_to_end(trace_id)
             while len(self._done) > self.size:
                 self._done.popitem(last=False)
 
     def traces(self, operation: str | None = None, status: str | None = None) -> dict[str, Any]:
         with self._lock:
-            found = list(reversed(self._done.values()))
+            found = [_trace(root, spans) for root, spans in reversed(self._done.values())]
         summaries = [
             {k: v for k, v in t.items() if k != "spans"}
             for t in found
@@ -60,7 +61,8 @@ class Recent(SpanProcessor):
 
     def trace(self, trace_id: str) -> dict[str, Any] | None:
         with self._lock:
-            return self._done.get(trace_id.lower())
+            found = self._done.get(trace_id.lower())
+        return _trace(*found) if found is not None else None
 
     def shutdown(self) -> None:
         return None
