@@ -188,10 +188,6 @@ def run(
     ] = None,
 ) -> None:
     """Serve every adapter of every spec until SIGTERM/SIGINT."""
-    if log_level.lower() not in ("debug", "info", "warning", "error"):
-        raise typer.BadParameter("must be debug, info, warning or error", param_hint="--log-level")
-    if log_format not in ("text", "json"):
-        raise typer.BadParameter("must be text or json", param_hint="--log-format")
     try:
         settings = Settings(
             host=host,

@@ -92,6 +92,10 @@ class Settings:
                 raise ValueError(f"{name} must be positive")
         if self.drain_seconds < 0:
             raise ValueError("drain_seconds must not be negative")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise ValueError("--log-level must be debug, info, warning or error")
+        if self.log_format not in ("text", "json"):
+            raise ValueError("--log-format must be text or json")
 
 
 class Adapter(Protocol):

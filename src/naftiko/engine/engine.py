@@ -22,6 +22,7 @@ from naftiko.engine.upstream import is_json as _is_json
 from naftiko.errors import InputError, MappingError, NaftikoError, UpstreamError, redacted
 from naftiko.expressions import Const, Ref, WithValue, parse_template, to_text
 from naftiko.model import Authentication
+from naftiko.vocabulary import IDEMPOTENT_METHODS
 
 # What a caller of the gateway needs from an upstream's answer; everything else stays behind.
 _PASSED_BACK = frozenset(
@@ -179,7 +180,7 @@ class Engine:
             if value is not None:
                 fixed[param.name] = header_value(param.name, to_text(value))
         request = UpstreamRequest(method, url, headers={**headers, **fixed}, body=body or None)
-        request.idempotent = method in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
+        request.idempotent = method in IDEMPOTENT_METHODS
         try:
             response = await self._receive(namespace, request, scope)
         except NaftikoError as exc:
