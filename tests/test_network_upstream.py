@@ -270,3 +270,12 @@ async def test_an_unusable_certificate_setting_stops_the_start_with_one_line(
         async with serving(path, env=env, settings=Settings(tls=options)):
             pass
     assert str(raised.value) == message
+
+
+async def test_a_proxy_asking_credentials_for_a_plain_http_call_is_a_502_not_its_answer(
+    tmp_path: Path, proxy: ForwardProxy
+) -> None:
+    with serve_app(whoami_app()) as url:
+        status, body = await _call(spec(tmp_path, url), {"HTTP_PROXY": proxy.bare})
+    detail = "upstream 'partner' failed (the proxy refused the request: 407 Proxy Authentication Required)"
+    assert (status, body) == (502, _problem(detail))
