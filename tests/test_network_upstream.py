@@ -277,5 +277,8 @@ async def test_a_proxy_asking_credentials_for_a_plain_http_call_is_a_502_not_its
 ) -> None:
     with serve_app(whoami_app()) as url:
         status, body = await _call(spec(tmp_path, url), {"HTTP_PROXY": proxy.bare})
-    detail = "upstream 'partner' failed (the proxy refused the request: 407 Proxy Authentication Required)"
+    detail = (
+        "upstream 'partner' failed "
+        "(the proxy refused the request: 407 Proxy Authentication Required)"
+    )
     assert (status, body) == (502, _problem(detail))

@@ -3,10 +3,13 @@ order, and `NO_PROXY` entries as they match them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from yarl import URL
 
 from naftiko.engine.network import Proxies, Proxy, ProxyOptions
+from naftiko.engine.tls import ClientCert, ServedCert, served_certs
 
 
 def _route(url: str, environ: dict[str, str], options: ProxyOptions | None = None) -> str | None:
@@ -91,3 +94,29 @@ def test_an_unusable_proxy_url_is_refused_naming_its_source_not_its_value(
     with pytest.raises(ValueError) as raised:
         Proxies.build(ProxyOptions(), {"HTTPS_PROXY": value})
     assert str(raised.value) == message
+
+
+def test_tls_flags_pair_each_certificate_with_the_key_of_its_namespace() -> None:
+    served = served_certs(
+        ["all.pem", "rest=rest.pem", "./a=b/cert.pem"], ["all.key", "rest=rest.key"]
+    )
+    assert served == (
+        ServedCert(None, Path("all.pem"), Path("all.key")),
+        ServedCert("rest", Path("rest.pem"), Path("rest.key")),
+        ServedCert(None, Path("./a=b/cert.pem"), Path("all.key")),
+    )
+
+
+def test_a_tls_key_without_its_certificate_is_refused() -> None:
+    with pytest.raises(ValueError) as raised:
+        served_certs(["all.pem"], ["mcp=mcp.key"])
+    assert str(raised.value) == "--tls-key mcp: no --tls-cert for it"
+
+
+def test_a_client_certificate_flag_names_a_namespace_a_certificate_and_maybe_a_key() -> None:
+    assert ClientCert.parse("orders=c.pem,k.pem") == ClientCert(
+        "orders", Path("c.pem"), Path("k.pem")
+    )
+    assert ClientCert.parse("orders=both.pem") == ClientCert("orders", Path("both.pem"))
+    with pytest.raises(ValueError):
+        ClientCert.parse("c.pem")

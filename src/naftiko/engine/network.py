@@ -176,6 +176,8 @@ class Network:
         return self.contexts.get(namespace) or self.default_context or True
 
     def proxy(self, url: URL) -> Proxy | None:
+        if not self.proxies.by_scheme:
+            return None
         key = (url.scheme, url.raw_host or "", url.port)
         if key not in self._routes:
             if len(self._routes) > 1024:  # hosts a caller can choose stay bounded
@@ -231,9 +233,10 @@ def build_network(
         proxies = Proxies.build(proxy, environ)
     except ValueError as exc:
         raise tls.CertificateError(str(exc)) from None
-    for name in [*(c.namespace for c in options.client_certs), *options.key_passwords]:
+    named = [("--client-cert", c.namespace) for c in options.client_certs]
+    for flag, name in [*named, *(("--client-key-password", n) for n in options.key_passwords)]:
         if name not in consumed:
-            raise tls.CertificateError(f"--client-cert {name}: no consumed namespace {name!r}")
+            raise tls.CertificateError(f"{flag} {name}: no consumed namespace {name!r}")
     default = tls.client_context(environ, options.ca_bundle, None, None)
     contexts = {}
     for cert in options.client_certs:

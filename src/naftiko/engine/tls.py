@@ -29,7 +29,7 @@ class ClientCert:
     def parse(cls, text: str) -> ClientCert:
         namespace, eq, files = text.partition("=")
         if not eq or not namespace.strip() or not files.strip():
-            raise ValueError("expected NAMESPACE=CERT[,KEY]")
+            raise ValueError("--client-cert: expected NAMESPACE=CERT[,KEY]")
         cert, _, key = files.partition(",")
         return cls(namespace.strip(), Path(cert.strip()), Path(key.strip()) if key else None)
 
@@ -69,7 +69,8 @@ def served_certs(certs: list[str], keys: list[str]) -> tuple[ServedCert, ...]:
     unpaired = set(by_ns) - {ns for ns, _ in paired}
     if unpaired:
         name = next(iter(unpaired))
-        raise ValueError(f"--tls-key {name or ''}: no --tls-cert for it".replace("  ", " "))
+        flag = f"--tls-key {name}" if name else "--tls-key"
+        raise ValueError(f"{flag}: no --tls-cert for it")
     return tuple(
         ServedCert(ns, Path(cert), Path(by_ns[ns]) if ns in by_ns else None) for ns, cert in paired
     )
@@ -92,16 +93,17 @@ def client_context(
         if path:
             _load(source, Path(path), lambda p: context.load_verify_locations(cafile=p))
     if cert is not None:
-        _chain(context, f"--client-cert {cert.namespace}", cert.cert, cert.key, password)
+        flag = f"--client-cert {cert.namespace}"
+        _chain(context, flag, cert.cert, cert.key, password, "give --client-key-password")
     return context
 
 
-def server_context(cert: ServedCert, password: str | None = None) -> ssl.SSLContext:
+def server_context(cert: ServedCert) -> ssl.SSLContext:
     """An adapter's TLS: its certificate chain and key; TLS 1.2 and newer, HTTP/1.1."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.set_alpn_protocols(["http/1.1"])
     name = f"--tls-cert {cert.namespace}" if cert.namespace else "--tls-cert"
-    _chain(context, name, cert.cert, cert.key, password)
+    _chain(context, name, cert.cert, cert.key, None, "serve an unencrypted key")
     return context
 
 
@@ -121,11 +123,16 @@ def read_password(source: str, lookup: Callable[[str], str | None], namespace: s
 
 
 def _chain(
-    context: ssl.SSLContext, flag: str, cert: Path, key: Path | None, password: str | None
+    context: ssl.SSLContext,
+    flag: str,
+    cert: Path,
+    key: Path | None,
+    password: str | None,
+    hint: str,
 ) -> None:
     def no_password() -> str:
         # Without a callback OpenSSL would prompt on the terminal for an encrypted key.
-        raise CertificateError(f"{flag}: the key is encrypted (give --client-key-password)")
+        raise CertificateError(f"{flag}: the key is encrypted ({hint})")
 
     secret: str | Callable[[], str] = password if password is not None else no_password
     try:
