@@ -12,6 +12,7 @@ from urllib.parse import quote
 from naftiko.engine import auth, outputs, steps, tracing
 from naftiko.engine.formats import parse_body
 from naftiko.engine.inputs import Configured, find, validate
+from naftiko.engine.network import Network
 from naftiko.engine.plan import Action, Operation, Plan
 from naftiko.engine.request import UpstreamRequest, build_request, header_value, param_value
 from naftiko.engine.result import Result
@@ -48,10 +49,11 @@ class Engine:
         plan: Plan,
         timeouts: Timeouts | None = None,
         max_upstream_body: int = DEFAULT_MAX_UPSTREAM_BODY,
+        network: Network | None = None,
     ) -> None:
         self.plan = plan
         self.upstreams = Upstreams(
-            dict(plan.clients), timeouts or Timeouts(), plan.bindings, max_upstream_body
+            dict(plan.clients), timeouts or Timeouts(), plan.bindings, max_upstream_body, network
         )
         secrets = plan.bindings.secrets | auth.credential_secrets(
             [*(c.authentication for c in plan.clients.values()), *_adapter_auths(plan)],
