@@ -1,7 +1,8 @@
 """The SERVER span of every request an adapter serves (`rest.request`, `mcp.request`,
-`skill.request`), as ASGI middleware just inside the HTTP edge: the caller's context
-(W3C `traceparent`/`tracestate`/`baggage`, or B3) is continued, the span is current while
-the adapter and the engine run, and its trace id goes to the log lines of the request.
+`skill.request`), as ASGI middleware around the adapter's edge (so refusals decided there are
+traced too): the caller's context (W3C `traceparent`/`tracestate`/`baggage`, or B3) is
+continued, the span is current while the edge, the adapter and the engine run, and its trace
+id goes to the log lines of the request.
 
 Only installed when the spec turns tracing on (`traced` returns the app untouched
 otherwise), so a runtime without tracing pays nothing here.
@@ -13,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from naftiko.engine.tracing import Trace, current, tracing
+from naftiko.adapters.common import OPERATION
+from naftiko.engine.tracing import own_trace
 
 if TYPE_CHECKING:
     from naftiko.engine.telemetry import Telemetry
@@ -33,6 +35,7 @@ class TraceEdge:
         self.app = app
         self.telemetry = telemetry
         self.name = f"{kind}.request"
+        self.rest = kind == "rest"
         self.base = {"naftiko.adapter.type": kind, "naftiko.adapter.namespace": namespace}
         self._server = SpanKind.SERVER
         self._ids = ids
@@ -58,16 +61,17 @@ class TraceEdge:
                         self._http_error(span, status)
                 await send(message)
 
-            outer = current()
-            trace_id = self._ids(span)[0]
-            # The SDK injects our own context upstream now: the caller's traceparent is not
-            # forwarded beside it; the request id still is.
-            mine = Trace(outer.request_id if outer else "-", None, trace_id)
-            with tracing(mine):
+            # The operation id and route the adapter names, read back after it ran.
+            state = scope.get("state")
+            if not isinstance(state, dict):
+                state = scope["state"] = {}
+            with own_trace(self._ids(span)[0]):
                 await self.app(scope, receive, watched)
-            route = scope.get("naftiko.route")
-            if route is not None:
-                span.set_attribute("http.route", route)
+            operation = state.get(OPERATION)
+            if operation is not None:
+                span.set_attribute("naftiko.operation.id", operation)
+                if self.rest:
+                    span.set_attribute("http.route", operation.rsplit(" ", 1)[0])
 
     def _attributes(self, scope: Scope, headers: dict[str, str]) -> dict[str, Any]:
         attributes: dict[str, Any] = {

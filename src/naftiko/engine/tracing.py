@@ -17,8 +17,6 @@ class Trace:
     request_id: str
     # The caller's W3C `traceparent`, forwarded as is when we do not trace ourselves.
     traceparent: str | None = None
-    # Our own trace id when tracing is on (its context is then injected by the SDK).
-    own_trace_id: str | None = None
 
     def headers(self) -> dict[str, str]:
         sent = {"X-Request-Id": self.request_id}
@@ -26,14 +24,30 @@ class Trace:
             sent["traceparent"] = self.traceparent
         return sent
 
-    @property
-    def trace_id(self) -> str | None:
-        if self.own_trace_id is not None:
-            return self.own_trace_id
-        return self.traceparent[3:35] if self.traceparent is not None else None
-
 
 _current: ContextVar[Trace | None] = ContextVar("naftiko_trace", default=None)
+# Our own trace id while a traced request is served (tracing on: the SDK injects its context).
+_own: ContextVar[str | None] = ContextVar("naftiko_own_trace", default=None)
+
+
+@contextlib.contextmanager
+def own_trace(trace_id: str) -> Iterator[None]:
+    token = _own.set(trace_id)
+    try:
+        yield
+    finally:
+        _own.reset(token)
+
+
+def trace_id() -> str | None:
+    """The trace id of the request being served: ours when tracing, else the caller's."""
+    own = _own.get()
+    if own is not None:
+        return own
+    trace = _current.get()
+    if trace is None or trace.traceparent is None:
+        return None
+    return trace.traceparent[3:35]
 
 
 @contextlib.contextmanager
@@ -57,7 +71,7 @@ class TraceIds(logging.Filter):
         trace = _current.get()
         if trace is not None:
             record.request_id = trace.request_id
-            trace_id = trace.trace_id
-            if trace_id is not None:
-                record.trace_id = trace_id
+        found = trace_id()
+        if found is not None:
+            record.trace_id = found
         return True
