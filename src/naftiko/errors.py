@@ -81,8 +81,11 @@ class UnsupportedError(NaftikoError):
 class UpstreamError(NaftikoError):
     """An upstream call failed; `status` is the upstream's HTTP status when it answered."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, *, where: str = "") -> None:
         self.status = status
+        # The address that failed, for the operator's log line only: never in the message
+        # (errors name the namespace, never its address).
+        self.where = where
         super().__init__(message)
 
 

@@ -42,6 +42,7 @@ _PASSED_BACK = frozenset(
 _PASSED_BACK_PREFIXES = ("ratelimit", "x-ratelimit")
 
 log = logging.getLogger("naftiko")
+upstream_log = logging.getLogger("naftiko.upstream")
 
 if TYPE_CHECKING:
     from naftiko.engine.metrics import Metrics
@@ -269,7 +270,10 @@ class Engine:
             # Said once, here, for the operator: which upstream, which operation, why (the
             # trace id is added by the log handler).
             what = f" operation {op.name}" if op is not None else ""
-            log.warning("upstream %s%s failed: %s", namespace, what, exc)
+            at = f" at {exc.where}" if exc.where else ""
+            upstream_log.warning(
+                "upstream %s%s failed: %s%s", namespace, what, self.redact(str(exc)), at
+            )
             raise
         finally:
             if self.metrics is not None:

@@ -15,16 +15,6 @@ import platform
 import time
 from typing import Any
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    disable_created_metrics,
-    generate_latest,
-)
-from prometheus_client.multiprocess import MultiProcessCollector
-
 from naftiko.version import __version__
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -32,14 +22,22 @@ MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _REQUEST = ("naftiko_adapter_type", "naftiko_operation_id", "status")
 _CLIENT = ("http_request_method", "server_address", "http_response_status_code", "error_type")
 
-# The reference exposes no `_created` series; Prometheus does not need them.
-disable_created_metrics()
-
 
 class Metrics:
     """Owned by the runtime, fed by the adapters and the engine, read by the control port."""
 
     def __init__(self) -> None:
+        # Imported here: `naftiko --version` and `validate` never load the library.
+        from prometheus_client import (
+            CollectorRegistry,
+            Counter,
+            Gauge,
+            Histogram,
+            disable_created_metrics,
+        )
+
+        # The reference exposes no `_created` series; Prometheus does not need them.
+        disable_created_metrics()
         self.started = time.time()
         self._directory = os.environ.get(MULTIPROCESS_ENV) or None
         registry = self.registry = CollectorRegistry(auto_describe=False)
@@ -140,6 +138,9 @@ class Metrics:
         self._active.labels(label).set(1)
 
     def prometheus(self) -> str:
+        from prometheus_client import CollectorRegistry, generate_latest
+        from prometheus_client.multiprocess import MultiProcessCollector
+
         if self._directory is not None:
             registry = CollectorRegistry(auto_describe=False)
             MultiProcessCollector(registry, path=self._directory)

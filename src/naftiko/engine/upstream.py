@@ -64,10 +64,9 @@ def _reason(exc: OSError) -> str:
 
 
 def _unavailable(namespace: str, what: str, reason: str, where: str) -> UpstreamUnavailable:
-    # The engine logs the failure once, at WARNING, with its operation and trace id; the
-    # address is for debugging only (never a URL: its query may hold a key).
-    log.debug("upstream %s %s: %s%s", namespace, what, reason, f" at {where}" if where else "")
-    return UpstreamUnavailable(f"upstream {namespace!r} {what} ({reason})")
+    # The engine logs the failure once, with its operation, trace id and this address (never
+    # a URL: its query may hold a key).
+    return UpstreamUnavailable(f"upstream {namespace!r} {what} ({reason})", where=where)
 
 
 class _StaleConnection(Exception):
