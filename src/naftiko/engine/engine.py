@@ -20,7 +20,7 @@ from naftiko.engine.scope import Scope
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY, masked_chunks
 from naftiko.engine.upstream import Timeouts, UpstreamResponse, Upstreams
 from naftiko.engine.upstream import is_json as _is_json
-from naftiko.errors import InputError, MappingError, NaftikoError, UpstreamError, redacted
+from naftiko.errors import InputError, NaftikoError, UpstreamError, redacted
 from naftiko.expressions import Const, Ref, WithValue, parse_template, to_text
 from naftiko.model import Authentication
 from naftiko.vocabulary import IDEMPOTENT_METHODS
@@ -319,4 +319,4 @@ def _adapter_auths(plan: Plan) -> list[Authentication | None]:
     return [getattr(a, "authentication", None) for a in plan.capability.body.exposes]
 
 
-__all__ = ["Engine", "MappingError", "Result"]
+__all__ = ["Engine"]
