@@ -141,6 +141,8 @@ class Engine:
         self, action: Action, params: dict[str, Any], shaper: Action, stream: bool = False
     ) -> Result:
         """Run `action`; `shaper` is the unit whose outputs shape the result."""
+        if action.mode == "forward":
+            raise TypeError(f"{action.name} is a forward: it runs through Engine.forward")
         if action.mode == "steps":
             return await steps.run(
                 action,

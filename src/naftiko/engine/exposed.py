@@ -126,7 +126,7 @@ def rest_plan(plan: Plan, index: int, adapter: ExposesRest) -> RestPlan:
             forward = Action(
                 name=f"forward {resource.path}",
                 namespace=adapter.namespace,
-                mode="mock",
+                mode="forward",
             )
             routes.append(
                 Route(
