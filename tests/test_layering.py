@@ -12,6 +12,7 @@ RANK = {
     "version": 0,
     "errors": 0,
     "safejson": 0,
+    "defaults": 0,
     "expressions": 1,
     "model": 2,
     "spec": 3,
@@ -19,6 +20,7 @@ RANK = {
     "adapters": 5,
     "runtime": 6,
     "serving": 6,
+    "logbuffer": 6,
     "tools": 6,  # beside the runtime: authoring (import, export, create), never serving
     "cli": 7,
 }

@@ -3,6 +3,10 @@
 The public API is small and pinned by a test: load a spec, and the error types.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from naftiko.errors import (
     BindingError,
     InputError,
@@ -15,11 +19,34 @@ from naftiko.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from naftiko.model import Capability
-from naftiko.spec.loader import SPEC_VERSION, load
-from naftiko.version import __version__
+from naftiko.version import SPEC_VERSION, __version__
 
-load_spec = load
+if TYPE_CHECKING:
+    from naftiko.model import Capability
+    from naftiko.spec.loader import load
+
+    load_spec = load
+
+# The model and the loader import pydantic (~0.2 s): loaded on first use (PEP 562), so a
+# command that only needs `naftiko.version` or `naftiko.errors` — `naftiko --version` —
+# starts without them.
+_LAZY = {
+    "Capability": ("naftiko.model", "Capability"),
+    "load": ("naftiko.spec.loader", "load"),
+    "load_spec": ("naftiko.spec.loader", "load"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'naftiko' has no attribute {name!r}")
+    import importlib
+
+    module, attribute = _LAZY[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "SPEC_VERSION",

@@ -9,17 +9,14 @@ from typing import Annotated, Any
 
 import typer
 
-from naftiko.adapters.limits import DEFAULT_MAX_BODY
+from naftiko.defaults import DEFAULT_MAX_BODY, DEFAULT_MAX_CONNECTIONS
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY
-from naftiko.engine.upstream import Timeouts
-from naftiko.errors import NaftikoError, Problem, SpecError
-from naftiko.runtime import Settings
-from naftiko.runtime import health as runtime_health
-from naftiko.runtime import run as serve_forever
-from naftiko.serving import DEFAULT_MAX_CONNECTIONS
-from naftiko.spec.loader import SPEC_VERSION, load
-from naftiko.spec.source import parse, read_text
-from naftiko.version import __version__
+from naftiko.errors import NaftikoError, Problem
+from naftiko.version import SPEC_VERSION, __version__
+
+# Each command imports what it needs inside its function: `--version` needs none of it,
+# `validate` the loader (pydantic) but not the servers, only `run` and `health` the runtime
+# (aiohttp, starlette, uvicorn, mcp). Start-up time is a feature (issue 13, goal 4).
 
 app = typer.Typer(
     add_completion=False,
@@ -58,6 +55,10 @@ def _problem_json(problem: Problem) -> dict[str, Any]:
 
 def _check_file(file: str, strict: bool) -> tuple[list[Problem], list[Problem]]:
     """(errors, warnings) for one file."""
+    from naftiko.errors import SpecError
+    from naftiko.spec.loader import load
+    from naftiko.spec.source import parse, read_text
+
     try:
         capability = load(file)
     except SpecError as exc:
@@ -192,6 +193,10 @@ def run(
         raise typer.BadParameter("must be debug, info, warning or error", param_hint="--log-level")
     if log_format not in ("text", "json"):
         raise typer.BadParameter("must be text or json", param_hint="--log-format")
+    from naftiko.engine.upstream import Timeouts
+    from naftiko.runtime import Settings
+    from naftiko.runtime import run as serve_forever
+
     try:
         settings = Settings(
             host=host,
@@ -221,6 +226,8 @@ def health(
     spec: Annotated[Path, typer.Argument(help="The spec being served.", show_default=False)],
 ) -> None:
     """Exit 0 when the served spec is healthy (its control port's readiness, or its ports)."""
+    from naftiko.runtime import health as runtime_health
+
     ok, detail = runtime_health(spec)
     typer.echo(f"{'healthy' if ok else 'unhealthy'}: {detail}")
     raise typer.Exit(0 if ok else 1)
@@ -369,6 +376,11 @@ def create_capability(
 
 def main() -> None:
     """Console entry point: library errors become one line on stderr and exit code 1."""
+    if sys.argv[1:] in (["--version"], ["-V"]):
+        # Answered before typer builds every command's parameters (~50 ms): a version probe
+        # (container checks, scripts) should cost an interpreter start, not a CLI.
+        print(f"naftiko {__version__} (spec {SPEC_VERSION})")
+        return
     try:
         app()
     except NaftikoError as exc:

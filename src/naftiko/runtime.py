@@ -24,9 +24,10 @@ from typing import Any, Protocol
 import uvicorn
 
 from naftiko.adapters.http_edge import HttpEdge
-from naftiko.adapters.limits import DEFAULT_MAX_BODY, BodyLimits, Bounds, Drain, problem_refusal
+from naftiko.adapters.limits import BodyLimits, Bounds, Drain, problem_refusal
 from naftiko.adapters.origins import Cors, OriginGuard, OriginPolicy, is_loopback
 from naftiko.adapters.rest import RestAdapter
+from naftiko.defaults import DEFAULT_MAX_BODY, DEFAULT_MAX_CONNECTIONS
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import mcp_plan, rest_plan
 from naftiko.engine.metrics import Metrics
@@ -35,9 +36,9 @@ from naftiko.engine.startup import check_startup
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY
 from naftiko.engine.upstream import Timeouts
 from naftiko.errors import NaftikoError
+from naftiko.logbuffer import BufferedAccessHandler
 from naftiko.model import ApiKeyAuth, ExposesControl, ExposesMcp, ExposesRest, ExposesSkill
 from naftiko.serving import (
-    DEFAULT_MAX_CONNECTIONS,
     ClientLimits,
     connections_per_port,
     protocol_for,
@@ -406,7 +407,11 @@ class _TextFormatter(logging.Formatter):
 
 
 def configure_logging(settings: Settings) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = BufferedAccessHandler(sys.stderr)
+    # No format of ours shows a record's thread or process: not looked up for every line.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     if settings.log_format == "json":
         handler.setFormatter(_JsonFormatter())
     else:

@@ -19,9 +19,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from naftiko.adapters.common import access_log, log, problem
+from naftiko.defaults import DEFAULT_MAX_BODY
 from naftiko.engine.metrics import Metrics
-
-DEFAULT_MAX_BODY = 10 * 1024 * 1024
 
 # The request body as read here, for an adapter whose SDK parses it again its own way (MCP
 # reads exact decimals from it; tasks the SDK starts for the request inherit it).

@@ -29,11 +29,12 @@ from starlette.types import Message, Receive, Scope, Send
 import naftiko.safejson as safejson
 from naftiko.adapters.auth_gate import Gate, caller
 from naftiko.adapters.common import access_log, log, problem, request_id
-from naftiko.adapters.limits import DEFAULT_MAX_BODY, REQUEST_BODY
+from naftiko.adapters.limits import REQUEST_BODY
 from naftiko.adapters.mcp_content import Prompts, Resources
 from naftiko.adapters.mcp_http import JsonRpcEdge
 from naftiko.adapters.mcp_results import failure, failure_text, success, tool
 from naftiko.adapters.mcp_stdio import serve_stdio
+from naftiko.defaults import DEFAULT_MAX_BODY
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import McpPlan
 from naftiko.engine.metrics import Metrics

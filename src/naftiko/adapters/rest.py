@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import unquote
 
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
@@ -20,6 +19,7 @@ from naftiko.adapters.auth_gate import Gate, caller
 from naftiko.adapters.common import access_log, error_response, log, problem, request_id
 from naftiko.adapters.limits import Streamed
 from naftiko.adapters.openapi import openapi_document
+from naftiko.adapters.rest_routes import RouteTable
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import RestPlan, Route
 from naftiko.engine.inputs import Input
@@ -51,6 +51,7 @@ class RestAdapter:
         self.max_body = max_body
         self._openapi = json.dumps(openapi_document(plan)).encode()
         self._gate = Gate(plan.guard, engine.upstreams)
+        self._table = RouteTable(plan.routes)
         self.app = self
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -78,10 +79,9 @@ class RestAdapter:
             elif path == "/openapi.json":
                 response = await self._openapi_answer(request)
             else:
-                route, variables, allowed = self._match(method, path)
-                if route is not None:
-                    route_name = f"{route.method} {route.path}"
-                response = await self._handle(request, route, variables, allowed)
+                found = self._table.match(method, path)
+                route_name = found.name
+                response = await self._handle(request, found.route, found.variables, found.allowed)
         except _TooLarge as exc:
             response = problem(413, str(exc))
         except NaftikoError as exc:
@@ -116,7 +116,7 @@ class RestAdapter:
 
     def methods_at(self, path: str) -> list[str]:
         """The methods `path` answers (CORS preflights)."""
-        methods = {route.method for route in self.plan.routes if route.regex.match(path)}
+        methods = self._table.methods_at(path)
         if "*" in methods:
             return ["DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"]
         return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
@@ -129,20 +129,6 @@ class RestAdapter:
             for spec in route.action.caller_inputs
             if spec.location == "header"
         ) | frozenset(route_header for r in self.plan.routes for route_header in r.trusted_headers)
-
-    def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
-        allowed: list[str] = []
-        # HEAD is GET without the body (RFC 9110 §9.3.2); the server drops the body.
-        wanted = "GET" if method == "HEAD" else method
-        for route in self.plan.routes:
-            match = route.regex.match(path)
-            if match is None:
-                continue
-            if route.method in (wanted, "*"):
-                variables = {name: _decode(match.group(group)) for group, name in route.variables}
-                return route, variables, allowed
-            allowed.append(route.method)
-        return None, {}, allowed
 
     async def _handle(
         self,
@@ -222,10 +208,6 @@ def _options(methods: list[str]) -> Response:
     """OPTIONS on a known path (RFC 9110 §9.3.7). A CORS preflight never gets here: the CORS
     middleware wrapping the adapter answers those."""
     return Response(status_code=204, headers={"Allow": ", ".join(_allow(methods))})
-
-
-def _decode(value: str) -> str:
-    return unquote(value) if "%" in value else value
 
 
 class _TooLarge(InputError):
