@@ -23,6 +23,7 @@ RANK = {
     "logbuffer": 6,
     "tools": 6,  # beside the runtime: authoring (import, export, create), never serving
     "cli": 7,
+    "__main__": 7,  # the command: `--version`, else the CLI
 }
 MODULES = sorted(p for p in SRC.rglob("*.py") if p.name != "__init__.py" or p.parent != SRC)
 

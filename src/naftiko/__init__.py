@@ -5,32 +5,47 @@ The public API is small and pinned by a test: load a spec, and the error types.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from naftiko.errors import (
-    BindingError,
-    InputError,
-    Location,
-    MappingError,
-    NaftikoError,
-    Problem,
-    SpecError,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
 from naftiko.version import SPEC_VERSION, __version__
 
+# Not `typing.TYPE_CHECKING`: importing typing is a cost `naftiko --version` need not pay
+# (mypy treats any `TYPE_CHECKING` name as true).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
+    from naftiko.errors import (
+        BindingError,
+        InputError,
+        Location,
+        MappingError,
+        NaftikoError,
+        Problem,
+        SpecError,
+        UpstreamError,
+        UpstreamTimeout,
+        UpstreamUnavailable,
+    )
     from naftiko.model import Capability
     from naftiko.spec.loader import load
 
     load_spec = load
 
-# The model and the loader import pydantic (~0.2 s): loaded on first use (PEP 562), so a
-# command that only needs `naftiko.version` or `naftiko.errors` — `naftiko --version` —
-# starts without them.
+# Every name is imported on first use (PEP 562): `import naftiko.x` runs this file first, and
+# the model and loader alone import pydantic (~0.2 s); `naftiko --version` needs none of them.
+_ERRORS = (
+    "BindingError",
+    "InputError",
+    "Location",
+    "MappingError",
+    "NaftikoError",
+    "Problem",
+    "SpecError",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+)
 _LAZY = {
+    **{name: ("naftiko.errors", name) for name in _ERRORS},
     "Capability": ("naftiko.model", "Capability"),
     "load": ("naftiko.spec.loader", "load"),
     "load_spec": ("naftiko.spec.loader", "load"),

@@ -376,11 +376,6 @@ def create_capability(
 
 def main() -> None:
     """Console entry point: library errors become one line on stderr and exit code 1."""
-    if sys.argv[1:] in (["--version"], ["-V"]):
-        # Answered before typer builds every command's parameters (~50 ms): a version probe
-        # (container checks, scripts) should cost an interpreter start, not a CLI.
-        print(f"naftiko {__version__} (spec {SPEC_VERSION})")
-        return
     try:
         app()
     except NaftikoError as exc:
