@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import unquote
 
 from naftiko.engine.exposed import Route
 
 _SLASH_IN_BRACES = re.compile(r"\{[^}]*/")
+_FEW = 8
 
 
 @dataclass
@@ -27,8 +29,7 @@ class _Node:
     routes: list[int] = field(default_factory=list)  # indexes of routes ending here
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(NamedTuple):
     """What a request's method and path found: the route (None if none), its decoded
     variables, and the methods of the other routes at that path."""
 
@@ -46,6 +47,8 @@ class RouteTable:
         self._names = tuple(f"{route.method} {route.path}" for route in routes)
         self._root = _Node()
         self._spanning: list[int] = []  # routes with a `path` variable: checked on every path
+        # A handful of regexes are matched faster than the tree is walked (the seed has 3).
+        self._few = list(range(len(routes))) if len(routes) <= _FEW else None
         for index, route in enumerate(routes):
             if any(name == "path" for _, name in route.variables) or _SLASH_IN_BRACES.search(
                 route.path
@@ -62,26 +65,14 @@ class RouteTable:
             node.routes.append(index)
 
     def candidates(self, path: str) -> list[int]:
-        """Indexes, in spec order, of the routes whose shape fits `path` (regex still to check)."""
-        found: list[int] = list(self._spanning)
-        nodes = [self._root]
-        for segment in path.split("/"):
-            following: list[_Node] = []
-            for node in nodes:
-                child = node.literal.get(segment)
-                if child is not None:
-                    following.append(child)
-                if node.variable is not None:
-                    following.append(node.variable)
-            if not following:
-                break
-            nodes = following
-        else:
-            for node in nodes:
-                found.extend(node.routes)
-        if len(found) > 1:
-            found.sort()
-        return found
+        """Indexes, in spec order, of the routes whose shape fits `path` (regex still to check).
+        The list may be the table's own: read it, never change it."""
+        if self._few is not None:
+            return self._few
+        found = _walk(self._root, path.split("/"), 0)
+        if not self._spanning:
+            return found
+        return sorted(found + self._spanning)
 
     def match(self, method: str, path: str) -> Match:
         allowed: list[str] = []
@@ -105,6 +96,24 @@ class RouteTable:
             for index in self.candidates(path)
             if self._routes[index].regex.match(path)
         }
+
+
+def _walk(node: _Node, segments: list[str], index: int) -> list[int]:
+    """The routes ending where `segments[index:]` leads from `node`; a path that both a
+    literal and a variable segment fit follows both, and keeps spec order."""
+    while index < len(segments):
+        literal = node.literal.get(segments[index])
+        variable = node.variable
+        index += 1
+        if variable is None:
+            if literal is None:
+                return []
+            node = literal
+        elif literal is None:
+            node = variable
+        else:
+            return sorted(_walk(literal, segments, index) + _walk(variable, segments, index))
+    return node.routes
 
 
 def _decode(value: str) -> str:
