@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import yaml
-from _ports import free_port, wait_port
+from _ports import cpu_seconds, free_port, wait_port
 
 HERE = Path(__file__).resolve().parent
 SEED = HERE.parent / "examples" / "groq-batch.yaml"
@@ -109,6 +109,8 @@ def main() -> None:
     }
     env = {"GROQ_API_KEY": "bench-token"}
     results: dict[str, list[float]] = {name: [] for name in commands}
+    # CPU per request (user + system / requests): what a loaded, shared machine blurs least.
+    cpu_us: dict[str, list[float]] = {name: [] for name in commands}
     cold: list[float] = []
     rss: list[float] = []
     try:
@@ -117,7 +119,11 @@ def main() -> None:
                 proc, startup = start([*(GATEWAY_CPU if PIN else []), *cmd], ports[name], env)
                 try:
                     wrk(ports[name], 1, args.connections)  # warm-up
-                    results[name].append(wrk(ports[name], args.duration, args.connections))
+                    before = cpu_seconds(proc.pid)
+                    rate = wrk(ports[name], args.duration, args.connections)
+                    used = cpu_seconds(proc.pid) - before
+                    results[name].append(rate)
+                    cpu_us[name].append(used / (rate * args.duration) * 1e6)
                     if name == "naftiko":
                         cold.append(startup)
                         rss.append(rss_mb(proc.pid))
@@ -127,12 +133,19 @@ def main() -> None:
     finally:
         upstream.terminate()
         upstream.wait(10)
-    print(f"| gateway | req/s (median of {args.rounds}) | vs aiohttp (median of ratios) |")
-    print("|---|---:|---:|")
+    print(
+        f"| gateway | req/s (median of {args.rounds}) | vs aiohttp (median of ratios) "
+        "| CPU per request | aiohttp's CPU / this one's |"
+    )
+    print("|---|---:|---:|---:|---:|")
     for name, values in results.items():
         median = statistics.median(values)
         ratio = statistics.median(v / a for v, a in zip(values, results["aiohttp"], strict=True))
-        print(f"| {name} | {median:,.0f} | {ratio:.2f}x |")
+        cpu = statistics.median(cpu_us[name])
+        by_cpu = statistics.median(
+            a / c for c, a in zip(cpu_us[name], cpu_us["aiohttp"], strict=True)
+        )
+        print(f"| {name} | {median:,.0f} | {ratio:.2f}x | {cpu:.0f} µs | {by_cpu:.2f}x |")
     print()
     for name in ("naftiko", "naftiko (access log)"):
         ratios = [n / a for n, a in zip(results[name], results["aiohttp"], strict=True)]
