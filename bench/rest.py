@@ -133,6 +133,7 @@ def main() -> None:
     finally:
         upstream.terminate()
         upstream.wait(10)
+    loads.append(load_average())
     print(
         f"| gateway | req/s (median of {args.rounds}) | vs aiohttp (median of ratios) "
         "| CPU per request | aiohttp's CPU / this one's |"
