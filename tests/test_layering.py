@@ -68,7 +68,9 @@ def test_adapters_do_not_import_each_other(path: Path) -> None:
     shared = {
         "naftiko.adapters.auth_gate",
         "naftiko.adapters.common",
+        "naftiko.adapters.edge",
         "naftiko.adapters.limits",
+        "naftiko.adapters.origins",
         "naftiko.adapters.files",
         "naftiko.adapters.openapi",
     }

@@ -23,9 +23,9 @@ from typing import Any, Protocol
 
 import uvicorn
 
-from naftiko.adapters.http_edge import HttpEdge
-from naftiko.adapters.limits import BodyLimits, Bounds, Drain, problem_refusal
-from naftiko.adapters.origins import Cors, OriginGuard, OriginPolicy, is_loopback
+from naftiko.adapters.edge import Edge
+from naftiko.adapters.limits import BodyLimits, Drain
+from naftiko.adapters.origins import Cors, OriginPolicy, is_loopback
 from naftiko.adapters.rest import RestAdapter
 from naftiko.defaults import DEFAULT_MAX_BODY, DEFAULT_MAX_CONNECTIONS
 from naftiko.engine.engine import Engine
@@ -189,9 +189,7 @@ def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: A
     address = settings.host or exposed.address or "127.0.0.1"
     adapter: Any
     if isinstance(exposed, ExposesRest):
-        adapter = RestAdapter(
-            rest_plan(plan, i, exposed), engine, runtime.metrics, settings.max_body
-        )
+        adapter = RestAdapter(rest_plan(plan, i, exposed), engine)
     elif isinstance(exposed, ExposesMcp):
         from naftiko.adapters.mcp import McpAdapter
 
@@ -205,7 +203,7 @@ def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: A
     elif isinstance(exposed, ExposesSkill):
         from naftiko.adapters.skill import SkillAdapter
 
-        adapter = SkillAdapter(plan, i, exposed, runtime.metrics, engine.upstreams)
+        adapter = SkillAdapter(plan, i, exposed, engine.upstreams)
     elif isinstance(exposed, ExposesControl):
         from naftiko.adapters.control import ControlAdapter
 
@@ -213,38 +211,30 @@ def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: A
     else:  # pragma: no cover - the model admits no other type
         return
     namespace = getattr(exposed, "namespace", None) or exposed.type
-    guarded = OriginGuard(
-        adapter.app,
-        runtime.origins,
-        _cors(adapter, getattr(exposed, "authentication", None)),
+    # The adapter's ASGI app is its edge: everything every adapter does around a request.
+    adapter.app = Edge(
+        adapter,
+        origins=runtime.origins,
+        cors=_cors(adapter, getattr(exposed, "authentication", None)),
         loopback=is_loopback(address),
-        strict=isinstance(exposed, ExposesMcp),
-    )
-    bounded = Bounds(
-        guarded,
-        kind=exposed.type,
-        namespace=namespace,
         limits=BodyLimits(settings.max_body, settings.body_timeout, settings.max_header_bytes),
         drain=runtime.drain,
         metrics=runtime.metrics,
-        refuse=getattr(adapter, "refuse", problem_refusal),
     )
-    # Outermost: every answer, refusals included, gets its Date and request id.
-    adapter.app = HttpEdge(bounded)
     runtime.served.append(Served(exposed.type, namespace, address, exposed.port or 0, adapter))
 
 
 def _cors(adapter: Any, auth: Any) -> Cors:
-    """What each kind of adapter offers a browser from an allowed origin."""
+    """The request headers each kind of adapter reads, offered to allowed origins."""
     headers = {"authorization"}
     if isinstance(auth, ApiKeyAuth) and auth.placement == "header":
         headers.add(auth.key or "X-API-Key")
     if isinstance(adapter, RestAdapter):
-        return Cors(adapter.methods_at, frozenset(headers | adapter.header_inputs()))
-    if getattr(adapter, "server", None) is not None:  # MCP
+        return Cors(frozenset(headers | adapter.header_inputs()))
+    if adapter.kind == "mcp":
         mcp_headers = {"mcp-session-id", "mcp-protocol-version", "last-event-id"}
-        return Cors(lambda _: ["POST"], frozenset(headers | mcp_headers), ("Mcp-Session-Id",))
-    return Cors(lambda _: ["GET", "HEAD"], frozenset(headers))
+        return Cors(frozenset(headers | mcp_headers), ("Mcp-Session-Id",))
+    return Cors(frozenset(headers))
 
 
 def _bind(served: Served) -> socket.socket:
@@ -298,7 +288,7 @@ async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None
                 # A backstop only: the drain below answers and ends every request in time.
                 timeout_graceful_shutdown=math.ceil(settings.drain_seconds) + 5,
                 server_header=False,
-                date_header=False,  # HttpEdge stamps one (uvicorn's needs its own main loop)
+                date_header=False,  # the edge stamps one (uvicorn's needs its own main loop)
                 # Forwarded-header rewriting is a proxy's job, and costs on every request.
                 proxy_headers=False,
             )
