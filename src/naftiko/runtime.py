@@ -12,14 +12,15 @@ import os
 import re
 import signal
 import socket
+import ssl
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import uvicorn
 
@@ -31,9 +32,11 @@ from naftiko.defaults import DEFAULT_MAX_BODY, DEFAULT_MAX_CONNECTIONS
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import mcp_plan, rest_plan
 from naftiko.engine.metrics import Metrics
+from naftiko.engine.network import ProxyOptions, build_network
 from naftiko.engine.plan import build_plan
 from naftiko.engine.startup import check_startup
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY
+from naftiko.engine.tls import CertificateError, TlsOptions, server_context
 from naftiko.engine.upstream import Timeouts
 from naftiko.errors import NaftikoError
 from naftiko.logbuffer import BufferedAccessHandler
@@ -76,6 +79,9 @@ class Settings:
     keepalive_timeout: int = 5  # whole seconds, as uvicorn takes it
     max_header_bytes: int = 64 * 1024
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    # Outbound proxies and certificates (upstream trust, client certificates, adapter TLS).
+    proxy: ProxyOptions = field(default_factory=ProxyOptions)
+    tls: TlsOptions = field(default_factory=TlsOptions)
 
     def __post_init__(self) -> None:
         numbers = {
@@ -93,13 +99,10 @@ class Settings:
                 raise ValueError(f"{name} must be positive")
         if self.drain_seconds < 0:
             raise ValueError("drain_seconds must not be negative")
-
-
-class Adapter(Protocol):
-    app: Any
-
-    @contextlib.asynccontextmanager
-    def lifespan(self) -> AsyncIterator[None]: ...
+        if self.log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise ValueError("--log-level must be debug, info, warning or error")
+        if self.log_format not in ("text", "json"):
+            raise ValueError("--log-format must be text or json")
 
 
 @dataclass
@@ -110,11 +113,12 @@ class Served:
     port: int
     adapter: Any
     state: str = "stopped"
+    tls: ssl.SSLContext | None = None  # `--tls-cert`: served over HTTPS
 
     @property
     def url(self) -> str:
         host = self.address if ":" not in self.address else f"[{self.address}]"
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
 
 @dataclass
@@ -168,16 +172,34 @@ def build(specs: list[Path], settings: Settings, environ: Mapping[str, str]) -> 
     env = dict(environ)
     if settings.env_file is not None:
         env = {**read_env_file(settings.env_file), **env}
+    plans = []
     for spec in specs:
         capability = load(spec)
         plan = build_plan(capability, resolve(capability, env))
         check_startup(plan)
-        engine = Engine(plan, settings.timeouts, settings.max_upstream_body)
-        runtime.engines.append(engine)
+        plans.append(plan)
         runtime.labels.append((capability.info.label if capability.info else None) or str(spec))
-        for i, exposed in enumerate(capability.body.exposes):
+    consumed = {ns: p.bindings.lookup for p in reversed(plans) for ns in p.clients}
+    network = build_network(settings.proxy, settings.tls, consumed, env)
+    for plan in plans:
+        engine = Engine(plan, settings.timeouts, settings.max_upstream_body, network)
+        runtime.engines.append(engine)
+        for i, exposed in enumerate(plan.capability.body.exposes):
             _add_adapter(runtime, plan, engine, i, exposed)
+    _serve_tls(runtime)
     return runtime
+
+
+def _serve_tls(runtime: Runtime) -> None:
+    """`--tls-cert`: one context per certificate, each read (and checked) before any port
+    opens; a namespace's own certificate over the one for every adapter."""
+    named = {s.namespace for s in runtime.served}
+    for cert in runtime.settings.tls.served:
+        if cert.namespace is not None and cert.namespace not in named:
+            raise CertificateError(f"--tls-cert {cert.namespace}: no adapter {cert.namespace!r}")
+    contexts = {cert.namespace: server_context(cert) for cert in runtime.settings.tls.served}
+    for served in runtime.served:
+        served.tls = contexts.get(served.namespace) or contexts.get(None)
 
 
 def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: Any) -> None:
@@ -291,6 +313,7 @@ async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None
                 date_header=False,  # the edge stamps one (uvicorn's needs its own main loop)
                 # Forwarded-header rewriting is a proxy's job, and costs on every request.
                 proxy_headers=False,
+                ssl_context_factory=_given(served.tls) if served.tls else None,
             )
             config.load()
             server = uvicorn.Server(config)
@@ -321,6 +344,11 @@ async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None
         for outcome in await asyncio.gather(*tasks, return_exceptions=True):
             if isinstance(outcome, Exception):
                 log.error("stdio adapter failed: %s", outcome)
+
+
+def _given(context: ssl.SSLContext) -> Callable[[Any, Any], ssl.SSLContext]:
+    """uvicorn's hook for a context built elsewhere (ours were checked in `build`)."""
+    return lambda _config, _default: context
 
 
 async def _drain(servers: list[uvicorn.Server], drain: Drain, seconds: float) -> None:

@@ -48,9 +48,8 @@ from naftiko.adapters.limits import (
 from naftiko.adapters.origins import Cors, OriginPolicy
 from naftiko.engine.metrics import Metrics
 from naftiko.engine.tracing import Trace, tracing
+from naftiko.vocabulary import HTTP_METHODS, SAFE_METHODS
 
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_ALL_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 # A caller's id is echoed in headers and logs: printable ASCII, bounded, or we mint our own.
 _REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,200}")
 _TRACEPARENT = re.compile(rb"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
@@ -204,7 +203,7 @@ class Edge:
         )
         if not self.origins.allows_origin(origin):
             trusted = self.origins.trusts_origin(origin)
-            if preflight or (not trusted and (self.strict or method not in _SAFE_METHODS)):
+            if preflight or (not trusted and (self.strict or method not in SAFE_METHODS)):
                 await self._answer(scope, exchange, problem(403, "origin not allowed"))
                 return False
             return True  # served without CORS headers: the browser keeps the answer
@@ -246,7 +245,7 @@ class Edge:
         if not methods:
             return []
         if "*" in methods:
-            return list(_ALL_METHODS)
+            return sorted(HTTP_METHODS)
         if "GET" in methods:
             methods.add("HEAD")
         return sorted(methods | {"OPTIONS"})
