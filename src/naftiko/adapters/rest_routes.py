@@ -11,14 +11,13 @@ that path lists its method in `Allow`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
 from urllib.parse import unquote
 
 from naftiko.engine.exposed import Route
+from naftiko.expressions import parse_template
 
-_SLASH_IN_BRACES = re.compile(r"\{[^}]*/")
 _FEW = 8
 
 
@@ -50,14 +49,13 @@ class RouteTable:
         # A handful of regexes are matched faster than the tree is walked (the seed has 3).
         self._few = list(range(len(routes))) if len(routes) <= _FEW else None
         for index, route in enumerate(routes):
-            if any(name == "path" for _, name in route.variables) or _SLASH_IN_BRACES.search(
-                route.path
-            ):
+            segments = _segments(route.path)
+            if segments is None:
                 self._spanning.append(index)
                 continue
             node = self._root
-            for segment in route.path.split("/"):
-                if "{" in segment or "}" in segment:
+            for segment in segments:
+                if segment is None:
                     node.variable = node.variable or _Node()
                     node = node.variable
                 else:
@@ -96,6 +94,24 @@ class RouteTable:
             for index in self.candidates(path)
             if self._routes[index].regex.match(path)
         }
+
+
+def _segments(template: str) -> list[str | None] | None:
+    """The template's path segments as the one template parser reads them (the parser
+    `compile_path` builds each route's regex with): a literal segment's text, None for one
+    holding a variable; None for a template whose `path` variable spans segments."""
+    segments: list[str | None] = [""]
+    for part in parse_template(template, single_braces=True).parts:
+        if not isinstance(part, str):
+            if part.name == "path":
+                return None
+            segments[-1] = None
+            continue
+        first, *rest = part.split("/")
+        current = segments[-1]
+        segments[-1] = None if current is None else current + first
+        segments.extend(rest)
+    return segments
 
 
 def _walk(node: _Node, segments: list[str], index: int) -> list[int]:
