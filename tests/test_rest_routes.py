@@ -84,9 +84,9 @@ def test_every_method_and_path_finds_what_a_scan_in_spec_order_finds(count: int)
         )
 
 
-def test_a_match_is_named_by_its_method_and_template() -> None:
+def test_a_match_is_named_by_its_template_and_method() -> None:
     table = RouteTable(_routes())
-    assert table.match("GET", "/items/7/parts/9").name == "GET /items/{id}/parts/{part}"
+    assert table.match("GET", "/items/7/parts/9").name == "/items/{id}/parts/{part} GET"
     assert table.match("GET", "/nothing").name == "-"
 
 
@@ -109,4 +109,4 @@ def test_the_thousandth_route_is_found_among_a_thousand() -> None:
     assert found.route is routes[999]
     assert found.variables == {"id": "x"}
     assert table.candidates("/items-999/x") == [999]  # one regex matched, not a thousand
-    assert found.name == "GET /items-999/{id}"
+    assert found.name == "/items-999/{id} GET"
