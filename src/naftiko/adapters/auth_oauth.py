@@ -23,7 +23,7 @@ import jwt
 from jwt import PyJWK
 
 from naftiko.engine.exposed import OAuthPolicy
-from naftiko.engine.upstream import UpstreamResponse
+from naftiko.engine.transport import UpstreamResponse
 from naftiko.errors import UpstreamError
 
 log = logging.getLogger("naftiko.auth")
