@@ -30,9 +30,10 @@ from naftiko.adapters.rest import RestAdapter
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import mcp_plan, rest_plan
 from naftiko.engine.metrics import Metrics
-from naftiko.engine.plan import build_plan
+from naftiko.engine.plan import Plan, build_plan
 from naftiko.engine.startup import check_startup
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY
+from naftiko.engine.transport import Transport
 from naftiko.engine.upstream import Timeouts
 from naftiko.errors import NaftikoError
 from naftiko.model import ApiKeyAuth, ExposesControl, ExposesMcp, ExposesRest, ExposesSkill
@@ -161,8 +162,15 @@ def _words(text: str) -> list[str]:
     return [w for w in re.split(r"[,\s]+", text) if w]
 
 
-def build(specs: list[Path], settings: Settings, environ: Mapping[str, str]) -> Runtime:
-    """Load, bind and plan every spec; any problem raises before a port is opened."""
+def build(
+    specs: list[Path],
+    settings: Settings,
+    environ: Mapping[str, str],
+    *,
+    transport: Callable[[Plan], Transport] | None = None,
+) -> Runtime:
+    """Load, bind and plan every spec; any problem raises before a port is opened.
+    `transport` gives each engine its upstream transport (by default the pooled clients)."""
     runtime = Runtime(settings, origins=origin_policy(settings, environ))
     env = dict(environ)
     if settings.env_file is not None:
@@ -171,7 +179,12 @@ def build(specs: list[Path], settings: Settings, environ: Mapping[str, str]) -> 
         capability = load(spec)
         plan = build_plan(capability, resolve(capability, env))
         check_startup(plan)
-        engine = Engine(plan, settings.timeouts, settings.max_upstream_body)
+        engine = Engine(
+            plan,
+            settings.timeouts,
+            settings.max_upstream_body,
+            transport=transport(plan) if transport is not None else None,
+        )
         runtime.engines.append(engine)
         runtime.labels.append((capability.info.label if capability.info else None) or str(spec))
         for i, exposed in enumerate(capability.body.exposes):

@@ -17,6 +17,7 @@ from naftiko.engine.exposed import McpPlan, RestPlan, mcp_plan, rest_plan
 from naftiko.engine.plan import Action, Plan, build_plan
 from naftiko.engine.result import Result
 from naftiko.engine.startup import check_startup
+from naftiko.engine.transport import Transport
 from naftiko.model import ExposesMcp, ExposesRest
 from naftiko.spec.bindings import resolve
 from naftiko.spec.loader import load
@@ -57,9 +58,11 @@ class Gateway:
 
 
 @asynccontextmanager
-async def gateway(spec: Path, env: Mapping[str, str] | None = None) -> AsyncIterator[Gateway]:
+async def gateway(
+    spec: Path, env: Mapping[str, str] | None = None, transport: Transport | None = None
+) -> AsyncIterator[Gateway]:
     plan = plan_for(spec, env)
-    engine = Engine(plan)
+    engine = Engine(plan, transport=transport)
     found = Gateway(plan, engine)
     for i, exposed in enumerate(plan.capability.body.exposes):
         if isinstance(exposed, ExposesRest):
