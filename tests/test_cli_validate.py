@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from naftiko.cli import app
+from tests.support.shared import TUTORIAL
 
 NAFTIKO = str(Path(sys.executable).with_name("naftiko"))
 REPO = Path(__file__).resolve().parents[1]
 SEED = str(REPO / "examples" / "groq-batch.yaml")
-TUTORIAL = REPO.parent / "shared" / "conformance" / "naftiko-framework-1.0.0-alpha2" / "tutorial"
 TUTORIAL_FILES = sorted(TUTORIAL.glob("*.yml"))
 BAD_PORT = str(REPO / "tests" / "fixtures" / "specs" / "invalid" / "port-string.yaml")
 

@@ -21,7 +21,6 @@ import pytest
 import yaml
 
 from tests.support.microcks import (
-    CONFORMANCE_DIR,
     LEGACY_OPENAPI,
     REGISTRY_OPENAPI,
     MockServer,
@@ -29,6 +28,7 @@ from tests.support.microcks import (
     serve_openapi_mock_in_thread,
 )
 from tests.support.process import Running, naftiko_run
+from tests.support.shared import CONFORMANCE_DIR
 
 SUITE = yaml.safe_load((CONFORMANCE_DIR / "tests.yml").read_text())["tests"]
 SECRETS = yaml.safe_load((CONFORMANCE_DIR / "tutorial" / "shared" / "secrets.yaml").read_text())
