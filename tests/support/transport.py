@@ -14,7 +14,7 @@ import base64
 import json
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -124,3 +124,26 @@ def _headers(reply: Reply) -> CIMultiDictProxy[str]:
 async def _stream(chunks: tuple[bytes, ...]) -> AsyncGenerator[bytes, None]:
     for chunk in chunks:
         yield chunk
+
+
+def scripted(answers: Mapping[str, tuple[int, bytes, str]]) -> Answer:
+    """Answers by path (status, body, content type), else `{}` as JSON."""
+
+    def answer(seen: Recorded) -> Reply:
+        status, body, content_type = answers.get(seen.path, (200, b"{}", "application/json"))
+        return Reply(status, body, content_type)
+
+    return answer
+
+
+class Upstream(NamedTuple):
+    """A consumed API in memory: the base URI specs point at, what it received, the transport."""
+
+    url: str
+    recorder: Recorder
+    transport: RecordingTransport
+
+
+def recording_upstream(answer: Answer = _ok) -> Upstream:
+    transport = RecordingTransport(answer)
+    return Upstream("http://upstream.test", transport.recorder, transport)
