@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import platform
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
-from starlette.applications import Starlette
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from naftiko.adapters.auth_gate import Authority, Gate, caller
-from naftiko.adapters.common import access_log, log, problem
+from naftiko.adapters.auth_gate import Authority, Gate
+from naftiko.adapters.common import OPERATION, problem
+from naftiko.adapters.limits import problem_refusal
 from naftiko.engine.exposed import guard
 from naftiko.engine.metrics import Metrics
 from naftiko.engine.plan import Plan
@@ -31,11 +29,15 @@ class RuntimeView(Protocol):
     def status(self) -> dict[str, Any]: ...
 
 
-_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 
 
 class ControlAdapter:
+    """The control port, served behind `edge.Edge` like every adapter."""
+
+    kind = "control"
+    refuse = staticmethod(problem_refusal)
+
     def __init__(
         self,
         plan: Plan,
@@ -47,7 +49,7 @@ class ControlAdapter:
         self.runtime = runtime
         self.namespace = adapter.namespace or adapter.type
         at = ("capability", "exposes", index)
-        self._gate = Gate(guard(plan, adapter.authentication, at), authority)
+        self.gate = Gate(guard(plan, adapter.authentication, at), authority)
         info = plan.capability.info
         self._capability = {
             "label": info.label if info else None,
@@ -62,42 +64,20 @@ class ControlAdapter:
             self._routes["/status"] = self._status
         if _metrics_enabled(adapter.observability):
             self._routes["/metrics"] = self._metrics
-        self.app = Starlette(routes=[Route("/{rest:path}", self._dispatch, methods=_METHODS)])
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
         yield
 
-    async def _dispatch(self, request: Request) -> Response:
-        started = time.perf_counter()
-        try:
-            response = self._gate.metadata(request) or await self._gate.admit(request)
-            response = response or self._route(request)
-        except Exception:
-            # The edge: an unexpected fault is a 500 with no details, and a log line for us.
-            log.exception("unexpected error in control adapter %s", self.namespace)
-            response = problem(500, "internal error")
-        # Probes hit this port every few seconds: their lines stay out of the info-level log.
-        access_log.debug(
-            "%s %s %s %d %.1fms %s",
-            self.namespace,
-            request.method,
-            request.url.path,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-            caller(request.scope),
-        )
-        return response
+    def methods_at(self, path: str) -> list[str]:
+        return ["GET"] if path in self._routes else []
 
-    def _route(self, request: Request) -> Response:
-        handler = self._routes.get(request.url.path)
-        if handler is None:
-            return problem(404, f"no resource at {request.url.path}")
-        if request.method != "GET":
-            response = problem(405, f"method {request.method} not allowed", allow=["GET"])
-            response.headers["Allow"] = "GET"
-            return response
-        return handler()
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handler = self._routes.get(scope["path"])
+        if handler is not None:
+            scope["state"][OPERATION] = scope["path"]
+        response = handler() if handler else problem(404, f"no resource at {scope['path']}")
+        await response(scope, receive, send)
 
     def _live(self) -> Response:
         return JSONResponse({"status": "UP"})

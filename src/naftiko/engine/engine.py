@@ -13,6 +13,7 @@ from naftiko.engine import auth, outputs, steps, tracing
 from naftiko.engine.credentials import Credentials
 from naftiko.engine.formats import parse_body
 from naftiko.engine.inputs import Configured, find, validate
+from naftiko.engine.network import Network
 from naftiko.engine.plan import Action, Operation, Plan
 from naftiko.engine.request import UpstreamRequest, build_request, header_value, param_value
 from naftiko.engine.result import Result
@@ -24,6 +25,7 @@ from naftiko.engine.upstream import Timeouts, Upstreams
 from naftiko.errors import InputError, MappingError, NaftikoError, UpstreamError, redacted
 from naftiko.expressions import Const, Ref, WithValue, parse_template, to_text
 from naftiko.model import Authentication
+from naftiko.vocabulary import IDEMPOTENT_METHODS
 
 # What a caller of the gateway needs from an upstream's answer; everything else stays behind.
 _PASSED_BACK = frozenset(
@@ -49,14 +51,15 @@ class Engine:
         plan: Plan,
         timeouts: Timeouts | None = None,
         max_upstream_body: int = DEFAULT_MAX_UPSTREAM_BODY,
+        network: Network | None = None,
         *,
         transport: Transport | None = None,
     ) -> None:
         """`transport` reaches the upstreams (and authorization servers); by default the
-        pooled aiohttp clients, built from `timeouts` and `max_upstream_body`."""
+        pooled aiohttp clients, built from `timeouts`, `max_upstream_body` and `network`."""
         self.plan = plan
         self.upstreams: Transport = transport or Upstreams(
-            dict(plan.clients), timeouts or Timeouts(), max_upstream_body
+            dict(plan.clients), timeouts or Timeouts(), max_upstream_body, network
         )
         self._credentials = Credentials(plan.clients, plan.bindings, self.upstreams)
         secrets = plan.bindings.secrets | auth.credential_secrets(
@@ -186,7 +189,7 @@ class Engine:
             if value is not None:
                 fixed[param.name] = header_value(param.name, to_text(value))
         request = UpstreamRequest(method, url, headers={**headers, **fixed}, body=body or None)
-        request.idempotent = method in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
+        request.idempotent = method in IDEMPOTENT_METHODS
         try:
             response = await self._receive(namespace, request, scope)
         except NaftikoError as exc:

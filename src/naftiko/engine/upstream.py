@@ -9,6 +9,7 @@ import errno
 import logging
 import math
 import os
+import ssl
 import weakref
 from collections.abc import AsyncGenerator
 from contextvars import ContextVar
@@ -19,6 +20,7 @@ import aiohttp
 from aiohttp.connector import Connection
 from yarl import URL
 
+from naftiko.engine.network import Network, Proxy, failure_reason, proxied_headers, via
 from naftiko.engine.plan import Client
 from naftiko.engine.request import UpstreamRequest
 from naftiko.engine.streams import CHUNK, DEFAULT_MAX_UPSTREAM_BODY, BodyTooLarge
@@ -51,7 +53,7 @@ def _unavailable(namespace: str, what: str, reason: str, where: str) -> Upstream
 
 class _StaleConnection(Exception):
     """The connection dropped before an answer. Not a ClientError nor an OSError, so
-    aiohttp's own retry loop lets it through: the only retry is ours, decided in `_send`."""
+    aiohttp's own retry loop lets it through: the only retry is ours, decided in `send`."""
 
     def __init__(self, pooled: bool) -> None:
         super().__init__("stale connection")
@@ -89,7 +91,11 @@ async def _no_hidden_retry(
         return await handler(request)
     except aiohttp.ClientConnectorError:
         raise
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+        if isinstance(exc.__cause__, ssl.SSLError):
+            # A TLS alert once the handshake is done (TLS 1.3: "certificate required"): the
+            # upstream's answer, not a stale connection (aiohttp wraps it, unretried).
+            raise exc.__cause__ from None
         raise _StaleConnection(_POOLED.get()) from None
 
 
@@ -101,8 +107,10 @@ class Upstreams:
         clients: dict[str, Client],
         timeouts: Timeouts,
         max_body: int = DEFAULT_MAX_UPSTREAM_BODY,
+        network: Network | None = None,
     ) -> None:
         self._clients = clients
+        self._network = network or Network()
         self._timeouts = timeouts
         self.max_body = max_body
         self._sessions: dict[str, aiohttp.ClientSession] = {}
@@ -125,7 +133,10 @@ class Upstreams:
                 ttl_dns_cache=300,
                 enable_cleanup_closed=True,
                 timeout_ceil_threshold=math.inf,
+                ssl=self._network.context(namespace),
             )
+            # Credentials are request headers (the engine's, above the seam), never session
+            # headers: aiohttp copies those into a proxy's CONNECT.
             self._sessions[namespace] = aiohttp.ClientSession(
                 connector=connector,
                 timeout=timeout,
@@ -135,7 +146,12 @@ class Upstreams:
                 middlewares=(_no_hidden_retry,),
             )
         self._authority = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True),
+            connector=aiohttp.TCPConnector(
+                limit=0,
+                ttl_dns_cache=300,
+                enable_cleanup_closed=True,
+                ssl=self._network.default_context or True,
+            ),
             timeout=timeout,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -164,12 +180,13 @@ class Upstreams:
                 data=form,
                 auth=login,
                 allow_redirects=False,
+                **via(self._network.proxy(URL(url))),
             ) as response:
                 return UpstreamResponse(response.status, response.headers, await response.read())
         except TimeoutError:
             raise UpstreamTimeout("the authorization server did not answer in time") from None
         except aiohttp.ClientConnectorError as exc:
-            reason = exc.os_error.strerror or type(exc.os_error).__name__
+            reason = failure_reason(exc) or exc.os_error.strerror or type(exc.os_error).__name__
             raise UpstreamUnavailable(
                 f"the authorization server is unreachable: {reason}"
             ) from None
@@ -203,19 +220,25 @@ class Upstreams:
             raise UpstreamUnavailable(f"upstream {namespace!r} is not started")
         # The URL is already percent-encoded per segment; yarl must not re-quote it.
         url = URL(request.full_url(), encoded=True)
+        proxy = self._network.proxy(url)
         try:
             response = await session.request(
                 request.method,
                 url,
-                headers=request.headers or None,
+                headers=proxied_headers(request.headers, proxy, url) or None,
                 data=request.body,
                 allow_redirects=request.method in ("GET", "HEAD"),
+                **via(proxy),
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self._note_descriptors(exc)
-            raise _failure(namespace, exc) from None
+            raise _failure(namespace, exc, proxy) from None
         handed_on = False
         try:
+            if response.status == 407 and proxy is not None:
+                # Only a proxy asks for proxy credentials: not the upstream's answer.
+                reason = f"the proxy refused the request: 407 {response.reason or ''}".strip()
+                raise _unavailable(namespace, "failed", reason, proxy.shown)
             declared = response.content_length
             if declared is not None and declared > self.max_body:
                 raise BodyTooLarge(namespace, self.max_body)
@@ -285,13 +308,17 @@ def _finish(response: aiohttp.ClientResponse) -> None:
         response.close()
 
 
-def _failure(namespace: str, exc: BaseException) -> UpstreamError:
+def _failure(namespace: str, exc: BaseException, proxy: Proxy | None = None) -> UpstreamError:
     """The single place a transport exception becomes an UpstreamError (naming the
     namespace, never the address)."""
     if isinstance(exc, TimeoutError):
         return UpstreamTimeout(f"upstream {namespace!r} did not answer in time")
     if isinstance(exc, aiohttp.InvalidURL):
         return UpstreamUnavailable(f"upstream {namespace!r}: invalid URL")
+    reason = failure_reason(exc)
+    if reason is not None:
+        where = proxy.shown if proxy is not None and "proxy" in reason else _where(exc)
+        return _unavailable(namespace, "failed", reason, where)
     if isinstance(exc, aiohttp.ClientConnectorError):
         where = f"{exc.host}:{exc.port}"
         return _unavailable(namespace, "is unreachable", _reason(exc.os_error), where)
@@ -302,3 +329,7 @@ def _failure(namespace: str, exc: BaseException) -> UpstreamError:
     if isinstance(exc, OSError):
         return _unavailable(namespace, "failed", _reason(exc), "")
     return _unavailable(namespace, "failed", type(exc).__name__, "")
+
+
+def _where(exc: BaseException) -> str:
+    return f"{exc.host}:{exc.port}" if isinstance(exc, aiohttp.ClientConnectorError) else ""
