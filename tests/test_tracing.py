@@ -15,7 +15,6 @@ import yaml
 from tests.support.groq import TOKEN
 from tests.support.inprocess import Gateway, serving
 from tests.support.microcks import (
-    CONFORMANCE_DIR,
     LEGACY_OPENAPI,
     REGISTRY_OPENAPI,
     point_at_mock,
@@ -23,6 +22,7 @@ from tests.support.microcks import (
 )
 from tests.support.otlp import Receiver, otlp_receiver
 from tests.support.servers import Recorder
+from tests.support.shared import CONFORMANCE_DIR
 from tests.support.specs import seed_for
 
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -34,12 +34,13 @@ from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import mcp_plan, rest_plan
 from naftiko.engine.metrics import Metrics
 from naftiko.engine.network import ProxyOptions, build_network
-from naftiko.engine.plan import build_plan
+from naftiko.engine.plan import Plan, build_plan
 from naftiko.engine.startup import check_startup
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY
 from naftiko.engine.telemetry_config import tracing_config
 from naftiko.engine.tls import CertificateError, TlsOptions, server_context
 from naftiko.engine.tracing import TraceIds
+from naftiko.engine.transport import Transport
 from naftiko.engine.upstream import Timeouts
 from naftiko.errors import NaftikoError
 from naftiko.logbuffer import BufferedAccessHandler
@@ -171,8 +172,15 @@ def _words(text: str) -> list[str]:
     return [w for w in re.split(r"[,\s]+", text) if w]
 
 
-def build(specs: list[Path], settings: Settings, environ: Mapping[str, str]) -> Runtime:
-    """Load, bind and plan every spec; any problem raises before a port is opened."""
+def build(
+    specs: list[Path],
+    settings: Settings,
+    environ: Mapping[str, str],
+    *,
+    transport: Callable[[Plan], Transport] | None = None,
+) -> Runtime:
+    """Load, bind and plan every spec; any problem raises before a port is opened.
+    `transport` gives each engine its upstream transport (by default the pooled clients)."""
     runtime = Runtime(settings, origins=origin_policy(settings, environ))
     env = dict(environ)
     if settings.env_file is not None:
@@ -190,7 +198,13 @@ def build(specs: list[Path], settings: Settings, environ: Mapping[str, str]) -> 
     for plan in plans:
         _start_tracing(runtime, plan, env)
     for plan in plans:
-        engine = Engine(plan, settings.timeouts, settings.max_upstream_body, network)
+        engine = Engine(
+            plan,
+            settings.timeouts,
+            settings.max_upstream_body,
+            network,
+            transport=transport(plan) if transport is not None else None,
+        )
         engine.observe(runtime.telemetry, runtime.metrics)
         runtime.engines.append(engine)
         for i, exposed in enumerate(plan.capability.body.exposes):
