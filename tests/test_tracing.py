@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.authserver import SUBJECT, serve_auth_server
 from tests.support.groq import TOKEN
 from tests.support.inprocess import Gateway, serving
 from tests.support.microcks import (
@@ -279,3 +280,29 @@ async def test_observability_disabled_builds_no_tracer_and_forwards_only_the_cal
             traces = await control.get("/traces")
     assert _headers(groq[1])["traceparent"] == TRACEPARENT
     assert traces.status_code == 404
+
+
+async def test_the_callers_validated_claims_are_attributes_of_its_server_span(
+    tmp_path: Path, groq: tuple[str, Recorder], collector: Receiver
+) -> None:
+    with serve_auth_server() as authority:
+        authority.rotate()
+        spec = _seed(tmp_path, groq[0], _observability(collector.url))
+        data = yaml.safe_load(spec.read_text())
+        data["capability"]["exposes"][0]["authentication"] = {
+            "type": "oauth2",
+            "authorizationServerUri": authority.issuer,
+            "resource": "https://api.example/orders",
+            "scopes": ["orders:read"],
+        }
+        spec.write_text(yaml.safe_dump(data, sort_keys=False))
+        token = authority.mint()
+        async with serving(spec, env={"GROQ_API_KEY": TOKEN}) as gateway:
+            async with gateway.client("groq-batch-rest") as client:
+                response = await client.get(BATCH, headers={"Authorization": f"Bearer {token}"})
+            _flushed(gateway)
+    assert response.status_code == 200
+    (server,) = collector.named("rest.request")
+    assert server.attributes["enduser.id"] == SUBJECT
+    assert server.attributes["naftiko.client_id"] == "test-client"
+    assert server.attributes["enduser.scope"] == "orders:read"

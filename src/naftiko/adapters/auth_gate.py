@@ -32,6 +32,7 @@ from naftiko.engine.exposed import Guard, OAuthPolicy
 
 PRM_PATH = "/.well-known/oauth-protected-resource"
 CALLER = "naftiko.caller"  # key in scope["state"]: who was admitted, for the access log
+IDENTITY = "naftiko.identity"  # key in scope["state"]: validated token claims, for traces
 _SAFE_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]+)?$|^\[[0-9A-Fa-f:.]+\](:[0-9]+)?$")
 
 
@@ -107,6 +108,12 @@ class Gate:
             refusal.headers["Retry-After"] = str(int(RETRY_AFTER))
             return refusal
         _note(conn, _describe(claims))
+        # The same claims as values, for the request's trace span (adapters/tracing.py).
+        conn.scope["state"][IDENTITY] = {
+            "enduser.id": claims.subject,
+            "naftiko.client_id": claims.client_id,
+            "enduser.scope": " ".join(claims.scopes),
+        }
         return None
 
     def _challenge(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from naftiko.adapters.auth_gate import IDENTITY
 from naftiko.adapters.common import OPERATION
 from naftiko.engine.tracing import own_trace
 
@@ -67,6 +68,9 @@ class TraceEdge:
                 state = scope["state"] = {}
             with own_trace(self._ids(span)[0]):
                 await self.app(scope, receive, watched)
+            identity = state.get(IDENTITY)
+            if isinstance(identity, dict):
+                span.set_attributes({k: v for k, v in identity.items() if v})
             operation = state.get(OPERATION)
             if operation is not None:
                 span.set_attribute("naftiko.operation.id", operation)
