@@ -19,6 +19,9 @@ RANK = {
     "adapters": 5,
     "runtime": 6,
     "serving": 6,
+    "reload": 6,
+    "readiness": 6,
+    "supervisor": 6,
     "tools": 6,  # beside the runtime: authoring (import, export, create), never serving
     "cli": 7,
 }

@@ -19,6 +19,7 @@ from naftiko.runtime import run as serve_forever
 from naftiko.serving import DEFAULT_MAX_CONNECTIONS
 from naftiko.spec.loader import SPEC_VERSION, load
 from naftiko.spec.source import parse, read_text
+from naftiko.supervisor import worker_count
 from naftiko.version import __version__
 
 app = typer.Typer(
@@ -170,6 +171,26 @@ def run(
     drain_timeout: Annotated[
         float, typer.Option("--drain-timeout", help="Time in-flight requests get at shutdown (s).")
     ] = 10.0,
+    drain_delay: Annotated[
+        float,
+        typer.Option(
+            "--drain-delay",
+            help="At shutdown, readiness turns 503 this long before the listeners close (s).",
+        ),
+    ] = 0.0,
+    workers: Annotated[
+        str,
+        typer.Option("--workers", help="Worker processes sharing the ports: a number or auto."),
+    ] = "1",
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Reload when a spec or bind file changes.")
+    ] = False,
+    ready_upstreams: Annotated[
+        bool,
+        typer.Option(
+            "--ready-upstreams", help="Readiness also needs every upstream to accept a connection."
+        ),
+    ] = False,
     allow_origin: Annotated[
         list[str] | None,
         typer.Option(
@@ -187,11 +208,17 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Serve every adapter of every spec until SIGTERM/SIGINT."""
+    """Serve every adapter of every spec until SIGTERM/SIGINT; SIGHUP reloads them."""
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         raise typer.BadParameter("must be debug, info, warning or error", param_hint="--log-level")
     if log_format not in ("text", "json"):
         raise typer.BadParameter("must be text or json", param_hint="--log-format")
+    try:
+        worker_total = worker_count(workers)
+    except ValueError:
+        raise typer.BadParameter(
+            "must be a positive number or auto", param_hint="--workers"
+        ) from None
     try:
         settings = Settings(
             host=host,
@@ -202,6 +229,10 @@ def run(
             max_body=max_body,
             max_upstream_body=max_upstream_body,
             drain_seconds=drain_timeout,
+            drain_delay=drain_delay,
+            workers=worker_total,
+            watch=watch,
+            ready_upstreams=ready_upstreams,
             stdio=stdio,
             header_timeout=header_timeout,
             body_timeout=body_timeout,

@@ -1,11 +1,12 @@
-"""Control port: health probes, status and Prometheus metrics of the running runtime (§8.2)."""
+"""Control port: health probes, status and Prometheus metrics of the running runtime, and
+the management endpoints its flags turn on (reload, validate, logs; `control_ops.py`) (§8.2)."""
 
 from __future__ import annotations
 
 import contextlib
 import platform
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
@@ -15,6 +16,7 @@ from starlette.routing import Route
 
 from naftiko.adapters.auth_gate import Authority, Gate, caller
 from naftiko.adapters.common import access_log, log, problem
+from naftiko.adapters.control_ops import Management
 from naftiko.engine.exposed import guard
 from naftiko.engine.metrics import Metrics
 from naftiko.engine.plan import Plan
@@ -29,6 +31,14 @@ class RuntimeView(Protocol):
     metrics: Metrics
 
     def status(self) -> dict[str, Any]: ...
+
+    async def unready(self) -> list[str]:
+        """Why the runtime is not ready (draining, an upstream unreachable), or nothing."""
+        ...
+
+    async def reload(self) -> tuple[bool, str]:
+        """Re-reads every spec and bind file: (True, summary) or (False, located errors)."""
+        ...
 
 
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -54,14 +64,15 @@ class ControlAdapter:
             "specVersion": plan.capability.naftiko,
         }
         self._engine = {"version": __version__, "python": platform.python_version()}
-        self._routes: dict[str, Callable[[], Response]] = {}
+        self._routes: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
         if adapter.management.health:
-            self._routes["/health/live"] = self._live
-            self._routes["/health/ready"] = self._ready
+            self._routes["/health/live"] = {"GET": self._live}
+            self._routes["/health/ready"] = {"GET": self._ready}
         if adapter.management.info:
-            self._routes["/status"] = self._status
+            self._routes["/status"] = {"GET": self._status}
         if _metrics_enabled(adapter.observability):
-            self._routes["/metrics"] = self._metrics
+            self._routes["/metrics"] = {"GET": self._metrics}
+        self._routes.update(Management(adapter.management, runtime.reload).routes())
         self.app = Starlette(routes=[Route("/{rest:path}", self._dispatch, methods=_METHODS)])
 
     @contextlib.asynccontextmanager
@@ -72,7 +83,7 @@ class ControlAdapter:
         started = time.perf_counter()
         try:
             response = self._gate.metadata(request) or await self._gate.admit(request)
-            response = response or self._route(request)
+            response = response or await self._route(request)
         except Exception:
             # The edge: an unexpected fault is a 500 with no details, and a log line for us.
             log.exception("unexpected error in control adapter %s", self.namespace)
@@ -89,38 +100,44 @@ class ControlAdapter:
         )
         return response
 
-    def _route(self, request: Request) -> Response:
-        handler = self._routes.get(request.url.path)
-        if handler is None:
+    async def _route(self, request: Request) -> Response:
+        methods = self._routes.get(request.url.path)
+        if methods is None:
             return problem(404, f"no resource at {request.url.path}")
-        if request.method != "GET":
-            response = problem(405, f"method {request.method} not allowed", allow=["GET"])
-            response.headers["Allow"] = "GET"
+        handler = methods.get(request.method)
+        if handler is None:
+            allowed = list(methods)
+            response = problem(405, f"method {request.method} not allowed", allow=allowed)
+            response.headers["Allow"] = ", ".join(allowed)
             return response
-        return handler()
+        return await handler(request)
 
-    def _live(self) -> Response:
+    async def _live(self, _: Request) -> Response:
         return JSONResponse({"status": "UP"})
 
-    def _ready(self) -> Response:
+    async def _ready(self, _: Request) -> Response:
         # The control port answering is proof enough of itself; readiness is about the others.
         adapters = [a for a in self._adapters() if a["type"] != "control"]
-        ready = all(a["state"] == "started" for a in adapters)
-        body = {"status": "UP" if ready else "DEGRADED", "adapters": adapters}
+        reasons = await self.runtime.unready()  # draining; upstreams (--ready-upstreams)
+        ready = not reasons and all(a["state"] == "started" for a in adapters)
+        body: dict[str, Any] = {"status": "UP" if ready else "DEGRADED", "adapters": adapters}
+        if reasons:
+            body["reasons"] = reasons
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    def _status(self) -> Response:
+    async def _status(self, _: Request) -> Response:
         status = self.runtime.status()
-        return JSONResponse(
-            {
-                "capability": self._capability,
-                "engine": self._engine,
-                "uptime": f"PT{status['uptime_seconds']:.3f}S",
-                "adapters": status["adapters"],
-            }
-        )
+        body = {
+            "capability": self._capability,
+            "engine": self._engine,
+            "uptime": f"PT{status['uptime_seconds']:.3f}S",
+            "adapters": status["adapters"],
+        }
+        if status.get("workers") is not None:
+            body["workers"] = status["workers"]
+        return JSONResponse(body)
 
-    def _metrics(self) -> Response:
+    async def _metrics(self, _: Request) -> Response:
         return Response(self.runtime.metrics.prometheus(), media_type=PROMETHEUS_TEXT)
 
     def _adapters(self) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from typing import Any
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -33,6 +34,26 @@ class Metrics:
         series.count += 1
         series.total += seconds
         series.buckets[bisect_left(BUCKETS, seconds)] += 1
+
+    def state(self) -> dict[str, list[list[object]]]:
+        """The counters as JSON-ready lists, for summing over worker processes."""
+        return {
+            "requests": [[*key, count] for key, count in sorted(self._requests.items())],
+            "latency": [
+                [*key, s.count, s.total, s.buckets] for key, s in sorted(self._latency.items())
+            ],
+        }
+
+    def add(self, state: dict[str, list[list[Any]]]) -> None:
+        """Adds another process's `state()` to these counters."""
+        for kind, adapter, op, status, count in state["requests"]:
+            key = (kind, adapter, op, status)
+            self._requests[key] = self._requests.get(key, 0) + count
+        for kind, adapter, op, count, total, buckets in state["latency"]:
+            series = self._latency.setdefault((kind, adapter, op), _Series())
+            series.count += count
+            series.total += total
+            series.buckets = [a + b for a, b in zip(series.buckets, buckets, strict=True)]
 
     def prometheus(self) -> str:
         lines = [
