@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("naftiko")
@@ -66,11 +68,19 @@ class Generation:
         await self.stack.aclose()
 
 
+def refused(exc: Exception) -> str:
+    """Logs why a new version was refused, one located problem a line."""
+    detail = str(exc)
+    for line in detail.splitlines():
+        log.error("reload refused, the running version keeps serving: %s", line)
+    return detail
+
+
 def listener_key(served: Any) -> Key:
     """Listeners are matched across versions by address and port; an ephemeral port (0) by
     its adapter instead, so it keeps the port it was given."""
-    if served.port:
-        return (served.address, served.port)
+    if served.declared_port:
+        return (served.address, served.declared_port)
     return (f"{served.kind}:{served.namespace}", 0)
 
 
@@ -107,14 +117,12 @@ class Reloader:
         try:
             runtime = self.rebuild(old.runtime)
         except Exception as exc:
-            log.error("reload refused, the running version keeps serving:\n%s", exc)
-            return False, str(exc)
+            return False, refused(exc)
         new = Generation(runtime)
         try:
             await new.open()
         except Exception as exc:
-            log.error("reload refused, the running version keeps serving:\n%s", exc)
-            return False, str(exc)
+            return False, refused(exc)
         wanted = {listener_key(s): s for s in runtime.served}
         opened: list[Key] = []
         try:
@@ -128,8 +136,7 @@ class Reloader:
             for key in opened:
                 await self.stop_listener(self.listeners.pop(key).server)
             await new.stack.aclose()
-            log.error("reload refused, the running version keeps serving:\n%s", exc)
-            return False, str(exc)
+            return False, refused(exc)
         for key, listener in list(self.listeners.items()):
             served = wanted.get(key)
             if served is None:
@@ -141,11 +148,13 @@ class Reloader:
         closed = [k for k in self.listeners if k not in wanted]
         self.current = new
         old.runtime.served = [s for s in old.runtime.served if listener_key(s) in wanted]
+        stopping = []
         for key in closed:
             listener = self.listeners.pop(key)
             log.info("reload: closing %s", listener.served.url)
-            await self.stop_listener(listener.server)
-        task = asyncio.create_task(old.retire(self.drain_seconds))
+            stopping.append(self.stop_listener(listener.server))
+        # In the background: the request that asked for this reload may be on a port it closes.
+        task = asyncio.create_task(self._retire(old, stopping))
         self.retiring.add(task)
         task.add_done_callback(self.retiring.discard)
         self.reloads += 1
@@ -156,8 +165,29 @@ class Reloader:
         log.info("%s", summary)
         return True, summary
 
+    async def _retire(self, old: Generation, stopping: list[Awaitable[None]]) -> None:
+        await asyncio.gather(*stopping, return_exceptions=True)
+        await old.retire(self.drain_seconds)
+
     async def close(self) -> None:
         """At shutdown: wait for the generations still retiring, then close the current."""
         if self.retiring:
             await asyncio.gather(*self.retiring, return_exceptions=True)
         await self.current.stack.aclose()
+
+
+def watch(folders: list[Path], stop: threading.Event, notify: Callable[[], None]) -> None:
+    """`--watch`: calls `notify` (which raises SIGHUP) after files in the specs' folders
+    change; a burst of writes (an editor saving, a ConfigMap swap) is one reload."""
+    import watchfiles
+
+    for changes in watchfiles.watch(
+        *folders, watch_filter=_worth_a_reload, stop_event=stop, raise_interrupt=False
+    ):
+        log.info("reload: %d file change(s) seen", len(changes))
+        notify()
+
+
+def _worth_a_reload(_: Any, path: str) -> bool:
+    name = Path(path).name
+    return not (name.startswith(".") or name.endswith(("~", ".swp", ".tmp")))

@@ -13,6 +13,7 @@ import re
 import signal
 import socket
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -37,7 +38,7 @@ from naftiko.engine.upstream import Timeouts
 from naftiko.errors import NaftikoError
 from naftiko.model import ApiKeyAuth, ExposesControl, ExposesMcp, ExposesRest, ExposesSkill
 from naftiko.readiness import unreachable
-from naftiko.reload import Generation, Listener, Reloader, Swap, listener_key
+from naftiko.reload import Generation, Listener, Reloader, Swap, listener_key, watch
 from naftiko.serving import (
     DEFAULT_MAX_CONNECTIONS,
     ClientLimits,
@@ -118,6 +119,10 @@ class Served:
     port: int
     adapter: Any
     state: str = "stopped"
+    declared_port: int = 0  # as the spec says (0: any free port), kept once bound
+
+    def __post_init__(self) -> None:
+        self.declared_port = self.port
 
     @property
     def url(self) -> str:
@@ -416,8 +421,7 @@ def _spawn(work: Any) -> None:
 def _rebuilt(old: Runtime) -> Runtime:
     """The next version from the same files and flags; the counters carry on."""
     new = build(old.specs, old.settings, old.environ, metrics=old.metrics)
-    new.started = old.started
-    new.workers = old.workers
+    new.started, new.workers, new.reloader = old.started, old.workers, old.reloader
     return new
 
 
@@ -451,12 +455,24 @@ def run(specs: list[Path], settings: Settings) -> None:
         if rt.stdio:
             print("mcp      stdio", file=stream, flush=True)
 
-    if settings.workers > 1 and not settings.stdio:
-        from naftiko.supervisor import Supervisor
+    stop_watching = threading.Event()
+    if settings.watch:
+        folders = sorted({p.resolve().parent for p in [*specs, *filter(None, [settings.env_file])]})
+        pid = os.getpid()  # the supervisor's, in worker mode: it reloads every worker
+        threading.Thread(
+            target=watch,
+            args=(folders, stop_watching, lambda: os.kill(pid, signal.SIGHUP)),
+            daemon=True,
+        ).start()
+    try:
+        if settings.workers > 1 and not settings.stdio:
+            from naftiko.supervisor import Supervisor
 
-        Supervisor(specs, settings, _serve_in_loop).run(announce)
-        return
-    _serve_in_loop(build(specs, settings, os.environ), announce)
+            Supervisor(specs, settings, _serve_in_loop).run(announce)
+            return
+        _serve_in_loop(build(specs, settings, os.environ), announce)
+    finally:
+        stop_watching.set()
 
 
 def _serve_in_loop(

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from naftiko.engine.metrics import Metrics
-from naftiko.reload import listener_key
+from naftiko.reload import listener_key, refused
 from naftiko.runtime import Runtime, Settings, _bind, build
 
 log = logging.getLogger("naftiko")
@@ -140,7 +140,7 @@ class Supervisor:
             old = self.runtime
             self.runtime = build(old.specs, old.settings, old.environ, metrics=old.metrics)
         except Exception as exc:
-            log.error("reload refused, the running version keeps serving:\n%s", exc)
+            refused(exc)
             return
         self._tell(signal.SIGHUP)  # each worker rebuilds and swaps on its own
 
