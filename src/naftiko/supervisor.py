@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -95,6 +96,12 @@ class Supervisor:
             os.environ.get(MULTIPROC_ENV) or tempfile.mkdtemp(prefix="naftiko-workers-")
         )
         os.environ[MULTIPROC_ENV] = str(self.directory)
+        # prometheus_client picks its value storage when first imported; imported before the
+        # folder was set (the CLI loads the runtime first), it must pick again, before any
+        # metric exists, so that the workers' values land in the shared folder.
+        values = sys.modules.get("prometheus_client.values")
+        if values is not None:
+            vars(values)["ValueClass"] = values.get_value_class()
         self.replaced = 0
         self.metrics = SharedMetrics(self.directory)
         try:
