@@ -8,6 +8,7 @@ is the whole process group's; the supervisor keeps the worker list there for `/s
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -178,10 +179,12 @@ class Supervisor:
             self._spawn()
 
     def _spawn(self) -> None:
+        supervisor = os.getpid()
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
+                _end_with(supervisor)
                 # Until the worker's loop handles SIGHUP, a reload must not end it.
                 signal.signal(signal.SIGHUP, signal.SIG_IGN)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -215,6 +218,15 @@ class Supervisor:
             self.serve(runtime, None, self.sockets)
         finally:
             metrics.flush()
+
+
+def _end_with(supervisor: int) -> None:
+    """A worker whose supervisor is gone (SIGKILL, OOM) is sent SIGTERM, so it drains and
+    exits instead of serving on, unsupervised (Linux; elsewhere it outlives it)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != supervisor:  # gone before the line above took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _workers(path: Path) -> list[dict[str, Any]]:
