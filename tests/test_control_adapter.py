@@ -117,8 +117,8 @@ def test_an_unknown_path_is_404(client: httpx.Client) -> None:
 
 def test_the_endpoints_are_read_only(client: httpx.Client) -> None:
     response = client.post("/health/live")
-    assert problem_body(response, 405)["allow"] == ["GET"]
-    assert response.headers["allow"] == "GET"
+    assert problem_body(response, 405)["allow"] == ["GET", "HEAD", "OPTIONS"]
+    assert response.headers["allow"] == "GET, HEAD, OPTIONS"
 
 
 def test_status_is_off_by_default_and_health_can_be_switched_off(tmp_path: Path) -> None:

@@ -83,7 +83,9 @@ def test_an_endless_pass_through_body_is_cut_at_the_limit(http: httpx.Client) ->
     with pytest.raises(httpx.RemoteProtocolError), http.stream("GET", "/f/endless/x") as r:
         for chunk in r.iter_bytes():
             received += len(chunk)
-    assert 1024 * 1024 - 64 * 1024 <= received <= 1024 * 1024
+    # Everything up to the limit, less what was in flight when it was hit: the chunk that
+    # crossed it and, under load, the one read before it (aiohttp reads up to 64 KiB at once).
+    assert 1024 * 1024 - 2 * 64 * 1024 <= received <= 1024 * 1024
 
 
 @pytest.mark.parametrize("cut", [3, 12, 20, 30])

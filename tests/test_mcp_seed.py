@@ -201,7 +201,7 @@ def test_a_bare_call_to_an_unknown_tool_is_error_32602(gateway: Running) -> None
 
 def test_a_get_is_refused_as_there_is_no_server_stream(gateway: Running) -> None:
     response = httpx.get(gateway.url(MCP) + "/mcp", timeout=10)
-    assert (response.status_code, response.headers["allow"]) == (405, "POST")
+    assert (response.status_code, response.headers["allow"]) == (405, "OPTIONS, POST")
 
 
 def test_the_handshake_reports_the_adapter_description_as_instructions(gateway: Running) -> None:

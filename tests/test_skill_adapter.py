@@ -221,8 +221,8 @@ def test_a_path_outside_the_catalog_is_404(client: httpx.Client) -> None:
 
 def test_the_catalog_is_read_only(client: httpx.Client) -> None:
     response = client.post("/skills/order-management", json={})
-    assert problem_body(response, 405)["allow"] == ["GET"]
-    assert response.headers["allow"] == "GET"
+    assert problem_body(response, 405)["allow"] == ["GET", "HEAD", "OPTIONS"]
+    assert response.headers["allow"] == "GET, HEAD, OPTIONS"
 
 
 def _count(metrics: str, **labels: str) -> int:

@@ -10,7 +10,9 @@ from typing import Annotated, Any
 import typer
 
 from naftiko.adapters.limits import DEFAULT_MAX_BODY
+from naftiko.engine.network import ProxyOptions
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY
+from naftiko.engine.tls import ClientCert, TlsOptions, served_certs, split_namespace
 from naftiko.engine.upstream import Timeouts
 from naftiko.errors import NaftikoError, Problem, SpecError
 from naftiko.runtime import Settings
@@ -207,12 +209,54 @@ def run(
             "repeatable; also NAFTIKO_ALLOW_HOSTS.",
         ),
     ] = None,
+    proxy: Annotated[
+        str | None,
+        typer.Option(
+            "--proxy",
+            help="Upstream calls go through this proxy (http://[user:pass@]host:port), over "
+            "HTTP_PROXY/HTTPS_PROXY/ALL_PROXY.",
+        ),
+    ] = None,
+    no_proxy: Annotated[
+        str | None,
+        typer.Option(
+            "--no-proxy", help="Hosts reached directly (as NO_PROXY, which it overrides)."
+        ),
+    ] = None,
+    ca_bundle: Annotated[
+        Path | None,
+        typer.Option("--ca-bundle", help="PEM file of extra CAs trusted for upstream TLS."),
+    ] = None,
+    client_cert: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--client-cert",
+            help="NAMESPACE=CERT[,KEY]: the client certificate of one consumed namespace "
+            "(mutual TLS); repeatable.",
+        ),
+    ] = None,
+    client_key_password: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--client-key-password",
+            help="NAMESPACE=@FILE or NAMESPACE=VARIABLE (a bound variable): the passphrase of "
+            "that namespace's client key; repeatable.",
+        ),
+    ] = None,
+    tls_cert: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tls-cert",
+            help="[NAMESPACE=]FILE: serve HTTPS with this certificate chain (every adapter, or "
+            "the one named); repeatable.",
+        ),
+    ] = None,
+    tls_key: Annotated[
+        list[str] | None,
+        typer.Option("--tls-key", help="[NAMESPACE=]FILE: the key of that --tls-cert."),
+    ] = None,
 ) -> None:
     """Serve every adapter of every spec until SIGTERM/SIGINT; SIGHUP reloads them."""
-    if log_level.lower() not in ("debug", "info", "warning", "error"):
-        raise typer.BadParameter("must be debug, info, warning or error", param_hint="--log-level")
-    if log_format not in ("text", "json"):
-        raise typer.BadParameter("must be text or json", param_hint="--log-format")
     try:
         worker_total = worker_count(workers)
     except ValueError:
@@ -220,6 +264,15 @@ def run(
             "must be a positive number or auto", param_hint="--workers"
         ) from None
     try:
+        passwords = [split_namespace(p) for p in client_key_password or ()]
+        if any(ns is None for ns, _ in passwords):
+            raise ValueError("--client-key-password: expected NAMESPACE=@FILE or NAMESPACE=NAME")
+        tls = TlsOptions(
+            ca_bundle=ca_bundle,
+            client_certs=tuple(ClientCert.parse(c) for c in client_cert or ()),
+            key_passwords={ns: source for ns, source in passwords if ns is not None},
+            served=served_certs(tls_cert or [], tls_key or []),
+        )
         settings = Settings(
             host=host,
             env_file=env_file,
@@ -241,6 +294,8 @@ def run(
             max_connections=max_connections,
             allow_origins=tuple(allow_origin or ()),
             allow_hosts=tuple(allow_host or ()),
+            proxy=ProxyOptions(proxy, no_proxy),
+            tls=tls,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -45,6 +45,7 @@ class Var:
     """`{{name}}` (or `{name}` in a path): a dotted lookup in the evaluation context."""
 
     name: str
+    raw: str = field(default="", compare=False)  # as written (`{{ x }}`, `{x}`), for rewrites
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -111,7 +112,7 @@ def parse_template(source: str, *, single_braces: bool = False) -> Template:
             # Mustache sections and comments are not supported: keep the text literally.
             parts.append(match.group(0))
         else:
-            parts.append(Var(name.strip()))
+            parts.append(Var(name.strip(), match.group(0)))
         pos = match.end()
     if pos < len(source):
         parts.append(source[pos:])
@@ -122,6 +123,21 @@ def parse_template(source: str, *, single_braces: bool = False) -> Template:
         else:
             merged.append(part)
     return Template(source, tuple(merged))
+
+
+def rewrite(template: Template, fill: Callable[[Var], str | None]) -> str:
+    """The template's text with each variable replaced by `fill(var)`, or kept as written
+    when `fill` gives None (a filled value is never read as a template again)."""
+    return "".join(
+        part if isinstance(part, str) else (text if (text := fill(part)) is not None else part.raw)
+        for part in template.parts
+    )
+
+
+def has_single_braces(source: str) -> bool:
+    """Whether a path writes a variable the dialect's way, `{name}`, not `{{name}}`."""
+    single = parse_template(source, single_braces=True).variables
+    return len(single) > len(parse_template(source).variables)
 
 
 def unbalanced_braces(source: str) -> int | None:

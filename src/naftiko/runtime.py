@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -24,16 +25,18 @@ from typing import Any, Protocol
 
 import uvicorn
 
-from naftiko.adapters.http_edge import HttpEdge
-from naftiko.adapters.limits import DEFAULT_MAX_BODY, BodyLimits, Bounds, Drain, problem_refusal
-from naftiko.adapters.origins import Cors, OriginGuard, OriginPolicy, is_loopback
+from naftiko.adapters.edge import Edge
+from naftiko.adapters.limits import DEFAULT_MAX_BODY, BodyLimits, Drain
+from naftiko.adapters.origins import Cors, OriginPolicy, is_loopback
 from naftiko.adapters.rest import RestAdapter
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import mcp_plan, rest_plan
 from naftiko.engine.metrics import Metrics
+from naftiko.engine.network import ProxyOptions, build_network
 from naftiko.engine.plan import build_plan
 from naftiko.engine.startup import check_startup
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY
+from naftiko.engine.tls import CertificateError, TlsOptions, server_context
 from naftiko.engine.upstream import Timeouts
 from naftiko.errors import NaftikoError
 from naftiko.model import ApiKeyAuth, ExposesControl, ExposesMcp, ExposesRest, ExposesSkill
@@ -84,6 +87,9 @@ class Settings:
     drain_delay: float = 0.0
     ready_upstreams: bool = False  # readiness also asks that every upstream accepts a connection
     watch: bool = False  # reload when a spec or bind file changes
+    # Outbound proxies and certificates (upstream trust, client certificates, adapter TLS).
+    proxy: ProxyOptions = field(default_factory=ProxyOptions)
+    tls: TlsOptions = field(default_factory=TlsOptions)
 
     def __post_init__(self) -> None:
         numbers = {
@@ -102,6 +108,10 @@ class Settings:
                 raise ValueError(f"{name} must be positive")
         if self.drain_seconds < 0 or self.drain_delay < 0:
             raise ValueError("drain_seconds and drain_delay must not be negative")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise ValueError("--log-level must be debug, info, warning or error")
+        if self.log_format not in ("text", "json"):
+            raise ValueError("--log-format must be text or json")
 
 
 class Adapter(Protocol):
@@ -119,6 +129,7 @@ class Served:
     port: int
     adapter: Any
     state: str = "stopped"
+    tls: ssl.SSLContext | None = None  # `--tls-cert`: served over HTTPS
     declared_port: int = 0  # as the spec says (0: any free port), kept once bound
 
     def __post_init__(self) -> None:
@@ -127,7 +138,7 @@ class Served:
     @property
     def url(self) -> str:
         host = self.address if ":" not in self.address else f"[{self.address}]"
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
 
 @dataclass
@@ -212,16 +223,34 @@ def build(
     env = dict(environ)
     if settings.env_file is not None:
         env = {**read_env_file(settings.env_file), **env}
+    plans = []
     for spec in specs:
         capability = load(spec)
         plan = build_plan(capability, resolve(capability, env))
         check_startup(plan)
-        engine = Engine(plan, settings.timeouts, settings.max_upstream_body)
-        runtime.engines.append(engine)
+        plans.append(plan)
         runtime.labels.append((capability.info.label if capability.info else None) or str(spec))
-        for i, exposed in enumerate(capability.body.exposes):
+    consumed = {ns: p.bindings.lookup for p in reversed(plans) for ns in p.clients}
+    network = build_network(settings.proxy, settings.tls, consumed, env)
+    for plan in plans:
+        engine = Engine(plan, settings.timeouts, settings.max_upstream_body, network)
+        runtime.engines.append(engine)
+        for i, exposed in enumerate(plan.capability.body.exposes):
             _add_adapter(runtime, plan, engine, i, exposed)
+    _serve_tls(runtime)
     return runtime
+
+
+def _serve_tls(runtime: Runtime) -> None:
+    """`--tls-cert`: one context per certificate, each read (and checked) before any port
+    opens; a namespace's own certificate over the one for every adapter."""
+    named = {s.namespace for s in runtime.served}
+    for cert in runtime.settings.tls.served:
+        if cert.namespace is not None and cert.namespace not in named:
+            raise CertificateError(f"--tls-cert {cert.namespace}: no adapter {cert.namespace!r}")
+    contexts = {cert.namespace: server_context(cert) for cert in runtime.settings.tls.served}
+    for served in runtime.served:
+        served.tls = contexts.get(served.namespace) or contexts.get(None)
 
 
 def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: Any) -> None:
@@ -233,9 +262,7 @@ def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: A
     address = settings.host or exposed.address or "127.0.0.1"
     adapter: Any
     if isinstance(exposed, ExposesRest):
-        adapter = RestAdapter(
-            rest_plan(plan, i, exposed), engine, runtime.metrics, settings.max_body
-        )
+        adapter = RestAdapter(rest_plan(plan, i, exposed), engine)
     elif isinstance(exposed, ExposesMcp):
         from naftiko.adapters.mcp import McpAdapter
 
@@ -249,7 +276,7 @@ def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: A
     elif isinstance(exposed, ExposesSkill):
         from naftiko.adapters.skill import SkillAdapter
 
-        adapter = SkillAdapter(plan, i, exposed, runtime.metrics, engine.upstreams)
+        adapter = SkillAdapter(plan, i, exposed, engine.upstreams)
     elif isinstance(exposed, ExposesControl):
         from naftiko.adapters.control import ControlAdapter
 
@@ -257,38 +284,30 @@ def _add_adapter(runtime: Runtime, plan: Any, engine: Engine, i: int, exposed: A
     else:  # pragma: no cover - the model admits no other type
         return
     namespace = getattr(exposed, "namespace", None) or exposed.type
-    guarded = OriginGuard(
-        adapter.app,
-        runtime.origins,
-        _cors(adapter, getattr(exposed, "authentication", None)),
+    # The adapter's ASGI app is its edge: everything every adapter does around a request.
+    adapter.app = Edge(
+        adapter,
+        origins=runtime.origins,
+        cors=_cors(adapter, getattr(exposed, "authentication", None)),
         loopback=is_loopback(address),
-        strict=isinstance(exposed, ExposesMcp),
-    )
-    bounded = Bounds(
-        guarded,
-        kind=exposed.type,
-        namespace=namespace,
         limits=BodyLimits(settings.max_body, settings.body_timeout, settings.max_header_bytes),
         drain=runtime.drain,
         metrics=runtime.metrics,
-        refuse=getattr(adapter, "refuse", problem_refusal),
     )
-    # Outermost: every answer, refusals included, gets its Date and request id.
-    adapter.app = HttpEdge(bounded)
     runtime.served.append(Served(exposed.type, namespace, address, exposed.port or 0, adapter))
 
 
 def _cors(adapter: Any, auth: Any) -> Cors:
-    """What each kind of adapter offers a browser from an allowed origin."""
+    """The request headers each kind of adapter reads, offered to allowed origins."""
     headers = {"authorization"}
     if isinstance(auth, ApiKeyAuth) and auth.placement == "header":
         headers.add(auth.key or "X-API-Key")
     if isinstance(adapter, RestAdapter):
-        return Cors(adapter.methods_at, frozenset(headers | adapter.header_inputs()))
-    if getattr(adapter, "server", None) is not None:  # MCP
+        return Cors(frozenset(headers | adapter.header_inputs()))
+    if adapter.kind == "mcp":
         mcp_headers = {"mcp-session-id", "mcp-protocol-version", "last-event-id"}
-        return Cors(lambda _: ["POST"], frozenset(headers | mcp_headers), ("Mcp-Session-Id",))
-    return Cors(lambda _: ["GET", "HEAD"], frozenset(headers))
+        return Cors(frozenset(headers | mcp_headers), ("Mcp-Session-Id",))
+    return Cors(frozenset(headers))
 
 
 def _bind(served: Served, runtime: Runtime | None = None) -> socket.socket:
@@ -349,9 +368,10 @@ async def serve(
             # A backstop only: the drain below answers and ends every request in time.
             timeout_graceful_shutdown=math.ceil(settings.drain_seconds) + 5,
             server_header=False,
-            date_header=False,  # HttpEdge stamps one (uvicorn's needs its own main loop)
+            date_header=False,  # the edge stamps one (uvicorn's needs its own main loop)
             # Forwarded-header rewriting is a proxy's job, and costs on every request.
             proxy_headers=False,
+            ssl_context_factory=_given(served.tls) if served.tls else None,
         )
         config.load()
         server = uvicorn.Server(config)
@@ -423,6 +443,11 @@ def _rebuilt(old: Runtime) -> Runtime:
     new = build(old.specs, old.settings, old.environ, metrics=old.metrics)
     new.started, new.workers, new.reloader = old.started, old.workers, old.reloader
     return new
+
+
+def _given(context: ssl.SSLContext) -> Callable[[Any, Any], ssl.SSLContext]:
+    """uvicorn's hook for a context built elsewhere (ours were checked in `build`)."""
+    return lambda _config, _default: context
 
 
 async def _drain(servers: list[uvicorn.Server], drain: Drain, seconds: float) -> None:

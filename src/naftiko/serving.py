@@ -136,7 +136,8 @@ class _GuardedProtocol(HttpToolsProtocol):
             self.transport.close()
             return
         self._rejections.lingering += 1
-        self.transport.write_eof()
+        if self.transport.can_write_eof():  # TLS has no half-close: the linger alone serves
+            self.transport.write_eof()
         self.loop.call_later(_LINGER_SECONDS, self._stop_lingering)
 
     def _stop_lingering(self) -> None:

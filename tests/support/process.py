@@ -91,7 +91,7 @@ def naftiko_run(
                 process.wait(5)
                 raise RuntimeError(f"naftiko run exited {process.returncode}:\n{running.logs()}")
             parts = line.split()
-            if len(parts) == 3 and parts[2].startswith("http://"):
+            if len(parts) == 3 and parts[2].startswith(("http://", "https://")):
                 running.urls[parts[1]] = parts[2]
         yield running
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,8 +50,11 @@ async def _shutdown(runner: web.AppRunner) -> None:
 
 
 @contextmanager
-def serve_app(app: web.Application, host: str = "127.0.0.1") -> Iterator[str]:
-    """Run `app` on <host>:<ephemeral> in a background loop; yield its base URL."""
+def serve_app(
+    app: web.Application, host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None
+) -> Iterator[str]:
+    """Run `app` on <host>:<ephemeral> in a background loop (HTTPS with `ssl_context`);
+    yield its base URL."""
     loop = asyncio.new_event_loop()
     started = threading.Event()
     holder: dict[str, object] = {}
@@ -59,7 +63,7 @@ def serve_app(app: web.Application, host: str = "127.0.0.1") -> Iterator[str]:
         # A short shutdown timeout: slow handlers (timeout tests) are cancelled at teardown.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
-        site = web.TCPSite(runner, host, 0)
+        site = web.TCPSite(runner, host, 0, ssl_context=ssl_context)
         await site.start()
         holder["runner"] = runner
         holder["port"] = runner.addresses[0][1]
@@ -75,7 +79,7 @@ def serve_app(app: web.Application, host: str = "127.0.0.1") -> Iterator[str]:
     if not started.wait(10):
         raise RuntimeError("test server did not start")
     try:
-        yield f"http://{host}:{holder['port']}"
+        yield f"{'https' if ssl_context else 'http'}://{host}:{holder['port']}"
     finally:
         runner = holder["runner"]
         assert isinstance(runner, web.AppRunner)

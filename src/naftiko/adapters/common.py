@@ -25,6 +25,7 @@ from naftiko.errors import (
 )
 
 access_log = logging.getLogger("naftiko.access")
+OPERATION = "naftiko.operation"  # key in scope["state"]: the operation's metric label
 log = logging.getLogger("naftiko")
 
 _TITLES = {

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import platform
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from naftiko.adapters.auth_gate import Authority, Gate, caller
-from naftiko.adapters.common import access_log, log, problem
+from naftiko.adapters.auth_gate import Authority, Gate
+from naftiko.adapters.common import OPERATION, problem
 from naftiko.adapters.control_ops import Management
+from naftiko.adapters.limits import problem_refusal
 from naftiko.engine.exposed import guard
 from naftiko.engine.metrics import Metrics
 from naftiko.engine.plan import Plan
@@ -41,11 +40,15 @@ class RuntimeView(Protocol):
         ...
 
 
-_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 
 
 class ControlAdapter:
+    """The control port, served behind `edge.Edge` like every adapter."""
+
+    kind = "control"
+    refuse = staticmethod(problem_refusal)
+
     def __init__(
         self,
         plan: Plan,
@@ -57,7 +60,7 @@ class ControlAdapter:
         self.runtime = runtime
         self.namespace = adapter.namespace or adapter.type
         at = ("capability", "exposes", index)
-        self._gate = Gate(guard(plan, adapter.authentication, at), authority)
+        self.gate = Gate(guard(plan, adapter.authentication, at), authority)
         info = plan.capability.info
         self._capability = {
             "label": info.label if info else None,
@@ -73,44 +76,22 @@ class ControlAdapter:
         if _metrics_enabled(adapter.observability):
             self._routes["/metrics"] = {"GET": self._metrics}
         self._routes.update(Management(adapter.management, runtime.reload).routes())
-        self.app = Starlette(routes=[Route("/{rest:path}", self._dispatch, methods=_METHODS)])
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
         yield
 
-    async def _dispatch(self, request: Request) -> Response:
-        started = time.perf_counter()
-        try:
-            response = self._gate.metadata(request) or await self._gate.admit(request)
-            response = response or await self._route(request)
-        except Exception:
-            # The edge: an unexpected fault is a 500 with no details, and a log line for us.
-            log.exception("unexpected error in control adapter %s", self.namespace)
-            response = problem(500, "internal error")
-        # Probes hit this port every few seconds: their lines stay out of the info-level log.
-        access_log.debug(
-            "%s %s %s %d %.1fms %s",
-            self.namespace,
-            request.method,
-            request.url.path,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-            caller(request.scope),
-        )
-        return response
+    def methods_at(self, path: str) -> list[str]:
+        return list(self._routes.get(path, {}))
 
-    async def _route(self, request: Request) -> Response:
-        methods = self._routes.get(request.url.path)
-        if methods is None:
-            return problem(404, f"no resource at {request.url.path}")
-        handler = methods.get(request.method)
-        if handler is None:
-            allowed = list(methods)
-            response = problem(405, f"method {request.method} not allowed", allow=allowed)
-            response.headers["Allow"] = ", ".join(allowed)
-            return response
-        return await handler(request)
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handler = self._routes.get(scope["path"], {}).get(scope["method"])
+        if handler is not None:
+            scope["state"][OPERATION] = scope["path"]
+            response = await handler(Request(scope, receive))
+        else:  # the edge answers 404 and 405 before this
+            response = problem(404, f"no resource at {scope['path']}")
+        await response(scope, receive, send)
 
     async def _live(self, _: Request) -> Response:
         return JSONResponse({"status": "UP"})

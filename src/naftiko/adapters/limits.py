@@ -1,6 +1,6 @@
-"""Limits every HTTP adapter shares: the request body read once, under `--max-body` and an
-idle timeout; headers under `--max-header-bytes`; a drain that answers every request still
-running when it ends; pass-through bodies streamed.
+"""Limits every HTTP adapter shares, applied by `edge.Edge`: the request body read once,
+under `--max-body` and an idle timeout; headers under `--max-header-bytes`; a drain that
+answers every request still running when it ends; pass-through bodies streamed.
 
 An adapter only says how a refusal looks in its protocol (`Refuse`: problem+json for REST,
 skill and control, a JSON-RPC error for MCP); what is refused, and when, is decided here.
@@ -9,17 +9,15 @@ skill and control, a JSON-RPC error for MCP); what is refused, and when, is deci
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncGenerator, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from naftiko.adapters.common import access_log, log, problem
-from naftiko.engine.metrics import Metrics
+from naftiko.adapters.common import log, problem
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 
@@ -64,138 +62,33 @@ class Drain:
         return len(tasks)
 
 
-class Bounds:
-    """ASGI middleware around one adapter's app."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        kind: str,
-        namespace: str,
-        limits: BodyLimits,
-        drain: Drain,
-        metrics: Metrics,
-        refuse: Refuse,
-    ) -> None:
-        self.app = app
-        self.kind = kind
-        self.namespace = namespace
-        self.limits = limits
-        self.drain = drain
-        self.metrics = metrics
-        self.refuse = refuse
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        task = asyncio.current_task()
-        assert task is not None
-        exchange = _Exchange(send)
-        body = b""
-        drain = self.drain
+async def read_body(
+    scope: Scope, receive: Receive, limits: BodyLimits
+) -> tuple[bytes, tuple[int, str] | None]:
+    """The whole request body, or why not: (413 or 408, detail), or (0, "") when the client
+    went away before sending it all."""
+    limit = limits.max_body
+    declared = declared_length(scope)
+    if declared is not None and declared > limit:
+        return b"", (413, f"request body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
         try:
-            if _header_bytes(scope) > self.limits.max_header_bytes:
-                limit = self.limits.max_header_bytes
-                await self._answer(
-                    scope, exchange, 431, f"request headers are larger than {limit} bytes"
-                )
-                return
-            if _has_body(scope):
-                drain.reading.add(task)
-                try:
-                    body = await self._read(scope, receive, exchange)
-                finally:
-                    drain.reading.discard(task)
-                if exchange.started:
-                    return  # refused (413/408) or the client went away
-                receive = _replay(body, receive)
-                REQUEST_BODY.set(body)
-            drain.running.add(task)
-            try:
-                await self.app(scope, receive, exchange.send)
-            finally:
-                drain.running.discard(task)
-        except asyncio.CancelledError:
-            if task not in drain.cut:
-                raise
-            drain.cut.discard(task)
-            task.uncancel()
-            await self._cut_short(scope, exchange, body)
-
-    async def _read(self, scope: Scope, receive: Receive, exchange: _Exchange) -> bytes:
-        limit = self.limits.max_body
-        declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._answer(scope, exchange, 413, f"request body is larger than {limit} bytes")
-            return b""
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            try:
-                async with asyncio.timeout(self.limits.idle_seconds):
-                    message = await receive()
-            except TimeoutError:
-                detail = f"request body stalled for {self.limits.idle_seconds:g} s"
-                await self._answer(scope, exchange, 408, detail)
-                return b""
-            if message["type"] != "http.request":
-                exchange.started = True  # the client is gone: nobody to answer
-                return b""
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                await self._answer(
-                    scope, exchange, 413, f"request body is larger than {limit} bytes"
-                )
-                return b""
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        return b"".join(chunks)
-
-    async def _cut_short(self, scope: Scope, exchange: _Exchange, body: bytes) -> None:
-        if exchange.started:
-            # Part of the answer is out: only closing the connection can say it is cut short.
-            log.warning("%s %s: response cut short by shutdown", self.kind, self.namespace)
-            return
-        await self._answer(scope, exchange, 503, "the server is shutting down", body)
-
-    async def _answer(
-        self, scope: Scope, exchange: _Exchange, status: int, detail: str, body: bytes = b""
-    ) -> None:
-        """A refusal decided at the edge: answered, closing the connection (a body may still
-        be on its way), with its access line and metric like any other answer."""
-        started = time.perf_counter()
-        response = self.refuse(status, detail, body)
-        response.headers["Connection"] = "close"
-        await response(scope, _nothing, exchange.send)
-        elapsed = time.perf_counter() - started
-        self.metrics.observe(self.kind, self.namespace, "-", str(status), elapsed)
-        access_log.info(
-            "%s %s %s %d %.1fms",
-            self.namespace,
-            scope["method"],
-            scope["path"],
-            status,
-            elapsed * 1000,
-        )
-
-
-class _Exchange:
-    """Watches what the app sends: whether the answer has started."""
-
-    __slots__ = ("_send", "started")
-
-    def __init__(self, send: Send) -> None:
-        self._send = send
-        self.started = False
-
-    async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.started = True
-        await self._send(message)
+            async with asyncio.timeout(limits.idle_seconds):
+                message = await receive()
+        except TimeoutError:
+            return b"", (408, f"request body stalled for {limits.idle_seconds:g} s")
+        if message["type"] != "http.request":
+            return b"", (0, "")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return b"", (413, f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks), None
 
 
 class Streamed(Response):
@@ -240,14 +133,14 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-def _header_bytes(scope: Scope) -> int:
+def header_bytes(scope: Scope) -> int:
     size = len(scope.get("raw_path") or b"") + len(scope["query_string"])
     for name, value in scope["headers"]:
         size += len(name) + len(value) + 4
     return size
 
 
-def _has_body(scope: Scope) -> bool:
+def has_body(scope: Scope) -> bool:
     for name, value in scope["headers"]:
         if name == b"content-length":
             return bool(value != b"0")
@@ -256,15 +149,14 @@ def _has_body(scope: Scope) -> bool:
     return False
 
 
-def _header(scope: Scope, wanted: bytes) -> str | None:
+def declared_length(scope: Scope) -> int | None:
     for name, value in scope["headers"]:
-        if name == wanted:
-            text: str = value.decode("latin-1")
-            return text
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
     return None
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay(body: bytes, receive: Receive) -> Receive:
     """The body already read, handed to the app as one message; then the real channel (which
     reports the client's disconnect)."""
     pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
@@ -273,10 +165,6 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return pending.pop() if pending else await receive()
 
     return replay
-
-
-async def _nothing() -> Message:
-    return {"type": "http.disconnect"}
 
 
 def problem_refusal(status: int, detail: str, body: bytes) -> Response:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import mcp_types as types
@@ -22,13 +22,12 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST
 from pydantic import ValidationError
-from starlette.requests import HTTPConnection
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 import naftiko.safejson as safejson
-from naftiko.adapters.auth_gate import Gate, caller
-from naftiko.adapters.common import access_log, log, problem, request_id
+from naftiko.adapters.auth_gate import Gate
+from naftiko.adapters.common import log
 from naftiko.adapters.limits import DEFAULT_MAX_BODY, REQUEST_BODY
 from naftiko.adapters.mcp_content import Prompts, Resources
 from naftiko.adapters.mcp_http import JsonRpcEdge
@@ -49,12 +48,17 @@ Context = ServerRequestContext[Any, Any]
 
 
 class McpAdapter:
+    """One `type: mcp` adapter, served behind `edge.Edge` over HTTP, or on stdio."""
+
+    kind = "mcp"
+
     def __init__(
         self, plan: McpPlan, engine: Engine, metrics: Metrics, max_body: int = DEFAULT_MAX_BODY
     ) -> None:
         self.plan = plan
         self.engine = engine
         self.metrics = metrics
+        self.namespace = plan.namespace
         spec_dir = engine.plan.capability.path.parent
         # Schemas are derived once: tools/list, and the SDK's per-call header validation
         # (`get_tool_input_schema`), read them without re-listing the tools.
@@ -73,8 +77,7 @@ class McpAdapter:
         self.max_body = max_body
         self.refuse = jsonrpc_refusal
         self._edge = JsonRpcEdge(self._sessions.handle_request)
-        self.app = _Asgi(self._asgi)
-        self._gate = Gate(plan.guard, engine.upstreams)
+        self.gate = Gate(plan.guard, engine.upstreams)
 
     def _server(self) -> Server[Any]:
         has_resources, has_prompts = bool(self._resources), bool(self._prompts)
@@ -108,44 +111,13 @@ class McpAdapter:
 
     # ------------------------------------------------------------------ HTTP
 
-    async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return  # the runtime drives lifespan() itself; websockets are not MCP
-        started = time.perf_counter()
-        status = 0
+    def methods_at(self, path: str) -> list[str]:
+        """`/` and `/mcp` take POSTs only: no server-initiated stream (GET), no session to
+        end (DELETE); a GET held open would only pin a connection and delay shutdown."""
+        return ["POST"] if path in _PATHS else []
 
-        async def watched(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        connection = HTTPConnection(scope)
-        metadata = self._gate.metadata(connection)
-        if metadata is not None:
-            await metadata(scope, receive, watched)
-        elif scope["path"] not in _PATHS:
-            await problem(404, f"no MCP endpoint at {scope['path']}")(scope, receive, watched)
-        elif (refusal := await self._gate.admit(connection)) is not None:
-            await refusal(scope, receive, watched)
-        elif scope["method"] != "POST":
-            # No server-initiated stream (GET) and no session to end (DELETE): a GET held open
-            # would only pin a connection and delay shutdown.
-            refusal = problem(405, f"method {scope['method']} not allowed", allow=["POST"])
-            refusal.headers["Allow"] = "POST"
-            await refusal(scope, receive, watched)
-        else:
-            await self._edge(_accepting_json(scope), receive, watched)
-        access_log.info(
-            "%s %s %s %d %.1fms %s %s",
-            self.plan.namespace,
-            scope["method"],
-            scope["path"],
-            status,
-            (time.perf_counter() - started) * 1000,
-            caller(scope),
-            request_id(),
-        )
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._edge(_accepting_json(scope), receive, send)
 
     # ------------------------------------------------------------------ handlers
 
@@ -251,17 +223,6 @@ async def _contain_faults(ctx: Context, call_next: CallNext) -> HandlerResult:
     except Exception:
         log.exception("unexpected error in MCP method %s", ctx.method)
         raise MCPError(INTERNAL_ERROR, "internal error") from None
-
-
-class _Asgi:
-    """An ASGI 3 callable around a bound method (uvicorn inspects `__call__` to tell
-    ASGI 3 from ASGI 2, and a bound method's is not a coroutine function)."""
-
-    def __init__(self, handle: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
-        self._handle = handle
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._handle(scope, receive, send)
 
 
 def _accepting_json(scope: Scope) -> Scope:

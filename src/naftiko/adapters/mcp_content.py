@@ -24,13 +24,12 @@ from naftiko.adapters.mcp_results import failure_text
 from naftiko.engine.engine import Engine
 from naftiko.engine.plan import Action
 from naftiko.errors import InputError, NaftikoError
-from naftiko.expressions import parse_template
+from naftiko.expressions import parse_template, rewrite
 from naftiko.model.exposes import McpPrompt, McpResource
 from naftiko.spec.files import resolve_location
 
 # MCP 2025-11-25, server/resources, error handling: "Resource not found: -32002".
 RESOURCE_NOT_FOUND = -32002
-_PLACEHOLDER = re.compile(r"\{\{([a-zA-Z0-9_]+)\}\}")
 
 
 @dataclass(frozen=True)
@@ -267,4 +266,4 @@ class Prompts:
 def render(template: str, arguments: dict[str, str]) -> str:
     """`{{name}}` → the argument's value; unknown placeholders stay as written, and a
     substituted value is never scanned again (an argument cannot inject another one)."""
-    return _PLACEHOLDER.sub(lambda m: arguments.get(m.group(1), m.group(0)), template)
+    return rewrite(parse_template(template), lambda var: arguments.get(var.name))

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from naftiko.adapters.openapi_schemas import PROBLEM, body_schema, input_schema, output_schema
 from naftiko.engine.exposed import Guard, RestPlan, Route
 from naftiko.engine.inputs import Input
-from naftiko.expressions import norm
+from naftiko.expressions import Var, norm, parse_template, rewrite
 from naftiko.version import __version__
 
-_BRACES = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
+
+def _openapi_variable(var: Var) -> str:
+    return "{" + var.name + "}"
 
 
 def openapi_document(plan: RestPlan) -> dict[str, Any]:
@@ -19,7 +20,7 @@ def openapi_document(plan: RestPlan) -> dict[str, Any]:
     for route in plan.routes:
         if route.forward_namespace is not None:
             continue
-        path = _BRACES.sub(r"{\1}", route.path)
+        path = rewrite(parse_template(route.path, single_braces=True), _openapi_variable)
         paths.setdefault(path, {})[route.method.lower()] = _operation(route, plan.guard)
     doc: dict[str, Any] = {
         "openapi": "3.1.0",

@@ -1,4 +1,5 @@
-"""Browser-facing edge of every adapter: Origin and Host checks, and CORS (SECURITY.md).
+"""The browser rules every adapter's edge applies: Origin and Host checks, and CORS
+(SECURITY.md); `edge.Edge` enforces them.
 
 A browser page can make requests to any address it can reach, including a gateway on the
 user's own machine or network. Three rules keep such a page from using the gateway's
@@ -19,14 +20,12 @@ Requests without an `Origin` (curl, SDKs, agents) are not affected by the Origin
 from __future__ import annotations
 
 import ipaddress
-import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import Response
 
-_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 # What any client may send besides the headers a spec declares.
@@ -115,105 +114,24 @@ class OriginPolicy:
 
 @dataclass(frozen=True)
 class Cors:
-    """What one adapter offers cross-origin: its methods per path, the headers it reads."""
+    """What one adapter offers a browser from an allowed origin: the headers it reads (its
+    methods are the edge's to know), and the response headers a page may see."""
 
-    methods_for: Callable[[str], Iterable[str]]
     headers: frozenset[str] = field(default_factory=frozenset)
     expose: tuple[str, ...] = ()
 
-
-class OriginGuard:
-    """ASGI middleware in front of one adapter's app."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        policy: OriginPolicy,
-        cors: Cors,
-        *,
-        loopback: bool,
-        strict: bool,
-    ) -> None:
-        self.app = app
-        self.policy = policy
-        self.cors = cors
-        self.loopback = loopback  # check Host (DNS rebinding): the listener is on loopback
-        self.strict = strict  # refuse every foreign-origin request (MCP), not only unsafe ones
-        self._allow_headers = _BASE_HEADERS | {h.lower() for h in cors.headers}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        origin, host, hosts = None, None, 0
-        for name, value in scope["headers"]:
-            if name == b"origin":
-                origin = value.decode("latin-1")
-            elif name == b"host":
-                host, hosts = value.decode("latin-1"), hosts + 1
-        if self.loopback and hosts == 1 and host is not None and not self.policy.allows_host(host):
-            await _refuse(scope, send, "host not allowed")
-            return
-        if origin is None:
-            await self.app(scope, receive, send)
-            return
-        method = scope["method"]
-        preflight = method == "OPTIONS" and any(
-            name == b"access-control-request-method" for name, _ in scope["headers"]
-        )
-        if not self.policy.allows_origin(origin):
-            trusted = self.policy.trusts_origin(origin)
-            if preflight or (not trusted and (self.strict or method not in _SAFE)):
-                await _refuse(scope, send, "origin not allowed")
-                return
-            await self.app(scope, receive, send)  # served without CORS headers
-            return
-        if preflight:
-            await self._preflight(scope, send, origin)
-            return
-        await self.app(scope, receive, self._with_cors(send, origin))
-
-    async def _preflight(self, scope: Scope, send: Send, origin: str) -> None:
-        methods = sorted(set(self.cors.methods_for(scope["path"])))
-        if not methods:
-            await _refuse(scope, send, "no resource at this path", status=404)
-            return
-        headers = [
-            (b"access-control-allow-origin", origin.encode("latin-1")),
-            (b"access-control-allow-methods", ", ".join(methods).encode()),
-            (b"access-control-allow-headers", ", ".join(sorted(self._allow_headers)).encode()),
-            (b"access-control-max-age", b"600"),
-            (b"vary", b"Origin"),
-            (b"content-length", b"0"),
-        ]
-        await send({"type": "http.response.start", "status": 204, "headers": headers})
-        await send({"type": "http.response.body", "body": b""})
-
-    def _with_cors(self, send: Send, origin: str) -> Send:
+    def granted(self, origin: str) -> list[tuple[bytes, bytes]]:
+        """Headers on every answer to an allowed origin: that origin only."""
         extra = [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin")]
-        if self.cors.expose:
-            extra.append((b"access-control-expose-headers", ", ".join(self.cors.expose).encode()))
+        if self.expose:
+            extra.append((b"access-control-expose-headers", ", ".join(self.expose).encode()))
+        return extra
 
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
-
-        return sending
-
-
-async def _refuse(scope: Scope, send: Send, detail: str, status: int = 403) -> None:
-    body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": "Forbidden" if status == 403 else "Not Found",
-            "status": status,
-            "detail": detail,
+    def preflight(self, methods: Sequence[str]) -> Response:
+        allowed = sorted(_BASE_HEADERS | {h.lower() for h in self.headers})
+        headers = {
+            "Access-Control-Allow-Methods": ", ".join(methods),
+            "Access-Control-Allow-Headers": ", ".join(allowed),
+            "Access-Control-Max-Age": "600",
         }
-    ).encode()
-    headers = [
-        (b"content-type", b"application/problem+json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+        return Response(status_code=204, headers=headers)

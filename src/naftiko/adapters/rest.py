@@ -1,11 +1,9 @@
-"""REST adapter: a Starlette app per `type: rest` adapter, routes generated from the spec."""
+"""REST adapter: the routes of a `type: rest` adapter, generated from the spec."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import unquote
@@ -16,110 +14,45 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 import naftiko.safejson as safejson
-from naftiko.adapters.auth_gate import Gate, caller
-from naftiko.adapters.common import access_log, error_response, log, problem, request_id
-from naftiko.adapters.limits import Streamed
+from naftiko.adapters.auth_gate import Gate
+from naftiko.adapters.common import OPERATION, error_response, problem
+from naftiko.adapters.limits import Streamed, problem_refusal
 from naftiko.adapters.openapi import openapi_document
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import RestPlan, Route
 from naftiko.engine.inputs import Input
-from naftiko.engine.metrics import Metrics
+from naftiko.engine.result import Result
 from naftiko.errors import InputError, NaftikoError
 from naftiko.expressions import norm
 
-DEFAULT_MAX_BODY = 10 * 1024 * 1024
-
 
 class RestAdapter:
-    """A Starlette application per REST adapter: its own ASGI entry does the routing.
+    """One `type: rest` adapter: spec routes → engine calls → JSON, problem+json or a stream.
 
-    Starlette's Router and middleware stack cost a third of the gateway's throughput here
-    (bench/rest.py), and every route is a spec path matched by one regex table anyway; so
-    requests go straight to `_dispatch`, with Starlette's Request and Response types.
+    Served behind `edge.Edge` (which has already answered 404/405/OPTIONS, checked the gate
+    and read the body), so only routing and rendering remain here. Starlette's Request and
+    Response types are used without its Router: every route is a spec path matched here.
     """
 
-    def __init__(
-        self,
-        plan: RestPlan,
-        engine: Engine,
-        metrics: Metrics,
-        max_body: int = DEFAULT_MAX_BODY,
-    ) -> None:
+    kind = "rest"
+    refuse = staticmethod(problem_refusal)
+
+    def __init__(self, plan: RestPlan, engine: Engine) -> None:
         self.plan = plan
         self.engine = engine
-        self.metrics = metrics
-        self.max_body = max_body
+        self.namespace = plan.namespace
         self._openapi = json.dumps(openapi_document(plan)).encode()
-        self._gate = Gate(plan.guard, engine.upstreams)
-        self.app = self
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        response = await self._dispatch(Request(scope, receive))
-        await response(scope, receive, send)
+        self.gate = Gate(plan.guard, engine.upstreams)
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
         yield
 
-    async def _dispatch(self, request: Request) -> Response:
-        started = time.perf_counter()
-        route_name = "-"
-        scope = request.scope
-        method = scope["method"]
-        try:
-            # Match on the raw path: `%2F` inside a value must not become a path separator.
-            raw_path = scope.get("raw_path") or scope["path"].encode()
-            path = raw_path.decode("latin-1")
-            metadata = self._gate.metadata(request)
-            if metadata is not None:
-                response = metadata
-            elif path == "/openapi.json":
-                response = await self._openapi_answer(request)
-            else:
-                route, variables, allowed = self._match(method, path)
-                if route is not None:
-                    route_name = f"{route.method} {route.path}"
-                response = await self._handle(request, route, variables, allowed)
-        except _TooLarge as exc:
-            response = problem(413, str(exc))
-        except NaftikoError as exc:
-            response = error_response(exc)
-        except Exception:
-            # The edge: an unexpected fault is a 500 with no details, and a log line for us.
-            log.exception("unexpected error in REST adapter %s", self.plan.namespace)
-            response = problem(500, "internal error")
-        elapsed = time.perf_counter() - started
-        status = response.status_code
-        self.metrics.observe("rest", self.plan.namespace, route_name, str(status), elapsed)
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                "%s %s %s %d %.1fms %s %s",
-                self.plan.namespace,
-                method,
-                scope["path"],
-                status,
-                elapsed * 1000,
-                caller(scope),
-                request_id(),
-            )
-        return response
-
-    async def _openapi_answer(self, request: Request) -> Response:
-        if request.method not in _READ_METHODS:
-            return problem(405, f"method {request.method} not allowed", allow=_allow(["GET"]))
-        if request.method == "OPTIONS":
-            return _options(["GET"])
-        refusal = await self._gate.admit(request)
-        return refusal or Response(self._openapi, media_type="application/json")
-
     def methods_at(self, path: str) -> list[str]:
-        """The methods `path` answers (CORS preflights)."""
-        methods = {route.method for route in self.plan.routes if route.regex.match(path)}
-        if "*" in methods:
-            return ["DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"]
-        return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
+        """The methods a raw path answers (the edge's 404/405/OPTIONS and CORS preflights)."""
+        if path == "/openapi.json":
+            return ["GET"]
+        return sorted({route.method for route in self.plan.routes if route.regex.match(path)})
 
     def header_inputs(self) -> frozenset[str]:
         """Every request header the spec reads (CORS preflights)."""
@@ -130,37 +63,25 @@ class RestAdapter:
             if spec.location == "header"
         ) | frozenset(route_header for r in self.plan.routes for route_header in r.trusted_headers)
 
-    def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
-        allowed: list[str] = []
-        # HEAD is GET without the body (RFC 9110 §9.3.2); the server drops the body.
-        wanted = "GET" if method == "HEAD" else method
-        for route in self.plan.routes:
-            match = route.regex.match(path)
-            if match is None:
-                continue
-            if route.method in (wanted, "*"):
-                variables = {name: _decode(match.group(group)) for group, name in route.variables}
-                return route, variables, allowed
-            allowed.append(route.method)
-        return None, {}, allowed
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            response = await self._dispatch(request)
+        except NaftikoError as exc:
+            response = error_response(exc)
+        await response(scope, receive, send)
 
-    async def _handle(
-        self,
-        request: Request,
-        route: Route | None,
-        variables: dict[str, str],
-        allowed: list[str],
-    ) -> Response:
-        if route is None:
-            if allowed and request.method == "OPTIONS":
-                return _options(allowed)
-            if allowed:
-                return problem(405, f"method {request.method} not allowed", allow=_allow(allowed))
-            return problem(404, f"no resource at {request.scope['path']}")
-        refusal = await self._gate.admit(request)
-        if refusal is not None:
-            return refusal
-        raw = await self._read_body(request)
+    async def _dispatch(self, request: Request) -> Response:
+        scope = request.scope
+        # Match on the raw path: `%2F` inside a value must not become a path separator.
+        path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        if path == "/openapi.json":
+            return Response(self._openapi, media_type="application/json")
+        route, variables = self._match(scope["method"], path)
+        if route is None:  # the edge let it through: another method's route matched first
+            return problem(404, f"no resource at {scope['path']}")
+        scope["state"][OPERATION] = f"{route.method} {route.path}"
+        raw = await request.body()
         if route.forward_namespace is not None:
             result = await self.engine.forward(
                 route.forward_namespace,
@@ -173,64 +94,36 @@ class RestAdapter:
         else:
             arguments = _arguments(route, request, variables, raw)
             result = await self.engine.invoke(route.action, arguments, stream=True)
-        headers = dict(result.headers) if result.headers else None
-        if result.stream is not None:
-            return Streamed(result.stream, result.status, result.content_type, headers)
-        if result.raw is not None:
-            return Response(
-                result.raw, result.status, headers=headers, media_type=result.content_type
-            )
-        if result.body is None:
-            return Response(
-                status_code=204 if result.status < 300 else result.status, headers=headers
-            )
-        # safejson writes a caller's exact decimals back as they were read.
-        text = safejson.dumps(result.body, ensure_ascii=False, separators=(",", ":"))
-        return Response(text.encode(), result.status, headers, media_type=result.content_type)
+        return _render(result)
 
-    async def _read_body(self, request: Request) -> bytes:
-        headers = request.headers
-        declared = headers.get("content-length")
-        if declared is None and "transfer-encoding" not in headers:
-            return b""  # no body announced: nothing to wait for
-        if declared == "0":
-            return b""
-        if declared and declared.isdigit() and int(declared) > self.max_body:
-            raise _TooLarge(self.max_body)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body:
-                raise _TooLarge(self.max_body)
-            chunks.append(chunk)
-        return b"".join(chunks)
+    def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
+        # HEAD is GET without the body (RFC 9110 §9.3.2); the server drops the body.
+        wanted = "GET" if method == "HEAD" else method
+        for route in self.plan.routes:
+            if route.method not in (wanted, "*"):
+                continue
+            match = route.regex.match(path)
+            if match is not None:
+                variables = {name: _decode(match.group(group)) for group, name in route.variables}
+                return route, variables
+        return None, {}
 
 
-_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def _allow(methods: list[str]) -> list[str]:
-    """What `Allow` lists for a path: its methods, HEAD wherever GET is, and OPTIONS."""
-    allowed = set(methods) | {"OPTIONS"}
-    if "GET" in allowed:
-        allowed.add("HEAD")
-    return sorted(allowed)
-
-
-def _options(methods: list[str]) -> Response:
-    """OPTIONS on a known path (RFC 9110 §9.3.7). A CORS preflight never gets here: the CORS
-    middleware wrapping the adapter answers those."""
-    return Response(status_code=204, headers={"Allow": ", ".join(_allow(methods))})
+def _render(result: Result) -> Response:
+    headers = dict(result.headers) if result.headers else None
+    if result.stream is not None:
+        return Streamed(result.stream, result.status, result.content_type, headers)
+    if result.raw is not None:
+        return Response(result.raw, result.status, headers=headers, media_type=result.content_type)
+    if result.body is None:
+        return Response(status_code=204 if result.status < 300 else result.status, headers=headers)
+    # safejson writes a caller's exact decimals back as they were read.
+    text = safejson.dumps(result.body, ensure_ascii=False, separators=(",", ":"))
+    return Response(text.encode(), result.status, headers, media_type=result.content_type)
 
 
 def _decode(value: str) -> str:
     return unquote(value) if "%" in value else value
-
-
-class _TooLarge(InputError):
-    def __init__(self, limit: int) -> None:
-        super().__init__("body", f"request body is larger than {limit} bytes")
 
 
 def _arguments(

@@ -10,7 +10,6 @@ import contextlib
 import io
 import json
 import re
-import time
 import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -18,13 +17,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from starlette.applications import Starlette
-from starlette.requests import Request
 from starlette.responses import FileResponse, Response
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from naftiko.adapters.auth_gate import Authority, Gate, caller
-from naftiko.adapters.common import access_log, log, problem, request_id
+from naftiko.adapters.auth_gate import Authority, Gate
+from naftiko.adapters.common import OPERATION, problem
 from naftiko.adapters.files import (
     SAFE_SEGMENT,
     contained,
@@ -32,15 +29,13 @@ from naftiko.adapters.files import (
     media_type,
     unsafe_segment,
 )
+from naftiko.adapters.limits import problem_refusal
 from naftiko.engine.exposed import guard
-from naftiko.engine.metrics import Metrics
 from naftiko.engine.plan import Plan
 from naftiko.errors import InputError
 from naftiko.model import ExposesMcp, ExposesRest, ExposesSkill
 from naftiko.model.exposes import ExposedSkill
 from naftiko.spec.files import resolve_location
-
-_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 Handler = Callable[..., Awaitable[Response]]
 
@@ -53,18 +48,21 @@ class _Skill:
 
 
 class SkillAdapter:
+    """One `type: skill` adapter: its catalog and files, served behind `edge.Edge`."""
+
+    kind = "skill"
+    refuse = staticmethod(problem_refusal)
+
     def __init__(
         self,
         plan: Plan,
         index: int,
         adapter: ExposesSkill,
-        metrics: Metrics,
         authority: Authority | None = None,
     ) -> None:
         self.namespace = adapter.namespace
-        self.metrics = metrics
         at = ("capability", "exposes", index)
-        self._gate = Gate(guard(plan, adapter.authentication, at), authority)
+        self.gate = Gate(guard(plan, adapter.authentication, at), authority)
         modes = _sibling_modes(plan, index)
         spec_dir = plan.capability.path.parent
         self.skills: dict[str, _Skill] = {}
@@ -87,53 +85,26 @@ class SkillAdapter:
                 self._file,
             ),
         ]
-        self.app = Starlette(routes=[Route("/{rest:path}", self._dispatch, methods=_METHODS)])
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
         yield
 
-    async def _dispatch(self, request: Request) -> Response:
-        started = time.perf_counter()
-        template = "-"
-        try:
-            # Match on the raw path so that `%2F` stays inside one segment (and is refused there).
-            raw_path = (request.scope.get("raw_path") or request.url.path.encode()).decode(
-                "latin-1"
-            )
-            template, response = await self._route(request, raw_path)
-        except Exception:
-            # The edge: an unexpected fault is a 500 with no details, and a log line for us.
-            log.exception("unexpected error in skill adapter %s", self.namespace)
-            response = problem(500, "internal error")
-        elapsed = time.perf_counter() - started
-        self.metrics.observe("skill", self.namespace, template, str(response.status_code), elapsed)
-        access_log.info(
-            "%s %s %s %d %.1fms %s %s",
-            self.namespace,
-            request.method,
-            request.url.path,
-            response.status_code,
-            elapsed * 1000,
-            caller(request.scope),
-            request_id(),
-        )
-        return response
+    def methods_at(self, path: str) -> list[str]:
+        return ["GET"] if any(regex.match(path) for regex, _, _ in self._routes) else []
 
-    async def _route(self, request: Request, raw_path: str) -> tuple[str, Response]:
-        refusal = self._gate.metadata(request) or await self._gate.admit(request)
-        if refusal is not None:
-            return "-", refusal
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Match on the raw path so that `%2F` stays inside one segment (and is refused there).
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         for regex, template, handler in self._routes:
             match = regex.match(raw_path)
-            if match is None:
-                continue
-            if request.method != "GET":
-                response = problem(405, f"method {request.method} not allowed", allow=["GET"])
-                response.headers["Allow"] = "GET"
-                return template, response
-            return template, await handler(*match.groups())
-        return "-", problem(404, f"no resource at {request.url.path}")
+            if match is not None:
+                scope["state"][OPERATION] = template
+                response = await handler(*match.groups())
+                break
+        else:  # the edge admits only paths of these routes
+            response = problem(404, f"no resource at {scope['path']}")
+        await response(scope, receive, send)
 
     async def _catalog(self) -> Response:
         return Response(self._catalog_body, media_type="application/json")

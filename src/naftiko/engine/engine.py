@@ -12,6 +12,7 @@ from urllib.parse import quote
 from naftiko.engine import auth, outputs, steps, tracing
 from naftiko.engine.formats import parse_body
 from naftiko.engine.inputs import Configured, find, validate
+from naftiko.engine.network import Network
 from naftiko.engine.plan import Action, Operation, Plan
 from naftiko.engine.request import UpstreamRequest, build_request, header_value, param_value
 from naftiko.engine.result import Result
@@ -22,6 +23,7 @@ from naftiko.engine.upstream import is_json as _is_json
 from naftiko.errors import InputError, MappingError, NaftikoError, UpstreamError, redacted
 from naftiko.expressions import Const, Ref, WithValue, parse_template, to_text
 from naftiko.model import Authentication
+from naftiko.vocabulary import IDEMPOTENT_METHODS
 
 # What a caller of the gateway needs from an upstream's answer; everything else stays behind.
 _PASSED_BACK = frozenset(
@@ -47,10 +49,11 @@ class Engine:
         plan: Plan,
         timeouts: Timeouts | None = None,
         max_upstream_body: int = DEFAULT_MAX_UPSTREAM_BODY,
+        network: Network | None = None,
     ) -> None:
         self.plan = plan
         self.upstreams = Upstreams(
-            dict(plan.clients), timeouts or Timeouts(), plan.bindings, max_upstream_body
+            dict(plan.clients), timeouts or Timeouts(), plan.bindings, max_upstream_body, network
         )
         secrets = plan.bindings.secrets | auth.credential_secrets(
             [*(c.authentication for c in plan.clients.values()), *_adapter_auths(plan)],
@@ -179,7 +182,7 @@ class Engine:
             if value is not None:
                 fixed[param.name] = header_value(param.name, to_text(value))
         request = UpstreamRequest(method, url, headers={**headers, **fixed}, body=body or None)
-        request.idempotent = method in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
+        request.idempotent = method in IDEMPOTENT_METHODS
         try:
             response = await self._receive(namespace, request, scope)
         except NaftikoError as exc:

@@ -45,13 +45,13 @@ from naftiko.model import (
 from naftiko.model.capability import AggregateFunction
 from naftiko.model.exposes import _Unit
 from naftiko.spec.bindings import Bindings
+from naftiko.vocabulary import IDEMPOTENT_METHODS
 
 Mode = Literal["call", "steps", "ref", "mock"]
 # Where a URL variable stands. Only configuration may fill the origin's scheme, userinfo and
 # port; a caller's value may fill a HOST position only as one DNS label (SECURITY.md).
 SCHEME, USERINFO, HOST, PORT, PATH, QUERY = "scheme", "userinfo", "host", "port", "path", "query"
 ORIGIN = frozenset({SCHEME, USERINFO, HOST, PORT})
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class Operation:
 
     @property
     def idempotent(self) -> bool:
-        return self.method in IDEMPOTENT
+        return self.method in IDEMPOTENT_METHODS
 
 
 @dataclass(frozen=True)

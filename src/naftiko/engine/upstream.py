@@ -8,6 +8,7 @@ import errno
 import logging
 import math
 import os
+import ssl
 import weakref
 from collections.abc import AsyncGenerator
 from contextvars import ContextVar
@@ -21,6 +22,7 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from naftiko.engine import auth
+from naftiko.engine.network import Network, Proxy, failure_reason, proxied_headers, via
 from naftiko.engine.plan import Client
 from naftiko.engine.request import UpstreamRequest
 from naftiko.engine.scope import Scope
@@ -107,7 +109,11 @@ async def _no_hidden_retry(
         return await handler(request)
     except aiohttp.ClientConnectorError:
         raise
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+        if isinstance(exc.__cause__, ssl.SSLError):
+            # A TLS alert once the handshake is done (TLS 1.3: "certificate required"): the
+            # upstream's answer, not a stale connection (aiohttp wraps it, unretried).
+            raise exc.__cause__ from None
         raise _StaleConnection(_POOLED.get()) from None
 
 
@@ -120,8 +126,10 @@ class Upstreams:
         timeouts: Timeouts,
         bindings: Bindings,
         max_body: int = DEFAULT_MAX_UPSTREAM_BODY,
+        network: Network | None = None,
     ) -> None:
         self._clients = clients
+        self._network = network or Network()
         # Credentials that only use bound variables are rendered once, not per request.
         self._static = {
             ns: static
@@ -151,10 +159,14 @@ class Upstreams:
                 ttl_dns_cache=300,
                 enable_cleanup_closed=True,
                 timeout_ceil_threshold=math.inf,
+                ssl=self._network.context(namespace),
             )
             static = self._static.get(namespace)
             # Static credential headers ride on the session: nothing to merge per request.
-            headers = {"User-Agent": USER_AGENT, **(static.headers if static else {})}
+            # Not with a proxy: aiohttp copies session headers into the CONNECT, where an
+            # `Authorization` would be sent to the proxy as `Proxy-Authorization`.
+            riding = static.headers if static and not self._network.proxied else {}
+            headers = {"User-Agent": USER_AGENT, **riding}
             self._sessions[namespace] = aiohttp.ClientSession(
                 connector=connector,
                 timeout=timeout,
@@ -164,7 +176,12 @@ class Upstreams:
                 middlewares=(_no_hidden_retry,),
             )
         self._authority = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True),
+            connector=aiohttp.TCPConnector(
+                limit=0,
+                ttl_dns_cache=300,
+                enable_cleanup_closed=True,
+                ssl=self._network.default_context or True,
+            ),
             timeout=timeout,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -193,12 +210,13 @@ class Upstreams:
                 data=form,
                 auth=login,
                 allow_redirects=False,
+                **via(self._network.proxy(URL(url))),
             ) as response:
                 return UpstreamResponse(response.status, response.headers, await response.read())
         except TimeoutError:
             raise UpstreamTimeout("the authorization server did not answer in time") from None
         except aiohttp.ClientConnectorError as exc:
-            reason = exc.os_error.strerror or type(exc.os_error).__name__
+            reason = failure_reason(exc) or exc.os_error.strerror or type(exc.os_error).__name__
             raise UpstreamUnavailable(
                 f"the authorization server is unreachable: {reason}"
             ) from None
@@ -216,6 +234,8 @@ class Upstreams:
         static = self._static.get(namespace)
         if static is not None:
             request.query.extend(static.query)
+            if self._network.proxied:
+                request.headers = {**static.headers, **request.headers}
         else:
             auth.apply(credentials, request, scope)
         if isinstance(credentials, OAuth2Auth):
@@ -256,19 +276,25 @@ class Upstreams:
             raise UpstreamUnavailable(f"upstream {namespace!r} is not started")
         # The URL is already percent-encoded per segment; yarl must not re-quote it.
         url = URL(request.full_url(), encoded=True)
+        proxy = self._network.proxy(url)
         try:
             response = await session.request(
                 request.method,
                 url,
-                headers=request.headers or None,
+                headers=proxied_headers(request.headers, proxy, url) or None,
                 data=request.body,
                 allow_redirects=request.method in ("GET", "HEAD"),
+                **via(proxy),
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self._note_descriptors(exc)
-            raise _failure(namespace, exc) from None
+            raise _failure(namespace, exc, proxy) from None
         handed_on = False
         try:
+            if response.status == 407 and proxy is not None:
+                # Only a proxy asks for proxy credentials: not the upstream's answer.
+                reason = f"the proxy refused the request: 407 {response.reason or ''}".strip()
+                raise _unavailable(namespace, "failed", reason, proxy.shown)
             declared = response.content_length
             if declared is not None and declared > self.max_body:
                 raise BodyTooLarge(namespace, self.max_body)
@@ -299,7 +325,8 @@ class Upstreams:
         if session is None:
             raise UpstreamUnavailable("no upstream client is started")
         try:
-            async with session.post(endpoint, data=form) as response:
+            proxy = self._network.proxy(URL(endpoint))
+            async with session.post(endpoint, data=form, **via(proxy)) as response:
                 if response.status >= 400:
                     raise UpstreamError(f"OAuth2 token endpoint answered {response.status}", 502)
                 data = await response.json(content_type=None)
@@ -353,13 +380,17 @@ def _finish(response: aiohttp.ClientResponse) -> None:
         response.close()
 
 
-def _failure(namespace: str, exc: BaseException) -> UpstreamError:
+def _failure(namespace: str, exc: BaseException, proxy: Proxy | None = None) -> UpstreamError:
     """The single place a transport exception becomes an UpstreamError (naming the
     namespace, never the address)."""
     if isinstance(exc, TimeoutError):
         return UpstreamTimeout(f"upstream {namespace!r} did not answer in time")
     if isinstance(exc, aiohttp.InvalidURL):
         return UpstreamUnavailable(f"upstream {namespace!r}: invalid URL")
+    reason = failure_reason(exc)
+    if reason is not None:
+        where = proxy.shown if proxy is not None and "proxy" in reason else _where(exc)
+        return _unavailable(namespace, "failed", reason, where)
     if isinstance(exc, aiohttp.ClientConnectorError):
         where = f"{exc.host}:{exc.port}"
         return _unavailable(namespace, "is unreachable", _reason(exc.os_error), where)
@@ -370,6 +401,10 @@ def _failure(namespace: str, exc: BaseException) -> UpstreamError:
     if isinstance(exc, OSError):
         return _unavailable(namespace, "failed", _reason(exc), "")
     return _unavailable(namespace, "failed", type(exc).__name__, "")
+
+
+def _where(exc: BaseException) -> str:
+    return f"{exc.host}:{exc.port}" if isinstance(exc, aiohttp.ClientConnectorError) else ""
 
 
 @lru_cache(maxsize=256)

@@ -19,12 +19,11 @@ from naftiko.model import (
     ExposesSkill,
     OAuth2Auth,
 )
+from naftiko.vocabulary import HTTP_METHODS
 
 if TYPE_CHECKING:
     from naftiko.spec.loader import LoadContext
     from naftiko.spec.source import PathKey
-
-METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
 def check_adapters(cap: Capability, ctx: LoadContext, errors: list[Problem]) -> None:
@@ -56,8 +55,8 @@ def _rest(adapter: ExposesRest, at: PathKey, ctx: LoadContext, errors: list[Prob
         seen: dict[str, int] = {}
         for o, op in enumerate(resource.operations):
             method = op.method.upper()
-            if method not in METHODS:
-                msg = f"invalid HTTP method {op.method!r} (expected one of {sorted(METHODS)})"
+            if method not in HTTP_METHODS:
+                msg = f"invalid HTTP method {op.method!r} (expected one of {sorted(HTTP_METHODS)})"
                 errors.append(ctx.problem((*rat, "operations", o, "method"), msg))
             elif method in seen:
                 first = seen[method]

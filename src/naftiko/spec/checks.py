@@ -35,12 +35,12 @@ from naftiko.model.exposes import _Unit
 from naftiko.spec.adapter_checks import check_adapters
 from naftiko.spec.files import resolve_location
 from naftiko.spec.template_checks import check_dotted_variables
+from naftiko.vocabulary import HTTP_METHODS
 
 if TYPE_CHECKING:
     from naftiko.spec.loader import LoadContext
     from naftiko.spec.source import PathKey
 
-METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 FORMATS = frozenset({"json", "xml", "yaml", "csv", "tsv", "psv", "html", "markdown"})
 BINARY_FORMATS = frozenset({"avro", "protobuf"})
 
@@ -119,8 +119,8 @@ def _check_consumes(c: ConsumesHttp, at: PathKey, ctx: LoadContext, errors: list
                 )
                 ctx.warn((*oat, "name"), msg)
             ops.setdefault(op.name, oat)
-            if op.method.upper() not in METHODS:
-                msg = f"invalid HTTP method {op.method!r} (expected one of {sorted(METHODS)})"
+            if op.method.upper() not in HTTP_METHODS:
+                msg = f"invalid HTTP method {op.method!r} (expected one of {sorted(HTTP_METHODS)})"
                 errors.append(ctx.problem((*oat, "method"), msg))
             fmt = op.outputRawFormat.lower()
             if fmt in BINARY_FORMATS:

@@ -11,17 +11,18 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from naftiko.expressions import Var, has_single_braces, parse_template, rewrite
+from naftiko.vocabulary import HTTP_METHODS
+
 if TYPE_CHECKING:
     from naftiko.spec.loader import LoadContext
     from naftiko.spec.source import PathKey
 
 _KEBAB = re.compile(r"^[a-zA-Z0-9-]+$")
-_SINGLE_BRACE = re.compile(r"(?<!\{)\{([^{}]+)\}(?!\})")
 _CONSUMED_PARAM_SCHEMA_KEYS = {"name", "in", "value"}
 _TOOL_PARAM_SCHEMA_KEYS = {"name", "type", "description", "required"}
-_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 # `{{tools.amount}}` / `{{rest.amount}}` in a consumed template: the caller's `amount`.
-_ADAPTER_REF = re.compile(r"\{\{\s*(tools|rest|mcp)\.([A-Za-z0-9_-]+)\s*\}\}")
+_ADAPTER_PREFIXES = ("tools.", "rest.", "mcp.")
 
 
 def normalise(data: dict[str, Any], ctx: LoadContext) -> None:
@@ -103,15 +104,24 @@ def _adapter_refs(node: Any, at: PathKey, ctx: LoadContext) -> None:
     if not isinstance(node, dict | list):
         return
     for key, value in list(items):
-        if isinstance(value, str) and _ADAPTER_REF.search(value):
-            node[key] = _ADAPTER_REF.sub(lambda m: "{{" + m.group(2) + "}}", value)
+        if isinstance(value, str) and (rewritten := _without_adapter_refs(value)) != value:
+            node[key] = rewritten
             ctx.warn((*at, key), "`{{tools.X}}` / `{{rest.X}}` read as the caller's input `X`")
         elif isinstance(value, dict | list) and key not in ("outputParameters", "path"):
             _adapter_refs(value, (*at, key), ctx)
 
 
+def _without_adapter_refs(text: str) -> str:
+    def caller_input(var: Var) -> str | None:
+        _, dot, name = var.name.partition(".")
+        simple = dot and "." not in name and var.name.startswith(_ADAPTER_PREFIXES)
+        return "{{" + name + "}}" if simple else None
+
+    return rewrite(parse_template(text), caller_input)
+
+
 def _single_braces(path: Any, at: PathKey, ctx: LoadContext) -> None:
-    if isinstance(path, str) and _SINGLE_BRACE.search(path):
+    if isinstance(path, str) and has_single_braces(path):
         ctx.warn(at, "single-brace `{name}` path variables read as `{{name}}`")
 
 
@@ -129,7 +139,7 @@ def _consumed_params(
 
 def _method(unit: dict[str, Any], at: PathKey, ctx: LoadContext) -> None:
     method = unit.get("method")
-    if isinstance(method, str) and method.upper() in _METHODS and method != method.upper():
+    if isinstance(method, str) and method.upper() in HTTP_METHODS and method != method.upper():
         unit["method"] = method.upper()
         ctx.warn((*at, "method"), f"method {method!r} read as {method.upper()!r}")
 

@@ -7,11 +7,11 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from naftiko.expressions import Var, parse_template, rewrite
 from naftiko.spec.loader import SPEC_VERSION
 from naftiko.tools.oas_model import Api, Auth, Op, Param, kebab, upper_snake
 from naftiko.tools.oas_schema import primary_type
 
-_PATH_VAR = re.compile(r"\{([^{}]+)\}")
 # readOnly, destructive, idempotent by HTTP method (RFC 9110 §9.2: safe and idempotent methods).
 HINTS = {
     "GET": (True, False, True),
@@ -111,7 +111,7 @@ def _auth(auth: Auth, secrets: dict[str, str]) -> dict[str, Any]:
 def _consumes(api: Api, auth: dict[str, Any] | None, *, typed: bool) -> dict[str, Any]:
     resources: dict[str, dict[str, Any]] = {}
     for op in api.ops:
-        path = _PATH_VAR.sub(r"{{\1}}", op.path)
+        path = rewrite(parse_template(op.path, single_braces=True), _spec_variable)
         resource = resources.setdefault(
             path, {"name": kebab(op.path) or "root", "path": path, "operations": []}
         )
@@ -202,7 +202,7 @@ def _outputs(schema: dict[str, Any] | None) -> list[dict[str, Any]]:
 def _rest_resources(api: Api, prefix: str) -> list[dict[str, Any]]:
     resources: dict[str, dict[str, Any]] = {}
     for op in api.ops:
-        path = prefix + _PATH_VAR.sub(r"{{\1}}", op.path)
+        path = prefix + rewrite(parse_template(op.path, single_braces=True), _spec_variable)
         resource = resources.setdefault(
             path, {"path": path, "name": kebab(path) or "root", "operations": []}
         )
@@ -273,3 +273,7 @@ def _keep(unit: dict[str, Any], kind: str) -> None:
     ]
     if not unit["inputParameters"]:
         del unit["inputParameters"]
+
+
+def _spec_variable(var: Var) -> str:
+    return "{{" + var.name + "}}"

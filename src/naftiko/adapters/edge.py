@@ -1,0 +1,356 @@
+"""The one adapter edge: everything every HTTP adapter does around a request, written once.
+
+Every served adapter (REST, MCP, skill, control) is an `Endpoint` — it says which methods a
+path has, how its protocol refuses, who may call it (its `Gate`) and how it answers a request
+that got through — and `Edge` is the ASGI app that serves it. In order, the edge:
+1. stamps `Date` and `X-Request-Id` on every answer and sets the request's trace context;
+   a request without exactly one `Host` is a 400 (RFC 9112 §3.2);
+2. applies the browser rules of `origins` (DNS rebinding, foreign origins, CORS);
+3. refuses oversized headers (431);
+4. serves the RFC 9728 metadata of an OAuth-protected adapter without credentials;
+5. answers 404 for a path the adapter does not have, `OPTIONS` with `Allow`, and 405 with
+   `Allow` for a method it does not take (`HEAD` wherever `GET` is);
+6. asks the adapter's gate (401/403/503 with their challenges);
+7. reads the body once, under `--max-body` and an idle timeout (413/408), and replays it;
+8. runs the adapter, within the drain: a request still running when the drain ends is
+   answered 503 (or the protocol's equivalent) by this edge;
+9. turns an unexpected exception into a 500 without details (MCP: its own refusal), logged;
+10. writes the access line (one format, INFO) and the request metric, for every answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import Sequence
+from email.utils import formatdate
+from typing import Any, Protocol
+
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from naftiko.adapters.auth_gate import Gate, caller
+from naftiko.adapters.common import OPERATION, access_log, log, problem
+from naftiko.adapters.limits import (
+    REQUEST_BODY,
+    BodyLimits,
+    Drain,
+    Refuse,
+    declared_length,
+    has_body,
+    header_bytes,
+    read_body,
+    replay,
+)
+from naftiko.adapters.origins import Cors, OriginPolicy
+from naftiko.engine.metrics import Metrics
+from naftiko.engine.tracing import Trace, tracing
+from naftiko.vocabulary import HTTP_METHODS, SAFE_METHODS
+
+# A caller's id is echoed in headers and logs: printable ASCII, bounded, or we mint our own.
+_REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,200}")
+_TRACEPARENT = re.compile(rb"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+class Endpoint(Protocol):
+    """What an adapter tells its edge."""
+
+    kind: str  # rest | mcp | skill | control: the metric's adapter type
+    namespace: str
+    gate: Gate
+    refuse: Refuse  # how its protocol answers a refusal decided here (limits, drain, 500)
+
+    def methods_at(self, path: str) -> Sequence[str]:
+        """The methods `path` (raw, percent-encoded) answers; empty: there is no such path;
+        `*` in it: any method (a forward)."""
+        ...
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a request the edge let through: only routing and the protocol remain."""
+        ...
+
+
+class Edge:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        origins: OriginPolicy,
+        cors: Cors,
+        loopback: bool,
+        limits: BodyLimits,
+        drain: Drain,
+        metrics: Metrics,
+    ) -> None:
+        self.endpoint = endpoint
+        self.origins = origins
+        self.cors = cors
+        self.loopback = loopback  # check Host (DNS rebinding): the listener is on loopback
+        # MCP refuses every foreign-origin request; the others only what could change state.
+        self.strict = endpoint.kind == "mcp"
+        self.limits = limits
+        self.drain = drain
+        self.metrics = metrics
+        self._second = 0
+        self._date = b""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return  # the runtime drives lifespans itself; websockets are not served
+        started = time.perf_counter()
+        trace = _trace(scope["headers"])
+        state = scope.get("state")
+        if not isinstance(state, dict):
+            state = scope["state"] = {}
+        exchange = _Exchange(send, [(b"date", self._now()), (b"x-request-id", trace.id_bytes)])
+        task = asyncio.current_task()
+        assert task is not None
+        with tracing(trace.trace):
+            try:
+                await self._serve(scope, receive, exchange, task)
+            except asyncio.CancelledError:
+                if task not in self.drain.cut:
+                    raise
+                self.drain.cut.discard(task)
+                task.uncancel()
+                await self._cut_short(scope, exchange, exchange.body)
+            except Exception:
+                log.exception("unexpected error in %s adapter %s", self.endpoint.kind, self.ns)
+                if not exchange.started:
+                    await self._answer(
+                        scope, exchange, self.endpoint.refuse(500, "internal error", b"")
+                    )
+            finally:
+                self._account(scope, state, exchange.status, started, trace.trace)
+
+    @property
+    def ns(self) -> str:
+        return self.endpoint.namespace
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, exchange: _Exchange, task: asyncio.Task[Any]
+    ) -> None:
+        """Everything up to the adapter, then the adapter."""
+        hosts = sum(1 for name, _ in scope["headers"] if name == b"host")
+        if hosts > 1 or (hosts == 0 and scope.get("http_version") != "1.0"):
+            await self._answer(
+                scope, exchange, problem(400, "a request needs exactly one Host header")
+            )
+            return
+        if not await self._browser(scope, exchange):
+            return
+        if header_bytes(scope) > self.limits.max_header_bytes:
+            detail = f"request headers are larger than {self.limits.max_header_bytes} bytes"
+            await self._refuse(scope, exchange, 431, detail)
+            return
+        declared = declared_length(scope)
+        if declared is not None and declared > self.limits.max_body:
+            # Said up front, so refused whatever the path: nothing of it need be read.
+            detail = f"request body is larger than {self.limits.max_body} bytes"
+            await self._refuse(scope, exchange, 413, detail, close=True)
+            return
+        conn = HTTPConnection(scope)
+        gate = self.endpoint.gate
+        metadata = gate.metadata(conn)
+        if metadata is not None:
+            await self._answer(scope, exchange, metadata)
+            return
+        if not await self._route(scope, exchange):
+            return
+        refusal = await gate.admit(conn)
+        if refusal is not None:
+            await self._answer(scope, exchange, refusal)
+            return
+        if has_body(scope):
+            self.drain.reading.add(task)
+            try:
+                body, refused = await read_body(scope, receive, self.limits)
+            finally:
+                self.drain.reading.discard(task)
+            if refused is not None:
+                status, detail = refused
+                if status:
+                    await self._refuse(scope, exchange, status, detail, close=True)
+                return  # refused, or the client went away
+            receive = replay(body, receive)
+            REQUEST_BODY.set(body)
+            exchange.body = body
+        self.drain.running.add(task)
+        try:
+            await self.endpoint.handle(scope, receive, exchange.send)
+        finally:
+            self.drain.running.discard(task)
+
+    async def _browser(self, scope: Scope, exchange: _Exchange) -> bool:
+        """The Origin and Host rules of `origins`; False when answered here."""
+        origin = host = None
+        for name, value in scope["headers"]:
+            if name == b"origin":
+                origin = value.decode("latin-1")
+            elif name == b"host":
+                host = value.decode("latin-1")
+        if self.loopback and host is not None and not self.origins.allows_host(host):
+            await self._answer(scope, exchange, problem(403, "host not allowed"))
+            return False
+        if origin is None:
+            return True
+        method = scope["method"]
+        preflight = method == "OPTIONS" and any(
+            name == b"access-control-request-method" for name, _ in scope["headers"]
+        )
+        if not self.origins.allows_origin(origin):
+            trusted = self.origins.trusts_origin(origin)
+            if preflight or (not trusted and (self.strict or method not in SAFE_METHODS)):
+                await self._answer(scope, exchange, problem(403, "origin not allowed"))
+                return False
+            return True  # served without CORS headers: the browser keeps the answer
+        exchange.extra += self.cors.granted(origin)
+        if preflight:
+            methods = [m for m in self._methods(_raw_path(scope)) if m != "OPTIONS"]
+            if not methods:
+                await self._answer(scope, exchange, problem(404, "no resource at this path"))
+            else:
+                await self._answer(scope, exchange, self.cors.preflight(methods))
+            return False
+        return True
+
+    async def _route(self, scope: Scope, exchange: _Exchange) -> bool:
+        """404, `OPTIONS` and 405 for every adapter alike; False when answered here."""
+        path = _raw_path(scope)
+        methods = self._methods(path)
+        method = scope["method"]
+        if not methods:
+            await self._answer(scope, exchange, problem(404, f"no resource at {scope['path']}"))
+            return False
+        if method != "OPTIONS" and method in methods:
+            return True
+        if method == "OPTIONS" and {"OPTIONS", "*"} & set(self.endpoint.methods_at(path)):
+            return True  # the adapter answers OPTIONS itself (a forward passes it on)
+        if method == "OPTIONS":
+            allow = ", ".join(methods)
+            await self._answer(scope, exchange, Response(status_code=204, headers={"Allow": allow}))
+            return False
+        await self._answer(
+            scope, exchange, problem(405, f"method {method} not allowed", allow=list(methods))
+        )
+        return False
+
+    def _methods(self, path: str) -> list[str]:
+        """What `path` answers, as `Allow` lists it: HEAD wherever GET is (RFC 9110 §9.3.2),
+        OPTIONS on every path that exists."""
+        methods = set(self.endpoint.methods_at(path))
+        if not methods:
+            return []
+        if "*" in methods:
+            return sorted(HTTP_METHODS)
+        if "GET" in methods:
+            methods.add("HEAD")
+        return sorted(methods | {"OPTIONS"})
+
+    async def _refuse(
+        self,
+        scope: Scope,
+        exchange: _Exchange,
+        status: int,
+        detail: str,
+        body: bytes = b"",
+        *,
+        close: bool = False,
+    ) -> None:
+        response = self.endpoint.refuse(status, detail, body)
+        if close:
+            # A body may still be on its way: this connection cannot be reused.
+            response.headers["Connection"] = "close"
+        await self._answer(scope, exchange, response)
+
+    async def _cut_short(self, scope: Scope, exchange: _Exchange, body: bytes) -> None:
+        if exchange.started:
+            # Part of the answer is out: only closing the connection can say it is cut short.
+            log.warning("%s %s: response cut short by shutdown", self.endpoint.kind, self.ns)
+            return
+        await self._refuse(scope, exchange, 503, "the server is shutting down", body, close=True)
+
+    async def _answer(self, scope: Scope, exchange: _Exchange, response: Response) -> None:
+        await response(scope, _nothing, exchange.send)
+
+    def _account(
+        self, scope: Scope, state: dict[str, Any], status: int, started: float, trace: Trace
+    ) -> None:
+        elapsed = time.perf_counter() - started
+        operation = state.get(OPERATION, "-")
+        self.metrics.observe(self.endpoint.kind, self.ns, operation, str(status), elapsed)
+        access_log.info(
+            "%s %s %s %d %.1fms %s %s",
+            self.ns,
+            scope["method"],
+            scope["path"],
+            status,
+            elapsed * 1000,
+            caller(scope),
+            trace.request_id,
+        )
+
+    def _now(self) -> bytes:
+        second = int(time.time())
+        if second != self._second:
+            self._second, self._date = second, formatdate(second, usegmt=True).encode()
+        return self._date
+
+
+class _Exchange:
+    """The answer as it leaves: stamped with the edge's headers, its status watched."""
+
+    __slots__ = ("_send", "body", "extra", "started", "status")
+
+    def __init__(self, send: Send, extra: list[tuple[bytes, bytes]]) -> None:
+        self._send = send
+        self.extra = extra
+        self.started = False
+        self.status = 0
+        self.body = b""  # the request body, once read (a JSON-RPC refusal answers its id)
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = message["status"]
+            headers = message.get("headers", [])
+            # An upstream's own X-Request-Id (passed back) is the one its vendor knows.
+            mine = [(k, v) for k, v in self.extra if not _has(headers, k)]
+            message = {**message, "headers": [*headers, *mine]}
+        await self._send(message)
+
+
+class _Inbound:
+    """The request's trace context and id, read once from its headers."""
+
+    __slots__ = ("id_bytes", "trace")
+
+    def __init__(self, trace: Trace) -> None:
+        self.trace = trace
+        self.id_bytes = trace.request_id.encode()
+
+
+def _trace(headers: list[tuple[bytes, bytes]]) -> _Inbound:
+    request_id = traceparent = None
+    for name, value in headers:
+        if name == b"x-request-id" and _REQUEST_ID.fullmatch(value):
+            request_id = value.decode("ascii")
+        elif name == b"traceparent" and _TRACEPARENT.fullmatch(value.strip()):
+            traceparent = value.strip().decode("ascii")
+    return _Inbound(Trace(request_id or uuid.uuid4().hex, traceparent))
+
+
+def _raw_path(scope: Scope) -> str:
+    raw = scope.get("raw_path") or scope["path"].encode()
+    return str(raw.decode("latin-1"))
+
+
+def _has(headers: list[tuple[bytes, bytes]], name: bytes) -> bool:
+    return any(key.lower() == name for key, _ in headers)
+
+
+async def _nothing() -> Message:
+    return {"type": "http.disconnect"}

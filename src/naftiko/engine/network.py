@@ -1,0 +1,248 @@
+"""How upstream calls leave the process: the proxy each URL goes through (`--proxy`,
+`HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY`, `NO_PROXY`, lower-case forms first, as curl and
+requests read them), the TLS context of each consumed namespace (`engine/tls.py`), and the
+reason a TLS or proxy failure gives a caller (never an address, never a proxy credential)."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import os
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+import aiohttp
+from yarl import URL
+
+from naftiko.engine import tls
+
+_SCHEMES = ("http", "https")
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """A forward proxy. `url` carries no credentials: they travel as `authorization` only."""
+
+    url: URL
+    authorization: str | None = field(default=None, repr=False)
+
+    @property
+    def shown(self) -> str:
+        """For the operator's log: where the proxy is, never who logs in to it."""
+        return str(self.url)
+
+    @classmethod
+    def parse(cls, text: str, source: str) -> Proxy:
+        """`host:port` or `http(s)://[user:password@]host[:port]`; anything else is refused
+        with a message naming `source` (the flag or variable) but not the value."""
+        if "://" not in text:
+            text = f"http://{text}"  # curl and requests read a bare `host:port` as http
+        try:
+            url = URL(text)
+        except ValueError:
+            raise ValueError(f"{source}: not a proxy URL") from None
+        if url.scheme not in _SCHEMES:
+            raise ValueError(f"{source}: unsupported proxy scheme {url.scheme!r} (http or https)")
+        if not url.host:
+            raise ValueError(f"{source}: the proxy URL has no host")
+        authorization = None
+        if url.raw_user is not None:
+            login = f"{unquote(url.raw_user)}:{unquote(url.raw_password or '')}"
+            authorization = "Basic " + base64.b64encode(login.encode()).decode("ascii")
+        return cls(url.with_user(None).with_path("").with_query(None), authorization)
+
+
+@dataclass(frozen=True)
+class Bypass:
+    """`NO_PROXY`: names (a domain and its subdomains; a leading dot changes nothing), IP
+    addresses and CIDR ranges, optionally with a port; `*` alone means every host."""
+
+    everything: bool = False
+    names: tuple[tuple[str, int | None], ...] = ()
+    networks: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, int | None], ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> Bypass:
+        names: list[tuple[str, int | None]] = []
+        networks: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, int | None]] = []
+        for raw in text.replace(" ", ",").replace("\t", ",").split(","):
+            entry = raw.strip().lower()
+            if not entry:
+                continue
+            if entry == "*":
+                return cls(everything=True)
+            host, port = _split_port(entry)
+            try:
+                networks.append((ipaddress.ip_network(host, strict=False), port))
+            except ValueError:
+                names.append((host.strip(".").removeprefix("*."), port))
+        return cls(False, tuple(names), tuple(networks))
+
+    def matches(self, host: str, port: int | None) -> bool:
+        if self.everything:
+            return True
+        host = host.lower().strip("[]").rstrip(".")
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return any(
+                (host == name or host.endswith(f".{name}")) and want in (None, port)
+                for name, want in self.names
+            )
+        return any(
+            address in net and want in (None, port)
+            for net, want in self.networks
+            if net.version == address.version
+        )
+
+
+def _split_port(entry: str) -> tuple[str, int | None]:
+    if entry.startswith("["):  # [::1]:8080
+        host, _, rest = entry[1:].partition("]")
+        return host, int(rest[1:]) if rest[1:].isdigit() else None
+    if entry.count(":") == 1:  # name:port or 10.0.0.1:8080 (a bare IPv6 address has more)
+        host, _, port = entry.partition(":")
+        return host, int(port) if port.isdigit() else None
+    return entry, None
+
+
+@dataclass(frozen=True)
+class ProxyOptions:
+    """What the flags say; the environment fills what they leave out."""
+
+    proxy: str | None = None  # --proxy: every scheme, over HTTP(S)_PROXY
+    no_proxy: str | None = None  # --no-proxy: over NO_PROXY
+
+
+@dataclass(frozen=True)
+class Proxies:
+    """Which proxy, if any, a URL goes through. Decided once per scheme, host and port."""
+
+    by_scheme: Mapping[str, Proxy] = field(default_factory=dict)
+    bypass: Bypass = field(default_factory=Bypass)
+
+    @classmethod
+    def build(cls, options: ProxyOptions, environ: Mapping[str, str]) -> Proxies:
+        by_scheme: dict[str, Proxy] = {}
+        for scheme in _SCHEMES:
+            if options.proxy:
+                by_scheme[scheme] = Proxy.parse(options.proxy, "--proxy")
+                continue
+            found = _variable(environ, f"{scheme}_proxy") or _variable(environ, "all_proxy")
+            if found is not None:
+                by_scheme[scheme] = Proxy.parse(found[1], found[0])
+        no_proxy = options.no_proxy
+        if no_proxy is None:
+            found = _variable(environ, "no_proxy")
+            no_proxy = found[1] if found else ""
+        return cls(by_scheme, Bypass.parse(no_proxy))
+
+    def for_url(self, url: URL) -> Proxy | None:
+        proxy = self.by_scheme.get(url.scheme)
+        if proxy is None or self.bypass.matches(url.raw_host or "", url.port):
+            return None
+        return proxy
+
+
+def _variable(environ: Mapping[str, str], name: str) -> tuple[str, str] | None:
+    """The lower-case form first (curl, requests); an empty value is no value."""
+    for key in (name, name.upper()):
+        value = environ.get(key, "").strip()
+        if value:
+            return key, value
+    return None
+
+
+@dataclass
+class Network:
+    """What every upstream pool of a runtime shares: proxies, and a TLS context per
+    consumed namespace (the default one for namespaces without a client certificate)."""
+
+    proxies: Proxies = field(default_factory=Proxies)
+    default_context: ssl.SSLContext | None = None
+    contexts: Mapping[str, ssl.SSLContext] = field(default_factory=dict)
+    _routes: dict[tuple[str, str, int | None], Proxy | None] = field(default_factory=dict)
+
+    @property
+    def proxied(self) -> bool:
+        """Whether any upstream call may go through a proxy."""
+        return bool(self.proxies.by_scheme)
+
+    def context(self, namespace: str) -> ssl.SSLContext | bool:
+        """aiohttp's `ssl=`: `True` is aiohttp's own verified default."""
+        return self.contexts.get(namespace) or self.default_context or True
+
+    def proxy(self, url: URL) -> Proxy | None:
+        if not self.proxies.by_scheme:
+            return None
+        key = (url.scheme, url.raw_host or "", url.port)
+        if key not in self._routes:
+            if len(self._routes) > 1024:  # hosts a caller can choose stay bounded
+                self._routes.clear()
+            self._routes[key] = self.proxies.for_url(url)
+        return self._routes[key]
+
+
+def via(proxy: Proxy | None) -> dict[str, Any]:
+    """aiohttp's proxy arguments. The credentials go on the CONNECT (https) or with the
+    request itself (http, `proxied_headers`): aiohttp's `proxy_auth` is deprecated."""
+    if proxy is None:
+        return {}
+    if proxy.authorization is None:
+        return {"proxy": proxy.url}
+    return {"proxy": proxy.url, "proxy_headers": {"Proxy-Authorization": proxy.authorization}}
+
+
+def proxied_headers(headers: dict[str, str], proxy: Proxy | None, url: URL) -> dict[str, str]:
+    """A plain-http request through a proxy carries the proxy's credentials itself."""
+    if proxy is None or proxy.authorization is None or url.scheme != "http":
+        return headers
+    return {**headers, "Proxy-Authorization": proxy.authorization}
+
+
+def failure_reason(exc: BaseException) -> str | None:
+    """Why a TLS handshake or a proxy failed, in words a caller may read (the reason and
+    the kind of failure, never a host, address or credential); None for other failures."""
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return f"the proxy refused the tunnel: {exc.status} {exc.message}"
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        error = exc.os_error  # its text holds the address: the errno's words do not
+        words = os.strerror(error.errno) if error.errno else type(error).__name__
+        return f"the proxy is unreachable ({words})"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return tls.certificate_reason(exc.certificate_error)
+    if isinstance(exc, aiohttp.ClientConnectorSSLError):
+        return tls.alert_reason(exc.os_error)
+    if isinstance(exc, aiohttp.ClientOSError) and isinstance(exc.__cause__, ssl.SSLError):
+        return tls.alert_reason(exc.__cause__)
+    return None
+
+
+def build_network(
+    proxy: ProxyOptions,
+    options: tls.TlsOptions,
+    consumed: Mapping[str, Callable[[str], str | None]],
+    environ: Mapping[str, str],
+) -> Network:
+    """Every context and proxy, built before any port opens. `consumed` maps each consumed
+    namespace to the lookup of its spec's bound variables (for key passphrases)."""
+    try:
+        proxies = Proxies.build(proxy, environ)
+    except ValueError as exc:
+        raise tls.CertificateError(str(exc)) from None
+    named = [("--client-cert", c.namespace) for c in options.client_certs]
+    for flag, name in [*named, *(("--client-key-password", n) for n in options.key_passwords)]:
+        if name not in consumed:
+            raise tls.CertificateError(f"{flag} {name}: no consumed namespace {name!r}")
+    default = tls.client_context(environ, options.ca_bundle, None, None)
+    contexts = {}
+    for cert in options.client_certs:
+        source = options.key_passwords.get(cert.namespace)
+        password = None
+        if source is not None:
+            password = tls.read_password(source, consumed[cert.namespace], cert.namespace)
+        contexts[cert.namespace] = tls.client_context(environ, options.ca_bundle, cert, password)
+    return Network(proxies, default, contexts)
