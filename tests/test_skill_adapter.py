@@ -268,10 +268,6 @@ def test_an_absolute_file_uri_location_is_served(tmp_path: Path) -> None:
         assert httpx.get(url).text == "# Working with orders\n"
 
 
-@pytest.mark.skipif(
-    not (Path(__file__).parents[1] / "src/naftiko/adapters/mcp.py").exists(),
-    reason="the MCP adapter is not there yet",
-)
 def test_a_tool_derived_from_an_mcp_adapter_has_mode_mcp(tmp_path: Path) -> None:
     mcp = {
         "type": "mcp",

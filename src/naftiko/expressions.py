@@ -98,6 +98,19 @@ def to_text(value: Any) -> str:
     return str(value)
 
 
+def number_from_text(text: str) -> int | float | None:
+    """The number a text spells (`"42"`, `"1.5"`, also `"nan"`: callers decide what a
+    non-finite number means), the one reading shared by input and output coercion; None for
+    text that is no number."""
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return None
+
+
 @lru_cache(maxsize=4096)
 def parse_template(source: str, *, single_braces: bool = False) -> Template:
     """Split `source` into literals and variables; `single_braces` also reads `{x}` (paths)."""

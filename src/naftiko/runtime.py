@@ -18,10 +18,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import uvicorn
 
@@ -112,13 +112,6 @@ class Settings:
             raise ValueError("--log-level must be debug, info, warning or error")
         if self.log_format not in ("text", "json"):
             raise ValueError("--log-format must be text or json")
-
-
-class Adapter(Protocol):
-    app: Any
-
-    @contextlib.asynccontextmanager
-    def lifespan(self) -> AsyncIterator[None]: ...
 
 
 @dataclass

@@ -20,7 +20,7 @@ from naftiko.engine.scope import Scope
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY, masked_chunks
 from naftiko.engine.upstream import Timeouts, UpstreamResponse, Upstreams
 from naftiko.engine.upstream import is_json as _is_json
-from naftiko.errors import InputError, MappingError, NaftikoError, UpstreamError, redacted
+from naftiko.errors import InputError, NaftikoError, UpstreamError, redacted
 from naftiko.expressions import Const, Ref, WithValue, parse_template, to_text
 from naftiko.model import Authentication
 from naftiko.vocabulary import IDEMPOTENT_METHODS
@@ -141,6 +141,8 @@ class Engine:
         self, action: Action, params: dict[str, Any], shaper: Action, stream: bool = False
     ) -> Result:
         """Run `action`; `shaper` is the unit whose outputs shape the result."""
+        if action.mode == "forward":
+            raise TypeError(f"{action.name} is a forward: it runs through Engine.forward")
         if action.mode == "steps":
             return await steps.run(
                 action,
@@ -319,4 +321,4 @@ def _adapter_auths(plan: Plan) -> list[Authentication | None]:
     return [getattr(a, "authentication", None) for a in plan.capability.body.exposes]
 
 
-__all__ = ["Engine", "MappingError", "Result"]
+__all__ = ["Engine"]

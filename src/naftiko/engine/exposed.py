@@ -10,7 +10,7 @@ from naftiko.engine.inputs import Input
 from naftiko.engine.plan import Action, Plan, action_for
 from naftiko.engine.scope import Scope
 from naftiko.errors import BindingError
-from naftiko.expressions import Var, parse_template, to_text
+from naftiko.expressions import parse_template, to_text
 from naftiko.model import (
     ApiKeyAuth,
     Authentication,
@@ -65,8 +65,6 @@ class Route:
 @dataclass(frozen=True)
 class RestPlan:
     namespace: str
-    address: str | None
-    port: int
     description: str | None
     guard: Guard | None
     routes: tuple[Route, ...]
@@ -76,16 +74,12 @@ class RestPlan:
 @dataclass(frozen=True)
 class McpPlan:
     namespace: str
-    address: str | None
-    port: int | None
-    transport: str
     description: str | None
     guard: Guard | None
     tools: dict[str, Action]
     resources: tuple[tuple[McpResource, Action | None], ...] = ()
     prompts: tuple[McpPrompt, ...] = ()
     title: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def compile_path(path: str) -> tuple[re.Pattern[str], tuple[tuple[str, str], ...]]:
@@ -132,7 +126,7 @@ def rest_plan(plan: Plan, index: int, adapter: ExposesRest) -> RestPlan:
             forward = Action(
                 name=f"forward {resource.path}",
                 namespace=adapter.namespace,
-                mode="mock",
+                mode="forward",
             )
             routes.append(
                 Route(
@@ -148,8 +142,6 @@ def rest_plan(plan: Plan, index: int, adapter: ExposesRest) -> RestPlan:
     title = (plan.capability.info.label if plan.capability.info else None) or adapter.namespace
     return RestPlan(
         namespace=adapter.namespace,
-        address=adapter.address,
-        port=adapter.port or 0,
         description=adapter.description,
         guard=guard(plan, adapter.authentication, at),
         routes=tuple(routes),
@@ -201,9 +193,6 @@ def mcp_plan(plan: Plan, index: int, adapter: ExposesMcp) -> McpPlan:
     title = (plan.capability.info.label if plan.capability.info else None) or adapter.namespace
     return McpPlan(
         namespace=adapter.namespace,
-        address=adapter.address,
-        port=adapter.port,
-        transport=adapter.transport,
         description=adapter.description,
         guard=guard(plan, adapter.authentication, at),
         tools=tools,
@@ -299,7 +288,6 @@ __all__ = [
     "OAuthPolicy",
     "RestPlan",
     "Route",
-    "Var",
     "compile_path",
     "mcp_plan",
     "rest_plan",

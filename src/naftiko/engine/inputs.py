@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from typing import Any
 
 import naftiko.safejson as safejson
 from naftiko.errors import InputError
-from naftiko.expressions import JsonPath, compile_jsonpath, norm
+from naftiko.expressions import JsonPath, compile_jsonpath, norm, number_from_text
 from naftiko.model import InputParameter
 
 JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object")
@@ -135,14 +136,8 @@ def _number(value: Any) -> int | float | Decimal | None:
     if isinstance(value, int | float):
         return int(value) if isinstance(value, float) and value.is_integer() else value
     if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            try:
-                number = float(value)
-            except ValueError:
-                return None
-            return number if number == number and abs(number) != float("inf") else None
+        number = number_from_text(value)
+        return number if number is not None and math.isfinite(number) else None
     return None
 
 

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from naftiko.engine.scope import Scope
-from naftiko.expressions import compile_jsonpath, parse_template, to_text
+from naftiko.expressions import compile_jsonpath, number_from_text, parse_template, to_text
 from naftiko.model import OutputParameter
 
 
@@ -86,14 +86,10 @@ def coerce(kind: str, value: Any, max_length: int | None = None) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None  # JSON has no NaN or Infinity: such a number is unknown, not a 500
     if kind in ("number", "integer") and isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            try:
-                number = float(value)
-            except ValueError:
-                return value
-            return number if math.isfinite(number) else None
+        number = number_from_text(value)
+        if number is None:
+            return value
+        return number if math.isfinite(number) else None
     if kind == "boolean" and isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     if kind == "string" and isinstance(value, int | float) and not isinstance(value, bool):

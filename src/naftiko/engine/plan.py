@@ -47,7 +47,8 @@ from naftiko.model.exposes import _Unit
 from naftiko.spec.bindings import Bindings
 from naftiko.vocabulary import IDEMPOTENT_METHODS
 
-Mode = Literal["call", "steps", "ref", "mock"]
+# forward: the request passed on as it came (`Engine.forward`), never through `invoke`.
+Mode = Literal["call", "steps", "ref", "mock", "forward"]
 # Where a URL variable stands. Only configuration may fill the origin's scheme, userinfo and
 # port; a caller's value may fill a HOST position only as one DNS label (SECURITY.md).
 SCHEME, USERINFO, HOST, PORT, PATH, QUERY = "scheme", "userinfo", "host", "port", "path", "query"

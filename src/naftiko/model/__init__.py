@@ -25,7 +25,6 @@ from naftiko.model.consumes import (
     ConsumedOperation,
     ConsumedResource,
     ConsumesHttp,
-    ImportedConsumes,
     RequestBody,
     StructuredBody,
 )
@@ -79,7 +78,6 @@ __all__ = [
     "ExposesRest",
     "ExposesSkill",
     "ForwardConfig",
-    "ImportedConsumes",
     "Info",
     "InputParameter",
     "LookupStep",

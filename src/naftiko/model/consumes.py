@@ -13,13 +13,6 @@ from naftiko.model.parameters import InputParameter, OutputParameter
 BodyType = Literal["json", "text", "xml", "sparql", "formUrlEncoded", "multipartForm"]
 
 
-class MultipartPart(Model):
-    name: str
-    value: str = ""
-    filename: str | None = None
-    contentType: str | None = None
-
-
 class StructuredBody(Model):
     """`body: {type, data}`; a bare string body is kept as `str` (RequestBodyRaw)."""
 
@@ -61,12 +54,3 @@ class ConsumesHttp(Model):
     inputParameters: list[InputParameter] = Field(default_factory=list)
     authentication: Authentication | None = None
     resources: list[ConsumedResource] = Field(default_factory=list)
-
-
-class ImportedConsumes(Model):
-    """`{location, import, as}`: replaced by the imported ConsumesHttp while loading."""
-
-    location: str
-    import_: str = Field(alias="import")
-    as_: str | None = Field(default=None, alias="as")
-    description: str | None = None
