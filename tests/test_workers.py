@@ -74,6 +74,9 @@ def test_two_workers_share_the_ports_sum_their_metrics_and_a_killed_one_is_repla
         # Each worker writes its counters for the others within a flush period: whichever
         # worker answers, the figure is the sum over both.
         _until(lambda: _served(_get(control + "/metrics").text) == 40)
+        # Counters reach the shared folder within a flush period (FLUSH_SECONDS): a worker
+        # killed before that loses its last ones, so the kill waits for both files.
+        _until(lambda: sum(_on_disk(shared, pid) for pid in pids) == 40)
         victim = sorted(pids)[0]
         os.kill(victim, signal.SIGKILL)
         replaced = _until(
