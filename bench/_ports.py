@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -21,3 +23,14 @@ def wait_port(port: int, limit: float = 30.0) -> float:
                 return time.perf_counter() - start
         time.sleep(0.01)
     raise RuntimeError(f"port {port} did not open")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of `pid` and its descendants (granian serves from a child process)."""
+    total, ticks = 0.0, os.sysconf("SC_CLK_TCK")
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total += (int(stat[11]) + int(stat[12])) / ticks
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += cpu_seconds(int(child))
+    return total

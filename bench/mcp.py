@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -45,6 +46,9 @@ IMPORTED_TOOLS = {"naftiko": "retrieve-batch", "fastmcp": "retrieveBatch"}
 ARGUMENTS = {"batch_id": "batch_01"}
 BARE = {"jsonrpc": "2.0", "id": 1, "method": "tools/call"}
 BARE_BODY = json.dumps({**BARE, "params": {"name": TOOLS["naftiko"], "arguments": ARGUMENTS}})
+# Pinned like bench/rest.py: the server under test on core 0, the upstream and wrk on core 1.
+PIN = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
+GATEWAY_CPU, LOAD_CPU = ["taskset", "-c", "0"], ["taskset", "-c", "1"]
 _SKIPPED_HEADERS = {"host", "content-length", "connection", "accept-encoding", "user-agent"}
 
 
@@ -75,7 +79,16 @@ def wrk(url: str, headers: dict[str, str], body: str, seconds: int, connections:
     lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write("\n".join(lines) + "\n")
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", script.name, url]
+    cmd = [
+        *(LOAD_CPU if PIN else []),
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "-s",
+        script.name,
+        url,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     os.unlink(script.name)
     if re.search(r"Non-2xx or 3xx responses: (\d+)", out) or "Socket errors" in out:
@@ -143,7 +156,10 @@ def main() -> None:
     args = parser.parse_args()
 
     up_port = free_port()
-    upstream = start([PYTHON, str(HERE / "upstream.py"), str(up_port)], up_port)
+    loads = [load_average()]
+    upstream = start(
+        [*(LOAD_CPU if PIN else []), PYTHON, str(HERE / "upstream.py"), str(up_port)], up_port
+    )
     up_url = f"http://127.0.0.1:{up_port}"
     data: dict[str, Any] = imported() if args.imported else yaml.safe_load(SEED.read_text())
     tools = IMPORTED_TOOLS if args.imported else TOOLS
@@ -171,7 +187,7 @@ def main() -> None:
     try:
         for _ in range(args.rounds):
             for name, cmd in commands.items():
-                proc = start(cmd, ports[name])
+                proc = start([*(GATEWAY_CPU if PIN else []), *cmd], ports[name])
                 url = f"http://127.0.0.1:{ports[name]}/mcp"
                 try:
                     results[name].append(
@@ -186,17 +202,24 @@ def main() -> None:
     finally:
         upstream.terminate()
         upstream.wait(10)
-    base = statistics.median(results["fastmcp"])
-    print(f"| server | tools/call req/s (median of {args.rounds}) | vs FastMCP |")
+    loads.append(load_average())
+    print(
+        f"| server | tools/call req/s (median of {args.rounds}) | vs FastMCP (median of ratios) |"
+    )
     print("|---|---:|---:|")
     for name, values in results.items():
-        median = statistics.median(values)
-        print(f"| {name} | {median:,.0f} | {median / base:.2f}x |")
+        ratio = statistics.median(v / f for v, f in zip(values, results["fastmcp"], strict=True))
+        print(f"| {name} | {statistics.median(values):,.0f} | {ratio:.2f}x |")
     ratios = [n / f for n, f in zip(results["naftiko"], results["fastmcp"], strict=True)]
     print(
         f"\nnaftiko / FastMCP per round: {', '.join(f'{r:.2f}' for r in ratios)}; "
         f"median {statistics.median(ratios):.2f}x"
     )
+    print(f"pinned: {PIN}; load average (1, 5, 15 min) before / after: {loads[0]} / {loads[1]}")
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Canned upstream for benchmarks: every GET answers one fixed batch object."""
+"""Canned upstream for benchmarks: every GET answers one fixed batch object, except
+`/big/<bytes>`: that many bytes of JSON text, streamed in 64 KiB chunks (bench/bodies.py)."""
 
 import json
 import sys
@@ -24,7 +25,24 @@ async def handle(request: web.Request) -> web.Response:
     return web.Response(body=BODY, content_type="application/json")
 
 
+CHUNK = b"0" * (64 * 1024)
+
+
+async def big(request: web.Request) -> web.StreamResponse:
+    size = int(request.match_info["size"])
+    response = web.StreamResponse()
+    response.content_type = "application/json"
+    response.content_length = size
+    await response.prepare(request)
+    while size > 0:
+        await response.write(CHUNK[: min(size, len(CHUNK))])
+        size -= len(CHUNK)
+    await response.write_eof()
+    return response
+
+
 app = web.Application()
+app.router.add_get("/big/{size}", big)
 app.router.add_route("*", "/{tail:.*}", handle)
 web.run_app(
     app,

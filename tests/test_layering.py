@@ -12,6 +12,7 @@ RANK = {
     "version": 0,
     "errors": 0,
     "safejson": 0,
+    "defaults": 0,
     "vocabulary": 0,
     "expressions": 1,
     "model": 2,
@@ -20,11 +21,13 @@ RANK = {
     "adapters": 5,
     "runtime": 6,
     "serving": 6,
+    "logbuffer": 6,
     "reload": 6,
     "readiness": 6,
     "supervisor": 6,
     "tools": 6,  # beside the runtime: authoring (import, export, create), never serving
     "cli": 7,
+    "__main__": 7,  # the command: `--version`, else the CLI
 }
 MODULES = sorted(p for p in SRC.rglob("*.py") if p.name != "__init__.py" or p.parent != SRC)
 

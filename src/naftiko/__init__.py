@@ -3,23 +3,65 @@
 The public API is small and pinned by a test: load a spec, and the error types.
 """
 
-from naftiko.errors import (
-    BindingError,
-    InputError,
-    Location,
-    MappingError,
-    NaftikoError,
-    Problem,
-    SpecError,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
-from naftiko.model import Capability
-from naftiko.spec.loader import SPEC_VERSION, load
-from naftiko.version import __version__
+from __future__ import annotations
 
-load_spec = load
+from naftiko.version import SPEC_VERSION, __version__
+
+# Not `typing.TYPE_CHECKING`: importing typing is a cost `naftiko --version` need not pay
+# (mypy treats any `TYPE_CHECKING` name as true).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from naftiko.errors import (
+        BindingError,
+        InputError,
+        Location,
+        MappingError,
+        NaftikoError,
+        Problem,
+        SpecError,
+        UpstreamError,
+        UpstreamTimeout,
+        UpstreamUnavailable,
+    )
+    from naftiko.model import Capability
+    from naftiko.spec.loader import load
+
+    load_spec = load
+
+# Every name is imported on first use (PEP 562): `import naftiko.x` runs this file first, and
+# the model and loader alone import pydantic (~0.2 s); `naftiko --version` needs none of them.
+_ERRORS = (
+    "BindingError",
+    "InputError",
+    "Location",
+    "MappingError",
+    "NaftikoError",
+    "Problem",
+    "SpecError",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+)
+_LAZY = {
+    **{name: ("naftiko.errors", name) for name in _ERRORS},
+    "Capability": ("naftiko.model", "Capability"),
+    "load": ("naftiko.spec.loader", "load"),
+    "load_spec": ("naftiko.spec.loader", "load"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'naftiko' has no attribute {name!r}")
+    import importlib
+
+    module, attribute = _LAZY[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "SPEC_VERSION",

@@ -9,20 +9,14 @@ from typing import Annotated, Any
 
 import typer
 
-from naftiko.adapters.limits import DEFAULT_MAX_BODY
-from naftiko.engine.network import ProxyOptions
+from naftiko.defaults import DEFAULT_MAX_BODY, DEFAULT_MAX_CONNECTIONS
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY
-from naftiko.engine.tls import ClientCert, TlsOptions, served_certs, split_namespace
-from naftiko.engine.upstream import Timeouts
-from naftiko.errors import NaftikoError, Problem, SpecError
-from naftiko.runtime import Settings
-from naftiko.runtime import health as runtime_health
-from naftiko.runtime import run as serve_forever
-from naftiko.serving import DEFAULT_MAX_CONNECTIONS
-from naftiko.spec.loader import SPEC_VERSION, load
-from naftiko.spec.source import parse, read_text
-from naftiko.supervisor import worker_count
-from naftiko.version import __version__
+from naftiko.errors import NaftikoError, Problem
+from naftiko.version import SPEC_VERSION, __version__
+
+# Each command imports what it needs inside its function: `--version` needs none of it,
+# `validate` the loader (pydantic) but not the servers, only `run` and `health` the runtime
+# (aiohttp, starlette, uvicorn, mcp). Start-up time is a feature (issue 13, goal 4).
 
 app = typer.Typer(
     add_completion=False,
@@ -61,6 +55,10 @@ def _problem_json(problem: Problem) -> dict[str, Any]:
 
 def _check_file(file: str, strict: bool) -> tuple[list[Problem], list[Problem]]:
     """(errors, warnings) for one file."""
+    from naftiko.errors import SpecError
+    from naftiko.spec.loader import load
+    from naftiko.spec.source import parse, read_text
+
     try:
         capability = load(file)
     except SpecError as exc:
@@ -257,6 +255,13 @@ def run(
     ] = None,
 ) -> None:
     """Serve every adapter of every spec until SIGTERM/SIGINT; SIGHUP reloads them."""
+    from naftiko.engine.network import ProxyOptions
+    from naftiko.engine.tls import ClientCert, TlsOptions, served_certs, split_namespace
+    from naftiko.engine.upstream import Timeouts
+    from naftiko.runtime import Settings
+    from naftiko.runtime import run as serve_forever
+    from naftiko.supervisor import worker_count
+
     try:
         worker_total = worker_count(workers)
     except ValueError:
@@ -307,6 +312,8 @@ def health(
     spec: Annotated[Path, typer.Argument(help="The spec being served.", show_default=False)],
 ) -> None:
     """Exit 0 when the served spec is healthy (its control port's readiness, or its ports)."""
+    from naftiko.runtime import health as runtime_health
+
     ok, detail = runtime_health(spec)
     typer.echo(f"{'healthy' if ok else 'unhealthy'}: {detail}")
     raise typer.Exit(0 if ok else 1)

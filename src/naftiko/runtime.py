@@ -25,9 +25,10 @@ from typing import Any
 import uvicorn
 
 from naftiko.adapters.edge import Edge
-from naftiko.adapters.limits import DEFAULT_MAX_BODY, BodyLimits, Drain
+from naftiko.adapters.limits import BodyLimits, Drain
 from naftiko.adapters.origins import Cors, OriginPolicy, is_loopback
 from naftiko.adapters.rest import RestAdapter
+from naftiko.defaults import DEFAULT_MAX_BODY, DEFAULT_MAX_CONNECTIONS
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import mcp_plan, rest_plan
 from naftiko.engine.metrics import Metrics
@@ -38,11 +39,11 @@ from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY
 from naftiko.engine.tls import CertificateError, TlsOptions, server_context
 from naftiko.engine.upstream import Timeouts
 from naftiko.errors import NaftikoError
+from naftiko.logbuffer import BufferedAccessHandler
 from naftiko.model import ApiKeyAuth, ExposesControl, ExposesMcp, ExposesRest, ExposesSkill
 from naftiko.readiness import unreachable
 from naftiko.reload import Generation, Listener, Reloader, Swap, listener_key, watch
 from naftiko.serving import (
-    DEFAULT_MAX_CONNECTIONS,
     ClientLimits,
     connections_per_port,
     protocol_for,
@@ -534,13 +535,34 @@ class _TextFormatter(logging.Formatter):
     """One record, one line: control characters in the message are escaped, so a caller's
     value cannot forge a second log line (a traceback, ours, still follows as lines)."""
 
+    _second = -1
+    _stamp = ""
+
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = escape_controls(record.message)
         return super().formatMessage(record)
 
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # logging's own text (`2026-11-30 09:10:11,123`), with strftime run once a second.
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second:
+            stamp = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second, self._stamp = second, stamp
+        if self.default_msec_format is None:
+            return self._stamp
+        return self.default_msec_format % (self._stamp, record.msecs)
+
 
 def configure_logging(settings: Settings) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = BufferedAccessHandler(sys.stderr)
+    # No format of ours shows a record's thread, process or source line: not looked up for
+    # every line (the caller's frame walk alone was ~1% of a request under load).
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None
     if settings.log_format == "json":
         handler.setFormatter(_JsonFormatter())
     else:

@@ -17,9 +17,10 @@ from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from naftiko.defaults import DEFAULT_MAX_CONNECTIONS
+
 log = logging.getLogger("naftiko")
 
-DEFAULT_MAX_CONNECTIONS = 1000
 _RESERVED_FDS = 64  # log files, upstream DNS, the spec's served files
 
 

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib
 import json
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote_plus, urlsplit
 
-import jwt
-from jwt import PyJWK
+if TYPE_CHECKING:
+    from jwt import PyJWK
 
+# PyJWT and `cryptography` (~75 ms of imports) are imported when a JWT validator is built, at
+# start-up: only a spec with an OAuth-protected adapter pays for them, and never mid-request.
 from naftiko.engine.exposed import OAuthPolicy
 from naftiko.engine.upstream import UpstreamResponse
 from naftiko.errors import UpstreamError
@@ -217,8 +220,11 @@ class _JwtValidator:
     def __init__(self, policy: OAuthPolicy, metadata: Metadata, authority: Authority) -> None:
         self.policy = policy
         self.keys = KeySet(metadata, authority)
+        importlib.import_module("jwt")  # now, at start, not at the first token
 
     async def validate(self, token: str) -> Claims:
+        import jwt
+
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -309,8 +315,10 @@ class KeySet:
         # Without a kid only an unambiguous key is used.
         if len(candidates) != 1:
             return None
+        import jwt
+
         try:
-            return PyJWK(candidates[0], algorithm=alg)
+            return jwt.PyJWK(candidates[0], algorithm=alg)
         except jwt.PyJWTError:
             return None
 

@@ -18,8 +18,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from naftiko.adapters.common import log, problem
-
-DEFAULT_MAX_BODY = 10 * 1024 * 1024
+from naftiko.defaults import DEFAULT_MAX_BODY
 
 # The request body as read here, for an adapter whose SDK parses it again its own way (MCP
 # reads exact decimals from it; tasks the SDK starts for the request inherit it).

@@ -28,11 +28,12 @@ from starlette.types import Receive, Scope, Send
 import naftiko.safejson as safejson
 from naftiko.adapters.auth_gate import Gate
 from naftiko.adapters.common import log
-from naftiko.adapters.limits import DEFAULT_MAX_BODY, REQUEST_BODY
+from naftiko.adapters.limits import REQUEST_BODY
 from naftiko.adapters.mcp_content import Prompts, Resources
 from naftiko.adapters.mcp_http import JsonRpcEdge
 from naftiko.adapters.mcp_results import failure, failure_text, success, tool
 from naftiko.adapters.mcp_stdio import serve_stdio
+from naftiko.defaults import DEFAULT_MAX_BODY
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import McpPlan
 from naftiko.engine.metrics import Metrics

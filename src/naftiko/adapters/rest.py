@@ -6,7 +6,6 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import unquote
 
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
@@ -18,6 +17,7 @@ from naftiko.adapters.auth_gate import Gate
 from naftiko.adapters.common import OPERATION, error_response, problem
 from naftiko.adapters.limits import Streamed, problem_refusal
 from naftiko.adapters.openapi import openapi_document
+from naftiko.adapters.rest_routes import RouteTable
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import RestPlan, Route
 from naftiko.engine.inputs import Input
@@ -43,6 +43,7 @@ class RestAdapter:
         self.namespace = plan.namespace
         self._openapi = json.dumps(openapi_document(plan)).encode()
         self.gate = Gate(plan.guard, engine.upstreams)
+        self._table = RouteTable(plan.routes)
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -52,7 +53,7 @@ class RestAdapter:
         """The methods a raw path answers (the edge's 404/405/OPTIONS and CORS preflights)."""
         if path == "/openapi.json":
             return ["GET"]
-        return sorted({route.method for route in self.plan.routes if route.regex.match(path)})
+        return sorted(self._table.methods_at(path))
 
     def header_inputs(self) -> frozenset[str]:
         """Every request header the spec reads (CORS preflights)."""
@@ -77,10 +78,10 @@ class RestAdapter:
         path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         if path == "/openapi.json":
             return Response(self._openapi, media_type="application/json")
-        route, variables = self._match(scope["method"], path)
+        route, variables, _, name = self._table.match(scope["method"], path)
         if route is None:  # the edge let it through: another method's route matched first
             return problem(404, f"no resource at {scope['path']}")
-        scope["state"][OPERATION] = f"{route.method} {route.path}"
+        scope["state"][OPERATION] = name
         raw = await request.body()
         if route.forward_namespace is not None:
             result = await self.engine.forward(
@@ -96,18 +97,6 @@ class RestAdapter:
             result = await self.engine.invoke(route.action, arguments, stream=True)
         return _render(result)
 
-    def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
-        # HEAD is GET without the body (RFC 9110 §9.3.2); the server drops the body.
-        wanted = "GET" if method == "HEAD" else method
-        for route in self.plan.routes:
-            if route.method not in (wanted, "*"):
-                continue
-            match = route.regex.match(path)
-            if match is not None:
-                variables = {name: _decode(match.group(group)) for group, name in route.variables}
-                return route, variables
-        return None, {}
-
 
 def _render(result: Result) -> Response:
     headers = dict(result.headers) if result.headers else None
@@ -120,10 +109,6 @@ def _render(result: Result) -> Response:
     # safejson writes a caller's exact decimals back as they were read.
     text = safejson.dumps(result.body, ensure_ascii=False, separators=(",", ":"))
     return Response(text.encode(), result.status, headers, media_type=result.content_type)
-
-
-def _decode(value: str) -> str:
-    return unquote(value) if "%" in value else value
 
 
 def _arguments(

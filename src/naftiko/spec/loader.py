@@ -16,8 +16,8 @@ from naftiko.model.base import Model
 from naftiko.spec import checks, dialect
 from naftiko.spec.files import resolve_location
 from naftiko.spec.source import Document, PathKey, no_cycle_collection, parse, read_text
+from naftiko.version import SPEC_VERSION as SPEC_VERSION  # re-exported (tools/ import it here)
 
-SPEC_VERSION = "1.0.0-alpha2"
 COMPATIBLE_VERSIONS = frozenset({"1.0.0-alpha1"})
 
 
