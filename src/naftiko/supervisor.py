@@ -194,6 +194,9 @@ class Supervisor:
             except BaseException:
                 log.exception("worker %d failed", os.getpid())
             finally:
+                # os._exit skips logging's own flush at exit: buffered access lines first.
+                for handler in logging.getLogger().handlers:
+                    handler.flush()
                 os._exit(code)
         self.workers[pid] = {"pid": pid, "started": time.time()}
         self._write_status()
