@@ -1,4 +1,5 @@
-"""`naftiko validate`, through the installed console script (and CliRunner for file sweeps)."""
+"""`naftiko validate`: through CliRunner (the same typer app, in-process), and once through the
+installed console script."""
 
 from __future__ import annotations
 
@@ -6,25 +7,43 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from naftiko.cli import app
+from tests.support.shared import TUTORIAL
 
 NAFTIKO = str(Path(sys.executable).with_name("naftiko"))
 REPO = Path(__file__).resolve().parents[1]
 SEED = str(REPO / "examples" / "groq-batch.yaml")
-TUTORIAL = REPO.parent / "shared" / "conformance" / "naftiko-framework-1.0.0-alpha2" / "tutorial"
 TUTORIAL_FILES = sorted(TUTORIAL.glob("*.yml"))
 BAD_PORT = str(REPO / "tests" / "fixtures" / "specs" / "invalid" / "port-string.yaml")
 
 
-def _validate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [NAFTIKO, "validate", *args], capture_output=True, text=True, timeout=60, check=False
+@dataclass(frozen=True)
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _validate(*args: str) -> Done:
+    result = CliRunner().invoke(app, ["validate", *args])
+    # Anything but the exit itself would have been a traceback from the console script.
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return Done(result.exit_code, result.stdout, result.stderr)
+
+
+def test_the_installed_console_script_finds_the_seed_valid_with_warnings() -> None:
+    done = subprocess.run(
+        [NAFTIKO, "validate", SEED], capture_output=True, text=True, timeout=60, check=False
     )
+    assert done.returncode == 0
+    assert re.fullmatch(rf"ok {re.escape(SEED)} \([1-9][0-9]* warnings\)\n", done.stdout)
+    assert done.stderr == ""
 
 
 def test_the_seed_is_valid_with_warnings() -> None:

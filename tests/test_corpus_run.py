@@ -21,8 +21,8 @@ import pytest
 
 from tests.support.corpus_run import Report, Upstream, copy_corpus, run_corpus
 from tests.support.servers import serve_app
+from tests.support.shared import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 FIXTURES = Path(__file__).parent / "fixtures" / "corpus_run"
 
 

@@ -150,7 +150,7 @@ def test_the_probes_answer_on_the_control_port_of_the_spec_the_config_map_carrie
         specs.append(path)
         exposed = load(path).body.exposes
         # The pod declares exactly the ports the spec's adapters listen on.
-        assert sorted(a.port for a in exposed) == sorted(ports.values())
+        assert sorted(a.port or 0 for a in exposed) == sorted(ports.values())
         control = next(a for a in exposed if isinstance(a, ExposesControl))
         assert control.port == ports["control"]
         assert control.authentication is None, "the kubelet's probes carry no credentials"

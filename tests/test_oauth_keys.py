@@ -18,7 +18,6 @@ from naftiko.adapters.auth_oauth import (
     discovery_urls,
 )
 from naftiko.engine.upstream import Timeouts, Upstreams
-from naftiko.spec.bindings import Bindings
 from tests.support.authserver import AuthServer, free_port, serve_auth_server
 from tests.support.servers import Recorder, serve_app
 
@@ -31,7 +30,7 @@ def authority() -> Iterator[AuthServer]:
 
 @pytest.fixture
 async def upstreams() -> AsyncIterator[Upstreams]:
-    client = Upstreams({}, Timeouts(connect=2, total=5), Bindings())
+    client = Upstreams({}, Timeouts(connect=2, total=5))
     await client.start()
     yield client
     await client.close()

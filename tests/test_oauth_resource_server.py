@@ -4,7 +4,7 @@ loopback issues (and introspects) the tokens; `naftiko run` is the resource serv
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx2 as httpx
 import pytest
 import yaml
+from joserfc.jwk import RSAKey
 from mcp import Client
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
@@ -233,7 +234,8 @@ REFUSALS: dict[str, tuple[int, str]] = {
 def _token(case: str, authority: AuthServer) -> str:
     good = {"iss": authority.issuer, "aud": RESOURCE, "exp": _now() + 300, "sub": "alice"}
     published = authority.keys[0]
-    tokens = {
+    assert isinstance(published, RSAKey)  # the fixture publishes RSA first
+    tokens: dict[str, Callable[[], str]] = {
         "wrong audience": lambda: authority.mint(aud="https://api.example/other"),
         "wrong issuer": lambda: authority.mint(iss="https://evil.example"),
         "expired": lambda: authority.mint(exp=_now() - 120),

@@ -1,9 +1,11 @@
-"""REST adapter authentication: bearer, API key and basic, each checked before anything runs."""
+"""REST adapter authentication: bearer, API key and basic, each checked before anything runs
+(the adapters served in-process: tests/support/inprocess.py)."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +13,10 @@ import httpx2 as httpx
 import pytest
 import yaml
 
+from naftiko.errors import NaftikoError
+from naftiko.runtime import Settings, build
+from tests.support.inprocess import serving
 from tests.support.problems import problem_body
-from tests.support.process import Running, naftiko_run
 
 SECRET = "s3cret-for-callers"
 GUARDS = {
@@ -43,7 +47,7 @@ def _adapter(namespace: str, auth: dict[str, str]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+def spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = tmp_path_factory.mktemp("auth") / "auth.yaml"
     document = {
         "naftiko": "1.0.0-alpha2",
@@ -51,8 +55,14 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         "capability": {"exposes": [_adapter(ns, auth) for ns, auth in GUARDS.items()]},
     }
     spec.write_text(yaml.safe_dump(document))
-    with naftiko_run(spec, env={"REST_SECRET": SECRET}, adapters=len(GUARDS)) as running:
-        yield running
+    return spec
+
+
+@asynccontextmanager
+async def _client(spec: Path, namespace: str) -> AsyncIterator[httpx.AsyncClient]:
+    env = {"REST_SECRET": SECRET}
+    async with serving(spec, env=env) as gateway, gateway.client(namespace) as client:
+        yield client
 
 
 def _basic(user: str, password: str) -> str:
@@ -80,23 +90,24 @@ def _basic(user: str, password: str) -> str:
         ),
     ],
 )
-def test_each_guard_admits_its_secret_and_refuses_anything_else(
-    gateway: Running, namespace: str, good: dict[str, Any], bad: dict[str, Any]
+async def test_each_guard_admits_its_secret_and_refuses_anything_else(
+    spec: Path, namespace: str, good: dict[str, Any], bad: dict[str, Any]
 ) -> None:
-    url = gateway.url(namespace) + "/ping"
-    assert httpx.get(url, **good).json() == {"ok": True}
-    refused = httpx.get(url, **bad)
-    assert problem_body(refused, 401)["title"] == "Unauthorized"
-    assert SECRET not in refused.text
-    assert problem_body(httpx.get(url), 401)["status"] == 401
+    async with _client(spec, namespace) as client:
+        assert (await client.get("/ping", **good)).json() == {"ok": True}
+        refused = await client.get("/ping", **bad)
+        assert problem_body(refused, 401)["title"] == "Unauthorized"
+        assert SECRET not in refused.text
+        assert problem_body(await client.get("/ping"), 401)["status"] == 401
 
 
-def test_the_openapi_document_is_guarded_and_declares_the_security_scheme(
-    gateway: Running,
+async def test_the_openapi_document_is_guarded_and_declares_the_security_scheme(
+    spec: Path,
 ) -> None:
-    url = gateway.url("bearer-rest") + "/openapi.json"
-    assert httpx.get(url).status_code == 401
-    document = httpx.get(url, headers={"Authorization": f"Bearer {SECRET}"}).json()
+    async with _client(spec, "bearer-rest") as client:
+        assert (await client.get("/openapi.json")).status_code == 401
+        granted = await client.get("/openapi.json", headers={"Authorization": f"Bearer {SECRET}"})
+    document = granted.json()
     assert document["components"]["securitySchemes"]["adapterAuth"] == {
         "type": "http",
         "scheme": "bearer",
@@ -112,11 +123,8 @@ def test_an_unbound_adapter_secret_stops_startup(tmp_path: Path) -> None:
         },
     }
     spec.write_text(yaml.safe_dump(document))
-    with (
-        pytest.raises(RuntimeError, match="variable NOPE is not set"),
-        naftiko_run(spec, adapters=1),
-    ):
-        pass
+    with pytest.raises(NaftikoError, match="variable NOPE is not set"):
+        build([spec], Settings(), {})
 
 
 @pytest.mark.parametrize(
@@ -128,8 +136,9 @@ def test_an_unbound_adapter_secret_stops_startup(tmp_path: Path) -> None:
         ("query-rest", None),
     ],
 )
-def test_a_401_challenges_with_the_scheme_of_the_adapters_own_guard(
-    gateway: Running, namespace: str, challenge: str | None
+async def test_a_401_challenges_with_the_scheme_of_the_adapters_own_guard(
+    spec: Path, namespace: str, challenge: str | None
 ) -> None:
-    refused = httpx.get(gateway.url(namespace) + "/ping")
+    async with _client(spec, namespace) as client:
+        refused = await client.get("/ping")
     assert (refused.status_code, refused.headers.get("www-authenticate")) == (401, challenge)

@@ -20,7 +20,8 @@ def paths() -> dict[str, Any]:
     runtime = build([SPEC], Settings(), {})
     (rest,) = [s.adapter for s in runtime.served if isinstance(s.adapter, RestAdapter)]
     document: dict[str, Any] = openapi_document(rest.plan)
-    return document["paths"]
+    paths: dict[str, Any] = document["paths"]
+    return paths
 
 
 def test_an_input_fed_by_with_from_a_consumed_path_template_is_a_required_query_parameter(

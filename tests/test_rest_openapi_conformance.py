@@ -21,7 +21,6 @@ import yaml
 
 from tests.support.groq import TOKEN
 from tests.support.microcks import (
-    CONFORMANCE_DIR,
     LEGACY_OPENAPI,
     REGISTRY_OPENAPI,
     point_at_mock,
@@ -29,6 +28,7 @@ from tests.support.microcks import (
 )
 from tests.support.process import naftiko_run
 from tests.support.servers import Recorder
+from tests.support.shared import CONFORMANCE_DIR
 from tests.support.specs import seed_for
 
 ST = Path(sys.executable).with_name("st")

@@ -13,6 +13,9 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
+from naftiko.errors import NaftikoError
+from naftiko.runtime import Settings, build
+from tests.support.inprocess import serving
 from tests.support.problems import problem_body
 from tests.support.process import NAFTIKO, Running, naftiko_run
 from tests.support.specs import ORDERS_REST, write_capability
@@ -246,29 +249,29 @@ def test_each_request_is_counted_under_its_path_template(
     assert _count(httpx.get(metrics_url).text, **labels) == before + 1
 
 
-def test_a_guarded_catalog_needs_the_token(tmp_path: Path) -> None:
+async def test_a_guarded_catalog_needs_the_token(tmp_path: Path) -> None:
     skill = _skill_adapter(
         authentication={"type": "bearer", "token": "s3cret"}, skills=[ONBOARDING]
     )
     spec = write_capability(tmp_path, ORDERS_REST, skill)
-    with naftiko_run(spec, adapters=2) as running:
-        url = running.url("orders-skills") + "/skills"
-        problem_body(httpx.get(url), 401)
-        problem_body(httpx.get(url, headers={"Authorization": "Bearer wrong"}), 401)
-        assert httpx.get(url, headers={"Authorization": "Bearer s3cret"}).json()["count"] == 1
+    async with serving(spec) as gateway, gateway.client("orders-skills") as client:
+        problem_body(await client.get("/skills"), 401)
+        problem_body(await client.get("/skills", headers={"Authorization": "Bearer wrong"}), 401)
+        granted = await client.get("/skills", headers={"Authorization": "Bearer s3cret"})
+        assert granted.json()["count"] == 1
 
 
-def test_an_absolute_file_uri_location_is_served(tmp_path: Path) -> None:
+async def test_an_absolute_file_uri_location_is_served(tmp_path: Path) -> None:
     _write_skill_folder(tmp_path)
     folder = tmp_path / "skills" / "order-management"
     located = {**ORDER_MANAGEMENT, "location": folder.as_uri()}
     spec = write_capability(tmp_path, ORDERS_REST, _skill_adapter(skills=[located]))
-    with naftiko_run(spec, adapters=2) as running:
-        url = running.url("orders-skills") + "/skills/order-management/contents/order-guide.md"
-        assert httpx.get(url).text == "# Working with orders\n"
+    async with serving(spec) as gateway, gateway.client("orders-skills") as client:
+        response = await client.get("/skills/order-management/contents/order-guide.md")
+        assert response.text == "# Working with orders\n"
 
 
-def test_a_tool_derived_from_an_mcp_adapter_has_mode_mcp(tmp_path: Path) -> None:
+async def test_a_tool_derived_from_an_mcp_adapter_has_mode_mcp(tmp_path: Path) -> None:
     mcp = {
         "type": "mcp",
         "port": 0,
@@ -288,8 +291,8 @@ def test_a_tool_derived_from_an_mcp_adapter_has_mode_mcp(tmp_path: Path) -> None
     }
     skill = _skill_adapter(skills=[{"name": "ops", "description": "Ops", "tools": [tool]}])
     spec = write_capability(tmp_path, mcp, skill)
-    with naftiko_run(spec, adapters=2) as running:
-        detail = httpx.get(running.url("orders-skills") + "/skills/ops").json()
+    async with serving(spec) as gateway, gateway.client("orders-skills") as client:
+        detail = (await client.get("/skills/ops")).json()
     assert detail["tools"][0]["invocationRef"]["mode"] == "mcp"
 
 
@@ -317,9 +320,22 @@ def test_a_tool_that_cannot_be_described_stops_startup_at_its_line(
 ) -> None:
     skill = _skill_adapter(skills=[{"name": "s", "description": "d", "tools": [tool]}])
     spec = write_capability(tmp_path, ORDERS_REST, skill)
+    with pytest.raises(NaftikoError) as refused:
+        build([spec], Settings(), {})
+    # What `naftiko run` prints is this error's text, one line, exit 1 (shown below).
+    assert f"{spec}:" in str(refused.value)
+    assert "skills[0].tools[0]" in str(refused.value)
+    assert message in str(refused.value)
+
+
+def test_naftiko_run_refuses_an_undescribable_tool_in_one_line_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    skill = _skill_adapter(skills=[{"name": "s", "description": "d", "tools": [{"name": "t"}]}])
+    spec = write_capability(tmp_path, ORDERS_REST, skill)
     done = subprocess.run([NAFTIKO, "run", str(spec)], capture_output=True, text=True, timeout=30)
     assert done.returncode == 1
     assert f"{spec}:" in done.stderr
     assert "skills[0].tools[0]" in done.stderr
-    assert message in done.stderr
+    assert "needs exactly one of `from` or `instruction`" in done.stderr
     assert "Traceback" not in done.stderr

@@ -23,6 +23,7 @@ from tests.support.groq import TOKEN as GROQ_TOKEN
 from tests.support.inprocess import mcp_call, serving
 from tests.support.process import naftiko_run
 from tests.support.servers import Recorder, serve_app
+from tests.support.shared import CORPUS
 from tests.support.specs import seed_for
 
 TOKEN = "tok-3f9a1c77e2"
@@ -315,9 +316,6 @@ def test_a_caller_cannot_fill_a_base_uri_port_or_scheme(tmp_path: Path) -> None:
         document["capability"]["consumes"][0]["baseUri"] = base
         with pytest.raises(SpecError, match=r"only configuration may set|needs an http"):
             build([_spec(tmp_path, document)], Settings(), {"HOST": "h", "PORT": "1", "KEY": "k"})
-
-
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not beside the repository")

@@ -26,13 +26,13 @@ from tests.support.echo import echo_app
 from tests.support.groq import TOKEN as GROQ_TOKEN
 from tests.support.inprocess import Gateway, serving
 from tests.support.microcks import (
-    CONFORMANCE_DIR,
     LEGACY_OPENAPI,
     REGISTRY_OPENAPI,
     point_at_mock,
     serve_openapi_mock_in_thread,
 )
 from tests.support.servers import Recorder, serve_app
+from tests.support.shared import CONFORMANCE_DIR
 from tests.support.specs import seed_for
 
 MCP_TOKEN = yaml.safe_load((CONFORMANCE_DIR / "tutorial" / "shared" / "secrets.yaml").read_text())[

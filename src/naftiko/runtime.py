@@ -33,10 +33,11 @@ from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import mcp_plan, rest_plan
 from naftiko.engine.metrics import Metrics
 from naftiko.engine.network import ProxyOptions, build_network
-from naftiko.engine.plan import build_plan
+from naftiko.engine.plan import Plan, build_plan
 from naftiko.engine.startup import check_startup
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY
 from naftiko.engine.tls import CertificateError, TlsOptions, server_context
+from naftiko.engine.transport import Transport
 from naftiko.engine.upstream import Timeouts
 from naftiko.errors import NaftikoError
 from naftiko.logbuffer import BufferedAccessHandler
@@ -207,8 +208,11 @@ def build(
     settings: Settings,
     environ: Mapping[str, str],
     metrics: Metrics | None = None,
+    *,
+    transport: Callable[[Plan], Transport] | None = None,
 ) -> Runtime:
-    """Load, bind and plan every spec; any problem raises before a port is opened."""
+    """Load, bind and plan every spec; any problem raises before a port is opened.
+    `transport` gives each engine its upstream transport (by default the pooled clients)."""
     runtime = Runtime(settings, origins=origin_policy(settings, environ))
     runtime.specs, runtime.environ = list(specs), dict(environ)
     if metrics is not None:
@@ -226,7 +230,13 @@ def build(
     consumed = {ns: p.bindings.lookup for p in reversed(plans) for ns in p.clients}
     network = build_network(settings.proxy, settings.tls, consumed, env)
     for plan in plans:
-        engine = Engine(plan, settings.timeouts, settings.max_upstream_body, network)
+        engine = Engine(
+            plan,
+            settings.timeouts,
+            settings.max_upstream_body,
+            network,
+            transport=transport(plan) if transport is not None else None,
+        )
         runtime.engines.append(engine)
         for i, exposed in enumerate(plan.capability.body.exposes):
             _add_adapter(runtime, plan, engine, i, exposed)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from naftiko.errors import InputError, SpecError
-from tests.support.engine_harness import gateway, plan_for, scripted_app, write_spec
-from tests.support.servers import Recorder, serve_app
+from tests.support.engine_harness import gateway, plan_for, write_spec
+from tests.support.transport import Upstream, recording_upstream, scripted
 
 ANSWERS = {
     "/ships/NOPE": (404, b'{"message": "no ship NOPE"}', "application/json"),
@@ -23,10 +22,8 @@ ANSWERS = {
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[tuple[str, Recorder]]:
-    recorder = Recorder()
-    with serve_app(scripted_app(recorder, ANSWERS)) as url:
-        yield url, recorder
+def upstream() -> Upstream:
+    return recording_upstream(scripted(ANSWERS))
 
 
 def _spec(folder: Path, base: str, steps: list[dict[str, Any]], **extra: Any) -> Path:
@@ -71,11 +68,11 @@ def _call(name: str, op: str, **with_: Any) -> dict[str, Any]:
 
 
 async def test_a_step_whose_upstream_answers_404_stops_the_orchestration_and_names_the_step(
-    upstream: tuple[str, Recorder], tmp_path: Path
+    upstream: Upstream, tmp_path: Path
 ) -> None:
     steps = [_call("ship", "get-ship", imo="{{imo}}"), _call("last", "get-crew")]
     upstream[1].requests.clear()
-    async with gateway(_spec(tmp_path, upstream[0], steps)) as gw:
+    async with gateway(_spec(tmp_path, upstream[0], steps), transport=upstream[2]) as gw:
         result = await gw.call(gw.tool("voyage"), {"imo": "NOPE"})
     assert (result.status, result.error, result.content_type) == (
         404,
@@ -94,20 +91,20 @@ async def test_a_step_whose_upstream_answers_404_stops_the_orchestration_and_nam
 
 
 async def test_a_step_whose_upstream_answers_500_in_text_passes_the_status_and_text(
-    upstream: tuple[str, Recorder], tmp_path: Path
+    upstream: Upstream, tmp_path: Path
 ) -> None:
     steps = [_call("b", "broken"), _call("last", "get-crew")]
-    async with gateway(_spec(tmp_path, upstream[0], steps)) as gw:
+    async with gateway(_spec(tmp_path, upstream[0], steps), transport=upstream[2]) as gw:
         result = await gw.call(gw.tool("voyage"), {})
     assert result.status == 500
     assert json.loads(result.raw or b"")["detail"] == "step 'b' failed: database down"
 
 
 async def test_a_step_reads_its_response_by_the_operation_output_format(
-    upstream: tuple[str, Recorder], tmp_path: Path
+    upstream: Upstream, tmp_path: Path
 ) -> None:
     steps = [_call("last", "manifest")]
-    async with gateway(_spec(tmp_path, upstream[0], steps)) as gw:
+    async with gateway(_spec(tmp_path, upstream[0], steps), transport=upstream[2]) as gw:
         result = await gw.call(gw.tool("voyage"), {})
     assert result.body == {"out": {"item": [{"id": "7"}, {"id": "8"}]}}
 
@@ -135,7 +132,7 @@ def _script_step(location: Path, file: str, **extra: Any) -> dict[str, Any]:
 
 
 async def test_a_script_step_sees_earlier_step_outputs_and_its_result_is_mapped(
-    upstream: tuple[str, Recorder], tmp_path: Path
+    upstream: Upstream, tmp_path: Path
 ) -> None:
     scripts = _scripts(
         tmp_path,
@@ -148,7 +145,7 @@ async def test_a_script_step_sees_earlier_step_outputs_and_its_result_is_mapped(
         _call("crew", "get-crew"),
         _script_step(scripts, "filter", dependencies=["lib/util"], **{"with": {"label": "L"}}),
     ]
-    async with gateway(_spec(tmp_path, upstream[0], steps)) as gw:
+    async with gateway(_spec(tmp_path, upstream[0], steps), transport=upstream[2]) as gw:
         result = await gw.call(gw.tool("voyage"), {"imo": "S1"})
     assert result.body == {"out": {"ids": [1], "label": "L", "imo": "S1"}}
 
@@ -164,23 +161,23 @@ async def test_a_script_step_sees_earlier_step_outputs_and_its_result_is_mapped(
     ],
 )
 async def test_a_script_can_neither_run_forever_nor_exhaust_memory_nor_reach_the_host(
-    upstream: tuple[str, Recorder], tmp_path: Path, source: str, reason: str
+    upstream: Upstream, tmp_path: Path, source: str, reason: str
 ) -> None:
     scripts = _scripts(tmp_path, bad=source)
     spec = _spec(tmp_path, upstream[0], [_script_step(scripts, "bad")])
-    async with gateway(spec, {"NAFTIKO_SCRIPTING": "timeout=200,memory=8388608"}) as gw:
+    async with gateway(
+        spec, {"NAFTIKO_SCRIPTING": "timeout=200,memory=8388608"}, transport=upstream[2]
+    ) as gw:
         with pytest.raises(InputError) as caught:
             await gw.call(gw.tool("voyage"), {})
     assert caught.value.field == "last"
     assert reason in caught.value.message
 
 
-async def test_calls_do_not_share_script_state(
-    upstream: tuple[str, Recorder], tmp_path: Path
-) -> None:
+async def test_calls_do_not_share_script_state(upstream: Upstream, tmp_path: Path) -> None:
     scripts = _scripts(tmp_path, count="var n = (typeof n === 'number' ? n : 0) + 1; result = n;")
     spec = _spec(tmp_path, upstream[0], [_script_step(scripts, "count")])
-    async with gateway(spec) as gw:
+    async with gateway(spec, transport=upstream[2]) as gw:
         first = await gw.call(gw.tool("voyage"), {})
         second = await gw.call(gw.tool("voyage"), {})
     assert first.body == second.body == {"out": 1}
@@ -195,7 +192,7 @@ def _refusal(spec: Path, env: dict[str, str] | None = None) -> str:
 
 
 async def test_a_python_script_computes_over_the_context_in_a_confined_process(
-    upstream: tuple[str, Recorder], tmp_path: Path
+    upstream: Upstream, tmp_path: Path
 ) -> None:
     scripts = _scripts(
         tmp_path,
@@ -204,7 +201,7 @@ async def test_a_python_script_computes_over_the_context_in_a_confined_process(
         "result = {'mean': statistics.mean(ids), 'count': len(ids)}\n",
     )
     steps = [_call("crew", "get-crew"), {**_script_step(scripts, "analyze"), "language": "python"}]
-    async with gateway(_spec(tmp_path, upstream[0], steps)) as gw:
+    async with gateway(_spec(tmp_path, upstream[0], steps), transport=upstream[2]) as gw:
         result = await gw.call(gw.tool("voyage"), {})
     assert result.body == {"out": {"mean": 1.5, "count": 2}}
 
@@ -229,11 +226,11 @@ for what, attempt in attempts.items():
 
 
 async def test_a_python_script_can_reach_neither_files_nor_network_nor_processes(
-    upstream: tuple[str, Recorder], tmp_path: Path
+    upstream: Upstream, tmp_path: Path
 ) -> None:
     scripts = _scripts(tmp_path, escape=ESCAPES)
     step = {**_script_step(scripts, "escape"), "language": "python"}
-    async with gateway(_spec(tmp_path, upstream[0], [step])) as gw:
+    async with gateway(_spec(tmp_path, upstream[0], [step]), transport=upstream[2]) as gw:
         result = await gw.call(gw.tool("voyage"), {})
     assert result.body == {
         "out": {
@@ -255,12 +252,14 @@ async def test_a_python_script_can_reach_neither_files_nor_network_nor_processes
     ],
 )
 async def test_a_python_script_is_stopped_at_its_time_and_memory_limits(
-    upstream: tuple[str, Recorder], tmp_path: Path, source: str, reason: str
+    upstream: Upstream, tmp_path: Path, source: str, reason: str
 ) -> None:
     scripts = _scripts(tmp_path, bad=source)
     step = {**_script_step(scripts, "bad"), "language": "python"}
     spec = _spec(tmp_path, upstream[0], [step])
-    async with gateway(spec, {"NAFTIKO_SCRIPTING": "timeout=1000,memory=33554432"}) as gw:
+    async with gateway(
+        spec, {"NAFTIKO_SCRIPTING": "timeout=1000,memory=33554432"}, transport=upstream[2]
+    ) as gw:
         with pytest.raises(InputError) as caught:
             await gw.call(gw.tool("voyage"), {})
     assert caught.value.field == "last"
@@ -268,7 +267,7 @@ async def test_a_python_script_is_stopped_at_its_time_and_memory_limits(
 
 
 def test_a_groovy_script_is_refused_at_start_at_its_step(
-    upstream: tuple[str, Recorder], tmp_path: Path
+    upstream: Upstream, tmp_path: Path
 ) -> None:
     scripts = _scripts(tmp_path, analyze="result = 1")
     step = {**_script_step(scripts, "analyze"), "language": "groovy"}
@@ -277,24 +276,20 @@ def test_a_groovy_script_is_refused_at_start_at_its_step(
     )
 
 
-def test_a_missing_script_file_is_refused_at_start(
-    upstream: tuple[str, Recorder], tmp_path: Path
-) -> None:
+def test_a_missing_script_file_is_refused_at_start(upstream: Upstream, tmp_path: Path) -> None:
     scripts = _scripts(tmp_path)
     spec = _spec(tmp_path, upstream[0], [_script_step(scripts, "nope.js")])
     assert "cannot read script file 'nope.js'" in _refusal(spec)
 
 
-def test_a_script_path_cannot_climb_out_of_its_location(
-    upstream: tuple[str, Recorder], tmp_path: Path
-) -> None:
+def test_a_script_path_cannot_climb_out_of_its_location(upstream: Upstream, tmp_path: Path) -> None:
     scripts = _scripts(tmp_path)
     spec = _spec(tmp_path, upstream[0], [_script_step(scripts, "../capability.yaml")])
     assert "is not a safe relative path" in _refusal(spec)
 
 
 def test_scripting_disabled_by_the_environment_refuses_script_steps_at_start(
-    upstream: tuple[str, Recorder], tmp_path: Path
+    upstream: Upstream, tmp_path: Path
 ) -> None:
     scripts = _scripts(tmp_path, ok="result = 1")
     spec = _spec(tmp_path, upstream[0], [_script_step(scripts, "ok")])
@@ -302,7 +297,7 @@ def test_scripting_disabled_by_the_environment_refuses_script_steps_at_start(
 
 
 async def test_management_scripting_sets_the_default_language_and_location(
-    upstream: tuple[str, Recorder], tmp_path: Path
+    upstream: Upstream, tmp_path: Path
 ) -> None:
     scripts = _scripts(tmp_path, ok="result = 42")
     control = {
@@ -319,6 +314,6 @@ async def test_management_scripting_sets_the_default_language_and_location(
     }
     steps = [{"type": "script", "name": "last", "file": "ok"}]
     spec = _spec(tmp_path, upstream[0], steps, exposes=[control])
-    async with gateway(spec, {"NAFTIKO_SCRIPTING": "false"}) as gw:
+    async with gateway(spec, {"NAFTIKO_SCRIPTING": "false"}, transport=upstream[2]) as gw:
         result = await gw.call(gw.tool("voyage"), {})
     assert result.body == {"out": 42}

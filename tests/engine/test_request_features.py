@@ -15,17 +15,24 @@ from naftiko.engine.aws_sigv4 import AwsCredentials, sign
 from naftiko.errors import SpecError
 from tests.support.engine_harness import gateway, plan_for, scripted_app, write_spec
 from tests.support.servers import Recorder, serve_app
+from tests.support.transport import Upstream, recording_upstream, scripted
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[tuple[str, Recorder]]:
+def upstream() -> Upstream:
+    return recording_upstream(scripted({}))
+
+
+@pytest.fixture(scope="module")
+def loopback() -> Iterator[tuple[str, Recorder]]:
+    """A real socket, where the whole signed request (as aiohttp sends it) must verify."""
     recorder = Recorder()
     with serve_app(scripted_app(recorder, {})) as url:
         yield url, recorder
 
 
 @pytest.fixture
-def seen(upstream: tuple[str, Recorder]) -> Recorder:
+def seen(upstream: Upstream) -> Recorder:
     upstream[1].requests.clear()
     return upstream[1]
 
@@ -63,7 +70,7 @@ def _arg(name: str, kind: str = "string", required: bool = False) -> dict[str, A
 
 
 async def test_array_arguments_explode_in_the_query_and_are_comma_lists_in_headers_and_cookies(
-    upstream: tuple[str, Recorder], seen: Recorder, tmp_path: Path
+    upstream: Upstream, seen: Recorder, tmp_path: Path
 ) -> None:
     op = {
         "name": "op",
@@ -75,7 +82,7 @@ async def test_array_arguments_explode_in_the_query_and_are_comma_lists_in_heade
         ],
     }
     tool = {"inputParameters": [_arg("fields", "array", True)]}
-    async with gateway(_spec(tmp_path, upstream[0], op, tool)) as gw:
+    async with gateway(_spec(tmp_path, upstream[0], op, tool), transport=upstream[2]) as gw:
         await gw.call(gw.tool("t"), {"fields": ["id", "to pic"]})
     (request,) = seen.requests
     assert request.query == "%24select=id&%24select=to%20pic"
@@ -84,7 +91,7 @@ async def test_array_arguments_explode_in_the_query_and_are_comma_lists_in_heade
 
 
 async def test_a_json_body_template_with_optional_values_left_out_is_still_valid_json(
-    upstream: tuple[str, Recorder], seen: Recorder, tmp_path: Path
+    upstream: Upstream, seen: Recorder, tmp_path: Path
 ) -> None:
     op = {
         "name": "op",
@@ -93,7 +100,7 @@ async def test_a_json_body_template_with_optional_values_left_out_is_still_valid
         ' "all": [{{crewIds}}], "title": "Voyage {{note}}"}',
     }
     tool = {"inputParameters": [_arg("crewIds", "array"), _arg("cargoIds", "array"), _arg("note")]}
-    async with gateway(_spec(tmp_path, upstream[0], op, tool)) as gw:
+    async with gateway(_spec(tmp_path, upstream[0], op, tool), transport=upstream[2]) as gw:
         await gw.call(gw.tool("t"), {"crewIds": [1, 2]})
         await gw.call(gw.tool("t"), {"note": 'say "hi"', "cargoIds": "[3]"})
     first, second = (json.loads(r.body) for r in seen.requests)
@@ -107,7 +114,7 @@ async def test_a_json_body_template_with_optional_values_left_out_is_still_valid
 
 
 async def test_a_structured_json_body_omits_members_the_caller_left_out(
-    upstream: tuple[str, Recorder], seen: Recorder, tmp_path: Path
+    upstream: Upstream, seen: Recorder, tmp_path: Path
 ) -> None:
     op = {
         "name": "op",
@@ -115,13 +122,13 @@ async def test_a_structured_json_body_omits_members_the_caller_left_out(
         "body": {"type": "json", "data": {"a": "{{a}}", "b": "{{b}}", "fixed": 1}},
     }
     tool = {"inputParameters": [_arg("a"), _arg("b", "integer")]}
-    async with gateway(_spec(tmp_path, upstream[0], op, tool)) as gw:
+    async with gateway(_spec(tmp_path, upstream[0], op, tool), transport=upstream[2]) as gw:
         await gw.call(gw.tool("t"), {"b": 2})
     assert json.loads(seen.requests[0].body) == {"b": 2, "fixed": 1}
 
 
 async def test_forwarded_requests_carry_the_namespace_fixed_headers(
-    upstream: tuple[str, Recorder], seen: Recorder, tmp_path: Path
+    upstream: Upstream, seen: Recorder, tmp_path: Path
 ) -> None:
     op = {"name": "op", "method": "GET"}
     headers = [
@@ -129,7 +136,7 @@ async def test_forwarded_requests_carry_the_namespace_fixed_headers(
         {"name": "X-Key", "in": "header", "value": "{{KEY}}"},
     ]
     spec = _spec(tmp_path, upstream[0], op, {}, inputParameters=headers)
-    async with gateway(spec, {"KEY": "k-123"}) as gw:
+    async with gateway(spec, {"KEY": "k-123"}, transport=upstream[2]) as gw:
         result = await gw.engine.forward("up", "GET", "a/b", "q=1", {"X-Trace": "t"}, b"")
     assert result.status == 200
     (request,) = seen.requests
@@ -186,8 +193,10 @@ def test_sigv4_matches_the_aws_documented_test_vectors(
 
 
 async def test_an_aws_sig_v4_upstream_receives_a_signature_over_what_it_received(
-    upstream: tuple[str, Recorder], seen: Recorder, tmp_path: Path
+    loopback: tuple[str, Recorder], tmp_path: Path
 ) -> None:
+    base, seen = loopback
+    seen.requests.clear()
     op = {
         "name": "op",
         "method": "POST",
@@ -202,13 +211,13 @@ async def test_an_aws_sig_v4_upstream_receives_a_signature_over_what_it_received
         "service": "ce",
     }
     env = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret-key-value"}
-    spec = _spec(tmp_path, upstream[0], op, {"inputParameters": [_arg("q")]}, authentication=auth)
+    spec = _spec(tmp_path, base, op, {"inputParameters": [_arg("q")]}, authentication=auth)
     async with gateway(spec, env) as gw:
         await gw.call(gw.tool("t"), {"q": "a b/c"})
     (request,) = seen.requests
     stamp = dt.datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
     expected = {"Content-Type": request.headers["Content-Type"]}
-    url = f"{upstream[0]}{request.raw_path}?{request.query}"
+    url = f"{base}{request.raw_path}?{request.query}"
     sign(
         "POST",
         url,
@@ -225,7 +234,7 @@ async def test_an_aws_sig_v4_upstream_receives_a_signature_over_what_it_received
 
 
 async def test_aggregate_semantics_become_the_hints_of_tools_that_ref_the_function(
-    upstream: tuple[str, Recorder], tmp_path: Path
+    upstream: Upstream, tmp_path: Path
 ) -> None:
     op = {"name": "op", "method": "GET"}
     spec = _spec(tmp_path, upstream[0], op, {})
@@ -247,7 +256,7 @@ async def test_aggregate_semantics_become_the_hints_of_tools_that_ref_the_functi
         {"ref": "agg.read"},
         {"name": "overridden", "ref": "agg.read", "hints": {"readOnly": False}},
     ]
-    async with gateway(write_spec(tmp_path, document)) as gw:
+    async with gateway(write_spec(tmp_path, document), transport=upstream[2]) as gw:
         derived, overridden = gw.tool("read").hints, gw.tool("overridden").hints
     assert derived is not None and overridden is not None
     assert (derived.readOnly, derived.destructive, derived.idempotent) == (True, False, True)
@@ -259,7 +268,7 @@ async def test_aggregate_semantics_become_the_hints_of_tools_that_ref_the_functi
 
 
 def test_upstream_oauth2_without_a_token_endpoint_is_refused_at_start(
-    upstream: tuple[str, Recorder], tmp_path: Path
+    upstream: Upstream, tmp_path: Path
 ) -> None:
     op = {"name": "op", "method": "GET"}
     auth = {"type": "oauth2", "scopes": ["read"]}

@@ -4,7 +4,6 @@ resource URI templates, NaN outputs and the advice of an unset variable."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,8 @@ import pytest
 from naftiko.adapters.mcp_content import Resources
 from naftiko.errors import BindingError, SpecError
 from naftiko.spec.loader import load
-from tests.support.engine_harness import Answer, gateway, plan_for, scripted_app, write_spec
-from tests.support.servers import Recorder, serve_app
+from tests.support.engine_harness import Answer, gateway, plan_for, write_spec
+from tests.support.transport import Upstream, recording_upstream, scripted
 
 ANSWERS: dict[str, Answer] = {
     "/nan": (200, b'{"price": "NaN", "size": 3}', "application/json"),
@@ -22,10 +21,8 @@ ANSWERS: dict[str, Answer] = {
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[tuple[str, Recorder]]:
-    recorder = Recorder()
-    with serve_app(scripted_app(recorder, ANSWERS)) as url:
-        yield url, recorder
+def upstream() -> Upstream:
+    return recording_upstream(scripted(ANSWERS))
 
 
 def _document(base: str, op: dict[str, Any], mcp: dict[str, Any], **body: Any) -> dict[str, Any]:
@@ -47,7 +44,7 @@ def _document(base: str, op: dict[str, Any], mcp: dict[str, Any], **body: Any) -
 
 
 async def test_tools_and_rest_references_in_a_consumed_body_are_the_callers_inputs(
-    upstream: tuple[str, Recorder], tmp_path: Path
+    upstream: Upstream, tmp_path: Path
 ) -> None:
     op = {
         "name": "charge",
@@ -65,7 +62,7 @@ async def test_tools_and_rest_references_in_a_consumed_body_are_the_callers_inpu
         "`{{tools.X}}` / `{{rest.X}}` read as the caller's input `X`",
     ]
     upstream[1].requests.clear()
-    async with gateway(spec) as gw:
+    async with gateway(spec, transport=upstream[2]) as gw:
         tool = gw.tool("charge")
         assert tool.input_schema == {
             "type": "object",
@@ -76,7 +73,7 @@ async def test_tools_and_rest_references_in_a_consumed_body_are_the_callers_inpu
 
 
 async def test_a_resource_uri_variable_with_a_dash_is_a_variable_when_read(
-    upstream: tuple[str, Recorder], tmp_path: Path
+    upstream: Upstream, tmp_path: Path
 ) -> None:
     op = {"name": "profile", "method": "GET", "path": "/users/{{user-id}}/profile"}
     resource = {
@@ -87,7 +84,7 @@ async def test_a_resource_uri_variable_with_a_dash_is_a_variable_when_read(
     }
     spec = write_spec(tmp_path, _document(upstream[0], op, {"resources": [resource]}))
     upstream[1].requests.clear()
-    async with gateway(spec) as gw:
+    async with gateway(spec, transport=upstream[2]) as gw:
         resources = Resources(gw.mcp[0].resources, tmp_path, gw.engine)
         answer = await resources.read("data://users/u%201/profile")
     assert answer.contents[0].uri == "data://users/u%201/profile"
@@ -95,7 +92,7 @@ async def test_a_resource_uri_variable_with_a_dash_is_a_variable_when_read(
 
 
 async def test_a_nan_in_a_number_output_is_null_not_a_server_error(
-    upstream: tuple[str, Recorder], tmp_path: Path
+    upstream: Upstream, tmp_path: Path
 ) -> None:
     op = {"name": "nan", "method": "GET", "path": "/nan"}
     outputs = [
@@ -110,7 +107,7 @@ async def test_a_nan_in_a_number_output_is_null_not_a_server_error(
     ]
     tool = {"name": "nan", "description": "d", "call": "pay.nan", "outputParameters": outputs}
     spec = write_spec(tmp_path, _document(upstream[0], op, {"tools": [tool]}))
-    async with gateway(spec) as gw:
+    async with gateway(spec, transport=upstream[2]) as gw:
         result = await gw.call(gw.tool("nan"), {})
     assert result.body == {"price": None, "size": 3}
     assert json.loads(result.text()) == {"price": None, "size": 3}

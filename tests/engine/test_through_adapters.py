@@ -4,15 +4,15 @@ optional body fields, and a failing step as REST problem+json and as an MCP erro
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.engine_harness import Answer, scripted_app, write_spec
+from tests.support.engine_harness import Answer, write_spec
 from tests.support.inprocess import mcp_call, serving
-from tests.support.servers import Recorder, serve_app
+from tests.support.servers import Recorder
+from tests.support.transport import Upstream, recording_upstream, scripted
 
 ANSWERS: dict[str, Answer] = {
     "/ships/NOPE": (404, b'{"message": "no ship NOPE"}', "application/json"),
@@ -20,14 +20,12 @@ ANSWERS: dict[str, Answer] = {
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[tuple[str, Recorder]]:
-    recorder = Recorder()
-    with serve_app(scripted_app(recorder, ANSWERS)) as url:
-        yield url, recorder
+def upstream() -> Upstream:
+    return recording_upstream(scripted(ANSWERS))
 
 
 @pytest.fixture
-def seen(upstream: tuple[str, Recorder]) -> Recorder:
+def seen(upstream: Upstream) -> Recorder:
     upstream[1].requests.clear()
     return upstream[1]
 
@@ -134,27 +132,36 @@ def _spec(folder: Path, base: str) -> Path:
     ],
 )
 async def test_a_rest_array_query_argument_reaches_the_upstream_exploded(
-    upstream: tuple[str, Recorder], seen: Recorder, tmp_path: Path, query: str, sent: str
+    upstream: Upstream, seen: Recorder, tmp_path: Path, query: str, sent: str
 ) -> None:
-    async with serving(_spec(tmp_path, upstream[0])) as gw, gw.client("fleet-rest") as c:
+    async with (
+        serving(_spec(tmp_path, upstream[0]), transport=upstream[2]) as gw,
+        gw.client("fleet-rest") as c,
+    ):
         response = await c.get(f"/search?{query}")
     assert response.status_code == 200, response.text
     assert seen.requests[-1].query == sent
 
 
 async def test_an_optional_body_field_left_out_is_absent_not_the_whole_body(
-    upstream: tuple[str, Recorder], seen: Recorder, tmp_path: Path
+    upstream: Upstream, seen: Recorder, tmp_path: Path
 ) -> None:
-    async with serving(_spec(tmp_path, upstream[0])) as gw, gw.client("fleet-rest") as c:
+    async with (
+        serving(_spec(tmp_path, upstream[0]), transport=upstream[2]) as gw,
+        gw.client("fleet-rest") as c,
+    ):
         response = await c.post("/voyages", json={"crewIds": [1, 2]})
     assert response.status_code == 200, response.text
     assert json.loads(seen.requests[-1].body) == {"crewIds": [1, 2]}
 
 
 async def test_a_failing_step_is_the_rest_status_with_a_problem_naming_the_step(
-    upstream: tuple[str, Recorder], seen: Recorder, tmp_path: Path
+    upstream: Upstream, seen: Recorder, tmp_path: Path
 ) -> None:
-    async with serving(_spec(tmp_path, upstream[0])) as gw, gw.client("fleet-rest") as c:
+    async with (
+        serving(_spec(tmp_path, upstream[0]), transport=upstream[2]) as gw,
+        gw.client("fleet-rest") as c,
+    ):
         response = await c.get("/ships/NOPE/crew")
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
@@ -167,9 +174,12 @@ async def test_a_failing_step_is_the_rest_status_with_a_problem_naming_the_step(
 
 
 async def test_a_failing_step_is_an_mcp_error_result_naming_the_step(
-    upstream: tuple[str, Recorder], seen: Recorder, tmp_path: Path
+    upstream: Upstream, seen: Recorder, tmp_path: Path
 ) -> None:
-    async with serving(_spec(tmp_path, upstream[0])) as gw, gw.client("fleet-mcp") as c:
+    async with (
+        serving(_spec(tmp_path, upstream[0]), transport=upstream[2]) as gw,
+        gw.client("fleet-mcp") as c,
+    ):
         result = await mcp_call(c, "crew", {"imo": "NOPE"})
     assert result["isError"] is True
     assert result["content"][0]["text"] == (

@@ -10,13 +10,11 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from naftiko import SpecError, load
-
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+from tests.support.shared import CORPUS
 
 # How a refusal names a version that is not a version number.
 VERSION_WORDS = {"legacy-object": "legacy object form"}

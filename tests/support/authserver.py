@@ -29,7 +29,9 @@ from mcp.server.auth.provider import (
     AccessToken,
     AuthorizationCode,
     AuthorizationParams,
+    IdentityAssertionParams,
     RefreshToken,
+    TokenError,
     construct_redirect_uri,
 )
 from mcp.server.auth.routes import build_metadata, create_auth_routes
@@ -149,7 +151,7 @@ class AuthServer:
     ) -> OAuthToken:
         self.codes.pop(authorization_code.code, None)
         scopes = authorization_code.scopes or self.scopes
-        claims = {
+        claims: dict[str, Any] = {
             "aud": authorization_code.resource,
             "client_id": client.client_id,
             "scope": " ".join(scopes),
@@ -175,6 +177,11 @@ class AuthServer:
 
     async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
         return None
+
+    async def exchange_identity_assertion(
+        self, client: OAuthClientInformationFull, params: IdentityAssertionParams
+    ) -> OAuthToken:
+        raise TokenError("unsupported_grant_type", "no identity assertion grant here")
 
     # ------------------------------------------------------------------ extra endpoints
 

@@ -444,7 +444,7 @@ async def _rest_call(
     path = route.path if route.path.startswith("/") else "/" + route.path
     by_location = {i.name: i.location for i in route.action.inputs}
     body_paths = {i.name: i.body_path.source for i in route.action.inputs if i.body_path}
-    query: list[tuple[str, str]] = []
+    query: list[tuple[str, str | int | float | bool | None]] = []
     headers: dict[str, str] = {}
     body: dict[str, Any] = {}
     for name, value in args.items():

@@ -1,14 +1,18 @@
 """A recording upstream that answers with what it received, plus fixed-format documents
-and endpoints behind basic, digest and OAuth2 credentials."""
+and endpoints behind basic, digest and OAuth2 credentials: one `answer` function, served on
+loopback by `echo_app` or in memory by `RecordingTransport(answer)`."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from tests.support.servers import Recorder
+from tests.support.servers import Recorded, Recorder
+from tests.support.transport import Reply
 
 USER, PASSWORD, REALM, NONCE = "alice", "s3cret-pass", "naftiko-test", "abc123nonce"
 CLIENT_ID, CLIENT_SECRET, ACCESS_TOKEN = "client-1", "client-secret-1", "access-token-xyz"
@@ -20,10 +24,9 @@ XML = (
 CSV = b"imo,name\n1,Aurora\n2,Borealis\n"
 
 
-async def _echo(request: web.Request, recorder: Recorder) -> web.Response:
-    seen = await recorder.record(request)
+def _echo(seen: Recorded) -> Reply:
     body: Any = seen.body.decode("utf-8", errors="replace")
-    return web.json_response(
+    return Reply.json(
         {
             "method": seen.method,
             "raw_path": seen.raw_path,
@@ -40,67 +43,67 @@ def _h(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()
 
 
+def _basic(seen: Recorded) -> Reply:
+    expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    if seen.headers.get("Authorization", "") != expected:
+        return Reply.json({"error": "bad basic"}, 401)
+    return _echo(seen)
+
+
+def _digest(seen: Recorded) -> Reply:
+    auth = seen.headers.get("Authorization", "")
+    if not auth.startswith("Digest "):
+        challenge = f'Digest realm="{REALM}", nonce="{NONCE}", qop="auth", algorithm=MD5'
+        return Reply.json({"error": "digest"}, 401, **{"WWW-Authenticate": challenge})
+    fields = dict(part.strip().split("=", 1) for part in auth[7:].split(",") if "=" in part)
+    f = {k: v.strip('"') for k, v in fields.items()}
+    ha1 = _h(f"{USER}:{REALM}:{PASSWORD}")
+    ha2 = _h(f"{seen.method}:{f['uri']}")
+    expected = _h(f"{ha1}:{NONCE}:{f['nc']}:{f['cnonce']}:auth:{ha2}")
+    if f.get("response") != expected:
+        return Reply.json({"error": "bad digest"}, 401)
+    return _echo(seen)
+
+
+def _token(seen: Recorded) -> Reply:
+    form = dict(parse_qsl(seen.body.decode()))
+    if (form.get("client_id"), form.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
+        return Reply.json({"error": "invalid_client"}, 401)
+    return Reply.json({"access_token": ACCESS_TOKEN, "expires_in": 3600})
+
+
+def _oauth(seen: Recorded) -> Reply:
+    if seen.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
+        return Reply.json({"error": "no token"}, 401)
+    return _echo(seen)
+
+
+def answer(seen: Recorded) -> Reply:
+    path = seen.path
+    if (seen.method, path) == ("GET", "/xml"):
+        return Reply(body=XML, content_type="application/xml")
+    if (seen.method, path) == ("GET", "/csv"):
+        return Reply(body=CSV, content_type="text/csv")
+    if path.startswith("/basic/"):
+        return _basic(seen)
+    if path.startswith("/digest/"):
+        return _digest(seen)
+    if (seen.method, path) == ("POST", "/oauth/token"):
+        return _token(seen)
+    if path.startswith("/oauth/api/"):
+        return _oauth(seen)
+    return _echo(seen)
+
+
 def echo_app(recorder: Recorder) -> web.Application:
-    tokens_issued: list[str] = []
-
-    async def echo(request: web.Request) -> web.Response:
-        return await _echo(request, recorder)
-
-    async def xml(request: web.Request) -> web.Response:
-        await recorder.record(request)
-        return web.Response(body=XML, content_type="application/xml")
-
-    async def csv(request: web.Request) -> web.Response:
-        await recorder.record(request)
-        return web.Response(body=CSV, content_type="text/csv")
-
-    async def basic(request: web.Request) -> web.Response:
-        auth = request.headers.get("Authorization", "")
-        import base64
-
-        expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-        if auth != expected:
-            await recorder.record(request)
-            return web.json_response({"error": "bad basic"}, status=401)
-        return await _echo(request, recorder)
-
-    async def digest(request: web.Request) -> web.Response:
-        auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Digest "):
-            await recorder.record(request)
-            challenge = f'Digest realm="{REALM}", nonce="{NONCE}", qop="auth", algorithm=MD5'
-            return web.json_response(
-                {"error": "digest"}, status=401, headers={"WWW-Authenticate": challenge}
-            )
-        fields = dict(part.strip().split("=", 1) for part in auth[7:].split(",") if "=" in part)
-        f = {k: v.strip('"') for k, v in fields.items()}
-        ha1 = _h(f"{USER}:{REALM}:{PASSWORD}")
-        ha2 = _h(f"{request.method}:{f['uri']}")
-        expected = _h(f"{ha1}:{NONCE}:{f['nc']}:{f['cnonce']}:auth:{ha2}")
-        if f.get("response") != expected:
-            await recorder.record(request)
-            return web.json_response({"error": "bad digest"}, status=401)
-        return await _echo(request, recorder)
-
-    async def token(request: web.Request) -> web.Response:
-        form = await request.post()
-        await recorder.record(request)
-        if (form.get("client_id"), form.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
-            return web.json_response({"error": "invalid_client"}, status=401)
-        tokens_issued.append(ACCESS_TOKEN)
-        return web.json_response({"access_token": ACCESS_TOKEN, "expires_in": 3600})
-
-    async def oauth(request: web.Request) -> web.Response:
-        if request.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
-            return web.json_response({"error": "no token"}, status=401)
-        return await _echo(request, recorder)
+    async def handle(request: web.Request) -> web.Response:
+        reply = answer(await recorder.record(request))
+        return web.Response(
+            status=reply.status,
+            body=reply.body,
+            headers={**reply.headers, "Content-Type": reply.content_type},
+        )
 
     app = web.Application()
-    app.router.add_get("/xml", xml)
-    app.router.add_get("/csv", csv)
-    app.router.add_route("*", "/basic/{tail:.*}", basic)
-    app.router.add_route("*", "/digest/{tail:.*}", digest)
-    app.router.add_post("/oauth/token", token)
-    app.router.add_route("*", "/oauth/api/{tail:.*}", oauth)
-    app.router.add_route("*", "/{tail:.*}", echo)
+    app.router.add_route("*", "/{tail:.*}", handle)
     return app

@@ -1,5 +1,6 @@
 """Engine-level in-process runs: a spec loaded, planned and checked as `naftiko run` does, its
-Engine started against real loopback upstreams, and its adapters' actions called directly."""
+Engine started over a recording transport (tests/support/transport.py) or real loopback
+upstreams, and its adapters' actions called directly."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ from naftiko.engine.exposed import McpPlan, RestPlan, mcp_plan, rest_plan
 from naftiko.engine.plan import Action, Plan, build_plan
 from naftiko.engine.result import Result
 from naftiko.engine.startup import check_startup
+from naftiko.engine.transport import Transport
 from naftiko.model import ExposesMcp, ExposesRest
 from naftiko.spec.bindings import resolve
 from naftiko.spec.loader import load
 from tests.support.servers import Recorder
+from tests.support.transport import scripted
 
 
 def plan_for(spec: Path, env: Mapping[str, str] | None = None) -> Plan:
@@ -57,9 +60,11 @@ class Gateway:
 
 
 @asynccontextmanager
-async def gateway(spec: Path, env: Mapping[str, str] | None = None) -> AsyncIterator[Gateway]:
+async def gateway(
+    spec: Path, env: Mapping[str, str] | None = None, transport: Transport | None = None
+) -> AsyncIterator[Gateway]:
     plan = plan_for(spec, env)
-    engine = Engine(plan)
+    engine = Engine(plan, transport=transport)
     found = Gateway(plan, engine)
     for i, exposed in enumerate(plan.capability.body.exposes):
         if isinstance(exposed, ExposesRest):
@@ -79,10 +84,11 @@ Answer = tuple[int, bytes, str]  # status, body, content type
 def scripted_app(recorder: Recorder, answers: Mapping[str, Answer]) -> web.Application:
     """Records every request; answers by path (else `{}` as JSON)."""
 
+    answer = scripted(answers)
+
     async def handle(request: web.Request) -> web.Response:
-        await recorder.record(request)
-        status, body, content_type = answers.get(request.path, (200, b"{}", "application/json"))
-        return web.Response(status=status, body=body, content_type=content_type)
+        reply = answer(await recorder.record(request))
+        return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type)
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)

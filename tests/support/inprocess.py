@@ -1,9 +1,10 @@
 """The runtime served in-process: every adapter's ASGI app behind an httpx transport.
 
 The engines open their real pooled upstream clients (the upstreams are real loopback
-servers) and every adapter's lifespan is entered, exactly as `serve()` does before it binds
-ports; only the listening sockets are skipped. Tests of behaviour that does not depend on
-sockets, signals or the CLI run here in milliseconds.
+servers), or, given `transport=`, an in-memory one (tests/support/transport.py); every
+adapter's lifespan is entered, exactly as `serve()` does before it binds ports; only the
+listening sockets are skipped. Tests of behaviour that does not depend on sockets, signals or
+the CLI run here in milliseconds.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import httpx2 as httpx
 
+from naftiko.engine.transport import Transport
 from naftiko.runtime import Runtime, Settings, build
 
 
@@ -33,9 +35,13 @@ class Gateway:
 
 @asynccontextmanager
 async def serving(
-    *specs: Path, env: Mapping[str, str] | None = None, settings: Settings | None = None
+    *specs: Path,
+    env: Mapping[str, str] | None = None,
+    settings: Settings | None = None,
+    transport: Transport | None = None,
 ) -> AsyncIterator[Gateway]:
-    runtime = build(list(specs), settings or Settings(), env or {})
+    shared = None if transport is None else (lambda plan: transport)
+    runtime = build(list(specs), settings or Settings(), env or {}, transport=shared)
     async with AsyncExitStack() as stack:
         for engine in runtime.engines:
             await engine.start()

@@ -46,7 +46,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import os
 import re
 import threading
 import time
@@ -63,8 +62,8 @@ import yaml
 from aiohttp import web
 from multidict import CIMultiDict
 
-_DEFAULT_CONFORMANCE = "/work/shared/conformance/naftiko-framework-1.0.0-alpha2"
-CONFORMANCE_DIR = Path(os.environ.get("NAFTIKO_CONFORMANCE_DIR", _DEFAULT_CONFORMANCE))
+from tests.support.shared import CONFORMANCE_DIR
+
 REGISTRY_OPENAPI = CONFORMANCE_DIR / "microcks" / "naftiko-shipyard-maritime-registry-api.yaml"
 LEGACY_OPENAPI = CONFORMANCE_DIR / "microcks" / "naftiko-shipyard-legacy-dockyard-api.yaml"
 VERBS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")

@@ -109,7 +109,9 @@ class _Whoami(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         assert isinstance(self.connection, ssl.SSLSocket)
         peer = self.connection.getpeercert() or {}
-        names = [v for rdn in peer.get("subject", ()) for k, v in rdn if k == "commonName"]
+        subject = peer.get("subject", ())
+        assert isinstance(subject, tuple)  # RDNs of (name, value) pairs, never a string
+        names = [pair[1] for rdn in subject for pair in rdn if pair[0] == "commonName"]
         body = json.dumps({"path": self.path, "client": names[0] if names else None}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

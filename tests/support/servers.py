@@ -20,6 +20,8 @@ class Recorded:
     query: str
     headers: dict[str, str]
     body: bytes
+    # Which consumed namespace it was sent to (known to the in-memory transport only).
+    namespace: str = ""
 
 
 @dataclass

@@ -13,7 +13,7 @@ from naftiko.cli import app
 from naftiko.model import ExposesMcp, ExposesRest
 from naftiko.spec.loader import load
 from naftiko.tools.importer import import_openapi, render
-from tests.support.microcks import CONFORMANCE_DIR
+from tests.support.shared import CONFORMANCE_DIR
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "openapi"
 GROQ = FIXTURES / "groqcloud-batches.yaml"

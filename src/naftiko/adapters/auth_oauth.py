@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 # PyJWT and `cryptography` (~75 ms of imports) are imported when a JWT validator is built, at
 # start-up: only a spec with an OAuth-protected adapter pays for them, and never mid-request.
 from naftiko.engine.exposed import OAuthPolicy
-from naftiko.engine.upstream import UpstreamResponse
+from naftiko.engine.transport import UpstreamResponse
 from naftiko.errors import UpstreamError
 
 log = logging.getLogger("naftiko.auth")

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from naftiko.engine import auth, outputs, steps, tracing
+from naftiko.engine.credentials import Credentials
 from naftiko.engine.formats import parse_body
 from naftiko.engine.inputs import Configured, find, validate
 from naftiko.engine.network import Network
@@ -18,8 +19,9 @@ from naftiko.engine.request import UpstreamRequest, build_request, header_value,
 from naftiko.engine.result import Result
 from naftiko.engine.scope import Scope
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY, masked_chunks
-from naftiko.engine.upstream import Timeouts, UpstreamResponse, Upstreams
-from naftiko.engine.upstream import is_json as _is_json
+from naftiko.engine.transport import Transport, UpstreamResponse
+from naftiko.engine.transport import is_json as _is_json
+from naftiko.engine.upstream import Timeouts, Upstreams
 from naftiko.errors import InputError, NaftikoError, UpstreamError, redacted
 from naftiko.expressions import Const, Ref, WithValue, parse_template, to_text
 from naftiko.model import Authentication
@@ -50,11 +52,16 @@ class Engine:
         timeouts: Timeouts | None = None,
         max_upstream_body: int = DEFAULT_MAX_UPSTREAM_BODY,
         network: Network | None = None,
+        *,
+        transport: Transport | None = None,
     ) -> None:
+        """`transport` reaches the upstreams (and authorization servers); by default the
+        pooled aiohttp clients, built from `timeouts`, `max_upstream_body` and `network`."""
         self.plan = plan
-        self.upstreams = Upstreams(
-            dict(plan.clients), timeouts or Timeouts(), plan.bindings, max_upstream_body, network
+        self.upstreams: Transport = transport or Upstreams(
+            dict(plan.clients), timeouts or Timeouts(), max_upstream_body, network
         )
+        self._credentials = Credentials(plan.clients, plan.bindings, self.upstreams)
         secrets = plan.bindings.secrets | auth.credential_secrets(
             [*(c.authentication for c in plan.clients.values()), *_adapter_auths(plan)],
             plan.bindings,
@@ -240,7 +247,7 @@ class Engine:
             for name, value in trace.headers().items():
                 if name.lower() not in taken:
                     request.headers[name] = value
-        return await self.upstreams.send(namespace, request, scope, stream=stream)
+        return await self._credentials.send(namespace, request, scope, stream=stream)
 
     def _finish(
         self,

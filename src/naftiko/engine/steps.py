@@ -16,7 +16,7 @@ from naftiko.engine.formats import parse_body
 from naftiko.engine.plan import Action, CallStepPlan, LookupStepPlan, Operation, ScriptStepPlan
 from naftiko.engine.result import Result
 from naftiko.engine.scope import Scope
-from naftiko.engine.upstream import UpstreamResponse
+from naftiko.engine.transport import UpstreamResponse
 from naftiko.expressions import MISSING, StepPath, compile_jsonpath, to_text
 from naftiko.model import OutputParameter
 

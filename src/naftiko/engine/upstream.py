@@ -1,5 +1,6 @@
-"""One pooled aiohttp client per consumed namespace; the single place where transport
-exceptions become UpstreamError (timeout → UpstreamTimeout, the rest → UpstreamUnavailable)."""
+"""The real `Transport` (engine/transport.py): one pooled aiohttp client per consumed
+namespace, and one for authorization servers; the single place where transport exceptions
+become UpstreamError (timeout → UpstreamTimeout, the rest → UpstreamUnavailable)."""
 
 from __future__ import annotations
 
@@ -13,27 +14,21 @@ import weakref
 from collections.abc import AsyncGenerator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import aiohttp
 from aiohttp.connector import Connection
-from multidict import CIMultiDictProxy
 from yarl import URL
 
-from naftiko.engine import auth
 from naftiko.engine.network import Network, Proxy, failure_reason, proxied_headers, via
 from naftiko.engine.plan import Client
 from naftiko.engine.request import UpstreamRequest
-from naftiko.engine.scope import Scope
 from naftiko.engine.streams import CHUNK, DEFAULT_MAX_UPSTREAM_BODY, BodyTooLarge
+from naftiko.engine.transport import UpstreamResponse, is_json
 from naftiko.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from naftiko.model import DigestAuth, OAuth2Auth
-from naftiko.spec.bindings import Bindings
 from naftiko.version import __version__
 
 USER_AGENT = f"naftiko-python/{__version__}"
-_JSON_TYPES = ("application/json", "+json", "text/json")
 _OUT_OF_FDS = (errno.EMFILE, errno.ENFILE)
 log = logging.getLogger("naftiko.upstream")
 
@@ -42,19 +37,6 @@ log = logging.getLogger("naftiko.upstream")
 class Timeouts:
     connect: float = 10.0
     total: float = 60.0
-
-
-@dataclass(frozen=True)
-class UpstreamResponse:
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-    # A pass-through body still on the wire (`send(stream=True)`); `body` is then empty.
-    stream: AsyncGenerator[bytes, None] | None = None
-
-    @property
-    def content_type(self) -> str:
-        return self.headers.get("Content-Type", "application/octet-stream")
 
 
 def _reason(exc: OSError) -> str:
@@ -71,7 +53,7 @@ def _unavailable(namespace: str, what: str, reason: str, where: str) -> Upstream
 
 class _StaleConnection(Exception):
     """The connection dropped before an answer. Not a ClientError nor an OSError, so
-    aiohttp's own retry loop lets it through: the only retry is ours, decided in `_send`."""
+    aiohttp's own retry loop lets it through: the only retry is ours, decided in `send`."""
 
     def __init__(self, pooled: bool) -> None:
         super().__init__("stale connection")
@@ -124,26 +106,18 @@ class Upstreams:
         self,
         clients: dict[str, Client],
         timeouts: Timeouts,
-        bindings: Bindings,
         max_body: int = DEFAULT_MAX_UPSTREAM_BODY,
         network: Network | None = None,
     ) -> None:
         self._clients = clients
         self._network = network or Network()
-        # Credentials that only use bound variables are rendered once, not per request.
-        self._static = {
-            ns: static
-            for ns, c in clients.items()
-            if (static := auth.static_credentials(c.authentication, bindings)) is not None
-        }
         self._timeouts = timeouts
         self.max_body = max_body
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._fds_logged = False
-        # Authorization servers (metadata, JWKS, introspection) get their own pool, opened and
-        # closed with the others and bound by the same timeouts.
+        # Authorization servers (OAuth2 token endpoints, metadata, JWKS, introspection) get
+        # their own pool, carrying no namespace's credentials, bound by the same timeouts.
         self._authority: aiohttp.ClientSession | None = None
-        self._tokens = auth.OAuth2Tokens(self._fetch_token)
 
     async def start(self) -> None:
         # aiohttp rounds deadlines above `ceil_threshold` up to the next whole second; an
@@ -161,16 +135,12 @@ class Upstreams:
                 timeout_ceil_threshold=math.inf,
                 ssl=self._network.context(namespace),
             )
-            static = self._static.get(namespace)
-            # Static credential headers ride on the session: nothing to merge per request.
-            # Not with a proxy: aiohttp copies session headers into the CONNECT, where an
-            # `Authorization` would be sent to the proxy as `Proxy-Authorization`.
-            riding = static.headers if static and not self._network.proxied else {}
-            headers = {"User-Agent": USER_AGENT, **riding}
+            # Credentials are request headers (the engine's, above the seam), never session
+            # headers: aiohttp copies those into a proxy's CONNECT.
             self._sessions[namespace] = aiohttp.ClientSession(
                 connector=connector,
                 timeout=timeout,
-                headers=headers,
+                headers={"User-Agent": USER_AGENT},
                 auto_decompress=True,
                 cookie_jar=aiohttp.DummyCookieJar(),
                 middlewares=(_no_hidden_retry,),
@@ -225,37 +195,11 @@ class Upstreams:
             raise UpstreamUnavailable(f"the authorization server failed: {reason}") from None
 
     async def send(
-        self, namespace: str, request: UpstreamRequest, scope: Scope, *, stream: bool = False
+        self, namespace: str, request: UpstreamRequest, *, stream: bool = False
     ) -> UpstreamResponse:
-        """One upstream call. With `stream`, a successful JSON body is left on the wire
-        (`UpstreamResponse.stream`) for the caller to pass on chunk by chunk."""
-        client = self._clients[namespace]
-        credentials = client.authentication
-        static = self._static.get(namespace)
-        if static is not None:
-            request.query.extend(static.query)
-            if self._network.proxied:
-                request.headers = {**static.headers, **request.headers}
-        else:
-            auth.apply(credentials, request, scope)
-        if isinstance(credentials, OAuth2Auth):
-            token = await self._tokens.token(namespace, credentials, scope)
-            request.headers["Authorization"] = f"Bearer {token}"
-        response = await self._send(namespace, request, stream)
-        if response.status == 401 and isinstance(credentials, DigestAuth):
-            challenge = response.headers.get("WWW-Authenticate", "")
-            url = URL(request.full_url(), encoded=True)
-            header = auth.digest_header(
-                credentials, scope, challenge, request.method, url.raw_path_qs
-            )
-            if header is not None:
-                request.headers["Authorization"] = header
-                response = await self._send(namespace, request, stream)
-        return response
-
-    async def _send(
-        self, namespace: str, request: UpstreamRequest, stream: bool
-    ) -> UpstreamResponse:
+        """One upstream call (the engine has applied credentials). With `stream`, a
+        successful JSON body is left on the wire (`UpstreamResponse.stream`) for the caller
+        to pass on chunk by chunk."""
         try:
             return await self._attempt(namespace, request, stream)
         except _StaleConnection as exc:
@@ -319,22 +263,6 @@ class Upstreams:
         if isinstance(error, OSError) and error.errno in _OUT_OF_FDS and not self._fds_logged:
             self._fds_logged = True
             log.error("out of file descriptors: upstream connections fail (raise the limit)")
-
-    async def _fetch_token(self, endpoint: str, form: dict[str, str]) -> dict[str, Any]:
-        session = next(iter(self._sessions.values()), None)
-        if session is None:
-            raise UpstreamUnavailable("no upstream client is started")
-        try:
-            proxy = self._network.proxy(URL(endpoint))
-            async with session.post(endpoint, data=form, **via(proxy)) as response:
-                if response.status >= 400:
-                    raise UpstreamError(f"OAuth2 token endpoint answered {response.status}", 502)
-                data = await response.json(content_type=None)
-        except TimeoutError:
-            raise UpstreamTimeout("OAuth2 token endpoint did not answer in time") from None
-        except (aiohttp.ClientError, ValueError, OSError):
-            raise UpstreamUnavailable("OAuth2 token endpoint failed") from None
-        return data if isinstance(data, dict) else {}
 
 
 async def _read(response: aiohttp.ClientResponse, namespace: str, limit: int) -> bytes:
@@ -405,9 +333,3 @@ def _failure(namespace: str, exc: BaseException, proxy: Proxy | None = None) -> 
 
 def _where(exc: BaseException) -> str:
     return f"{exc.host}:{exc.port}" if isinstance(exc, aiohttp.ClientConnectorError) else ""
-
-
-@lru_cache(maxsize=256)
-def is_json(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return any(media.endswith(t) if t.startswith("+") else media == t for t in _JSON_TYPES)
