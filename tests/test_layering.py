@@ -22,6 +22,9 @@ RANK = {
     "runtime": 6,
     "serving": 6,
     "logbuffer": 6,
+    "reload": 6,
+    "readiness": 6,
+    "supervisor": 6,
     "tools": 6,  # beside the runtime: authoring (import, export, create), never serving
     "cli": 7,
     "__main__": 7,  # the command: `--version`, else the CLI

@@ -172,6 +172,26 @@ def run(
     drain_timeout: Annotated[
         float, typer.Option("--drain-timeout", help="Time in-flight requests get at shutdown (s).")
     ] = 10.0,
+    drain_delay: Annotated[
+        float,
+        typer.Option(
+            "--drain-delay",
+            help="At shutdown, readiness turns 503 this long before the listeners close (s).",
+        ),
+    ] = 0.0,
+    workers: Annotated[
+        str,
+        typer.Option("--workers", help="Worker processes sharing the ports: a number or auto."),
+    ] = "1",
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Reload when a spec or bind file changes.")
+    ] = False,
+    ready_upstreams: Annotated[
+        bool,
+        typer.Option(
+            "--ready-upstreams", help="Readiness also needs every upstream to accept a connection."
+        ),
+    ] = False,
     allow_origin: Annotated[
         list[str] | None,
         typer.Option(
@@ -235,13 +255,20 @@ def run(
         typer.Option("--tls-key", help="[NAMESPACE=]FILE: the key of that --tls-cert."),
     ] = None,
 ) -> None:
-    """Serve every adapter of every spec until SIGTERM/SIGINT."""
+    """Serve every adapter of every spec until SIGTERM/SIGINT; SIGHUP reloads them."""
     from naftiko.engine.network import ProxyOptions
     from naftiko.engine.tls import ClientCert, TlsOptions, served_certs, split_namespace
     from naftiko.engine.upstream import Timeouts
     from naftiko.runtime import Settings
     from naftiko.runtime import run as serve_forever
+    from naftiko.supervisor import worker_count
 
+    try:
+        worker_total = worker_count(workers)
+    except ValueError:
+        raise typer.BadParameter(
+            "must be a positive number or auto", param_hint="--workers"
+        ) from None
     try:
         passwords = [split_namespace(p) for p in client_key_password or ()]
         if any(ns is None for ns, _ in passwords):
@@ -261,6 +288,10 @@ def run(
             max_body=max_body,
             max_upstream_body=max_upstream_body,
             drain_seconds=drain_timeout,
+            drain_delay=drain_delay,
+            workers=worker_total,
+            watch=watch,
+            ready_upstreams=ready_upstreams,
             stdio=stdio,
             header_timeout=header_timeout,
             body_timeout=body_timeout,

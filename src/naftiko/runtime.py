@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import json
 import logging
@@ -14,6 +13,7 @@ import signal
 import socket
 import ssl
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -45,6 +45,8 @@ from naftiko.engine.upstream import Timeouts
 from naftiko.errors import NaftikoError
 from naftiko.logbuffer import BufferedAccessHandler
 from naftiko.model import ApiKeyAuth, ExposesControl, ExposesMcp, ExposesRest, ExposesSkill
+from naftiko.readiness import unreachable
+from naftiko.reload import Generation, Listener, Reloader, Swap, listener_key, watch
 from naftiko.serving import (
     ClientLimits,
     connections_per_port,
@@ -83,6 +85,12 @@ class Settings:
     keepalive_timeout: int = 5  # whole seconds, as uvicorn takes it
     max_header_bytes: int = 64 * 1024
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    workers: int = 1
+    # Seconds between readiness turning 503 and the listeners closing, so that a balancer
+    # polling readiness stops sending first.
+    drain_delay: float = 0.0
+    ready_upstreams: bool = False  # readiness also asks that every upstream accepts a connection
+    watch: bool = False  # reload when a spec or bind file changes
     # Outbound proxies and certificates (upstream trust, client certificates, adapter TLS).
     proxy: ProxyOptions = field(default_factory=ProxyOptions)
     tls: TlsOptions = field(default_factory=TlsOptions)
@@ -97,12 +105,13 @@ class Settings:
             "keepalive_timeout": self.keepalive_timeout,
             "max_header_bytes": self.max_header_bytes,
             "max_connections": self.max_connections,
+            "workers": self.workers,
         }
         for name, value in numbers.items():
             if value <= 0:
                 raise ValueError(f"{name} must be positive")
-        if self.drain_seconds < 0:
-            raise ValueError("drain_seconds must not be negative")
+        if self.drain_seconds < 0 or self.drain_delay < 0:
+            raise ValueError("drain_seconds and drain_delay must not be negative")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise ValueError("--log-level must be debug, info, warning or error")
         if self.log_format not in ("text", "json"):
@@ -118,6 +127,10 @@ class Served:
     adapter: Any
     state: str = "stopped"
     tls: ssl.SSLContext | None = None  # `--tls-cert`: served over HTTPS
+    declared_port: int = 0  # as the spec says (0: any free port), kept once bound
+
+    def __post_init__(self) -> None:
+        self.declared_port = self.port
 
     @property
     def url(self) -> str:
@@ -140,11 +153,34 @@ class Runtime:
     origins: OriginPolicy = field(default_factory=OriginPolicy)
     # OpenTelemetry tracing, from the first control adapter's `observability` block.
     telemetry: Any = None
+    specs: list[Path] = field(default_factory=list)
+    environ: Mapping[str, str] = field(default_factory=dict)
+    draining: bool = False
+    reloader: Reloader | None = None
+    # Set by the supervisor in each worker: the workers it runs, as `/status` lists them.
+    workers: Callable[[], list[dict[str, Any]]] | None = None
+
+    async def unready(self) -> list[str]:
+        reasons = ["draining: the process is stopping"] if self.draining else []
+        if self.settings.ready_upstreams:
+            reasons += await unreachable(self.engines)
+        return reasons
+
+    async def reload(self) -> tuple[bool, str]:
+        if self.workers is not None:
+            # Every worker reloads: the supervisor builds the new version, then tells each.
+            os.kill(os.getppid(), signal.SIGHUP)
+            return True, "reload requested from the supervisor of every worker"
+        if self.reloader is None:
+            return False, "this runtime is not serving"
+        return await self.reloader.reload()
 
     def status(self) -> dict[str, Any]:
         return {
             "capabilities": self.labels,
             "uptime_seconds": round(time.time() - self.started, 3),
+            "draining": self.draining,
+            "workers": self.workers() if self.workers else None,
             "adapters": [
                 {
                     "type": s.kind,
@@ -176,12 +212,16 @@ def build(
     specs: list[Path],
     settings: Settings,
     environ: Mapping[str, str],
+    metrics: Metrics | None = None,
     *,
     transport: Callable[[Plan], Transport] | None = None,
 ) -> Runtime:
     """Load, bind and plan every spec; any problem raises before a port is opened.
     `transport` gives each engine its upstream transport (by default the pooled clients)."""
     runtime = Runtime(settings, origins=origin_policy(settings, environ))
+    runtime.specs, runtime.environ = list(specs), dict(environ)
+    if metrics is not None:
+        runtime.metrics = metrics
     env = dict(environ)
     if settings.env_file is not None:
         env = {**read_env_file(settings.env_file), **env}
@@ -301,10 +341,13 @@ def _cors(adapter: Any, auth: Any) -> Cors:
     return Cors(frozenset(headers))
 
 
-def _bind(served: Served) -> socket.socket:
+def _bind(served: Served, runtime: Runtime | None = None) -> socket.socket:
     family = socket.AF_INET6 if ":" in served.address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if runtime is not None and runtime.settings.workers > 1:
+        # A port a reload opens in one worker is opened by every worker on its own.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((served.address, served.port))
     except OSError as exc:
@@ -320,75 +363,117 @@ def _bind(served: Served) -> socket.socket:
     return sock
 
 
-async def serve(runtime: Runtime, ready: Callable[[Runtime], None] | None = None) -> None:
-    """Run until SIGTERM/SIGINT, then drain in-flight requests (bounded) and stop."""
-    sockets = [_bind(s) for s in runtime.served]  # every port first: fail before serving any
+async def serve(
+    runtime: Runtime,
+    ready: Callable[[Runtime], None] | None = None,
+    *,
+    sockets: Mapping[tuple[str, int], socket.socket] | None = None,
+) -> None:
+    """Run until SIGTERM/SIGINT, then drain in-flight requests (bounded) and stop; SIGHUP
+    re-reads every spec and bind file (`reload.py`). `sockets` are ports a supervisor bound."""
+    bound: dict[tuple[str, int], socket.socket | None] = dict(sockets or {})
+    # Every port first: fail before serving any.
+    listening = [bound.pop(listener_key(s), None) or _bind(s, runtime) for s in runtime.served]
     settings = runtime.settings
-    per_port = connections_per_port(settings.max_connections, len(sockets), raise_fd_limit())
+    per_port = connections_per_port(settings.max_connections, len(listening), raise_fd_limit())
     client_limits = ClientLimits(settings.header_timeout, settings.max_header_bytes, per_port)
     protocol = protocol_for(client_limits)
-    servers: list[uvicorn.Server] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with contextlib.AsyncExitStack() as stack:
-        if runtime.telemetry is not None:
-            # Last out: the spans of the drained requests are exported before the exit.
-            stack.callback(runtime.telemetry.shutdown)
-        for engine in runtime.engines:
-            await engine.start()
-            stack.push_async_callback(engine.close)
-        for adapter in [s.adapter for s in runtime.served] + runtime.stdio:
-            await stack.enter_async_context(adapter.lifespan())
-        for served, sock in zip(runtime.served, sockets, strict=True):
-            config = uvicorn.Config(
-                served.adapter.app,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                http=protocol,
-                # uvicorn answers 503 from the limit-th connection (its count includes the one
-                # asking), so the limit it is given is one more than ours.
-                limit_concurrency=per_port + 1,
-                timeout_keep_alive=settings.keepalive_timeout,
-                # A backstop only: the drain below answers and ends every request in time.
-                timeout_graceful_shutdown=math.ceil(settings.drain_seconds) + 5,
-                server_header=False,
-                date_header=False,  # the edge stamps one (uvicorn's needs its own main loop)
-                # Forwarded-header rewriting is a proxy's job, and costs on every request.
-                proxy_headers=False,
-                ssl_context_factory=_given(served.tls) if served.tls else None,
-            )
-            config.load()
-            server = uvicorn.Server(config)
-            server.lifespan = config.lifespan_class(config)
-            await server.startup(sockets=[sock])
-            servers.append(server)
-            served.state = "started"
-            log.info(
-                "%s adapter %s listening on %s",
-                served.kind,
-                served.namespace,
-                served.url,
-            )
-        # Everything built so far (modules, models, plans) lives as long as the process: the
-        # cycle collector need not walk it again and again while requests are served.
-        gc.collect()
-        gc.freeze()
-        tasks = [asyncio.create_task(a.run_stdio(stop)) for a in runtime.stdio]
-        if ready is not None:
-            ready(runtime)
-        await stop.wait()
+
+    async def start_listener(
+        served: Served, app: Any, sock: socket.socket | None = None
+    ) -> uvicorn.Server:
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            http=protocol,
+            # uvicorn answers 503 from the limit-th connection (its count includes the one
+            # asking), so the limit it is given is one more than ours.
+            limit_concurrency=per_port + 1,
+            timeout_keep_alive=settings.keepalive_timeout,
+            # A backstop only: the drain below answers and ends every request in time.
+            timeout_graceful_shutdown=math.ceil(settings.drain_seconds) + 5,
+            server_header=False,
+            date_header=False,  # the edge stamps one (uvicorn's needs its own main loop)
+            # Forwarded-header rewriting is a proxy's job, and costs on every request.
+            proxy_headers=False,
+            ssl_context_factory=_given(served.tls) if served.tls else None,
+        )
+        config.load()
+        server = uvicorn.Server(config)
+        server.lifespan = config.lifespan_class(config)
+        await server.startup(sockets=[sock or _bind(served, runtime)])
+        served.state = "started"
+        log.info("%s adapter %s listening on %s", served.kind, served.namespace, served.url)
+        return server
+
+    async def stop_listener(server: uvicorn.Server) -> None:
+        server.should_exit = True
+        await server.shutdown(sockets=[])
+
+    current = Generation(runtime)
+    await current.open()
+    reloader = Reloader(
+        lambda old: _rebuilt(old),
+        start_listener,
+        stop_listener,
+        settings.drain_seconds,
+        current,
+    )
+    runtime.reloader = reloader
+    for served, sock in zip(runtime.served, listening, strict=True):
+        swap = Swap(served.adapter.app)
+        server = await start_listener(served, swap, sock)
+        key = listener_key(served)
+        reloader.listeners[key] = Listener(swap, server, served, key)
+    loop.add_signal_handler(signal.SIGHUP, lambda: _spawn(reloader.reload()))
+    # Everything built so far (modules, models, plans) lives as long as the process: the
+    # cycle collector need not walk it again and again while requests are served.
+    gc.collect()
+    gc.freeze()
+    tasks = [asyncio.create_task(a.run_stdio(stop)) for a in runtime.stdio]
+    if ready is not None:
+        ready(runtime)
+    await stop.wait()
+    loop.remove_signal_handler(signal.SIGHUP)
+    async with reloader.lock:  # a reload under way completes first
+        live = reloader.current.runtime
+        live.draining = True  # readiness answers 503 from now on
+        if settings.drain_delay:
+            log.info("stopping: not ready; listeners close in %g s", settings.drain_delay)
+            await asyncio.sleep(settings.drain_delay)
         log.info("stopping: draining in-flight requests")
-        await _drain(servers, runtime.drain, settings.drain_seconds)
-        for served in runtime.served:
-            served.state = "stopped"
+        servers = [listener.server for listener in reloader.listeners.values()]
+        await _drain(servers, live.drain, settings.drain_seconds)
+        for listener in reloader.listeners.values():
+            listener.served.state = "stopped"
         for task in tasks:
             task.cancel()
         for outcome in await asyncio.gather(*tasks, return_exceptions=True):
             if isinstance(outcome, Exception):
                 log.error("stdio adapter failed: %s", outcome)
+        await reloader.close()
+
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+def _spawn(work: Any) -> None:
+    task = asyncio.ensure_future(work)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+def _rebuilt(old: Runtime) -> Runtime:
+    """The next version from the same files and flags; the counters carry on."""
+    new = build(old.specs, old.settings, old.environ, metrics=old.metrics)
+    new.started, new.workers, new.reloader = old.started, old.workers, old.reloader
+    return new
 
 
 def _given(context: ssl.SSLContext) -> Callable[[Any, Any], ssl.SSLContext]:
@@ -414,7 +499,6 @@ async def _drain(servers: list[uvicorn.Server], drain: Drain, seconds: float) ->
 def run(specs: list[Path], settings: Settings) -> None:
     """The blocking entry point used by the CLI."""
     configure_logging(settings)
-    runtime = build(specs, settings, os.environ)
 
     def announce(rt: Runtime) -> None:
         stream = sys.stderr if settings.stdio or rt.stdio else sys.stdout
@@ -427,12 +511,37 @@ def run(specs: list[Path], settings: Settings) -> None:
         if rt.stdio:
             print("mcp      stdio", file=stream, flush=True)
 
+    stop_watching = threading.Event()
+    if settings.watch:
+        folders = sorted({p.resolve().parent for p in [*specs, *filter(None, [settings.env_file])]})
+        pid = os.getpid()  # the supervisor's, in worker mode: it reloads every worker
+        threading.Thread(
+            target=watch,
+            args=(folders, stop_watching, lambda: os.kill(pid, signal.SIGHUP)),
+            daemon=True,
+        ).start()
+    try:
+        if settings.workers > 1 and not settings.stdio:
+            from naftiko.supervisor import Supervisor
+
+            Supervisor(specs, settings, _serve_in_loop).run(announce)
+            return
+        _serve_in_loop(build(specs, settings, os.environ), announce)
+    finally:
+        stop_watching.set()
+
+
+def _serve_in_loop(
+    runtime: Runtime,
+    ready: Callable[[Runtime], None] | None = None,
+    sockets: Mapping[tuple[str, int], socket.socket] | None = None,
+) -> None:
     try:
         import uvloop
 
-        uvloop.run(serve(runtime, announce))
+        uvloop.run(serve(runtime, ready, sockets=sockets))
     except ImportError:
-        asyncio.run(serve(runtime, announce))
+        asyncio.run(serve(runtime, ready, sockets=sockets))
 
 
 class _JsonFormatter(logging.Formatter):

@@ -1,10 +1,11 @@
-"""Control port: health probes, status and Prometheus metrics of the running runtime (§8.2)."""
+"""Control port: health probes, status and Prometheus metrics of the running runtime, and
+the management endpoints its flags turn on (reload, validate, logs; `control_ops.py`) (§8.2)."""
 
 from __future__ import annotations
 
 import contextlib
 import platform
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 from starlette.requests import Request
@@ -13,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from naftiko.adapters.auth_gate import Authority, Gate
 from naftiko.adapters.common import OPERATION, problem
+from naftiko.adapters.control_ops import Management
 from naftiko.adapters.limits import problem_refusal
 from naftiko.engine.exposed import guard
 from naftiko.engine.metrics import Metrics
@@ -29,6 +31,14 @@ class RuntimeView(Protocol):
     telemetry: Any  # engine.telemetry.Telemetry, or None when tracing is off
 
     def status(self) -> dict[str, Any]: ...
+
+    async def unready(self) -> list[str]:
+        """Why the runtime is not ready (draining, an upstream unreachable), or nothing."""
+        ...
+
+    async def reload(self) -> tuple[bool, str]:
+        """Re-reads every spec and bind file: (True, summary) or (False, located errors)."""
+        ...
 
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
@@ -58,73 +68,79 @@ class ControlAdapter:
             "specVersion": plan.capability.naftiko,
         }
         self._engine = {"version": __version__, "python": platform.python_version()}
-        self._routes: dict[str, Callable[[Request], Response]] = {}
+        self._routes: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
         if adapter.management.health:
-            self._routes["/health/live"] = self._live
-            self._routes["/health/ready"] = self._ready
+            self._routes["/health/live"] = {"GET": self._live}
+            self._routes["/health/ready"] = {"GET": self._ready}
         if adapter.management.info:
-            self._routes["/status"] = self._status
+            self._routes["/status"] = {"GET": self._status}
         if _metrics_enabled(adapter.observability):
-            self._routes["/metrics"] = self._metrics
+            self._routes["/metrics"] = {"GET": self._metrics}
         telemetry = runtime.telemetry
         self._recent = telemetry.recent if telemetry is not None else None
         if self._recent is not None and adapter.observability is not None:
-            self._routes["/traces"] = self._traces
+            self._routes["/traces"] = {"GET": self._traces}
+        self._routes.update(Management(adapter.management, runtime.reload).routes())
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
         yield
 
     def methods_at(self, path: str) -> list[str]:
-        return ["GET"] if self._handler(path) is not None else []
+        return list(self._handlers(path))
 
-    def _handler(self, path: str) -> Callable[[Request], Response] | None:
-        handler = self._routes.get(path)
-        if handler is None and path.startswith("/traces/") and "/traces" in self._routes:
-            return self._trace
-        return handler
+    def _handlers(self, path: str) -> dict[str, Callable[[Request], Awaitable[Response]]]:
+        handlers = self._routes.get(path)
+        if handlers is None and path.startswith("/traces/") and "/traces" in self._routes:
+            return {"GET": self._trace}
+        return handlers or {}
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
-        handler = self._handler(path)
+        handler = self._handlers(path).get(scope["method"])
         if handler is not None:
             traces = path.startswith("/traces/")
             scope["state"][OPERATION] = "/traces/{traceId}" if traces else path
-        request = Request(scope, receive)
-        response = handler(request) if handler else problem(404, f"no resource at {path}")
+            response = await handler(Request(scope, receive))
+        else:  # the edge answers 404 and 405 before this
+            response = problem(404, f"no resource at {path}")
         await response(scope, receive, send)
 
-    def _live(self, request: Request) -> Response:
+    async def _live(self, _: Request) -> Response:
         return JSONResponse({"status": "UP"})
 
-    def _ready(self, request: Request) -> Response:
+    async def _ready(self, _: Request) -> Response:
         # The control port answering is proof enough of itself; readiness is about the others.
         adapters = [a for a in self._adapters() if a["type"] != "control"]
-        ready = all(a["state"] == "started" for a in adapters)
-        body = {"status": "UP" if ready else "DEGRADED", "adapters": adapters}
+        reasons = await self.runtime.unready()  # draining; upstreams (--ready-upstreams)
+        ready = not reasons and all(a["state"] == "started" for a in adapters)
+        body: dict[str, Any] = {"status": "UP" if ready else "DEGRADED", "adapters": adapters}
+        if reasons:
+            body["reasons"] = reasons
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    def _status(self, request: Request) -> Response:
+    async def _status(self, _: Request) -> Response:
         status = self.runtime.status()
-        return JSONResponse(
-            {
-                "capability": self._capability,
-                "engine": self._engine,
-                "uptime": f"PT{status['uptime_seconds']:.3f}S",
-                "otel": {"status": "active" if self.runtime.telemetry is not None else "inactive"},
-                "adapters": status["adapters"],
-            }
-        )
+        body = {
+            "capability": self._capability,
+            "engine": self._engine,
+            "uptime": f"PT{status['uptime_seconds']:.3f}S",
+            "otel": {"status": "active" if self.runtime.telemetry is not None else "inactive"},
+            "adapters": status["adapters"],
+        }
+        if status.get("workers") is not None:
+            body["workers"] = status["workers"]
+        return JSONResponse(body)
 
-    def _metrics(self, request: Request) -> Response:
+    async def _metrics(self, _: Request) -> Response:
         return Response(self.runtime.metrics.prometheus(), media_type=PROMETHEUS_TEXT)
 
-    def _traces(self, request: Request) -> Response:
+    async def _traces(self, request: Request) -> Response:
         assert self._recent is not None  # the route exists only with the buffer
         query = request.query_params
         return JSONResponse(self._recent.traces(query.get("operation"), query.get("status")))
 
-    def _trace(self, request: Request) -> Response:
+    async def _trace(self, request: Request) -> Response:
         assert self._recent is not None
         trace_id = request.url.path.removeprefix("/traces/")
         found = self._recent.trace(trace_id)

@@ -1,0 +1,135 @@
+"""Reload without dropping a request: under a bounded load loop, twenty reloads (values
+changed, an adapter added then removed) fail no request; a broken version is refused with
+its located problem logged while the old one keeps serving; SIGHUP and `--watch` reload too."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import yaml
+
+from tests.support.process import naftiko_run
+from tests.support.specs import ORDERS_REST, write_capability
+
+CONTROL = {
+    "type": "control",
+    "port": 0,
+    "namespace": "control",
+    "management": {"health": True, "info": True, "reload": True},
+}
+LOAD_THREADS = 4
+LOAD_BOUND = 20_000  # requests per thread at most; the loop also stops when told
+
+
+def _orders(count: int, namespace: str = "orders-rest") -> dict[str, Any]:
+    rest: dict[str, Any] = yaml.safe_load(yaml.safe_dump(ORDERS_REST))
+    rest["namespace"] = namespace
+    rest["resources"][0]["operations"][0]["outputParameters"][0]["value"] = count
+    return rest
+
+
+def _until(condition: Any, bound: float = 15.0) -> Any:
+    deadline = time.monotonic() + bound
+    while not (value := condition()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+    return value
+
+
+class Load:
+    """Keep-alive clients calling one URL until stopped; every answer that is not a 200 (or
+    an exception) is kept."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.stop = threading.Event()
+        self.failures: list[str] = []
+        self.seen: dict[int, int] = {}
+        self.threads = [threading.Thread(target=self._loop) for _ in range(LOAD_THREADS)]
+
+    def _loop(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            for _ in range(LOAD_BOUND):
+                if self.stop.is_set():
+                    return
+                try:
+                    answer = client.get(self.url)
+                except httpx.HTTPError as exc:
+                    self.failures.append(repr(exc))
+                    continue
+                if answer.status_code != 200:
+                    self.failures.append(f"{answer.status_code} {answer.text}")
+                    continue
+                count = answer.json()["count"]
+                self.seen[count] = self.seen.get(count, 0) + 1
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(30)
+
+
+def test_twenty_reloads_under_load_fail_no_request_and_add_then_remove_an_adapter(
+    tmp_path: Path,
+) -> None:
+    spec = write_capability(tmp_path, CONTROL, _orders(0))
+    with naftiko_run(spec, adapters=2) as running:
+        control, rest = running.url("control"), running.url("orders-rest")
+        with Load(rest + "/orders") as load, httpx.Client(timeout=30) as client:
+            for n in range(1, 21):
+                extra = [_orders(n, "extra-rest")] if n == 10 else []
+                write_capability(tmp_path, CONTROL, _orders(n), *extra)
+                answer = client.post(control + "/config/reload")
+                assert answer.status_code == 200, answer.text
+                if n == 10:
+                    assert "1 port(s) opened" in answer.json()["detail"]
+                    adapters = client.get(control + "/status").json()["adapters"]
+                    port = next(a["port"] for a in adapters if a["namespace"] == "extra-rest")
+                    extra_url = f"http://127.0.0.1:{port}/orders"
+                    assert httpx.get(extra_url).json() == {"count": 10}
+                if n == 11:
+                    assert "1 closed" in answer.json()["detail"]
+                    _until(lambda url=extra_url: _refused(url))
+                _until(lambda count=n: load.seen.get(count))  # the new version answers
+    assert load.failures == []
+    assert set(load.seen) <= set(range(21)) and 20 in load.seen
+    assert "Traceback" not in running.logs()
+
+
+def _refused(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=5)
+    except httpx.ConnectError:
+        return True
+    return False
+
+
+def test_a_broken_version_is_refused_with_its_location_and_sighup_and_watch_reload(
+    tmp_path: Path,
+) -> None:
+    spec = write_capability(tmp_path, CONTROL, _orders(1))
+    with naftiko_run(spec, args=("--watch",), adapters=2) as running:
+        rest = running.url("orders-rest") + "/orders"
+        broken = spec.read_text().replace("value: 1", "value: [1")
+        spec.write_text(broken)
+        running.process.send_signal(signal.SIGHUP)
+        refused = running.stderr_line("reload refused")
+        assert "capability.yaml:" in refused and "YAML syntax error" in refused
+        assert httpx.get(rest).json() == {"count": 1}
+        # A fixed file is picked up by the watcher alone.
+        write_capability(tmp_path, CONTROL, _orders(2))
+        _until(lambda: httpx.get(rest).json() == {"count": 2})
+        write_capability(tmp_path, CONTROL, _orders(3))
+        running.process.send_signal(signal.SIGHUP)
+        _until(lambda: httpx.get(rest).json() == {"count": 3})
+    assert "Traceback" not in running.logs()

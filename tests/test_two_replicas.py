@@ -1,0 +1,230 @@
+"""Two `naftiko run` replicas of the seed behind nginx (the Debian package, started here on
+loopback ports with a config in a temporary folder), as deploy/compose runs them. Under a
+bounded load one replica is SIGKILLed and started again: idempotent REST calls see no failure
+(nginx retries them on the other replica); MCP `tools/call` works through nginx and against
+either replica; a draining replica's readiness turns 503 while it still serves."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+import yaml
+
+from tests.support.groq import TOKEN
+from tests.support.process import Running, naftiko_run
+from tests.support.servers import Recorder
+from tests.support.specs import seed_for
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+ENV = {"GROQ_API_KEY": TOKEN}
+LOAD_THREADS = 4
+LOAD_BOUND = 5_000  # requests per thread at most
+MCP_HEADERS = {"accept": "application/json, text/event-stream"}
+
+pytestmark = pytest.mark.skipif(
+    not Path(NGINX).exists(), reason="nginx is not installed (.ci/run installs nginx-light)"
+)
+
+
+def _free_ports(count: int) -> list[int]:
+    """Fixed ports, so that a restarted replica is where nginx expects it."""
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def _replica_spec(upstream: str, folder: Path, rest: int, mcp: int, control: int) -> Path:
+    folder.mkdir()
+    spec = seed_for(upstream, folder)
+    data = yaml.safe_load(spec.read_text())
+    exposes = data["capability"]["exposes"]
+    exposes[0]["port"], exposes[1]["port"] = rest, mcp
+    exposes.append({"type": "control", "port": control, "management": {"health": True}})
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    return spec
+
+
+NGINX_CONF = """
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    upstream rest {{
+        server 127.0.0.1:{rest_a} max_fails=1 fail_timeout=2s;
+        server 127.0.0.1:{rest_b} max_fails=1 fail_timeout=2s;
+        keepalive 16;
+    }}
+    upstream mcp {{
+        server 127.0.0.1:{mcp_a} max_fails=1 fail_timeout=2s;
+        server 127.0.0.1:{mcp_b} max_fails=1 fail_timeout=2s;
+        keepalive 16;
+    }}
+    proxy_next_upstream error timeout http_502 http_503;
+    proxy_next_upstream_tries 2;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header Host $host;
+    proxy_connect_timeout 2s;
+    server {{ listen 127.0.0.1:{front_rest}; location / {{ proxy_pass http://rest; }} }}
+    server {{ listen 127.0.0.1:{front_mcp}; location / {{ proxy_pass http://mcp; }} }}
+}}
+"""
+
+
+@contextmanager
+def _nginx(folder: Path, **ports: int) -> Iterator[None]:
+    folder.mkdir()
+    conf = folder / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(tmp=folder, **ports))
+    process = subprocess.Popen(
+        [NGINX, "-p", str(folder), "-c", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", ports["front_rest"]), 1).close()
+                break
+            except OSError:
+                assert process.poll() is None, process.communicate()[1]
+                assert time.monotonic() < deadline, "nginx did not start"
+                time.sleep(0.05)
+        yield
+    finally:
+        process.send_signal(signal.SIGQUIT)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+class Load:
+    """Keep-alive clients sending one idempotent GET until stopped (bounded)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.stop = threading.Event()
+        self.failures: list[str] = []
+        self.done = 0
+        self.threads = [threading.Thread(target=self._loop) for _ in range(LOAD_THREADS)]
+
+    def _loop(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            for _ in range(LOAD_BOUND):
+                if self.stop.is_set():
+                    return
+                try:
+                    answer = client.get(self.url)
+                except httpx.HTTPError as exc:
+                    self.failures.append(repr(exc))
+                    continue
+                if answer.status_code != 200:
+                    self.failures.append(f"{answer.status_code} {answer.text[:200]}")
+                self.done += 1
+
+    def until(self, more: int) -> None:
+        """Wait (bounded) until `more` further requests were answered."""
+        target, deadline = self.done + more, time.monotonic() + 30
+        while self.done < target:
+            assert time.monotonic() < deadline, "the load stalled"
+            time.sleep(0.02)
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(30)
+
+
+def _tools_call(url: str) -> dict[str, Any]:
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "retrieves-batch", "arguments": {"batch_id": "b-1"}},
+    }
+    answer = httpx.post(url + "/mcp", json=call, headers=MCP_HEADERS, timeout=10)
+    assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()["result"]
+    return result
+
+
+def _replica(spec: Path, *args: str) -> Any:
+    return naftiko_run(spec, args=args, env=ENV, adapters=3)
+
+
+def test_two_replicas_behind_nginx_survive_a_killed_replica_and_drain_out_of_rotation(
+    groq_upstream: tuple[str, Recorder], tmp_path: Path
+) -> None:
+    rest_a, mcp_a, control_a, rest_b, mcp_b, control_b, front_rest, front_mcp = _free_ports(8)
+    spec_a = _replica_spec(groq_upstream[0], tmp_path / "a", rest_a, mcp_a, control_a)
+    spec_b = _replica_spec(groq_upstream[0], tmp_path / "b", rest_b, mcp_b, control_b)
+    ports = {"rest_a": rest_a, "rest_b": rest_b, "mcp_a": mcp_a, "mcp_b": mcp_b}
+    front = f"http://127.0.0.1:{front_rest}/v1/openai/v1/batches/b-1"
+    with ExitStack() as stack:
+        replica_a: Running = stack.enter_context(_replica(spec_a))
+        replica_b: Running = stack.enter_context(_replica(spec_b, "--drain-delay", "2"))
+        stack.enter_context(
+            _nginx(tmp_path / "nginx", front_rest=front_rest, front_mcp=front_mcp, **ports)
+        )
+        with Load(front) as load:
+            load.until(100)
+            replica_a.process.kill()  # SIGKILL: no drain, connections reset
+            replica_a.process.wait(10)
+            load.until(100)
+            restarted = stack.enter_context(_replica(spec_a))
+            load.until(100)
+        assert load.failures == []
+        # Stateless MCP: through the balancer, and against either replica directly.
+        for url in (
+            f"http://127.0.0.1:{front_mcp}",
+            restarted.url("groq-batch-mcp"),
+            replica_b.url("groq-batch-mcp"),
+        ):
+            result = _tools_call(url)
+            assert result.get("isError") is not True
+            assert "b-1" in result["content"][0]["text"]
+        # Draining: readiness turns 503 while the replica still serves, so a balancer that
+        # polls it stops sending before anyone is refused.
+        ready = f"http://127.0.0.1:{control_b}/health/ready"
+        assert httpx.get(ready).status_code == 200
+        replica_b.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while httpx.get(ready).status_code == 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        direct = f"http://127.0.0.1:{rest_b}/v1/openai/v1/batches/b-2"
+        assert httpx.get(direct, timeout=10).status_code == 200
+        assert replica_b.process.wait(15) == 0
