@@ -303,12 +303,15 @@ class Edge:
 
 
 class _Exchange:
-    """The answer as it leaves: stamped with the edge's headers, its status watched."""
+    """The answer as it leaves: stamped with the edge's headers, its status watched, and its
+    start held back until the first piece of body, so that both leave together (one write,
+    and no window in which a replica dying leaves a client with headers and no body)."""
 
-    __slots__ = ("_send", "body", "extra", "started", "status")
+    __slots__ = ("_pending", "_send", "body", "extra", "started", "status")
 
     def __init__(self, send: Send, extra: list[tuple[bytes, bytes]]) -> None:
         self._send = send
+        self._pending: Message | None = None
         self.extra = extra
         self.started = False
         self.status = 0
@@ -321,7 +324,11 @@ class _Exchange:
             headers = message.get("headers", [])
             # An upstream's own X-Request-Id (passed back) is the one its vendor knows.
             mine = [(k, v) for k, v in self.extra if not _has(headers, k)]
-            message = {**message, "headers": [*headers, *mine]}
+            self._pending = {**message, "headers": [*headers, *mine]}
+            return
+        if self._pending is not None:
+            start, self._pending = self._pending, None
+            await self._send(start)
         await self._send(message)
 
 
