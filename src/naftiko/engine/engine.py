@@ -370,11 +370,12 @@ class Engine:
         )
 
     def _passed_back(self, response: UpstreamResponse) -> tuple[tuple[str, str], ...]:
-        return tuple(
-            (name, self.redact(value))
-            for name, value in response.headers.items()
-            if name.lower() in _PASSED_BACK or name.lower().startswith(_PASSED_BACK_PREFIXES)
-        )
+        kept = []
+        for name, value in response.headers.items():
+            low = name.lower()
+            if low in _PASSED_BACK or low.startswith(_PASSED_BACK_PREFIXES):
+                kept.append((name, self.redact(value)))
+        return tuple(kept)
 
 
 def _server(url: str) -> str:
@@ -388,11 +389,14 @@ def _correlate(request: UpstreamRequest, context: bool = True) -> None:
     """Correlation travels on: the caller's (or our) request id, and, when we do not trace
     ourselves (`context`), the caller's trace context as it came."""
     trace = tracing.current()
-    if trace is not None:
-        taken = {name.lower() for name in request.headers}
-        for name, value in trace.headers().items():
-            if name.lower() not in taken and (context or name == "X-Request-Id"):
-                request.headers[name] = value
+    if trace is None:
+        return
+    headers = request.headers
+    taken = {name.lower() for name in headers} if headers else ()
+    if "x-request-id" not in taken:
+        headers["X-Request-Id"] = trace.request_id
+    if context and trace.traceparent is not None and "traceparent" not in taken:
+        headers["traceparent"] = trace.traceparent
 
 
 def _reason(status: int) -> str:
