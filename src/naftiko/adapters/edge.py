@@ -33,7 +33,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from naftiko.adapters.auth_gate import Gate, caller
-from naftiko.adapters.common import OPERATION, access_log, log, problem
+from naftiko.adapters.common import ACCESS, OPERATION, log, problem
 from naftiko.adapters.limits import (
     REQUEST_BODY,
     BodyLimits,
@@ -293,7 +293,7 @@ class Edge:
         elapsed = time.perf_counter() - started
         operation = state.get(OPERATION, "-")
         self.metrics.observe(self.endpoint.kind, self.ns, operation, str(status), elapsed)
-        access_log.info(
+        ACCESS.write(
             "%s %s %s %d %.1fms %s %s",
             self.ns,
             scope["method"],
