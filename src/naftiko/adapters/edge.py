@@ -136,13 +136,20 @@ class Edge:
         self, scope: Scope, receive: Receive, exchange: _Exchange, task: asyncio.Task[Any]
     ) -> None:
         """Everything up to the adapter, then the adapter."""
-        hosts = sum(1 for name, _ in scope["headers"] if name == b"host")
+        hosts = 0
+        host = origin = None
+        for name, value in scope["headers"]:
+            if name == b"host":
+                hosts += 1
+                host = value
+            elif name == b"origin":
+                origin = value
         if hosts > 1 or (hosts == 0 and scope.get("http_version") != "1.0"):
             await self._answer(
                 scope, exchange, problem(400, "a request needs exactly one Host header")
             )
             return
-        if not await self._browser(scope, exchange):
+        if not await self._browser(scope, exchange, host, origin):
             return
         if header_bytes(scope) > self.limits.max_header_bytes:
             detail = f"request headers are larger than {self.limits.max_header_bytes} bytes"
@@ -191,19 +198,22 @@ class Edge:
             self.drain.running.discard(task)
             self.metrics.left(self.endpoint.kind)
 
-    async def _browser(self, scope: Scope, exchange: _Exchange) -> bool:
-        """The Origin and Host rules of `origins`; False when answered here."""
-        origin = host = None
-        for name, value in scope["headers"]:
-            if name == b"origin":
-                origin = value.decode("latin-1")
-            elif name == b"host":
-                host = value.decode("latin-1")
+    async def _browser(
+        self,
+        scope: Scope,
+        exchange: _Exchange,
+        host_header: bytes | None,
+        origin_header: bytes | None,
+    ) -> bool:
+        """The Origin and Host rules of `origins` (given the request's last `Host` and
+        `Origin`); False when answered here."""
+        host = host_header.decode("latin-1") if host_header is not None else None
         if self.loopback and host is not None and not self.origins.allows_host(host):
             await self._answer(scope, exchange, problem(403, "host not allowed"))
             return False
-        if origin is None:
+        if origin_header is None:
             return True
+        origin = origin_header.decode("latin-1")
         method = scope["method"]
         preflight = method == "OPTIONS" and any(
             name == b"access-control-request-method" for name, _ in scope["headers"]
