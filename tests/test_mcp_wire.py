@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from tests.support.groq import TOKEN
 from tests.support.inprocess import Gateway, serving
@@ -26,8 +26,9 @@ def _batch(seen: Any) -> Reply:
     return Reply.json({"id": "b1", "object": "batch", "status": "completed", "n": 1.5})
 
 
-@asynccontextmanager
-async def _gateway() -> AsyncIterator[Gateway]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def gateway() -> AsyncIterator[Gateway]:
+    """One gateway for every case: each case is one request, and none changes state."""
     transport = RecordingTransport(_batch, down=frozenset({"nowhere"}))
     async with serving(CONFORMANCE, SEED, env={"GROQ_API_KEY": TOKEN}, transport=transport) as g:
         yield g
@@ -38,8 +39,9 @@ def _recorded() -> dict[str, Any]:
     return answers
 
 
+@pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-async def test_each_mcp_exchange_is_answered_as_recorded(case: Case) -> None:
-    async with _gateway() as gateway, gateway.client(case.namespace) as client:
+async def test_each_mcp_exchange_is_answered_as_recorded(gateway: Gateway, case: Case) -> None:
+    async with gateway.client(case.namespace) as client:
         answer = await exchange(client, case)
     assert answer == _recorded()[case.name]
