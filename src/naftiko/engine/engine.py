@@ -19,6 +19,7 @@ from naftiko.engine.plan import Action, Operation, Plan
 from naftiko.engine.request import UpstreamRequest, build_request, header_value, param_value
 from naftiko.engine.result import Result
 from naftiko.engine.scope import Scope
+from naftiko.engine.secrets import Secrets
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY, masked_chunks
 from naftiko.engine.transport import Transport, UpstreamResponse
 from naftiko.engine.transport import is_json as _is_json
@@ -67,14 +68,14 @@ class Engine:
         self.upstreams: Transport = transport or Upstreams(
             dict(plan.clients), timeouts or Timeouts(), max_upstream_body, network
         )
-        self._credentials = Credentials(plan.clients, plan.bindings, self.upstreams)
-        secrets = plan.bindings.secrets | auth.credential_secrets(
-            [*(c.authentication for c in plan.clients.values()), *_adapter_auths(plan)],
-            plan.bindings,
+        self.secrets = Secrets(
+            plan.bindings.secrets
+            | auth.credential_secrets(
+                [*(c.authentication for c in plan.clients.values()), *_adapter_auths(plan)],
+                plan.bindings,
+            )
         )
-        self._secrets = sorted(secrets, key=len, reverse=True)
-        self._secret_bytes = [secret.encode() for secret in self._secrets]
-        self._secret_set = frozenset(self._secrets)
+        self._credentials = Credentials(plan.clients, plan.bindings, self.upstreams, self.secrets)
         # Set by the runtime (`observe`); None costs one test per call.
         self.telemetry: Telemetry | None = None
         self.metrics: Metrics | None = None
@@ -92,19 +93,9 @@ class Engine:
     async def close(self) -> None:
         await self.upstreams.close()
 
-    def redact_bytes(self, body: bytes) -> bytes:
-        """An upstream that echoes a credential back must not hand it to our callers."""
-        for secret in self._secret_bytes:
-            if secret in body:
-                body = body.replace(secret, b"***")
-        return body
-
     def redact(self, text: str) -> str:
-        """Error and log text never carries a bound secret."""
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, "***")
-        return text
+        """Error and log text never carries a secret."""
+        return self.secrets.text(text)
 
     async def invoke(
         self, action: Action, arguments: Mapping[str, Any], *, stream: bool = False
@@ -138,30 +129,19 @@ class Engine:
         return await self._run(action, params, action, stream)
 
     def _masked(self, result: Result) -> Result:
-        if not self._secrets:
+        """An upstream that echoes a credential back must not hand it to our callers."""
+        secrets = self.secrets
+        if not secrets:
             return result
         if result.stream is not None:
-            longest = len(self._secret_bytes[0])
-            chunks = masked_chunks(result.stream, self.redact_bytes, longest)
+            chunks = masked_chunks(result.stream, secrets.bytes, secrets.longest)
             return replace(result, stream=chunks)
         if result.raw is not None:
-            raw = self.redact_bytes(result.raw)
+            raw = secrets.bytes(result.raw)
             return result if raw is result.raw else replace(result, raw=raw)
         if result.body is None:
             return result
-        return replace(result, body=self._mask_value(result.body))
-
-    def _mask_value(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.redact(value)
-        if isinstance(value, dict):
-            return {self.redact(k): self._mask_value(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._mask_value(v) for v in value]
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            # A numeric credential mapped into a number is still the credential.
-            return "***" if str(value) in self._secret_set else value
-        return value
+        return replace(result, body=secrets.value(result.body))
 
     async def _run(
         self, action: Action, params: dict[str, Any], shaper: Action, stream: bool = False
