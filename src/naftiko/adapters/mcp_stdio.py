@@ -237,5 +237,8 @@ class _Session:
         task.add_done_callback(self.running.discard)
 
     def write(self, message: Any) -> None:
-        self.out.write(encode(message) + b"\n")
-        self.out.flush()
+        # A client that closed our stdout has left: its answer has nowhere to go, and its
+        # stdin ends next, which ends the session.
+        with contextlib.suppress(BrokenPipeError):
+            self.out.write(encode(message) + b"\n")
+            self.out.flush()
