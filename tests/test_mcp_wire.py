@@ -45,3 +45,19 @@ async def test_each_mcp_exchange_is_answered_as_recorded(gateway: Gateway, case:
     async with gateway.client(case.namespace) as client:
         answer = await exchange(client, case)
     assert answer == _recorded()[case.name]
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_routing_header_sent_twice_is_a_header_mismatch(gateway: Gateway) -> None:
+    case = next(c for c in CASES if c.name == "modern tools/call")
+    headers = [*case.headers.items(), ("mcp-method", "tools/call")]
+    async with gateway.client(case.namespace) as client:
+        response = await client.post("/mcp", content=case.content(), headers=headers)
+    assert (response.status_code, response.json()) == (
+        400,
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "error": {"code": -32020, "message": "mcp-method header appears more than once"},
+        },
+    )

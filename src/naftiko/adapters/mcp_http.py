@@ -55,7 +55,8 @@ _NOT_JSON = Refusal("Unsupported Media Type: Content-Type must be application/js
 _NOT_ACCEPTABLE = Refusal("Not Acceptable: Client must accept application/json")
 _NOT_ACCEPTABLE_MODERN = Refusal(HTTPStatus.NOT_ACCEPTABLE.phrase)
 _NOT_ONE_MESSAGE = Refusal("Body must be a single JSON-RPC request or notification object")
-_ROUTING = (b"mcp-protocol-version", b"mcp-method", b"mcp-name")
+_ROUTING = frozenset({b"mcp-protocol-version", b"mcp-method", b"mcp-name"})
+_READ = _ROUTING | {b"content-type", b"accept"}
 _NAME_PARAM = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 _BASE64 = re.compile(r"^=\?base64\?(?P<payload>.*)\?=$")
 
@@ -67,8 +68,8 @@ class JsonRpcHttp:
         self.server = server
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
-        if _media_type(_header(headers, b"content-type")) != _JSON:
+        headers = _Headers(scope["headers"])
+        if _media_type(headers.get(b"content-type")) != _JSON:
             await _answer(send, HTTPStatus.UNSUPPORTED_MEDIA_TYPE, _NOT_JSON.json())
             return
         body = await _read_body(receive)
@@ -77,7 +78,7 @@ class JsonRpcHttp:
         except (ValueError, RecursionError):
             await _answer(send, HTTPStatus.BAD_REQUEST, PARSE_FAILURE.json())
             return
-        version = _text(_header(headers, b"mcp-protocol-version"))
+        version = _text(headers.get(b"mcp-protocol-version"))
         if isinstance(message, list):
             await self._batch(headers, version, message, send)
             return
@@ -91,7 +92,7 @@ class JsonRpcHttp:
 
     async def _handshake_era(
         self,
-        headers: list[tuple[bytes, bytes]],
+        headers: _Headers,
         version: str | None,
         message: dict[str, Any],
         send: Send,
@@ -107,7 +108,7 @@ class JsonRpcHttp:
 
     async def _batch(
         self,
-        headers: list[tuple[bytes, bytes]],
+        headers: _Headers,
         version: str | None,
         batch: list[Any],
         send: Send,
@@ -138,7 +139,7 @@ class JsonRpcHttp:
         await _answer(send, HTTPStatus.OK, encode(replies))
 
     async def _modern(
-        self, headers: list[tuple[bytes, bytes]], version: str, message: dict[str, Any], send: Send
+        self, headers: _Headers, version: str, message: dict[str, Any], send: Send
     ) -> None:
         """A 2026-07-28 request: one self-contained POST, checked rung by rung."""
         accepts_json, accepts_sse = _accepts(headers)
@@ -180,29 +181,29 @@ def parse(body: bytes) -> Any:
         return json.loads(body)
 
 
-def _ladder(headers: list[tuple[bytes, bytes]], method: str, params: Any) -> RpcError | None:
+def _ladder(headers: _Headers, method: str, params: Any) -> RpcError | None:
     """The 2026-07-28 rungs, first failure wins: one copy of each routing header, the
     envelope, the headers agreeing with the body, a version this server speaks."""
-    for name in _ROUTING:
-        if sum(1 for key, _ in headers if key == name) > 1:
-            return RpcError(HEADER_MISMATCH, f"{name.decode()} header appears more than once")
+    if headers.repeated is not None:
+        message = f"{headers.repeated.decode()} header appears more than once"
+        return RpcError(HEADER_MISMATCH, message)
     refusal = envelope_refusal(params)
     if refusal is not None:
         return refusal
     assert isinstance(params, dict)  # the envelope rung proved it
-    if _text(_header(headers, b"mcp-protocol-version")) != params["_meta"][META_VERSION]:
+    if _text(headers.get(b"mcp-protocol-version")) != params["_meta"][META_VERSION]:
         return RpcError(
             HEADER_MISMATCH,
             "mcp-protocol-version header does not match the request envelope's protocol version",
         )
-    if _text(_header(headers, b"mcp-method")) != method:
+    if _text(headers.get(b"mcp-method")) != method:
         return RpcError(
             HEADER_MISMATCH, "mcp-method header does not match the request body's method"
         )
     key = _NAME_PARAM.get(method)
     if key is not None:
         value = params.get(key)
-        if value is not None and _decoded(_text(_header(headers, b"mcp-name"))) != value:
+        if value is not None and _decoded(_text(headers.get(b"mcp-name"))) != value:
             return RpcError(
                 HEADER_MISMATCH,
                 f"mcp-name header does not match the request body's {key!r} parameter",
@@ -227,10 +228,10 @@ def _decoded(value: str | None) -> str | None:
         return None
 
 
-def _accepts(headers: list[tuple[bytes, bytes]]) -> tuple[bool, bool]:
+def _accepts(headers: _Headers) -> tuple[bool, bool]:
     """(JSON, event stream) acceptable, wildcards included; no Accept at all is JSON (a bare
     curl POST)."""
-    value = _header(headers, b"accept")
+    value = headers.get(b"accept")
     if value is None:
         return True, False
     kinds = {part.split(b";")[0].strip().lower() for part in value.split(b",")}
@@ -271,8 +272,20 @@ def _media_type(value: bytes | None) -> bytes | None:
     return None if value is None else value.split(b";")[0].strip().lower()
 
 
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    return next((value for key, value in headers if key == name), None)
+class _Headers(dict[bytes, bytes]):
+    """The request headers this transport reads (the first of each), found in one pass, and
+    the first routing header sent twice (first-copy and last-copy readers would disagree)."""
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        super().__init__()
+        self.repeated: bytes | None = None
+        for name, value in raw:
+            if name not in _READ:
+                continue
+            if name not in self:
+                self[name] = value
+            elif name in _ROUTING and self.repeated is None:
+                self.repeated = name
 
 
 def _text(value: bytes | None) -> str | None:

@@ -137,6 +137,9 @@ class McpServer:
 
     def __init__(self, identity: Identity, handlers: Mapping[str, Handler]) -> None:
         self.identity = identity
+        # Built once; answers are serialised as they leave and never changed after.
+        self._info = identity.info()
+        self._stamp = {META_SERVER: self._info}
         self._handlers = dict(handlers)
         self._checks: dict[str, Callable[[Params], bool]] = {
             name: _CHECKS.get(name, _list_params) for name in self._handlers
@@ -190,8 +193,7 @@ class McpServer:
         if method in _CACHEABLE:
             result = {**result, "ttlMs": 0, "cacheScope": "private"}
         meta = result.get("_meta")
-        stamped = {**meta} if isinstance(meta, dict) else {}
-        stamped[META_SERVER] = self.identity.info()
+        stamped = {**meta, META_SERVER: self._info} if isinstance(meta, dict) else self._stamp
         return {**result, "resultType": "complete", "_meta": stamped}
 
     def serves(self, method: str) -> bool:
