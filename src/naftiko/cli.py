@@ -259,8 +259,8 @@ def run(
     from naftiko.engine.network import ProxyOptions
     from naftiko.engine.tls import ClientCert, TlsOptions, served_certs, split_namespace
     from naftiko.engine.upstream import Timeouts
-    from naftiko.runtime import Settings
-    from naftiko.runtime import run as serve_forever
+    from naftiko.listeners import run as serve_forever
+    from naftiko.settings import Settings
     from naftiko.supervisor import worker_count
 
     try:
@@ -330,7 +330,7 @@ def health(
 ) -> None:
     """Liveness and readiness of a running capability; exit 0 iff ready."""
     if spec is not None and address is None and port is None and not _has_control(spec):
-        from naftiko.runtime import health as runtime_health
+        from naftiko.health import health as runtime_health
 
         ok, detail = runtime_health(spec)  # no control port: are the adapters' ports open?
         typer.echo(f"{'healthy' if ok else 'unhealthy'}: {detail}")
