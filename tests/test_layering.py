@@ -31,6 +31,9 @@ RANK = {
     "supervisor": 6,
     "tools": 6,  # beside the runtime: authoring (import, export, create), never serving
     "cli": 7,
+    "cli_run": 7,
+    "cli_control": 7,
+    "cli_authoring": 7,
     "__main__": 7,  # the command: `--version`, else the CLI
 }
 MODULES = sorted(p for p in SRC.rglob("*.py") if p.name != "__init__.py" or p.parent != SRC)
