@@ -23,7 +23,8 @@ from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import mcp_plan, rest_plan
 from naftiko.engine.metrics import Metrics
 from naftiko.engine.network import build_network
-from naftiko.engine.plan import Plan, build_plan
+from naftiko.engine.plan import Plan
+from naftiko.engine.planner import build_plan
 from naftiko.engine.startup import check_startup
 from naftiko.engine.telemetry_config import tracing_config
 from naftiko.engine.tls import CertificateError, server_context
