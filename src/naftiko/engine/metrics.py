@@ -42,12 +42,12 @@ class Metrics:
         self._directory = os.environ.get(MULTIPROCESS_ENV) or None
         registry = self.registry = CollectorRegistry(auto_describe=False)
         self._requests = Counter("naftiko_request", "Requests served.", _REQUEST, registry=registry)
-        self._durations = Histogram(
-            "naftiko_request_duration_seconds",
-            "Request duration.",
-            _REQUEST,
-            buckets=BUCKETS,
-            registry=registry,
+
+        def histogram(name: str, text: str, labels: tuple[str, ...]) -> Any:
+            return Histogram(name, text, labels, buckets=BUCKETS, registry=registry)
+
+        self._durations = histogram(
+            "naftiko_request_duration_seconds", "Request duration.", _REQUEST
         )
         self._errors = Counter(
             "naftiko_request_errors",
@@ -55,20 +55,14 @@ class Metrics:
             ("naftiko_adapter_type", "naftiko_operation_id", "error_type"),
             registry=registry,
         )
-        self._steps = Histogram(
+        self._steps = histogram(
             "naftiko_step_duration_seconds",
             "Orchestration step duration.",
             ("step_type", "naftiko_namespace"),
-            buckets=BUCKETS,
-            registry=registry,
         )
         self._client = Counter("naftiko_http_client", "Upstream calls.", _CLIENT, registry=registry)
-        self._client_durations = Histogram(
-            "naftiko_http_client_duration_seconds",
-            "Upstream call duration.",
-            _CLIENT,
-            buckets=BUCKETS,
-            registry=registry,
+        self._client_durations = histogram(
+            "naftiko_http_client_duration_seconds", "Upstream call duration.", _CLIENT
         )
         self._in_flight = Gauge(
             "naftiko_requests_in_flight",
