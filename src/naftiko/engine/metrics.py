@@ -91,13 +91,7 @@ class Metrics:
         self._gauges: dict[str, Any] = {}
 
     def observe(self, kind: str, adapter: str, operation: str, status: str, seconds: float) -> None:
-        key = (kind, operation, status)
-        pair = self._children.get(key)
-        if pair is None:
-            pair = (self._requests.labels(*key), self._durations.labels(*key))
-            self._children[key] = pair
-        pair[0].inc()
-        pair[1].observe(seconds)
+        self._count(self._requests, self._durations, (kind, operation, status), seconds)
         if status == "ERROR" or status[:1] == "5":
             self._errors.labels(
                 kind, operation, "tool_error" if status == "ERROR" else status
@@ -112,10 +106,14 @@ class Metrics:
             key = (method, server, "", "transport")
         else:
             key = (method, server, str(status), "")
+        self._count(self._client, self._client_durations, key, seconds)
+
+    def _count(self, counter: Any, histogram: Any, key: tuple[str, ...], seconds: float) -> None:
+        """One more in `counter` and `seconds` in `histogram`, both labelled `key` (request
+        keys have three labels, upstream keys four: they share one cache)."""
         pair = self._children.get(key)
         if pair is None:
-            pair = (self._client.labels(*key), self._client_durations.labels(*key))
-            self._children[key] = pair
+            pair = self._children[key] = (counter.labels(*key), histogram.labels(*key))
         pair[0].inc()
         pair[1].observe(seconds)
 
