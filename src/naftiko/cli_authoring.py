@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,6 +14,12 @@ export_app = typer.Typer(no_args_is_help=True, help="Write other descriptions fr
 create_app = typer.Typer(no_args_is_help=True, help="Write a new spec.")
 
 _FORMAT = typer.Option("--format", "-f", help="yaml or json.", metavar="yaml|json")
+
+
+def _output(default: str) -> Any:
+    return typer.Option(
+        "--output", "-o", help=f"File to write ('-' for stdout); default {default}."
+    )
 
 
 def _write(text: str, output: str) -> None:
@@ -40,12 +46,7 @@ def import_openapi(
     source: Annotated[Path, typer.Argument(help="OpenAPI 3.x or Swagger 2.0 file (YAML or JSON).")],
     output: Annotated[
         str | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="File to write ('-' for stdout); default ./<namespace>-consumes.yml, or "
-            "./<namespace>.naftiko.yaml with --capability.",
-        ),
+        _output("./<namespace>-consumes.yml, or ./<namespace>.naftiko.yaml with --capability"),
     ] = None,
     namespace: Annotated[
         str | None,
@@ -91,12 +92,7 @@ def import_openapi(
 @export_app.command("openapi")
 def export_openapi(
     spec: Annotated[Path, typer.Argument(help="The capability spec.", show_default=False)],
-    output: Annotated[
-        str | None,
-        typer.Option(
-            "--output", "-o", help="File to write ('-' for stdout); default ./openapi.<format>."
-        ),
-    ] = None,
+    output: Annotated[str | None, _output("./openapi.<format>")] = None,
     output_format: Annotated[str, _FORMAT] = "yaml",
     adapter: Annotated[
         str | None,
@@ -124,12 +120,7 @@ def create_capability(
         str | None, typer.Option("--base-uri", "--target", help="Upstream base URI.")
     ] = None,
     port: Annotated[int | None, typer.Option("--port", help="REST adapter port.")] = None,
-    output: Annotated[
-        str | None,
-        typer.Option(
-            "--output", "-o", help="File to write ('-' for stdout); default ./<name>.naftiko.yaml."
-        ),
-    ] = None,
+    output: Annotated[str | None, _output("./<name>.naftiko.yaml")] = None,
     output_format: Annotated[str, _FORMAT] = "yaml",
 ) -> None:
     """A new capability forwarding a REST port to one upstream; prompts for what flags omit."""

@@ -22,6 +22,17 @@ def _control(address: str | None, port: int | None, spec: Path | None = None) ->
     return control_client, control_client.locate(address, port, os.environ, Path.cwd(), spec)
 
 
+def _read(address: str | None, port: int | None, path: str, unavailable: str) -> Any:
+    """(the control client, its answer at `path`); any answer but 200: `unavailable` (with
+    its status) on stderr and exit code 1."""
+    client, where = _control(address, port)
+    answer = client.get(where, path)
+    if answer.status != 200:
+        typer.echo(unavailable.format(answer.status), err=True)
+        raise typer.Exit(1)
+    return client, answer
+
+
 def health(
     spec: Annotated[
         Path | None, typer.Argument(help="The spec being served.", show_default=False)
@@ -55,11 +66,7 @@ def status(
     port: Annotated[int | None, _PORT] = None,
 ) -> None:
     """The running capability's status (needs `management.info: true`)."""
-    client, where = _control(address, port)
-    answer = client.get(where, "/status")
-    if answer.status != 200:
-        typer.echo(f"status unavailable ({answer.status}): enable management.info", err=True)
-        raise typer.Exit(1)
+    _, answer = _read(address, port, "/status", "status unavailable ({}): enable management.info")
     typer.echo(json.dumps(answer.json(), indent=2))
 
 
@@ -71,11 +78,7 @@ def metrics(
     port: Annotated[int | None, _PORT] = None,
 ) -> None:
     """The Prometheus metrics of the running capability."""
-    client, where = _control(address, port)
-    answer = client.get(where, "/metrics")
-    if answer.status != 200:
-        typer.echo(f"Metrics unavailable ({answer.status}).", err=True)
-        raise typer.Exit(1)
+    client, answer = _read(address, port, "/metrics", "Metrics unavailable ({}).")
     try:
         text = client.filtered(answer.body.decode(), filter_)
     except re.error as exc:
