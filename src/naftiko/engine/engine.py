@@ -6,6 +6,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -15,11 +16,11 @@ from naftiko.engine.formats import parse_body
 from naftiko.engine.inputs import Configured, find, validate
 from naftiko.engine.network import Network
 from naftiko.engine.plan import Action, CallStepPlan, LookupStepPlan, Operation, Plan
-from naftiko.engine.redaction import Redactor
 from naftiko.engine.request import UpstreamRequest, build_request, header_value, param_value
 from naftiko.engine.result import Result
 from naftiko.engine.scope import Scope
-from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY
+from naftiko.engine.secrets import Secrets
+from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY, masked_chunks
 from naftiko.engine.transport import Transport, UpstreamResponse
 from naftiko.engine.transport import is_json as _is_json
 from naftiko.engine.upstream import Timeouts, Upstreams
@@ -53,12 +54,14 @@ class Engine:
         self.upstreams: Transport = transport or Upstreams(
             dict(plan.clients), timeouts or Timeouts(), max_upstream_body, network
         )
-        self._credentials = Credentials(plan.clients, plan.bindings, self.upstreams)
-        secrets = plan.bindings.secrets | auth.credential_secrets(
-            [*(c.authentication for c in plan.clients.values()), *_adapter_auths(plan)],
-            plan.bindings,
+        self.secrets = Secrets(
+            plan.bindings.secrets
+            | auth.credential_secrets(
+                [*(c.authentication for c in plan.clients.values()), *_adapter_auths(plan)],
+                plan.bindings,
+            )
         )
-        self._redactor = Redactor(secrets)
+        self._credentials = Credentials(plan.clients, plan.bindings, self.upstreams, self.secrets)
         # Set by the runtime (`observe`); None costs one test per call.
         self.telemetry: Telemetry | None = None
         self.metrics: Metrics | None = None
@@ -74,8 +77,8 @@ class Engine:
         await self.upstreams.close()
 
     def redact(self, text: str) -> str:
-        """Error and log text never carries a bound secret."""
-        return self._redactor.text(text)
+        """Error and log text never carries a secret."""
+        return self.secrets.text(text)
 
     async def invoke(
         self, action: Action, arguments: Mapping[str, Any], *, stream: bool = False
@@ -88,7 +91,7 @@ class Engine:
             result = await self._invoke(action, arguments, stream)
         except NaftikoError as exc:
             raise redacted(exc, self.redact) from None
-        return self._redactor.result(result)
+        return self._masked(result)
 
     async def _invoke(
         self, action: Action, arguments: Mapping[str, Any], stream: bool = False
@@ -107,6 +110,21 @@ class Engine:
             return await self._run(fn, params, fn if fn.outputs else action, stream)
         params = self._apply_with(action.with_, validate(action.inputs, arguments))
         return await self._run(action, params, action, stream)
+
+    def _masked(self, result: Result) -> Result:
+        """An upstream that echoes a credential back must not hand it to our callers."""
+        secrets = self.secrets
+        if not secrets:
+            return result
+        if result.stream is not None:
+            chunks = masked_chunks(result.stream, secrets.bytes, secrets.longest)
+            return replace(result, stream=chunks)
+        if result.raw is not None:
+            raw = secrets.bytes(result.raw)
+            return result if raw is result.raw else replace(result, raw=raw)
+        if result.body is None:
+            return result
+        return replace(result, body=secrets.value(result.body))
 
     async def _run(
         self, action: Action, params: dict[str, Any], shaper: Action, stream: bool = False
@@ -154,14 +172,14 @@ class Engine:
         except NaftikoError as exc:
             raise redacted(exc, self.redact) from None
         if response.status >= 400:
-            return self._redactor.result(self._upstream_error(namespace, response))
+            return self._masked(self._upstream_error(namespace, response))
         result = Result(
             response.status,
             raw=response.body,
             content_type=response.content_type,
             headers=answers.passed_back(response, self.redact),
         )
-        return self._redactor.result(result)
+        return self._masked(result)
 
     async def _steps(self, action: Action, params: dict[str, Any], shaper: Action) -> Result:
         """Orchestration (SEMANTICS §7): the steps in order, then `mappings`. Unlike the
