@@ -218,7 +218,8 @@ class Engine:
                 return Result(200, mapped)
         if last is None:
             return Result(200, {})
-        return self._finish(*last[:2], shaper, last[2])
+        op, response, call_params = last
+        return self._finish(op, response, shaper, call_params)
 
     def _observed(
         self, kind: str, name: str, namespace: str
