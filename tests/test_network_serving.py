@@ -17,7 +17,8 @@ import openai
 import pytest
 
 from naftiko.engine.tls import CertificateError, ClientCert, ServedCert, TlsOptions
-from naftiko.runtime import Settings, build
+from naftiko.runtime import build
+from naftiko.settings import Settings
 from tests.support.groq import TOKEN, groq_app
 from tests.support.network import ForwardProxy, Pki, forward_proxy, make_pki
 from tests.support.process import NAFTIKO, Running, naftiko_run

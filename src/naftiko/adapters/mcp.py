@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 import naftiko.safejson as safejson
 from naftiko.adapters.auth_gate import Gate
+from naftiko.adapters.common import counted
 from naftiko.adapters.mcp_content import Prompts, Resources
 from naftiko.adapters.mcp_envelope import INVALID_PARAMS, INVALID_REQUEST, RpcError
 from naftiko.adapters.mcp_http import JsonRpcHttp
@@ -133,6 +134,7 @@ class McpAdapter:
         finally:
             elapsed = time.perf_counter() - started
             self.metrics.observe("mcp", self.plan.namespace, name, outcome, elapsed)
+            counted()  # over HTTP, this call is the answer's sample, not the edge's
 
     async def _invoke(self, action: Action, arguments: dict[str, Any]) -> dict[str, Any]:
         """Execution failures are tool results the model can read and act on, not protocol

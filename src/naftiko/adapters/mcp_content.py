@@ -66,15 +66,7 @@ class Resources:
 
     async def list(self) -> dict[str, Any]:
         listed = [
-            _obj(
-                uri=d.spec.uri,
-                name=d.spec.name,
-                title=d.spec.label,
-                description=d.spec.description,
-                mimeType=d.spec.mimeType or "application/json",
-            )
-            for d in self._dynamic
-            if d.pattern is None
+            _obj(uri=d.spec.uri, **_described(d.spec)) for d in self._dynamic if d.pattern is None
         ]
         for static in self._static:
             files = await asyncio.to_thread(_files, static.root)
@@ -94,13 +86,7 @@ class Resources:
     def templates(self) -> dict[str, Any]:
         return {
             "resourceTemplates": [
-                _obj(
-                    uriTemplate=d.spec.uri,
-                    name=d.spec.name,
-                    title=d.spec.label,
-                    description=d.spec.description,
-                    mimeType=d.spec.mimeType or "application/json",
-                )
+                _obj(uriTemplate=d.spec.uri, **_described(d.spec))
                 for d in self._dynamic
                 if d.pattern is not None
             ]
@@ -260,3 +246,13 @@ def render(template: str, arguments: dict[str, str]) -> str:
     """`{{name}}` → the argument's value; unknown placeholders stay as written, and a
     substituted value is never scanned again (an argument cannot inject another one)."""
     return rewrite(parse_template(template), lambda var: arguments.get(var.name))
+
+
+def _described(spec: McpResource) -> dict[str, Any]:
+    """What resources/list and resources/templates/list say of a resource the engine answers."""
+    return {
+        "name": spec.name,
+        "title": spec.label,
+        "description": spec.description,
+        "mimeType": spec.mimeType or "application/json",
+    }
