@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import socket
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from naftiko.model import ExposesControl
 from naftiko.spec.loader import load
 
 
 def health(spec: Path, timeout: float = 2.0) -> tuple[bool, str]:
-    """For container health checks: the control port's readiness when the spec has one,
-    else whether every adapter port accepts connections."""
+    """For container health checks of a spec without a control port (`naftiko health`
+    asks a control port itself, `tools/control_client.py`): whether every adapter port
+    accepts connections."""
     capability = load(spec)
     adapters = [a for a in capability.body.exposes if a.port]
-    control = next((a for a in adapters if isinstance(a, ExposesControl)), None)
-    if control is not None and control.management.health and control.port:
-        url = f"http://{_local(control.address)}:{control.port}/health/ready"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as answer:
-                return answer.status == 200, f"{url}: {answer.status}"
-        except urllib.error.HTTPError as exc:
-            return False, f"{url}: {exc.code}"
-        except OSError as exc:
-            return False, f"{url}: {exc}"
     for adapter in adapters:
         address = (_local(adapter.address), adapter.port or 0)
         try:
