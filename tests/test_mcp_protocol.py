@@ -326,11 +326,11 @@ def test_over_stdio_requests_wait_for_the_handshake_and_keep_its_era() -> None:
         enveloped = stdio.answer(_modern(5, "tools/list"))
     finally:
         stdio.close()
-    # Before `initialize`, a method the server has is refused as the SDK refuses it.
+    # Before `initialize`, a method the server has is refused with the SDK's code, saying why.
     assert early["error"] == {
         "code": INVALID_PARAMS,
-        "message": "Invalid request parameters",
-        "data": "",
+        "message": "Invalid request parameters: initialize first",
+        "data": "initialize first",
     }
     assert unknown["error"] == {"code": -32601, "message": "Method not found", "data": "foo/bar"}
     assert ping == {"jsonrpc": "2.0", "id": 3, "result": {}}

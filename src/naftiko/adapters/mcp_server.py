@@ -37,8 +37,6 @@ META_VERSION = "io.modelcontextprotocol/protocolVersion"
 META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
 META_SERVER = "io.modelcontextprotocol/serverInfo"
 
-# The SDK's words for a request whose parameters fail the method's schema.
-BAD_PARAMS = RpcError(INVALID_PARAMS, "Invalid request parameters", "")
 # Lists and reads carry a cache hint in the 2026-07-28 era: never reuse across callers.
 _CACHEABLE = frozenset(
     {
@@ -62,6 +60,8 @@ ERROR_STATUS: Mapping[int, int] = {
 }
 
 Params = dict[str, Any]
+# A method's parameter check: what is wrong with them, or None.
+Check = Callable[[Params], str | None]
 Handler = Callable[[Params], Awaitable[dict[str, Any]]]
 
 
@@ -141,7 +141,7 @@ class McpServer:
         self._info = identity.info()
         self._stamp = {META_SERVER: self._info}
         self._handlers = dict(handlers)
-        self._checks: dict[str, Callable[[Params], bool]] = {
+        self._checks: dict[str, Check] = {
             name: _CHECKS.get(name, _list_params) for name in self._handlers
         }
 
@@ -219,13 +219,19 @@ class McpServer:
         return result
 
 
-def _checked(method: str, params: Params | None, check: Callable[[Params], bool]) -> Params:
-    """`params` (an absent one as `{}`) when they fit the method's schema, else -32602."""
+def _checked(method: str, params: Params | None, check: Check) -> Params:
+    """`params` (an absent one as `{}`) when they fit the method's schema, else -32602
+    naming the first field that does not."""
     given = {} if params is None else params
-    meta = given.get("_meta")
-    if (meta is not None and not isinstance(meta, dict)) or not check(given):
-        raise BAD_PARAMS
+    problem = "'_meta' must be an object" if not _optional(given, "_meta", dict) else check(given)
+    if problem is not None:
+        raise bad_params(problem)
     return given
+
+
+def bad_params(problem: str) -> RpcError:
+    """The SDK's words for parameters that fail the method's schema, and which one."""
+    return RpcError(INVALID_PARAMS, f"Invalid request parameters: {problem}", problem)
 
 
 def _optional(params: Params, key: str, kind: type | tuple[type, ...]) -> bool:
@@ -233,47 +239,57 @@ def _optional(params: Params, key: str, kind: type | tuple[type, ...]) -> bool:
     return value is None or isinstance(value, kind)
 
 
-def _list_params(params: Params) -> bool:
-    return _optional(params, "cursor", str)
+def _string(params: Params, key: str, where: str = "") -> str | None:
+    return None if isinstance(params.get(key), str) else f"'{where}{key}' must be a string"
 
 
-def _ping_params(params: Params) -> bool:
-    return True
+def _list_params(params: Params) -> str | None:
+    return None if _optional(params, "cursor", str) else "'cursor' must be a string"
 
 
-def _call_params(params: Params) -> bool:
-    return isinstance(params.get("name"), str) and _optional(params, "arguments", dict)
+def _ping_params(params: Params) -> str | None:
+    return None
 
 
-def _read_params(params: Params) -> bool:
-    return isinstance(params.get("uri"), str)
+def _call_params(params: Params) -> str | None:
+    if not _optional(params, "arguments", dict):
+        return "'arguments' must be an object"
+    return _string(params, "name")
 
 
-def _prompt_params(params: Params) -> bool:
+def _read_params(params: Params) -> str | None:
+    return _string(params, "uri")
+
+
+def _prompt_params(params: Params) -> str | None:
     arguments = params.get("arguments")
     if arguments is not None and not (
         isinstance(arguments, dict) and all(isinstance(v, str) for v in arguments.values())
     ):
-        return False
-    return isinstance(params.get("name"), str)
+        return "'arguments' must be an object of strings"
+    return _string(params, "name")
 
 
-def _listen_params(params: Params) -> bool:
-    return isinstance(params.get("notifications"), dict)
-
-
-def _initialize_params(params: Params) -> bool:
-    client = params.get("clientInfo")
+def _listen_params(params: Params) -> str | None:
     return (
-        isinstance(params.get("protocolVersion"), str)
-        and isinstance(params.get("capabilities"), dict)
-        and isinstance(client, dict)
-        and isinstance(client.get("name"), str)
-        and isinstance(client.get("version"), str)
+        None
+        if isinstance(params.get("notifications"), dict)
+        else ("'notifications' must be an object")
     )
 
 
-_CHECKS: dict[str, Callable[[Params], bool]] = {
+def _initialize_params(params: Params) -> str | None:
+    client = params.get("clientInfo")
+    if problem := _string(params, "protocolVersion"):
+        return problem
+    if not isinstance(params.get("capabilities"), dict):
+        return "'capabilities' must be an object"
+    if not isinstance(client, dict):
+        return "'clientInfo' must be an object"
+    return _string(client, "name", "clientInfo.") or _string(client, "version", "clientInfo.")
+
+
+_CHECKS: dict[str, Check] = {
     "tools/call": _call_params,
     "resources/read": _read_params,
     "prompts/get": _prompt_params,

@@ -33,9 +33,9 @@ from naftiko.adapters.mcp_envelope import (
 )
 from naftiko.adapters.mcp_http import parse
 from naftiko.adapters.mcp_server import (
-    BAD_PARAMS,
     MODERN_VERSIONS,
     McpServer,
+    bad_params,
     envelope_refusal,
     has_modern_envelope,
     method_not_found,
@@ -229,7 +229,11 @@ class _Session:
         if self.initialized or method in ("initialize", "ping"):
             return None
         # Before the handshake: a method this server has is refused as the SDK does.
-        return BAD_PARAMS if self.server.serves(method) else method_not_found(method)
+        return (
+            bad_params("initialize first")
+            if self.server.serves(method)
+            else method_not_found(method)
+        )
 
     def _start(self, work: Any) -> None:
         task = asyncio.ensure_future(work)
