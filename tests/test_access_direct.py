@@ -13,7 +13,8 @@ import pytest
 from naftiko.adapters.common import ACCESS
 from naftiko.engine import tracing
 from naftiko.engine.tracing import Trace
-from naftiko.runtime import Settings, configure_logging
+from naftiko.logs import configure_logging
+from naftiko.settings import Settings
 
 FMT = "%s %s %s %d %.1fms %s %s"
 ARGS = ("groq-batch-rest", "GET", "/v1/a\nforged", 200, 1.25, "-", "rid-1")
