@@ -5,6 +5,7 @@ the start with one line naming the flag and the file. Verification is never turn
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -87,7 +88,7 @@ def client_context(
     context = ssl.create_default_context()
     context.set_alpn_protocols(["http/1.1"])  # aiohttp speaks HTTP/1.1 only
     for source, path in (
-        ("SSL_CERT_FILE", environ.get("SSL_CERT_FILE")),
+        ("SSL_CERT_FILE", _not_yet_loaded(context, environ.get("SSL_CERT_FILE"))),
         ("--ca-bundle", ca_bundle),
     ):
         if path:
@@ -96,6 +97,16 @@ def client_context(
         flag = f"--client-cert {cert.namespace}"
         _chain(context, flag, cert.cert, cert.key, password, "give --client-key-password")
     return context
+
+
+def _not_yet_loaded(context: ssl.SSLContext, path: str | None) -> str | None:
+    """`path`, unless OpenSSL has already read it into `context`: the default paths are the
+    process's own `SSL_CERT_FILE` when it is set (a bundle parsed twice costs ~80 ms of
+    start-up). A file it could not read (no CA certificate came of it) is loaded again,
+    so its error is still given, as for any other."""
+    if path and path == os.environ.get("SSL_CERT_FILE") and context.cert_store_stats()["x509_ca"]:
+        return None
+    return path
 
 
 def server_context(cert: ServedCert) -> ssl.SSLContext:
