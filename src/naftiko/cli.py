@@ -1,5 +1,6 @@
 """The `naftiko` command: flags → settings → one call into the library; errors → exit codes."""
 
+import gc
 import json
 import re
 import sys
@@ -257,6 +258,10 @@ def run(
     ] = None,
 ) -> None:
     """Serve every adapter of every spec until SIGTERM/SIGINT; SIGHUP reloads them."""
+    # Start-up creates only objects that live as long as the process (modules, models, plans):
+    # the cycle collector, run again and again over them, finds nothing to free. The runtime
+    # collects once, freezes them, and turns it back on before it serves (runtime.serve).
+    gc.disable()
     from naftiko.engine.network import ProxyOptions
     from naftiko.engine.tls import ClientCert, TlsOptions, served_certs, split_namespace
     from naftiko.engine.upstream import Timeouts

@@ -436,6 +436,7 @@ async def serve(
     # cycle collector need not walk it again and again while requests are served.
     gc.collect()
     gc.freeze()
+    gc.enable()  # `naftiko run` starts with it off (cli.run)
     tasks = [asyncio.create_task(a.run_stdio(stop)) for a in runtime.stdio]
     if ready is not None:
         ready(runtime)
@@ -523,6 +524,8 @@ def run(specs: list[Path], settings: Settings) -> None:
     try:
         if settings.workers > 1 and not settings.stdio:
             from naftiko.supervisor import Supervisor
+
+            gc.enable()  # the supervisor never serves; each worker freezes its own start
 
             Supervisor(specs, settings, _serve_in_loop).run(announce)
             return

@@ -99,6 +99,25 @@ def client_context(
     return context
 
 
+def system_store_only(environ: Mapping[str, str], ca_bundle: Path | None) -> bool:
+    """Whether upstream calls trust exactly what OpenSSL's default paths give this process
+    (its system store, or the process's own `SSL_CERT_FILE`): then aiohttp's own verified
+    context, parsed when aiohttp was imported, is that context, and parsing the same bundle
+    again would cost ~80 ms of start-up. A bundle that may not load is read by
+    `client_context`, so its error stops the start as before."""
+    if ca_bundle is not None:
+        return False
+    path = environ.get("SSL_CERT_FILE")
+    if not path:
+        return True
+    if path != os.environ.get("SSL_CERT_FILE"):
+        return False
+    try:
+        return b"-----BEGIN CERTIFICATE-----" in Path(path).read_bytes()
+    except OSError:
+        return False
+
+
 def _not_yet_loaded(context: ssl.SSLContext, path: str | None) -> str | None:
     """`path`, unless OpenSSL has already read it into `context`: the default paths are the
     process's own `SSL_CERT_FILE` when it is set (a bundle parsed twice costs ~80 ms of
