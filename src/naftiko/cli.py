@@ -260,7 +260,7 @@ def run(
     """Serve every adapter of every spec until SIGTERM/SIGINT; SIGHUP reloads them."""
     # Start-up creates only objects that live as long as the process (modules, models, plans):
     # the cycle collector, run again and again over them, finds nothing to free. The runtime
-    # collects once, freezes them, and turns it back on before it serves (runtime.serve).
+    # collects once, freezes them and turns it back on, a second after it serves.
     gc.disable()
     from naftiko.engine.network import ProxyOptions
     from naftiko.engine.tls import ClientCert, TlsOptions, served_certs, split_namespace

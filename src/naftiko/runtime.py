@@ -433,10 +433,10 @@ async def serve(
         reloader.listeners[key] = Listener(swap, server, served, key)
     loop.add_signal_handler(signal.SIGHUP, lambda: _spawn(reloader.reload()))
     # Everything built so far (modules, models, plans) lives as long as the process: the
-    # cycle collector need not walk it again and again while requests are served.
-    gc.collect()
-    gc.freeze()
-    gc.enable()  # `naftiko run` starts with it off (cli.run)
+    # cycle collector need not walk it again and again while requests are served. A second
+    # after the ports answer: a full collection takes tens of milliseconds that the first
+    # requests need not wait for.
+    loop.call_later(1.0, _freeze_start_up)
     tasks = [asyncio.create_task(a.run_stdio(stop)) for a in runtime.stdio]
     if ready is not None:
         ready(runtime)
@@ -532,6 +532,12 @@ def run(specs: list[Path], settings: Settings) -> None:
         _serve_in_loop(build(specs, settings, os.environ), announce)
     finally:
         stop_watching.set()
+
+
+def _freeze_start_up() -> None:
+    gc.collect()
+    gc.freeze()
+    gc.enable()  # `naftiko run` starts with it off (cli.run)
 
 
 def _serve_in_loop(
