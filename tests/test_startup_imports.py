@@ -28,7 +28,8 @@ print(json.dumps(sorted(sys.modules)))
 _BUILD = """
 import json, os, sys
 from pathlib import Path
-from naftiko.runtime import Settings, build
+from naftiko.runtime import build
+from naftiko.settings import Settings
 build([Path(sys.argv[1])], Settings(), os.environ)
 print(json.dumps(sorted(sys.modules)))
 """

@@ -28,20 +28,21 @@ class ForwardConfig(Model):
     trustedHeaders: list[str] = Field(default_factory=empty)
 
 
-class ExposedOperation(_Unit):
+class _Described(Model):
+    """What a REST resource and each of its operations may say of themselves and take."""
+
+    name: str | None = None
+    label: str | None = None
+    description: str | None = None
+    inputParameters: list[InputParameter] = Field(default_factory=empty)
+
+
+class ExposedOperation(_Unit, _Described):
     method: str
-    name: str | None = None
-    label: str | None = None
-    description: str | None = None
-    inputParameters: list[InputParameter] = Field(default_factory=empty)
 
 
-class ExposedResource(Model):
+class ExposedResource(_Described):
     path: str
-    name: str | None = None
-    label: str | None = None
-    description: str | None = None
-    inputParameters: list[InputParameter] = Field(default_factory=empty)
     operations: list[ExposedOperation] = Field(default_factory=empty)
     forward: ForwardConfig | None = None
 
