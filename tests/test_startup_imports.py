@@ -81,6 +81,9 @@ def test_a_runtime_without_scripts_tracing_or_strict_checks_loads_none_of_their_
     assert "naftiko.engine.engine" in modules
     unwanted = _present(
         modules,
+        "mcp",  # MCP is served by our own core (adapters/mcp_server.py)
+        "opentelemetry",  # tracing, when an observability block turns it on
+        "cryptography",  # PyJWT's keys, for OAuth-protected adapters
         "quickjs",  # JavaScript script steps
         "jsonschema",  # validate --strict
         "jwt",  # OAuth-protected adapters
