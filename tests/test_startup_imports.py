@@ -89,6 +89,9 @@ def test_a_runtime_without_scripts_tracing_or_strict_checks_loads_none_of_their_
         "jwt",  # OAuth-protected adapters
         "fastavro",  # avro output
         "google.protobuf",  # protobuf output
+        "naftiko.engine.markup",  # xml and html output (ElementTree, html.parser)
+        "xml.etree",
+        "html.parser",
         "naftiko.engine.telemetry",  # the OpenTelemetry SDK, when tracing is on
         "naftiko.supervisor",  # --workers
         "naftiko.tools",  # import, export, create
