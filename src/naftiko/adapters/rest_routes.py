@@ -11,6 +11,7 @@ that path lists its method in `Allow`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
 from urllib.parse import unquote
@@ -49,6 +50,10 @@ class RouteTable:
         self._spanning: list[int] = []  # routes with a `path` variable: checked on every path
         # A handful of regexes are matched faster than the tree is walked (the seed has 3).
         self._few = list(range(len(routes))) if len(routes) <= _FEW else None
+        # The last path's regex results: the edge asks `methods_at` (404/405) and then the
+        # adapter `match` for the same path, so the route regexes run once per request.
+        # A pure function of the path, so a request that interleaves just costs a rescan.
+        self._last: tuple[str, list[tuple[int, re.Match[str]]]] = ("", [])
         for index, route in enumerate(routes):
             segments = _segments(route.path)
             if segments is None:
@@ -73,15 +78,26 @@ class RouteTable:
             return found
         return sorted(found + self._spanning)
 
+    def _scan(self, path: str) -> list[tuple[int, re.Match[str]]]:
+        """The routes whose regex matches `path`, in spec order, with their matches."""
+        last_path, found = self._last
+        if last_path == path and last_path:
+            return found
+        routes = self._routes
+        found = []
+        for index in self.candidates(path):
+            hit = routes[index].regex.match(path)
+            if hit is not None:
+                found.append((index, hit))
+        self._last = (path, found)
+        return found
+
     def match(self, method: str, path: str) -> Match:
         allowed: list[str] = []
         # HEAD is GET without the body (RFC 9110 §9.3.2); the server drops the body.
         wanted = "GET" if method == "HEAD" else method
-        for index in self.candidates(path):
+        for index, found in self._scan(path):
             route = self._routes[index]
-            found = route.regex.match(path)
-            if found is None:
-                continue
             if route.method == wanted or route.method == "*":
                 variables = {name: _decode(found.group(group)) for group, name in route.variables}
                 return Match(route, variables, allowed, self._names[index])
@@ -90,11 +106,7 @@ class RouteTable:
 
     def methods_at(self, path: str) -> set[str]:
         """The methods of every route at `path`."""
-        return {
-            self._routes[index].method
-            for index in self.candidates(path)
-            if self._routes[index].regex.match(path)
-        }
+        return {self._routes[index].method for index, _ in self._scan(path)}
 
 
 def _segments(template: str) -> list[str | None] | None:
