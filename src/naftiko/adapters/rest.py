@@ -44,6 +44,9 @@ class RestAdapter:
         self._openapi = json.dumps(openapi_document(plan)).encode()
         self.gate = Gate(plan.guard, engine.upstreams)
         self._table = RouteTable(plan.routes)
+        # What `_arguments` reads of each route, worked out once (keyed by identity: the
+        # routes live as long as the plan, and hashing a frozen Route hashes its action).
+        self._inputs = {id(route): _Inputs(route) for route in plan.routes}
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -97,7 +100,7 @@ class RestAdapter:
                 raw,
             )
         else:
-            arguments = _arguments(route, request, variables, raw)
+            arguments = _arguments(self._inputs[id(route)], request, variables, raw)
             result = await self.engine.invoke(route.action, arguments, stream=True)
         return result
 
@@ -153,8 +156,22 @@ def _render(result: Result) -> Response:
     return Response(text.encode(), result.status, headers, media_type=result.content_type)
 
 
+class _Inputs:
+    """A route's caller inputs as `_arguments` walks them: each with its normalised name,
+    and whether a lone `in: body` input stands for the whole body."""
+
+    __slots__ = ("lone", "specs")
+
+    def __init__(self, route: Route) -> None:
+        inputs = route.action.caller_inputs
+        self.specs = tuple((spec, norm(spec.name)) for spec in inputs)
+        # Only a lone `in: body` input can stand for the whole body; one of several that the
+        # caller left out is absent, not the whole body (issue 11, point 3).
+        self.lone = sum(1 for i in inputs if i.location == "body") == 1
+
+
 def _arguments(
-    route: Route, request: Request, variables: dict[str, str], raw: bytes
+    inputs: _Inputs, request: Request, variables: dict[str, str], raw: bytes
 ) -> dict[str, Any]:
     """Each input the operation declares (or the dialect derives) from where the request
     carries it, and nothing else: an undeclared parameter never reaches a template. A value
@@ -163,11 +180,8 @@ def _arguments(
     path = {norm(name): value for name, value in variables.items()}
     query = request.query_params if request.scope["query_string"] else None
     arguments: dict[str, Any] = {}
-    # Only a lone `in: body` input can stand for the whole body; one of several that the
-    # caller left out is absent, not the whole body (issue 11, point 3).
-    lone = sum(1 for i in route.action.caller_inputs if i.location == "body") == 1
-    for spec in route.action.caller_inputs:
-        key = norm(spec.name)
+    lone = inputs.lone
+    for spec, key in inputs.specs:
         if key in path or spec.location == "path":
             if key in path:
                 arguments[spec.name] = path[key]

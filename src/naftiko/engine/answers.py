@@ -29,6 +29,10 @@ _PASSED_BACK = frozenset(
     }
 )
 _PASSED_BACK_PREFIXES = ("ratelimit", "x-ratelimit")
+# Each header name as an upstream spells it → passed back or not: an upstream sends the same
+# few names on every answer. Bounded, so that an upstream inventing names cannot grow it.
+_DECIDED: dict[str, bool] = {}
+_DECIDED_MAX = 1024
 
 log = logging.getLogger("naftiko")
 
@@ -38,8 +42,13 @@ def passed_back(
 ) -> tuple[tuple[str, str], ...]:
     kept = []
     for name, value in response.headers.items():
-        low = name.lower()
-        if low in _PASSED_BACK or low.startswith(_PASSED_BACK_PREFIXES):
+        passed = _DECIDED.get(name)
+        if passed is None:
+            low = name.lower()
+            passed = low in _PASSED_BACK or low.startswith(_PASSED_BACK_PREFIXES)
+            if len(_DECIDED) < _DECIDED_MAX:
+                _DECIDED[name] = passed
+        if passed:
             kept.append((name, redact(value)))
     return tuple(kept)
 
