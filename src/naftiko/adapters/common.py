@@ -38,6 +38,10 @@ class AccessLine:
     def __init__(self) -> None:
         self.direct: Callable[[str], bool] | None = None
 
+    def enabled(self) -> bool:
+        """Whether a line would be written at all (a caller can then skip its arguments)."""
+        return access_log.isEnabledFor(logging.INFO)
+
     def write(self, fmt: str, *args: object) -> None:
         direct = self.direct
         if direct is not None and access_log.isEnabledFor(logging.INFO) and direct(fmt % args):

@@ -312,6 +312,8 @@ class Edge:
         if not is_counted(state):
             operation = state.get(OPERATION, "-")
             self.metrics.observe(self.endpoint.kind, self.ns, operation, str(status), elapsed)
+        if not ACCESS.enabled():
+            return  # `--log-level warning`: no line, so none of its fields either
         ACCESS.write(
             "%s %s %s %d %.1fms %s %s",
             self.ns,
