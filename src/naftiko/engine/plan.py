@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from naftiko.engine.inputs import Input
@@ -71,6 +72,18 @@ class Operation:
     @property
     def idempotent(self) -> bool:
         return self.method in IDEMPOTENT_METHODS
+
+    @cached_property
+    def checked_params(self) -> tuple[ConsumedParam, ...]:
+        """The parameters a request still has to look up once its URL is built: a plain
+        `in: path` parameter that a path variable of the same name stands for was found
+        (present, not empty) by the URL itself, and has nothing else to add."""
+        in_path = {p.name for p, where in self.url_segments if isinstance(p, Var) and where == PATH}
+        return tuple(
+            p
+            for p in self.params
+            if not (p.location == "path" and p.value is None and p.name in in_path)
+        )
 
 
 @dataclass(frozen=True)

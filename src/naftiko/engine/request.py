@@ -50,7 +50,7 @@ class UpstreamRequest:
 def build_request(op: Operation, scope: Scope) -> UpstreamRequest:
     request = UpstreamRequest(op.method, _url(op, scope), idempotent=op.idempotent)
     cookies: list[str] = []
-    for param in op.params:
+    for param in op.checked_params:
         value = param_value(param, scope)
         if value is None:
             if param.required and param.location in ("query", "header", "path", "body"):
