@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from starlette.datastructures import QueryParams
@@ -68,9 +68,17 @@ class RestAdapter:
         ) | frozenset(route_header for r in self.plan.routes for route_header in r.trusted_headers)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Routing, the engine call and the error answer in one coroutine: each await layer
+        # is paid again every time the request resumes.
         request = Request(scope, receive)
+        answer: Response | Result
         try:
-            answer = await self._dispatch(request)
+            # Match on the raw path: `%2F` inside a value must not become a path separator.
+            path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+            if path == "/openapi.json":
+                answer = Response(self._openapi, media_type="application/json")
+            else:
+                answer = await self._dispatch(request, scope, path)
         except NaftikoError as exc:
             answer = error_response(exc)
         if isinstance(answer, Result):
@@ -78,31 +86,44 @@ class RestAdapter:
         else:
             await answer(scope, receive, send)
 
-    async def _dispatch(self, request: Request) -> Response | Result:
-        scope = request.scope
-        # Match on the raw path: `%2F` inside a value must not become a path separator.
-        path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
-        if path == "/openapi.json":
-            return Response(self._openapi, media_type="application/json")
+    def _dispatch(
+        self, request: Request, scope: Scope, path: str
+    ) -> Coroutine[Any, Any, Response | Result]:
+        """The route's engine call, not yet awaited (`handle` awaits it: no extra layer)."""
         route, variables, _, name = self._table.match(scope["method"], path)
         if route is None:  # the edge let it through: another method's route matched first
-            return problem(404, f"no resource at {scope['path']}")
+            return _ready(problem(404, f"no resource at {scope['path']}"))
         scope["state"][OPERATION] = name
-        # The edge has read any body there is (and replays it); without one, nothing to ask.
-        raw = await request.body() if has_body(scope) else b""
         if route.forward_namespace is not None:
-            result = await self.engine.forward(
-                route.forward_namespace,
-                request.method,
-                variables.get("path", ""),
-                request.url.query,
-                {h: request.headers[h] for h in route.trusted_headers if h in request.headers},
-                raw,
-            )
-        else:
-            arguments = _arguments(self._inputs[id(route)], request, variables, raw)
-            result = await self.engine.invoke(route.action, arguments, stream=True)
-        return result
+            return self._forward(route, request, variables)
+        if has_body(scope):
+            return self._invoke_with_body(route, request, variables)
+        # The edge has read any body there is (and replays it); without one, nothing to ask.
+        arguments = _arguments(self._inputs[id(route)], request, variables, b"")
+        return self.engine.invoke(route.action, arguments, stream=True)
+
+    async def _invoke_with_body(
+        self, route: Route, request: Request, variables: dict[str, str]
+    ) -> Result:
+        raw = await request.body()
+        arguments = _arguments(self._inputs[id(route)], request, variables, raw)
+        return await self.engine.invoke(route.action, arguments, stream=True)
+
+    async def _forward(self, route: Route, request: Request, variables: dict[str, str]) -> Result:
+        assert route.forward_namespace is not None
+        raw = await request.body() if has_body(request.scope) else b""
+        return await self.engine.forward(
+            route.forward_namespace,
+            request.method,
+            variables.get("path", ""),
+            request.url.query,
+            {h: request.headers[h] for h in route.trusted_headers if h in request.headers},
+            raw,
+        )
+
+
+async def _ready(answer: Response) -> Response:
+    return answer
 
 
 async def _send_result(result: Result, scope: Scope, receive: Receive, send: Send) -> None:
