@@ -104,6 +104,9 @@ class Edge:
         self.metrics = metrics
         self._second = 0
         self._date = b""
+        # `Host` values already allowed (the policy is fixed): a client sends the same one
+        # on every request. Bounded, so that invented values cannot grow it.
+        self._hosts: set[bytes] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -215,10 +218,12 @@ class Edge:
     ) -> bool:
         """The Origin and Host rules of `origins` (given the request's last `Host` and
         `Origin`); False when answered here."""
-        host = host_header.decode("latin-1") if host_header is not None else None
-        if self.loopback and host is not None and not self.origins.allows_host(host):
-            await self._answer(scope, exchange, problem(403, "host not allowed"))
-            return False
+        if self.loopback and host_header is not None and host_header not in self._hosts:
+            if not self.origins.allows_host(host_header.decode("latin-1")):
+                await self._answer(scope, exchange, problem(403, "host not allowed"))
+                return False
+            if len(self._hosts) < _HOSTS_KEPT:
+                self._hosts.add(host_header)
         if origin_header is None:
             return True
         origin = origin_header.decode("latin-1")
@@ -414,6 +419,9 @@ def _new_id() -> str:
     raw[6] = (raw[6] & 0x0F) | 0x40
     raw[8] = (raw[8] & 0x3F) | 0x80
     return raw.hex()
+
+
+_HOSTS_KEPT = 64
 
 
 def _raw_path(scope: Scope) -> str:
