@@ -1,4 +1,4 @@
-"""The control port: health probes, status and metrics of a running `naftiko run`."""
+"""The control port: health probes, status and metrics of a running `naftiko run`; the\nswitches that turn endpoints off, served in-process."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from naftiko import __version__
 from naftiko.runtime import Settings, build
+from tests.support.inprocess import serving
 from tests.support.problems import problem_body
 from tests.support.process import Running, naftiko_run
 from tests.support.specs import ORDERS_REST, write_capability
@@ -121,13 +122,12 @@ def test_the_endpoints_are_read_only(client: httpx.Client) -> None:
     assert response.headers["allow"] == "GET, HEAD, OPTIONS"
 
 
-def test_status_is_off_by_default_and_health_can_be_switched_off(tmp_path: Path) -> None:
+async def test_status_is_off_by_default_and_health_can_be_switched_off(tmp_path: Path) -> None:
     spec = write_capability(tmp_path, ORDERS_REST, _control(management={"health": False}))
-    with naftiko_run(spec, adapters=2) as running:
-        url = running.url("control")
+    async with serving(spec) as gateway, gateway.client("control") as client:
         for path in ("/health/live", "/health/ready", "/status"):
-            problem_body(httpx.get(url + path), 404)
-        assert httpx.get(url + "/metrics").status_code == 200
+            problem_body(await client.get(path), 404)
+        assert (await client.get("/metrics")).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -135,22 +135,21 @@ def test_status_is_off_by_default_and_health_can_be_switched_off(tmp_path: Path)
     [{"enabled": False}, {"metrics": {"local": {"enabled": False}}}],
     ids=["observability-off", "local-metrics-off"],
 )
-def test_metrics_can_be_switched_off(tmp_path: Path, observability: dict[str, Any]) -> None:
+async def test_metrics_can_be_switched_off(tmp_path: Path, observability: dict[str, Any]) -> None:
     spec = write_capability(tmp_path, ORDERS_REST, _control(observability=observability))
-    with naftiko_run(spec, adapters=2) as running:
-        url = running.url("control")
-        problem_body(httpx.get(url + "/metrics"), 404)
-        assert httpx.get(url + "/health/live").json() == {"status": "UP"}
+    async with serving(spec) as gateway, gateway.client("control") as client:
+        problem_body(await client.get("/metrics"), 404)
+        assert (await client.get("/health/live")).json() == {"status": "UP"}
 
 
-def test_a_guarded_control_port_needs_the_key(tmp_path: Path) -> None:
+async def test_a_guarded_control_port_needs_the_key(tmp_path: Path) -> None:
     auth = {"type": "apikey", "key": "X-Control-Key", "value": "k3y"}
     spec = write_capability(tmp_path, ORDERS_REST, _control(authentication=auth))
-    with naftiko_run(spec, adapters=2) as running:
-        url = running.url("control") + "/health/live"
-        problem_body(httpx.get(url), 401)
-        problem_body(httpx.get(url, headers={"X-Control-Key": "wrong"}), 401)
-        assert httpx.get(url, headers={"X-Control-Key": "k3y"}).json() == {"status": "UP"}
+    async with serving(spec) as gateway, gateway.client("control") as client:
+        problem_body(await client.get("/health/live"), 401)
+        problem_body(await client.get("/health/live", headers={"X-Control-Key": "wrong"}), 401)
+        live = await client.get("/health/live", headers={"X-Control-Key": "k3y"})
+        assert live.json() == {"status": "UP"}
 
 
 async def test_readiness_is_degraded_with_503_until_the_adapters_are_started(

@@ -16,7 +16,7 @@ import pytest
 
 from naftiko.runtime import Settings, build
 from tests.support.groq import TOKEN
-from tests.support.process import NAFTIKO, Running, naftiko_run
+from tests.support.process import NAFTIKO, READY_TIMEOUT, Running, naftiko_run
 from tests.support.specs import REPO, seed_for
 
 SPEC = REPO / "tests" / "fixtures" / "specs" / "mcp-conformance.yaml"
@@ -243,7 +243,7 @@ class _Stdio:
 
     def answer(self, message: Any) -> Any:
         self.send(message)
-        assert self._selector.select(timeout=15), "no answer on stdout"
+        assert self._selector.select(timeout=READY_TIMEOUT), "no answer on stdout"
         assert self.process.stdout is not None
         return json.loads(self.process.stdout.readline())
 

@@ -1,4 +1,4 @@
-"""The seed served over REST by `naftiko run`, driven by the real `openai` client."""
+"""The seed served over REST by `naftiko run`, driven by the real `openai` client (the upstream\ntimeout in-process, with a small `--timeout`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import httpx2 as httpx
 import openai
 import pytest
 
+from naftiko.engine.upstream import Timeouts
+from naftiko.runtime import Settings
 from tests.support.groq import TOKEN
+from tests.support.inprocess import serving
 from tests.support.process import Running, naftiko_run
 from tests.support.servers import Recorder
 from tests.support.specs import seed_for
@@ -164,17 +167,17 @@ def test_the_token_never_appears_in_responses_or_logs(
     assert TOKEN not in gateway.logs()
 
 
-def test_an_upstream_timeout_is_a_504_problem(
+async def test_an_upstream_timeout_is_a_504_problem(
     groq_upstream: tuple[str, Recorder], tmp_path: Path
 ) -> None:
     spec = seed_for(groq_upstream[0], tmp_path)
-    with (
-        naftiko_run(
-            spec, args=("--timeout", "0.5"), env={"GROQ_API_KEY": TOKEN}, adapters=ADAPTERS
-        ) as running,
-        httpx.Client(base_url=running.url("groq-batch-rest"), timeout=10) as http,
+    settings = Settings(timeouts=Timeouts(total=0.2))
+    env = {"GROQ_API_KEY": TOKEN}
+    async with (
+        serving(spec, env=env, settings=settings) as gateway,
+        gateway.client("groq-batch-rest") as http,
     ):
-        response = http.get("/v1/openai/v1/batches/slow")
+        response = await http.get("/v1/openai/v1/batches/slow")
         assert response.status_code == 504
         assert response.json()["title"] == "Gateway Timeout"
-        assert http.get("/v1/openai/v1/batches/ok").status_code == 200
+        assert (await http.get("/v1/openai/v1/batches/ok")).status_code == 200
