@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from naftiko.runtime import Settings, build
+from naftiko.runtime import build
+from naftiko.settings import Settings
 
 _state: dict[str, Any] = {}
 

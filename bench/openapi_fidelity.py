@@ -24,7 +24,7 @@ from typing import Any
 
 from naftiko.engine.exposed import mcp_plan
 from naftiko.engine.inputs import validate
-from naftiko.engine.plan import build_plan
+from naftiko.engine.planner import build_plan
 from naftiko.errors import InputError
 from naftiko.model import ExposesMcp
 from naftiko.spec.bindings import Bindings

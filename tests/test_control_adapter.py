@@ -12,7 +12,8 @@ import httpx2 as httpx
 import pytest
 
 from naftiko import __version__
-from naftiko.runtime import Settings, build
+from naftiko.runtime import build
+from naftiko.settings import Settings
 from tests.support.inprocess import serving
 from tests.support.problems import problem_body
 from tests.support.process import Running, naftiko_run

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx2 as httpx
 
-from naftiko.runtime import Settings
+from naftiko.settings import Settings
 from tests.support.inprocess import serving
 from tests.support.process import naftiko_run
 from tests.support.specs import ORDERS_REST, write_capability

@@ -19,7 +19,7 @@ from packaging.utils import canonicalize_name
 
 from deploy import render
 from naftiko.model import ExposesControl
-from naftiko.runtime import Settings
+from naftiko.settings import Settings
 from naftiko.spec.loader import load
 from tests.support.process import naftiko_run
 

@@ -13,7 +13,8 @@ import pytest
 
 from naftiko.adapters.auth_digest import NONCE_SECONDS, DigestVerifier, parse_params
 from naftiko.adapters.openapi import openapi_document
-from naftiko.runtime import Settings, build
+from naftiko.runtime import build
+from naftiko.settings import Settings
 from tests.support.problems import problem_body
 from tests.support.specs import ORDERS_REST, write_capability
 

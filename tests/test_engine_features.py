@@ -143,12 +143,16 @@ async def test_digest_credentials_answer_the_challenge(http: httpx.AsyncClient) 
     assert _seen(await http.get("/digest"))["method"] == "GET"
 
 
-async def test_oauth2_client_credentials_are_fetched_once_and_reused(
+async def test_oauth2_client_credentials_are_fetched_once_reused_and_never_echoed_back(
     http: httpx.AsyncClient, echo: RecordingTransport
 ) -> None:
     first = _seen(await http.get("/oauth"))
     _seen(await http.get("/oauth"))
-    assert first["headers"]["Authorization"] == f"Bearer {ACCESS_TOKEN}"
+    calls = [r for r in echo.requests if r.path.startswith("/oauth/api/")]
+    assert [r.headers["Authorization"] for r in calls] == [f"Bearer {ACCESS_TOKEN}"] * 2
+    # The upstream echoed its Authorization header: the caller gets the token masked, as a
+    # bound key would be, though the token was only known once fetched.
+    assert first["headers"]["Authorization"] == "Bearer ***"
     token_calls = [r for r in echo.requests if r.path == "/oauth/token"]
     # Fetched once, through the authorization-server client (no namespace's credentials).
     assert [r.namespace for r in token_calls] == [AUTHORITY]

@@ -14,7 +14,8 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from naftiko.runtime import Settings, build
+from naftiko.runtime import build
+from naftiko.settings import Settings
 from tests.support.groq import TOKEN
 from tests.support.process import NAFTIKO, READY_TIMEOUT, Running, naftiko_run
 from tests.support.specs import REPO, seed_for

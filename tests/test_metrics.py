@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.groq import TOKEN
-from tests.support.inprocess import serving
+from tests.support.inprocess import mcp_call, serving
 from tests.support.servers import Recorder
 from tests.support.specs import seed_for
 
@@ -55,6 +55,24 @@ async def test_a_rest_call_counts_the_request_and_its_upstream_call(
     assert 'naftiko_build_info{python="' in text
     assert 'naftiko_capability_active{naftiko_capability="GroqCloud API' in text
     assert _series(text, "naftiko_requests_in_flight") == {'{naftiko_adapter_type="rest"}': 0.0}
+
+
+async def test_an_mcp_tool_call_is_counted_once_in_each_request_metric(
+    tmp_path: Path, groq_upstream: tuple[str, Recorder], recorder: Recorder
+) -> None:
+    spec = seed_for(groq_upstream[0], tmp_path)
+    async with serving(spec, env={"GROQ_API_KEY": TOKEN}) as gateway:
+        async with gateway.client("groq-batch-mcp") as client:
+            accept = "application/json, text/event-stream"
+            result = await mcp_call(client, "retrieves-batch", {"batch_id": "b1"}, Accept=accept)
+        text = gateway.runtime.metrics.prometheus()
+    assert result.get("isError") is not True
+    labels = '{naftiko_adapter_type="mcp",naftiko_operation_id="retrieves-batch",status="OK"}'
+    assert _series(text, "naftiko_request_total") == {labels: 1.0}
+    assert _series(text, "naftiko_request_duration_seconds_count") == {labels: 1.0}
+    assert _series(text, "naftiko_request_errors") == {}
+    assert list(_series(text, "naftiko_http_client_total").values()) == [1.0]
+    assert [(r.method, r.path) for r in recorder.requests] == [("GET", "/openai/v1/batches/b1")]
 
 
 _WORKER = """

@@ -15,9 +15,12 @@ from pathlib import Path
 import httpx2 as httpx
 import openai
 import pytest
+import yaml
 
 from naftiko.engine.tls import CertificateError, ClientCert, ServedCert, TlsOptions
-from naftiko.runtime import Settings, build
+from naftiko.runtime import build
+from naftiko.settings import Settings
+from naftiko.tools import control_client
 from tests.support.groq import TOKEN, groq_app
 from tests.support.network import ForwardProxy, Pki, forward_proxy, make_pki
 from tests.support.process import NAFTIKO, Running, naftiko_run
@@ -54,6 +57,9 @@ def gateway(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Running]:
     spec = seed_for(groq[0], tmp_path_factory.mktemp("seed"))
+    data = yaml.safe_load(spec.read_text())
+    data["capability"]["exposes"].append({"type": "control", "port": 0})
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
     args = (
         "--tls-cert", str(pki.server_chain), "--tls-key", str(pki.server_key),
         "--ca-bundle", str(pki.ca_file),
@@ -61,7 +67,7 @@ def gateway(
         "--max-connections", str(MAX_CONNECTIONS),
     )  # fmt: skip
     env = {"GROQ_API_KEY": TOKEN, "HTTPS_PROXY": proxy.url}
-    with naftiko_run(spec, args=args, env=env, adapters=2) as running:
+    with naftiko_run(spec, args=args, env=env, adapters=3) as running:
         yield running
 
 
@@ -82,6 +88,18 @@ def test_the_seed_over_https_answers_the_openai_sdk_trusting_the_private_ca(
     assert batch.id == "batch_42"
     assert [r.path for r in groq[1].requests] == ["/openai/v1/batches/batch_42"]
     assert proxy.forwarded()[before:] == [f"CONNECT localhost:{groq[0].rsplit(':', 1)[1]}"]
+
+
+def test_naftiko_health_reads_a_control_port_that_serves_tls(gateway: Running) -> None:
+    url = gateway.url("control")
+    assert url.startswith("https://")
+    where = ("127.0.0.1", int(url.rsplit(":", 1)[1]))
+    live, ready = (
+        control_client.get(where, "/health/live"),
+        control_client.get(where, "/health/ready"),
+    )
+    assert control_client.health_lines(live, ready)[0]
+    assert (live.status, ready.status) == (200, 200)
 
 
 def _tls_socket(url: str, pki: Pki) -> ssl.SSLSocket:

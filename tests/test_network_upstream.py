@@ -14,7 +14,7 @@ import yaml
 
 from naftiko.engine.network import ProxyOptions
 from naftiko.engine.tls import CertificateError, ClientCert, TlsOptions
-from naftiko.runtime import Settings
+from naftiko.settings import Settings
 from tests.support.inprocess import serving
 from tests.support.network import (
     KEY_PASSPHRASE,

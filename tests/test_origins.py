@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from naftiko.runtime import Settings, StartupError, origin_policy
+from naftiko.runtime import StartupError, origin_policy
+from naftiko.settings import Settings
 from tests.support.groq import TOKEN as GROQ_TOKEN
 from tests.support.inprocess import Gateway, serving
 from tests.support.servers import Recorder

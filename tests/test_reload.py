@@ -5,7 +5,6 @@ its located problem logged while the old one keeps serving; SIGHUP and `--watch`
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import httpx2 as httpx
 import yaml
 
+from tests.support.load import Load
 from tests.support.process import naftiko_run
 from tests.support.specs import ORDERS_REST, write_capability
 
@@ -41,51 +41,20 @@ def _until(condition: Any, bound: float = 15.0) -> Any:
     return value
 
 
-class Load:
-    """Keep-alive clients calling one URL until stopped; every answer that is not a 200 (or
-    an exception) is kept."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.stop = threading.Event()
-        self.failures: list[str] = []
-        self.seen: dict[int, int] = {}
-        self.threads = [threading.Thread(target=self._loop) for _ in range(LOAD_THREADS)]
-
-    def _loop(self) -> None:
-        with httpx.Client(timeout=10) as client:
-            for _ in range(LOAD_BOUND):
-                if self.stop.is_set():
-                    return
-                try:
-                    answer = client.get(self.url)
-                except httpx.HTTPError as exc:
-                    self.failures.append(repr(exc))
-                    continue
-                if answer.status_code != 200:
-                    self.failures.append(f"{answer.status_code} {answer.text}")
-                    continue
-                count = answer.json()["count"]
-                self.seen[count] = self.seen.get(count, 0) + 1
-
-    def __enter__(self) -> Load:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(30)
-
-
 def test_twenty_reloads_under_load_fail_no_request_and_add_then_remove_an_adapter(
     tmp_path: Path,
 ) -> None:
     spec = write_capability(tmp_path, CONTROL, _orders(0))
     with naftiko_run(spec, adapters=2) as running:
         control, rest = running.url("control"), running.url("orders-rest")
-        with Load(rest + "/orders") as load, httpx.Client(timeout=30) as client:
+        seen: dict[int, int] = {}
+
+        def count(answer: httpx.Response) -> None:
+            number = answer.json()["count"]
+            seen[number] = seen.get(number, 0) + 1
+
+        load = Load(rest + "/orders", threads=LOAD_THREADS, bound=LOAD_BOUND, answered=count)
+        with load, httpx.Client(timeout=30) as client:
             for n in range(1, 21):
                 extra = [_orders(n, "extra-rest")] if n == 10 else []
                 write_capability(tmp_path, CONTROL, _orders(n), *extra)
@@ -100,9 +69,9 @@ def test_twenty_reloads_under_load_fail_no_request_and_add_then_remove_an_adapte
                 if n == 11:
                     assert "1 closed" in answer.json()["detail"]
                     _until(lambda url=extra_url: _refused(url))
-                _until(lambda count=n: load.seen.get(count))  # the new version answers
+                _until(lambda count=n: seen.get(count))  # the new version answers
     assert load.failures == []
-    assert set(load.seen) <= set(range(21)) and 20 in load.seen
+    assert set(seen) <= set(range(21)) and 20 in seen
     assert "Traceback" not in running.logs()
 
 

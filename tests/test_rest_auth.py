@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from naftiko.errors import NaftikoError
-from naftiko.runtime import Settings, build
+from naftiko.runtime import build
+from naftiko.settings import Settings
 from tests.support.inprocess import serving
 from tests.support.problems import problem_body
 

@@ -8,7 +8,8 @@ import pytest
 
 from naftiko.adapters.openapi import openapi_document
 from naftiko.adapters.rest import RestAdapter
-from naftiko.runtime import Settings, build
+from naftiko.runtime import build
+from naftiko.settings import Settings
 from tests.support.specs import REPO
 
 SPEC = REPO / "tests" / "fixtures" / "specs" / "openapi-shapes.yaml"

@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from naftiko.engine.upstream import Timeouts
-from naftiko.runtime import Settings
+from naftiko.settings import Settings
 from tests.support.groq import TOKEN
 from tests.support.inprocess import serving
 from tests.support.process import Running, naftiko_run

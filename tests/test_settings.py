@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from naftiko.engine.upstream import Timeouts
-from naftiko.runtime import Settings
+from naftiko.settings import Settings
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import httpx2 as httpx
 import pytest
 import yaml
 
-from naftiko.runtime import Settings
+from naftiko.settings import Settings
 from tests.support.echo import echo_app
 from tests.support.groq import TOKEN as GROQ_TOKEN
 from tests.support.inprocess import mcp_call, serving
@@ -442,7 +442,7 @@ async def test_an_unreachable_upstream_is_named_by_namespace_not_address(
 
 
 def test_control_characters_in_a_logged_request_are_escaped() -> None:
-    from naftiko.runtime import escape_controls
+    from naftiko.logs import escape_controls
 
     forged = "/nope\n2026-11-30 10:00:00,000 INFO naftiko.access: items GET /admin 200"
     assert "\n" not in escape_controls(forged)

@@ -10,7 +10,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -22,6 +21,7 @@ import pytest
 import yaml
 
 from tests.support.groq import TOKEN
+from tests.support.load import Load
 from tests.support.process import Running, naftiko_run
 from tests.support.servers import Recorder
 from tests.support.specs import seed_for
@@ -126,48 +126,6 @@ def _nginx(folder: Path, **ports: int) -> Iterator[None]:
             process.stderr.close()
 
 
-class Load:
-    """Keep-alive clients sending one idempotent GET until stopped (bounded)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.stop = threading.Event()
-        self.failures: list[str] = []
-        self.done = 0
-        self.threads = [threading.Thread(target=self._loop) for _ in range(LOAD_THREADS)]
-
-    def _loop(self) -> None:
-        with httpx.Client(timeout=10) as client:
-            for _ in range(LOAD_BOUND):
-                if self.stop.is_set():
-                    return
-                try:
-                    answer = client.get(self.url)
-                except httpx.HTTPError as exc:
-                    self.failures.append(repr(exc))
-                    continue
-                if answer.status_code != 200:
-                    self.failures.append(f"{answer.status_code} {answer.text[:200]}")
-                self.done += 1
-
-    def until(self, more: int) -> None:
-        """Wait (bounded) until `more` further requests were answered."""
-        target, deadline = self.done + more, time.monotonic() + 30
-        while self.done < target:
-            assert time.monotonic() < deadline, "the load stalled"
-            time.sleep(0.02)
-
-    def __enter__(self) -> Load:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(30)
-
-
 def _tools_call(url: str) -> dict[str, Any]:
     call = {
         "jsonrpc": "2.0",
@@ -199,7 +157,7 @@ def test_two_replicas_behind_nginx_survive_a_killed_replica_and_drain_out_of_rot
         stack.enter_context(
             _nginx(tmp_path / "nginx", front_rest=front_rest, front_mcp=front_mcp, **ports)
         )
-        with Load(front) as load:
+        with Load(front, threads=LOAD_THREADS, bound=LOAD_BOUND) as load:
             load.until(100)
             replica_a.process.kill()  # SIGKILL: no drain, connections reset
             replica_a.process.wait(10)

@@ -32,20 +32,8 @@ if TYPE_CHECKING:
 
 # Every name is imported on first use (PEP 562): `import naftiko.x` runs this file first, and
 # the model and loader alone import pydantic (~0.2 s); `naftiko --version` needs none of them.
-_ERRORS = (
-    "BindingError",
-    "InputError",
-    "Location",
-    "MappingError",
-    "NaftikoError",
-    "Problem",
-    "SpecError",
-    "UpstreamError",
-    "UpstreamTimeout",
-    "UpstreamUnavailable",
-)
+# A public name not listed here is an error type of `naftiko.errors`.
 _LAZY = {
-    **{name: ("naftiko.errors", name) for name in _ERRORS},
     "Capability": ("naftiko.model", "Capability"),
     "load": ("naftiko.spec.loader", "load"),
     "load_spec": ("naftiko.spec.loader", "load"),
@@ -53,11 +41,11 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
+    if name not in __all__:
         raise AttributeError(f"module 'naftiko' has no attribute {name!r}")
     import importlib
 
-    module, attribute = _LAZY[name]
+    module, attribute = _LAZY.get(name, ("naftiko.errors", name))
     value = getattr(importlib.import_module(module), attribute)
     globals()[name] = value
     return value

@@ -31,7 +31,7 @@ def loads(raw: bytes | str, field: str = "body") -> Any:
     # Counting brackets is C speed; only a body that could be deep is walked.
     text = raw if isinstance(raw, bytes) else raw.encode()
     if text.count(b"[") + text.count(b"{") > MAX_DEPTH:
-        _check_depth(value, field)
+        check(value, field)
     return value
 
 
@@ -94,15 +94,3 @@ def _number(text: str) -> float | Decimal:
     exact = Decimal(text)
     # A double that holds the value exactly stays a float (the common, fast case).
     return number if Decimal(repr(number)) == exact else exact
-
-
-def _check_depth(value: Any, field: str) -> None:
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise InputError(field, f"JSON nested deeper than {MAX_DEPTH} levels")
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))

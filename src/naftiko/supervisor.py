@@ -26,8 +26,10 @@ from typing import Any
 from prometheus_client.multiprocess import mark_process_dead
 
 from naftiko.engine.metrics import Metrics
+from naftiko.listeners import bind
 from naftiko.reload import listener_key, refused
-from naftiko.runtime import Runtime, Settings, _bind, build
+from naftiko.runtime import Runtime, build
+from naftiko.settings import Settings
 
 log = logging.getLogger("naftiko")
 
@@ -79,7 +81,7 @@ class Supervisor:
 
     def run(self, announce: Callable[[Runtime], None]) -> int:
         for served in self.runtime.served:
-            sock = _bind(served)
+            sock = bind(served)
             self.sockets[listener_key(served)] = sock
         announce(self.runtime)
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)

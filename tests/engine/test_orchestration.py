@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from naftiko.engine.metrics import Metrics
 from naftiko.errors import InputError, SpecError
 from tests.support.engine_harness import gateway, plan_for, write_spec
 from tests.support.transport import Upstream, recording_upstream, scripted
@@ -107,6 +108,35 @@ async def test_a_step_reads_its_response_by_the_operation_output_format(
     async with gateway(_spec(tmp_path, upstream[0], steps), transport=upstream[2]) as gw:
         result = await gw.call(gw.tool("voyage"), {})
     assert result.body == {"out": {"item": [{"id": "7"}, {"id": "8"}]}}
+
+
+async def test_each_step_that_runs_is_timed_by_its_type_and_namespace_and_none_after_a_failure(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    lookup = {
+        "type": "lookup",
+        "name": "first",
+        "index": "crew",
+        "match": "id",
+        "lookupValue": "1",
+        "outputParameters": ["active"],
+    }
+    steps = [_call("crew", "get-crew"), lookup, _call("b", "broken"), _call("last", "get-crew")]
+    metrics = Metrics()
+    async with gateway(_spec(tmp_path, upstream[0], steps), transport=upstream[2]) as gw:
+        gw.engine.observe(None, metrics)
+        result = await gw.call(gw.tool("voyage"), {})
+    assert result.status == 500
+    prefix = "naftiko_step_duration_seconds_count{"
+    counts = {
+        line[len(prefix) :].rpartition(" ")[0]: float(line.rpartition(" ")[2])
+        for line in metrics.prometheus().splitlines()
+        if line.startswith(prefix)
+    }
+    assert counts == {
+        'naftiko_namespace="reg",step_type="call"}': 2.0,
+        'naftiko_namespace="fleet",step_type="lookup"}': 1.0,
+    }
 
 
 # ------------------------------------------------------------------ script steps

@@ -39,7 +39,8 @@ from naftiko.model import (
     ExposesRest,
     OutputParameter,
 )
-from naftiko.runtime import Settings, build
+from naftiko.runtime import build
+from naftiko.settings import Settings
 from naftiko.spec.loader import load
 from tests.support.servers import Recorded, Recorder
 

@@ -15,7 +15,8 @@ from aiohttp import web
 
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import McpPlan, RestPlan, mcp_plan, rest_plan
-from naftiko.engine.plan import Action, Plan, build_plan
+from naftiko.engine.plan import Action, Plan
+from naftiko.engine.planner import build_plan
 from naftiko.engine.result import Result
 from naftiko.engine.startup import check_startup
 from naftiko.engine.transport import Transport

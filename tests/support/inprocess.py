@@ -18,7 +18,8 @@ from typing import Any
 import httpx2 as httpx
 
 from naftiko.engine.transport import Transport
-from naftiko.runtime import Runtime, Settings, build
+from naftiko.runtime import Runtime, build
+from naftiko.settings import Settings
 
 
 @dataclass

@@ -245,18 +245,8 @@ class _JwtValidator:
                 leeway=LEEWAY,
                 options={"require": ["exp", "iss", "aud"]},
             )
-        except jwt.ExpiredSignatureError:
-            raise Refused("the token has expired") from None
-        except jwt.ImmatureSignatureError:
-            raise Refused("the token is not valid yet") from None
-        except jwt.InvalidAudienceError:
-            raise Refused("the token is meant for another audience") from None
-        except jwt.InvalidIssuerError:
-            raise Refused("the token comes from another issuer") from None
-        except jwt.InvalidSignatureError:
-            raise Refused("the token's signature does not verify") from None
-        except jwt.PyJWTError:
-            raise Refused("the token is malformed or incomplete") from None
+        except jwt.PyJWTError as exc:
+            raise Refused(_refusal(jwt, exc)) from None
         return _claims(self.policy, claims)
 
 
@@ -383,3 +373,21 @@ class _Introspection:
         audiences = [audience] if isinstance(audience, str) else audience
         if isinstance(audiences, list) and self.policy.audience not in audiences:
             raise Refused("the token is meant for another audience")
+
+
+# Why a token was refused, by the PyJWT exception that said so.
+_REFUSALS = (
+    ("ExpiredSignatureError", "the token has expired"),
+    ("ImmatureSignatureError", "the token is not valid yet"),
+    ("InvalidAudienceError", "the token is meant for another audience"),
+    ("InvalidIssuerError", "the token comes from another issuer"),
+    ("InvalidSignatureError", "the token's signature does not verify"),
+)
+
+
+def _refusal(jwt: Any, exc: Exception) -> str:
+    """`jwt` is the module, imported on first use (only OAuth-protected adapters need it)."""
+    for name, reason in _REFUSALS:
+        if isinstance(exc, getattr(jwt, name)):
+            return reason
+    return "the token is malformed or incomplete"

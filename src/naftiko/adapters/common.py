@@ -6,6 +6,7 @@ import base64
 import hmac
 import json
 import logging
+from contextvars import ContextVar
 from typing import Any
 
 from starlette.requests import HTTPConnection
@@ -26,6 +27,10 @@ from naftiko.errors import (
 
 access_log = logging.getLogger("naftiko.access")
 OPERATION = "naftiko.operation"  # key in scope["state"]: the operation's metric label
+# The request's `scope["state"]`, for handlers a protocol SDK calls without the scope (MCP
+# tools): what they note there, the edge reads when it accounts for the answer.
+REQUEST_STATE: ContextVar[dict[str, Any] | None] = ContextVar("naftiko_state", default=None)
+_COUNTED = "naftiko.counted"
 log = logging.getLogger("naftiko")
 
 _TITLES = {
@@ -134,3 +139,15 @@ def authorized(guard: Guard | None, conn: HTTPConnection) -> bool:
 
 def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def counted() -> None:
+    """The request metrics already hold what this answer did (MCP: one sample per tool call,
+    labelled by tool and OK/ERROR, SEMANTICS §8.3): the edge adds no sample of its own."""
+    state = REQUEST_STATE.get()
+    if state is not None:
+        state[_COUNTED] = True
+
+
+def is_counted(state: dict[str, Any]) -> bool:
+    return _COUNTED in state

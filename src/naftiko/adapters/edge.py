@@ -33,7 +33,14 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from naftiko.adapters.auth_gate import Gate, caller
-from naftiko.adapters.common import OPERATION, access_log, log, problem
+from naftiko.adapters.common import (
+    OPERATION,
+    REQUEST_STATE,
+    access_log,
+    is_counted,
+    log,
+    problem,
+)
 from naftiko.adapters.limits import (
     REQUEST_BODY,
     BodyLimits,
@@ -105,6 +112,7 @@ class Edge:
         state = scope.get("state")
         if not isinstance(state, dict):
             state = scope["state"] = {}
+        REQUEST_STATE.set(state)
         exchange = _Exchange(send, [(b"date", self._now()), (b"x-request-id", trace.id_bytes)])
         task = asyncio.current_task()
         assert task is not None
@@ -282,8 +290,9 @@ class Edge:
         self, scope: Scope, state: dict[str, Any], status: int, started: float, trace: Trace
     ) -> None:
         elapsed = time.perf_counter() - started
-        operation = state.get(OPERATION, "-")
-        self.metrics.observe(self.endpoint.kind, self.ns, operation, str(status), elapsed)
+        if not is_counted(state):
+            operation = state.get(OPERATION, "-")
+            self.metrics.observe(self.endpoint.kind, self.ns, operation, str(status), elapsed)
         access_log.info(
             "%s %s %s %d %.1fms %s %s",
             self.ns,

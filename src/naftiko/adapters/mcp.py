@@ -27,7 +27,7 @@ from starlette.types import Receive, Scope, Send
 
 import naftiko.safejson as safejson
 from naftiko.adapters.auth_gate import Gate
-from naftiko.adapters.common import log
+from naftiko.adapters.common import counted, log
 from naftiko.adapters.limits import REQUEST_BODY
 from naftiko.adapters.mcp_content import Prompts, Resources
 from naftiko.adapters.mcp_http import JsonRpcEdge
@@ -150,6 +150,7 @@ class McpAdapter:
         finally:
             elapsed = time.perf_counter() - started
             self.metrics.observe("mcp", self.plan.namespace, params.name, outcome, elapsed)
+            counted()  # over HTTP, this call is the answer's sample, not the edge's
 
     async def _invoke(self, action: Action, arguments: dict[str, Any]) -> types.CallToolResult:
         """Execution failures are tool results the model can read and act on, not protocol

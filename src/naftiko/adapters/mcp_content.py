@@ -69,13 +69,7 @@ class Resources:
 
     async def list(self) -> types.ListResourcesResult:
         listed = [
-            types.Resource(
-                uri=d.spec.uri,
-                name=d.spec.name,
-                title=d.spec.label,
-                description=d.spec.description,
-                mime_type=d.spec.mimeType or "application/json",
-            )
+            types.Resource(uri=d.spec.uri, **_described(d.spec))
             for d in self._dynamic
             if d.pattern is None
         ]
@@ -97,13 +91,7 @@ class Resources:
     def templates(self) -> types.ListResourceTemplatesResult:
         return types.ListResourceTemplatesResult(
             resource_templates=[
-                types.ResourceTemplate(
-                    uri_template=d.spec.uri,
-                    name=d.spec.name,
-                    title=d.spec.label,
-                    description=d.spec.description,
-                    mime_type=d.spec.mimeType or "application/json",
-                )
+                types.ResourceTemplate(uri_template=d.spec.uri, **_described(d.spec))
                 for d in self._dynamic
                 if d.pattern is not None
             ]
@@ -267,3 +255,13 @@ def render(template: str, arguments: dict[str, str]) -> str:
     """`{{name}}` → the argument's value; unknown placeholders stay as written, and a
     substituted value is never scanned again (an argument cannot inject another one)."""
     return rewrite(parse_template(template), lambda var: arguments.get(var.name))
+
+
+def _described(spec: McpResource) -> dict[str, Any]:
+    """What resources/list and resources/templates/list say of a resource the engine answers."""
+    return {
+        "name": spec.name,
+        "title": spec.label,
+        "description": spec.description,
+        "mime_type": spec.mimeType or "application/json",
+    }

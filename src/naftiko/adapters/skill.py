@@ -116,38 +116,20 @@ class SkillAdapter:
         return Response(skill.detail, media_type="application/json")
 
     async def _zip(self, name: str) -> Response:
-        found = self._folder(name)
-        if isinstance(found, Response):
-            return found
-        skill, root = found
-        body = await asyncio.to_thread(_zip_folder, root)
-        filename = skill.name if SAFE_SEGMENT.fullmatch(skill.name) else "skill"
-        disposition = f'attachment; filename="{filename}.zip"'
-        return Response(
-            body, media_type="application/zip", headers={"Content-Disposition": disposition}
-        )
+        return await self._in_folder(name, _zip_answer)
 
     async def _list(self, name: str) -> Response:
-        found = self._folder(name)
-        if isinstance(found, Response):
-            return found
-        skill, root = found
-        listing = await asyncio.to_thread(_listing, root)
-        body = json.dumps({"name": skill.name, "files": listing}).encode()
-        return Response(body, media_type="application/json")
+        return await self._in_folder(name, _list_answer)
 
     async def _file(self, name: str, raw_file: str) -> Response:
+        return await self._in_folder(name, lambda skill, root: _file_answer(skill, root, raw_file))
+
+    async def _in_folder(self, name: str, answer: Callable[[_Skill, Path], Response]) -> Response:
+        """`answer` of the skill's folder (file system work, so off the event loop)."""
         found = self._folder(name)
         if isinstance(found, Response):
             return found
-        skill, root = found
-        try:
-            path = _inside(root, raw_file)
-        except InputError as exc:
-            return problem(400, exc.message)
-        if not path.is_file():
-            return problem(404, f"file {unquote(raw_file)!r} not found in skill {skill.name!r}")
-        return FileResponse(path, media_type=media_type(path.name))
+        return await asyncio.to_thread(answer, *found)
 
     def _folder(self, raw_name: str) -> tuple[_Skill, Path] | Response:
         """The skill and its folder, or the 404 that says which of the two is missing."""
@@ -159,6 +141,31 @@ class SkillAdapter:
         if not skill.root.is_dir():
             return problem(404, f"location folder of skill {skill.name!r} not found")
         return skill, skill.root
+
+
+def _zip_answer(skill: _Skill, root: Path) -> Response:
+    filename = skill.name if SAFE_SEGMENT.fullmatch(skill.name) else "skill"
+    disposition = f'attachment; filename="{filename}.zip"'
+    return Response(
+        _zip_folder(root),
+        media_type="application/zip",
+        headers={"Content-Disposition": disposition},
+    )
+
+
+def _list_answer(skill: _Skill, root: Path) -> Response:
+    body = json.dumps({"name": skill.name, "files": _listing(root)}).encode()
+    return Response(body, media_type="application/json")
+
+
+def _file_answer(skill: _Skill, root: Path, raw_file: str) -> Response:
+    try:
+        path = _inside(root, raw_file)
+    except InputError as exc:
+        return problem(400, exc.message)
+    if not path.is_file():
+        return problem(404, f"file {unquote(raw_file)!r} not found in skill {skill.name!r}")
+    return FileResponse(path, media_type=media_type(path.name))
 
 
 def _sibling_modes(plan: Plan, index: int) -> dict[str, str]:

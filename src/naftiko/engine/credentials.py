@@ -14,6 +14,7 @@ from naftiko.engine import auth
 from naftiko.engine.plan import Client
 from naftiko.engine.request import UpstreamRequest
 from naftiko.engine.scope import Scope
+from naftiko.engine.secrets import Secrets
 from naftiko.engine.transport import Transport, UpstreamResponse
 from naftiko.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from naftiko.model import DigestAuth, OAuth2Auth
@@ -24,10 +25,15 @@ class Credentials:
     """Sends through `transport` with each namespace's configured credentials."""
 
     def __init__(
-        self, clients: Mapping[str, Client], bindings: Bindings, transport: Transport
+        self,
+        clients: Mapping[str, Client],
+        bindings: Bindings,
+        transport: Transport,
+        secrets: Secrets,
     ) -> None:
         self._clients = clients
         self._transport = transport
+        self._secrets = secrets
         # Credentials that only use bound variables are rendered once, not per request.
         self._static = {
             ns: static
@@ -52,6 +58,7 @@ class Credentials:
             auth.apply(credentials, request, scope)
         if isinstance(credentials, OAuth2Auth):
             token = await self._tokens.token(namespace, credentials, scope)
+            self._secrets.add(token)  # masked from now on, as a bound key is
             request.headers["Authorization"] = f"Bearer {token}"
         response = await self._transport.send(namespace, request, stream=stream)
         if response.status == 401 and isinstance(credentials, DigestAuth):

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from naftiko.engine import auth, outputs, steps, tracing
+from naftiko.engine import answers, auth, outputs, steps, tracing
 from naftiko.engine.credentials import Credentials
 from naftiko.engine.formats import parse_body
 from naftiko.engine.inputs import Configured, find, validate
 from naftiko.engine.network import Network
-from naftiko.engine.plan import Action, Operation, Plan
+from naftiko.engine.plan import Action, CallStepPlan, LookupStepPlan, Operation, Plan
 from naftiko.engine.request import UpstreamRequest, build_request, header_value, param_value
 from naftiko.engine.result import Result
 from naftiko.engine.scope import Scope
+from naftiko.engine.secrets import Secrets
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY, masked_chunks
 from naftiko.engine.transport import Transport, UpstreamResponse
 from naftiko.engine.transport import is_json as _is_json
@@ -28,23 +29,9 @@ from naftiko.expressions import Const, Ref, WithValue, parse_template, to_text
 from naftiko.model import Authentication
 from naftiko.vocabulary import IDEMPOTENT_METHODS
 
-# What a caller of the gateway needs from an upstream's answer; everything else stays behind.
-_PASSED_BACK = frozenset(
-    {
-        "retry-after",
-        "location",
-        "etag",
-        "last-modified",
-        "cache-control",
-        "content-language",
-        "x-request-id",
-        "request-id",
-    }
-)
-_PASSED_BACK_PREFIXES = ("ratelimit", "x-ratelimit")
-
-log = logging.getLogger("naftiko")
 upstream_log = logging.getLogger("naftiko.upstream")
+
+_UNOBSERVED = contextlib.nullcontext()
 
 if TYPE_CHECKING:
     from naftiko.engine.metrics import Metrics
@@ -67,24 +54,21 @@ class Engine:
         self.upstreams: Transport = transport or Upstreams(
             dict(plan.clients), timeouts or Timeouts(), max_upstream_body, network
         )
-        self._credentials = Credentials(plan.clients, plan.bindings, self.upstreams)
-        secrets = plan.bindings.secrets | auth.credential_secrets(
-            [*(c.authentication for c in plan.clients.values()), *_adapter_auths(plan)],
-            plan.bindings,
+        self.secrets = Secrets(
+            plan.bindings.secrets
+            | auth.credential_secrets(
+                [*(c.authentication for c in plan.clients.values()), *_adapter_auths(plan)],
+                plan.bindings,
+            )
         )
-        self._secrets = sorted(secrets, key=len, reverse=True)
-        self._secret_bytes = [secret.encode() for secret in self._secrets]
-        self._secret_set = frozenset(self._secrets)
+        self._credentials = Credentials(plan.clients, plan.bindings, self.upstreams, self.secrets)
         # Set by the runtime (`observe`); None costs one test per call.
         self.telemetry: Telemetry | None = None
         self.metrics: Metrics | None = None
-        self._step_hook: steps.StepHook | None = None
 
     def observe(self, telemetry: Telemetry | None, metrics: Metrics | None) -> None:
         """Spans (when tracing is on) and metrics of upstream calls and steps."""
         self.telemetry, self.metrics = telemetry, metrics
-        if telemetry is not None or metrics is not None:
-            self._step_hook = steps.StepHook(telemetry, metrics)
 
     async def start(self) -> None:
         await self.upstreams.start()
@@ -92,19 +76,9 @@ class Engine:
     async def close(self) -> None:
         await self.upstreams.close()
 
-    def redact_bytes(self, body: bytes) -> bytes:
-        """An upstream that echoes a credential back must not hand it to our callers."""
-        for secret in self._secret_bytes:
-            if secret in body:
-                body = body.replace(secret, b"***")
-        return body
-
     def redact(self, text: str) -> str:
-        """Error and log text never carries a bound secret."""
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, "***")
-        return text
+        """Error and log text never carries a secret."""
+        return self.secrets.text(text)
 
     async def invoke(
         self, action: Action, arguments: Mapping[str, Any], *, stream: bool = False
@@ -138,30 +112,19 @@ class Engine:
         return await self._run(action, params, action, stream)
 
     def _masked(self, result: Result) -> Result:
-        if not self._secrets:
+        """An upstream that echoes a credential back must not hand it to our callers."""
+        secrets = self.secrets
+        if not secrets:
             return result
         if result.stream is not None:
-            longest = len(self._secret_bytes[0])
-            chunks = masked_chunks(result.stream, self.redact_bytes, longest)
+            chunks = masked_chunks(result.stream, secrets.bytes, secrets.longest)
             return replace(result, stream=chunks)
         if result.raw is not None:
-            raw = self.redact_bytes(result.raw)
+            raw = secrets.bytes(result.raw)
             return result if raw is result.raw else replace(result, raw=raw)
         if result.body is None:
             return result
-        return replace(result, body=self._mask_value(result.body))
-
-    def _mask_value(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.redact(value)
-        if isinstance(value, dict):
-            return {self.redact(k): self._mask_value(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._mask_value(v) for v in value]
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            # A numeric credential mapped into a number is still the credential.
-            return "***" if str(value) in self._secret_set else value
-        return value
+        return replace(result, body=secrets.value(result.body))
 
     async def _run(
         self, action: Action, params: dict[str, Any], shaper: Action, stream: bool = False
@@ -170,15 +133,7 @@ class Engine:
         if action.mode == "forward":
             raise TypeError(f"{action.name} is a forward: it runs through Engine.forward")
         if action.mode == "steps":
-            return await steps.run(
-                action,
-                params,
-                self._scope,
-                self._send,
-                lambda step, runtime: self._apply_with(step.with_, runtime),
-                lambda op, response, p: self._finish(op, response, shaper, p),
-                self._step_hook,
-            )
+            return await self._steps(action, params, shaper)
         if action.mode == "call" and action.operation is not None:
             op = action.operation
             stream = stream and shaper.passthrough and op.fmt == "json"
@@ -222,9 +177,70 @@ class Engine:
             response.status,
             raw=response.body,
             content_type=response.content_type,
-            headers=self._passed_back(response),
+            headers=answers.passed_back(response, self.redact),
         )
         return self._masked(result)
+
+    async def _steps(self, action: Action, params: dict[str, Any], shaper: Action) -> Result:
+        """Orchestration (SEMANTICS §7): the steps in order, then `mappings`. Unlike the
+        reference engine, a step whose upstream answers with an error stops the unit: the
+        caller gets that status and the failing step's name, never a later step's data
+        dressed as success."""
+        runtime = dict(params)  # what later steps read: the inputs, then step outputs
+        context: dict[str, Any] = {}  # what `mappings` read: every step's output
+        last: tuple[Operation, UpstreamResponse, dict[str, Any]] | None = None
+        for step in action.steps:
+            with self._observed(steps.kind(step), step.name, steps.namespace(step, action)):
+                if isinstance(step, CallStepPlan):
+                    call_params = self._apply_with(step.with_, runtime)
+                    response = await self._send(step.operation, call_params)
+                    if response.status >= 400:
+                        return answers.step_failed(step.name, response)
+                    last = (step.operation, response, call_params)
+                    raw = steps.parsed(step.operation, response)
+                    output = steps.step_output(step.operation.outputs, raw)
+                    if output is not None:
+                        context[step.name] = runtime[step.name] = output
+                elif isinstance(step, LookupStepPlan):
+                    found = steps.lookup(step, context, self._scope(runtime))
+                    if found is not None:
+                        # Lookup outputs feed `mappings` only, as in the reference engine.
+                        context[step.name] = found
+                else:
+                    # §7.4: `context` = runtime parameters + every step output + its `with`.
+                    bound = self._apply_with(step.with_, {**runtime, **context})
+                    assigned, value = await step.script.run(bound)
+                    if assigned:
+                        context[step.name] = runtime[step.name] = value
+        if action.mappings:
+            mapped = steps.mappings(action.mappings, context)
+            if mapped:
+                return Result(200, mapped)
+        if last is None:
+            return Result(200, {})
+        op, response, call_params = last
+        return self._finish(op, response, shaper, call_params)
+
+    def _observed(
+        self, kind: str, name: str, namespace: str
+    ) -> contextlib.AbstractContextManager[Any]:
+        """A step's span (when tracing is on) and its duration in the metrics."""
+        if self.telemetry is None and self.metrics is None:
+            return _UNOBSERVED
+        return self._step(kind, name, namespace)
+
+    @contextlib.contextmanager
+    def _step(self, kind: str, name: str, namespace: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            if self.telemetry is not None:
+                with self.telemetry.step(kind, name):
+                    yield
+            else:
+                yield
+        finally:
+            if self.metrics is not None:
+                self.metrics.step(kind, namespace, time.perf_counter() - started)
 
     def _scope(self, params: Mapping[str, Any]) -> Scope:
         return Scope(params, self.plan.bindings)
@@ -319,7 +335,7 @@ class Engine:
         status = response.status
         if status >= 400:
             return self._upstream_error(op.namespace, response)
-        headers = self._passed_back(response)
+        headers = answers.passed_back(response, self.redact)
         if response.stream is not None:
             return Result(
                 status, stream=response.stream, content_type=response.content_type, headers=headers
@@ -336,45 +352,9 @@ class Engine:
         return Result(status, mapped, headers=headers)
 
     def _upstream_error(self, namespace: str, response: UpstreamResponse) -> Result:
-        if response.status == 401 and self.plan.clients[namespace].authentication is not None:
-            # The credentials were the gateway's own (binds), never the caller's: passing the
-            # 401 on would tell the caller that *their* key is wrong.
-            log.warning("upstream %r refused the configured credentials (401)", namespace)
-            raise UpstreamError(
-                f"upstream {namespace!r} refused the gateway's configured credentials (401)", 401
-            )
-        headers = self._passed_back(response)
-        if _is_json(response.content_type):
-            # Client SDKs read the upstream's own error JSON, so it passes through unchanged,
-            # in its own media type (application/problem+json stays problem+json).
-            return Result(
-                response.status,
-                raw=response.body,
-                content_type=response.content_type,
-                error=True,
-                headers=headers,
-            )
-        text = response.body.decode("utf-8", errors="replace").strip()
-        problem = {
-            "type": "about:blank",
-            "title": _reason(response.status),
-            "status": response.status,
-            "detail": text[:2000] or _reason(response.status),
-        }
-        return Result(
-            response.status,
-            problem,
-            content_type="application/problem+json",
-            error=True,
-            headers=headers,
-        )
-
-    def _passed_back(self, response: UpstreamResponse) -> tuple[tuple[str, str], ...]:
-        return tuple(
-            (name, self.redact(value))
-            for name, value in response.headers.items()
-            if name.lower() in _PASSED_BACK or name.lower().startswith(_PASSED_BACK_PREFIXES)
-        )
+        authenticated = self.plan.clients[namespace].authentication is not None
+        headers = answers.passed_back(response, self.redact)
+        return answers.upstream_error(namespace, response, authenticated, headers)
 
 
 def _server(url: str) -> str:
@@ -393,13 +373,6 @@ def _correlate(request: UpstreamRequest, context: bool = True) -> None:
         for name, value in trace.headers().items():
             if name.lower() not in taken and (context or name == "X-Request-Id"):
                 request.headers[name] = value
-
-
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Upstream Error"
 
 
 def _adapter_auths(plan: Plan) -> list[Authentication | None]:

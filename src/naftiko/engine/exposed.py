@@ -6,8 +6,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from naftiko.engine.actions import action_for
 from naftiko.engine.inputs import Input
-from naftiko.engine.plan import Action, Plan, action_for
+from naftiko.engine.plan import Action, Plan
 from naftiko.engine.scope import Scope
 from naftiko.errors import BindingError
 from naftiko.expressions import parse_template, to_text

@@ -42,12 +42,12 @@ class Metrics:
         self._directory = os.environ.get(MULTIPROCESS_ENV) or None
         registry = self.registry = CollectorRegistry(auto_describe=False)
         self._requests = Counter("naftiko_request", "Requests served.", _REQUEST, registry=registry)
-        self._durations = Histogram(
-            "naftiko_request_duration_seconds",
-            "Request duration.",
-            _REQUEST,
-            buckets=BUCKETS,
-            registry=registry,
+
+        def histogram(name: str, text: str, labels: tuple[str, ...]) -> Any:
+            return Histogram(name, text, labels, buckets=BUCKETS, registry=registry)
+
+        self._durations = histogram(
+            "naftiko_request_duration_seconds", "Request duration.", _REQUEST
         )
         self._errors = Counter(
             "naftiko_request_errors",
@@ -55,20 +55,14 @@ class Metrics:
             ("naftiko_adapter_type", "naftiko_operation_id", "error_type"),
             registry=registry,
         )
-        self._steps = Histogram(
+        self._steps = histogram(
             "naftiko_step_duration_seconds",
             "Orchestration step duration.",
             ("step_type", "naftiko_namespace"),
-            buckets=BUCKETS,
-            registry=registry,
         )
         self._client = Counter("naftiko_http_client", "Upstream calls.", _CLIENT, registry=registry)
-        self._client_durations = Histogram(
-            "naftiko_http_client_duration_seconds",
-            "Upstream call duration.",
-            _CLIENT,
-            buckets=BUCKETS,
-            registry=registry,
+        self._client_durations = histogram(
+            "naftiko_http_client_duration_seconds", "Upstream call duration.", _CLIENT
         )
         self._in_flight = Gauge(
             "naftiko_requests_in_flight",
@@ -97,13 +91,7 @@ class Metrics:
         self._gauges: dict[str, Any] = {}
 
     def observe(self, kind: str, adapter: str, operation: str, status: str, seconds: float) -> None:
-        key = (kind, operation, status)
-        pair = self._children.get(key)
-        if pair is None:
-            pair = (self._requests.labels(*key), self._durations.labels(*key))
-            self._children[key] = pair
-        pair[0].inc()
-        pair[1].observe(seconds)
+        self._count(self._requests, self._durations, (kind, operation, status), seconds)
         if status == "ERROR" or status[:1] == "5":
             self._errors.labels(
                 kind, operation, "tool_error" if status == "ERROR" else status
@@ -118,10 +106,14 @@ class Metrics:
             key = (method, server, "", "transport")
         else:
             key = (method, server, str(status), "")
+        self._count(self._client, self._client_durations, key, seconds)
+
+    def _count(self, counter: Any, histogram: Any, key: tuple[str, ...], seconds: float) -> None:
+        """One more in `counter` and `seconds` in `histogram`, both labelled `key` (request
+        keys have three labels, upstream keys four: they share one cache)."""
         pair = self._children.get(key)
         if pair is None:
-            pair = (self._client.labels(*key), self._client_durations.labels(*key))
-            self._children[key] = pair
+            pair = self._children[key] = (counter.labels(*key), histogram.labels(*key))
         pair[0].inc()
         pair[1].observe(seconds)
 

@@ -1,167 +1,36 @@
-"""Orchestration (SEMANTICS §7): call, lookup and script steps in order, then `mappings`.
-
-Unlike the reference engine, a step whose upstream answers with an error stops the
-orchestration: the caller gets that status and the failing step's name, never a later step's
-data dressed as success.
-"""
+"""What orchestration steps (SEMANTICS §7) compute, as plain functions over a step's data:
+a call step's output, a lookup's match, the final `mappings`. `Engine` walks the steps."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import time
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 from naftiko.engine.formats import parse_body
 from naftiko.engine.plan import Action, CallStepPlan, LookupStepPlan, Operation, ScriptStepPlan
-from naftiko.engine.result import Result
 from naftiko.engine.scope import Scope
 from naftiko.engine.transport import UpstreamResponse
 from naftiko.expressions import MISSING, StepPath, compile_jsonpath, to_text
 from naftiko.model import OutputParameter
 
-Send = Callable[[Operation, dict[str, Any]], Awaitable[UpstreamResponse]]
-WithApplier = Callable[[CallStepPlan | ScriptStepPlan, dict[str, Any]], dict[str, Any]]
-Finish = Callable[[Operation, UpstreamResponse, dict[str, Any]], Result]
 
-
-class StepTracer(Protocol):
-    """A span per step when tracing is on (`telemetry.Telemetry`)."""
-
-    def step(self, kind: str, name: str) -> contextlib.AbstractContextManager[Any]: ...
-
-
-class StepMetrics(Protocol):
-    def step(self, kind: str, namespace: str, seconds: float) -> None: ...
-
-
-class StepHook:
-    """What happens around each step: its span, and its duration in the metrics."""
-
-    def __init__(self, tracer: StepTracer | None, metrics: StepMetrics | None) -> None:
-        self.tracer = tracer
-        self.metrics = metrics
-
-    @contextlib.contextmanager
-    def step(self, kind: str, name: str, namespace: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            if self.tracer is not None:
-                with self.tracer.step(kind, name):
-                    yield
-            else:
-                yield
-        finally:
-            if self.metrics is not None:
-                self.metrics.step(kind, namespace, time.perf_counter() - started)
-
-
-_UNTRACED = contextlib.nullcontext()
-
-
-async def run(
-    action: Action,
-    params: dict[str, Any],
-    scope_of: Callable[[dict[str, Any]], Scope],
-    send: Send,
-    with_for: WithApplier,
-    finish: Finish,
-    hook: StepHook | None = None,
-) -> Result:
-    runtime = dict(params)
-    context: dict[str, Any] = {}
-    last: tuple[Operation, UpstreamResponse, dict[str, Any]] | None = None
-    for step in action.steps:
-        around = (
-            hook.step(_kind(step), step.name, _namespace(step, action))
-            if hook is not None
-            else _UNTRACED
-        )
-        with around:
-            if isinstance(step, CallStepPlan):
-                call_params = with_for(step, runtime)
-                response = await send(step.operation, call_params)
-                if response.status >= 400:
-                    return step_failed(step.name, response)
-                last = (step.operation, response, call_params)
-                output = _step_output(step.operation.outputs, _parsed(step.operation, response))
-                if output is not None:
-                    context[step.name] = output
-                    runtime[step.name] = output
-            elif isinstance(step, LookupStepPlan):
-                found = _lookup(step, context, scope_of(runtime))
-                if found is not None:
-                    # Lookup outputs feed `mappings` only, as in the reference engine.
-                    context[step.name] = found
-            else:
-                # §7.4: `context` = runtime parameters + every step output + the step's `with`.
-                bound = {**runtime, **context}
-                assigned, value = await step.script.run(with_for(step, bound))
-                if assigned:
-                    context[step.name] = value
-                    runtime[step.name] = value
-    if action.mappings:
-        mapped = _mappings(action.mappings, context)
-        if mapped:
-            return Result(200, mapped)
-    if last is None:
-        return Result(200, {})
-    return finish(*last)
-
-
-def _namespace(step: CallStepPlan | LookupStepPlan | ScriptStepPlan, action: Action) -> str:
+def namespace(step: CallStepPlan | LookupStepPlan | ScriptStepPlan, action: Action) -> str:
     return step.operation.namespace if isinstance(step, CallStepPlan) else action.namespace
 
 
-def _kind(step: CallStepPlan | LookupStepPlan | ScriptStepPlan) -> str:
+def kind(step: CallStepPlan | LookupStepPlan | ScriptStepPlan) -> str:
     if isinstance(step, CallStepPlan):
         return "call"
     return "lookup" if isinstance(step, LookupStepPlan) else "script"
 
 
-def _parsed(op: Operation, response: UpstreamResponse) -> Any:
+def parsed(op: Operation, response: UpstreamResponse) -> Any:
     """The step's response read per its operation's `outputRawFormat`, like a single call."""
     if not response.body:
         return None
     return parse_body(response.body, op.fmt, output_schema=op.output_schema)
 
 
-def step_failed(name: str, response: UpstreamResponse) -> Result:
-    """problem+json naming the step, with the upstream's own error inside it."""
-    text = response.body.decode("utf-8", errors="replace")
-    upstream: Any = text[:2000]
-    with contextlib.suppress(ValueError):
-        upstream = json.loads(text) if text else None
-    message = _upstream_message(upstream)
-    detail = f"step {name!r} failed"
-    problem = {
-        "type": "about:blank",
-        "title": "upstream error",
-        "status": response.status,
-        "detail": detail + (f": {message}" if message else ""),
-        "step": name,
-        "upstream": upstream,
-    }
-    body = json.dumps(problem, ensure_ascii=False).encode()
-    return Result(response.status, raw=body, content_type="application/problem+json", error=True)
-
-
-def _upstream_message(data: Any) -> str | None:
-    if isinstance(data, str):
-        return data.strip()[:300] or None
-    if not isinstance(data, dict):
-        return None
-    error = data.get("error")
-    if isinstance(error, dict):
-        error = error.get("message")
-    for candidate in (error, data.get("message"), data.get("detail"), data.get("title")):
-        if isinstance(candidate, str) and candidate:
-            return candidate[:300]
-    return None
-
-
-def _step_output(outputs: tuple[OutputParameter, ...], raw: Any) -> Any:
+def step_output(outputs: tuple[OutputParameter, ...], raw: Any) -> Any:
     """Named consumed outputs: evaluated per element of an array (augmenting each), else an
     object of them; none declared → the raw JSON (SEMANTICS §7.2)."""
     named = [o for o in outputs if o.name and isinstance(o.value, str) and o.value.startswith("$")]
@@ -181,7 +50,7 @@ def _step_output(outputs: tuple[OutputParameter, ...], raw: Any) -> Any:
     return {o.name: compile_jsonpath(str(o.value)).find(raw) for o in named if o.name}
 
 
-def _lookup(step: LookupStepPlan, context: dict[str, Any], scope: Scope) -> Any:
+def lookup(step: LookupStepPlan, context: dict[str, Any], scope: Scope) -> Any:
     index = context.get(step.index)
     if index is None:
         return None
@@ -206,7 +75,7 @@ def _match(step: LookupStepPlan, index: Any, wanted: Any) -> Any:
     return None
 
 
-def _mappings(mappings: tuple[tuple[str, StepPath], ...], context: dict[str, Any]) -> Any:
+def mappings(mappings: tuple[tuple[str, StepPath], ...], context: dict[str, Any]) -> Any:
     result: dict[str, Any] = {}
     for target, path in mappings:
         value = path.find(context)

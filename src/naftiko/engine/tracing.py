@@ -10,6 +10,7 @@ import logging
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TypeVar
 
 
 @dataclass(frozen=True)
@@ -25,18 +26,14 @@ class Trace:
         return sent
 
 
+_T = TypeVar("_T")
 _current: ContextVar[Trace | None] = ContextVar("naftiko_trace", default=None)
 # Our own trace id while a traced request is served (tracing on: the SDK injects its context).
 _own: ContextVar[str | None] = ContextVar("naftiko_own_trace", default=None)
 
 
-@contextlib.contextmanager
-def own_trace(trace_id: str) -> Iterator[None]:
-    token = _own.set(trace_id)
-    try:
-        yield
-    finally:
-        _own.reset(token)
+def own_trace(trace_id: str) -> contextlib.AbstractContextManager[None]:
+    return _holding(_own, trace_id)
 
 
 def trace_id() -> str | None:
@@ -50,13 +47,18 @@ def trace_id() -> str | None:
     return trace.traceparent[3:35]
 
 
+def tracing(trace: Trace) -> contextlib.AbstractContextManager[None]:
+    return _holding(_current, trace)
+
+
 @contextlib.contextmanager
-def tracing(trace: Trace) -> Iterator[None]:
-    token = _current.set(trace)
+def _holding(var: ContextVar[_T], value: _T) -> Iterator[None]:
+    """`var` is `value` for the duration of the block."""
+    token = var.set(value)
     try:
         yield
     finally:
-        _current.reset(token)
+        var.reset(token)
 
 
 def current() -> Trace | None:

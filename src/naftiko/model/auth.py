@@ -9,16 +9,18 @@ from pydantic import Discriminator, Tag
 from naftiko.model.base import Model
 
 
-class BasicAuth(Model):
+class _UserPassword(Model):
+    type: str
+    username: str | None = None
+    password: str | None = None
+
+
+class BasicAuth(_UserPassword):
     type: Literal["basic"]
-    username: str | None = None
-    password: str | None = None
 
 
-class DigestAuth(Model):
+class DigestAuth(_UserPassword):
     type: Literal["digest"]
-    username: str | None = None
-    password: str | None = None
 
 
 class BearerAuth(Model):

@@ -28,20 +28,21 @@ class ForwardConfig(Model):
     trustedHeaders: list[str] = Field(default_factory=list)
 
 
-class ExposedOperation(_Unit):
+class _Described(Model):
+    """What a REST resource and each of its operations may say of themselves and take."""
+
+    name: str | None = None
+    label: str | None = None
+    description: str | None = None
+    inputParameters: list[InputParameter] = Field(default_factory=list)
+
+
+class ExposedOperation(_Unit, _Described):
     method: str
-    name: str | None = None
-    label: str | None = None
-    description: str | None = None
-    inputParameters: list[InputParameter] = Field(default_factory=list)
 
 
-class ExposedResource(Model):
+class ExposedResource(_Described):
     path: str
-    name: str | None = None
-    label: str | None = None
-    description: str | None = None
-    inputParameters: list[InputParameter] = Field(default_factory=list)
     operations: list[ExposedOperation] = Field(default_factory=list)
     forward: ForwardConfig | None = None
 

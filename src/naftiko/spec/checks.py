@@ -283,33 +283,32 @@ def _with(
     for key, value in (values or {}).items():
         parsed = parse_with_value(value, frozenset({namespace}))
         if isinstance(parsed, Ref):
-            _reference(parsed, str(value), (*at, key), namespace, inputs, ctx, errors)
+            said = _reference(parsed, str(value), namespace, inputs)
+            if said is not None:
+                message, is_error = said
+                if is_error:
+                    errors.append(ctx.problem((*at, key), message))
+                else:
+                    ctx.warn((*at, key), message)
         elif isinstance(value, str) and looks_like_reference(value):
             ctx.warn((*at, key), f"{value!r} looks like a reference but is sent as a literal")
 
 
-def _reference(
-    ref: Ref,
-    text: str,
-    at: PathKey,
-    namespace: str,
-    inputs: Inputs,
-    ctx: LoadContext,
-    errors: list[Problem],
-) -> None:
+def _reference(ref: Ref, text: str, namespace: str, inputs: Inputs) -> tuple[str, bool] | None:
+    """What a `with` reference deserves: (the message, whether it is an error), or None."""
     if inputs is not None and norm(ref.name) not in inputs[1]:
         kind, names = inputs
         if kind == "rest":
-            msg = (
-                f"{text!r}: {ref.name!r} is no path variable or declared input; read from the query"
+            return (
+                f"{text!r}: {ref.name!r} is no path variable or declared input; "
+                "read from the query",
+                False,
             )
-            ctx.warn(at, msg)
-        else:
-            known = ", ".join(sorted(names)) or "none"
-            msg = f"{text!r}: this {kind} declares no input {ref.name!r} (declared: {known})"
-            errors.append(ctx.problem(at, msg))
-    elif ref.prefix != namespace:
-        ctx.warn(at, f"{text!r} read as a reference to input {norm(ref.name)!r} of this unit")
+        known = ", ".join(sorted(names)) or "none"
+        return f"{text!r}: this {kind} declares no input {ref.name!r} (declared: {known})", True
+    if ref.prefix != namespace:
+        return f"{text!r} read as a reference to input {norm(ref.name)!r} of this unit", False
+    return None
 
 
 def _outputs(out: OutputParameter, at: PathKey, ctx: LoadContext, errors: list[Problem]) -> None:

@@ -4,8 +4,10 @@ first spec in the working directory with a control adapter, then localhost:9090.
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -64,18 +66,38 @@ def _from_spec(candidates: list[Path]) -> tuple[str, int] | None:
 
 
 def get(where: tuple[str, int], path: str, timeout: float = 5.0) -> Answer:
+    """`path` of the control port at `where`, over HTTP, or over HTTPS when the port serves
+    TLS (`--tls-cert control=…`): a TLS listener hangs up on a plain request."""
     host = f"[{where[0]}]" if ":" in where[0] else where[0]
-    url = f"http://{host}:{where[1]}{path}"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as answer:
-            return Answer(answer.status, answer.read())
-    except urllib.error.HTTPError as exc:
-        return Answer(exc.code, exc.read())
+        try:
+            return _get(f"http://{host}:{where[1]}{path}", timeout)
+        except (http.client.HTTPException, ConnectionResetError):
+            return _get(f"https://{host}:{where[1]}{path}", timeout, _tls(where[0]))
     except OSError as exc:
         raise ControlUnreachable(
             f"no control port answers at {where[0]}:{where[1]} ({exc}); is the capability "
             "running with a control adapter? (--address/--port or NAFTIKO_CONTROL_PORT)"
         ) from None
+
+
+def _get(url: str, timeout: float, context: ssl.SSLContext | None = None) -> Answer:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as answer:
+            return Answer(answer.status, answer.read())
+    except urllib.error.HTTPError as exc:
+        return Answer(exc.code, exc.read())
+
+
+def _tls(host: str) -> ssl.SSLContext:
+    """The system's trust (and `SSL_CERT_FILE`) for a remote control port. On this machine's
+    loopback the process asked is our own, often with a certificate made for its public name,
+    and the probe sends no credential: its certificate is not checked there."""
+    context = ssl.create_default_context()
+    if host in ("localhost", "::1") or host.startswith("127."):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def health_lines(live: Answer, ready: Answer) -> tuple[bool, list[str]]:

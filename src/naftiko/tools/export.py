@@ -13,7 +13,7 @@ from typing import Any
 
 from naftiko.adapters.openapi import openapi_document
 from naftiko.engine.exposed import rest_plan
-from naftiko.engine.plan import build_plan
+from naftiko.engine.planner import build_plan
 from naftiko.errors import Location, SpecError
 from naftiko.expressions import parse_template
 from naftiko.model import ExposesRest

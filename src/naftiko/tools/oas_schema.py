@@ -6,6 +6,7 @@ always finite; keywords a JSON Schema consumer would misread are dropped with a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from naftiko.tools.oas_refs import Source, Where
@@ -44,6 +45,10 @@ def flatten(source: Source, node: Any, where: Where, *, writing: bool = False) -
     return _Flattener(source, writing).run(node, where, 0, ())
 
 
+# A sub-schema flattened one level deeper (same `$ref` stack): how the helpers recurse.
+_Deeper = Callable[[Any, Where], dict[str, Any]]
+
+
 class _Flattener:
     def __init__(self, source: Source, writing: bool) -> None:
         self.source = source
@@ -65,6 +70,10 @@ class _Flattener:
         if not isinstance(node, dict):
             self.source.warn(where, "schema is not an object; read as any value")
             return {}
+
+        def deeper(sub: Any, at: Where) -> dict[str, Any]:
+            return self.run(sub, at, depth + 1, stack)
+
         out: dict[str, Any] = {}
         for key in _KEPT:
             if key in node and _fits(key, node[key]):
@@ -76,23 +85,19 @@ class _Flattener:
             if key in node:
                 self.source.warn(where.at(key), f"schema keyword {key!r} is not carried over")
         if "allOf" in node:
-            self._all_of(node, where, depth, stack, out)
+            self._all_of(node, where, deeper, out)
         for key in ("anyOf", "oneOf"):
             if isinstance(node.get(key), list):
-                branches = [
-                    self.run(b, where.at(key, i), depth + 1, stack) for i, b in enumerate(node[key])
-                ]
-                out["anyOf" if key == "anyOf" else "oneOf"] = branches
+                out[key] = [deeper(b, where.at(key, i)) for i, b in enumerate(node[key])]
         if "items" in node:
-            out["items"] = self.run(node["items"], where.at("items"), depth + 1, stack)
+            out["items"] = deeper(node["items"], where.at("items"))
         if isinstance(node.get("properties"), dict):
-            self._properties(node, where, depth, stack, out)
+            self._properties(node, where, deeper, out)
         extra = node.get("additionalProperties")
         if isinstance(extra, bool):
             out["additionalProperties"] = extra
         elif isinstance(extra, dict):
-            sub = where.at("additionalProperties")
-            out["additionalProperties"] = self.run(extra, sub, depth + 1, stack)
+            out["additionalProperties"] = deeper(extra, where.at("additionalProperties"))
         return out
 
     def _nullable(self, node: dict[str, Any], out: dict[str, Any]) -> None:
@@ -103,16 +108,11 @@ class _Flattener:
             out["type"] = [out["type"], "null"]
 
     def _all_of(
-        self,
-        node: dict[str, Any],
-        where: Where,
-        depth: int,
-        stack: tuple[str, ...],
-        out: dict[str, Any],
+        self, node: dict[str, Any], where: Where, deeper: _Deeper, out: dict[str, Any]
     ) -> None:
         parts = node["allOf"] if isinstance(node["allOf"], list) else []
         for i, part in enumerate(parts):
-            flat = self.run(part, where.at("allOf", i), depth + 1, stack)
+            flat = deeper(part, where.at("allOf", i))
             for key, value in flat.items():
                 if key == "properties":
                     out.setdefault("properties", {}).update(value)
@@ -124,12 +124,7 @@ class _Flattener:
             out.setdefault("type", "object")
 
     def _properties(
-        self,
-        node: dict[str, Any],
-        where: Where,
-        depth: int,
-        stack: tuple[str, ...],
-        out: dict[str, Any],
+        self, node: dict[str, Any], where: Where, deeper: _Deeper, out: dict[str, Any]
     ) -> None:
         props: dict[str, Any] = dict(out.get("properties", {}))
         hidden = "readOnly" if self.writing else "writeOnly"
@@ -137,7 +132,7 @@ class _Flattener:
             target, _ = self.source.deref(sub, where.at("properties", name))
             if isinstance(target, dict) and target.get(hidden) is True:
                 continue
-            props[name] = self.run(sub, where.at("properties", name), depth + 1, stack)
+            props[name] = deeper(sub, where.at("properties", name))
         out["properties"] = props
         if isinstance(out.get("required"), list):
             out["required"] = [r for r in out["required"] if r in props]

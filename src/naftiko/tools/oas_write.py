@@ -126,11 +126,7 @@ def _consumes(api: Api, auth: dict[str, Any] | None, *, typed: bool) -> dict[str
 
 
 def _consumed_operation(op: Op, typed: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": op.name, "method": op.method}
-    if op.summary:
-        out["label"] = op.summary
-    if op.description or op.summary:
-        out["description"] = op.description or op.summary
+    out: dict[str, Any] = {"name": op.name, "method": op.method, **_described(op)}
     if op.params:
         out["inputParameters"] = [
             _parameter(p, with_location=True, exposed=False)
@@ -206,11 +202,7 @@ def _rest_resources(api: Api, prefix: str) -> list[dict[str, Any]]:
         resource = resources.setdefault(
             path, {"path": path, "name": kebab(path) or "root", "operations": []}
         )
-        operation: dict[str, Any] = {"method": op.method, "name": op.name}
-        if op.summary:
-            operation["label"] = op.summary
-        if op.description or op.summary:
-            operation["description"] = op.description or op.summary
+        operation: dict[str, Any] = {"method": op.method, "name": op.name, **_described(op)}
         if op.params:
             operation["inputParameters"] = [_rest_parameter(p, op) for p in op.params]
         operation["call"] = f"{api.namespace}.{op.name}"
@@ -277,3 +269,12 @@ def _keep(unit: dict[str, Any], kind: str) -> None:
 
 def _spec_variable(var: Var) -> str:
     return "{{" + var.name + "}}"
+
+
+def _described(op: Op) -> dict[str, str]:
+    """An operation's `label` (its summary) and `description` (else the summary)."""
+    described = {"label": op.summary} if op.summary else {}
+    description = op.description or op.summary
+    if description:
+        described["description"] = description
+    return described

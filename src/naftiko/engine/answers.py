@@ -1,0 +1,124 @@
+"""What an upstream's error answer becomes for our caller: its own JSON passed through, plain
+text made problem+json, a failed step named, a refused gateway credential kept from looking
+like the caller's fault; and the upstream headers a caller may see."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+from naftiko.engine.result import Result
+from naftiko.engine.transport import UpstreamResponse, is_json
+from naftiko.errors import UpstreamError
+
+# What a caller of the gateway needs from an upstream's answer; everything else stays behind.
+_PASSED_BACK = frozenset(
+    {
+        "retry-after",
+        "location",
+        "etag",
+        "last-modified",
+        "cache-control",
+        "content-language",
+        "x-request-id",
+        "request-id",
+    }
+)
+_PASSED_BACK_PREFIXES = ("ratelimit", "x-ratelimit")
+
+log = logging.getLogger("naftiko")
+
+
+def passed_back(
+    response: UpstreamResponse, redact: Callable[[str], str]
+) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (name, redact(value))
+        for name, value in response.headers.items()
+        if name.lower() in _PASSED_BACK or name.lower().startswith(_PASSED_BACK_PREFIXES)
+    )
+
+
+def upstream_error(
+    namespace: str,
+    response: UpstreamResponse,
+    authenticated: bool,
+    headers: tuple[tuple[str, str], ...],
+) -> Result:
+    """An upstream answered >= 400; `authenticated`: the gateway sent its own credentials."""
+    if response.status == 401 and authenticated:
+        # The credentials were the gateway's own (binds), never the caller's: passing the
+        # 401 on would tell the caller that *their* key is wrong.
+        log.warning("upstream %r refused the configured credentials (401)", namespace)
+        raise UpstreamError(
+            f"upstream {namespace!r} refused the gateway's configured credentials (401)", 401
+        )
+    if is_json(response.content_type):
+        # Client SDKs read the upstream's own error JSON, so it passes through unchanged,
+        # in its own media type (application/problem+json stays problem+json).
+        return Result(
+            response.status,
+            raw=response.body,
+            content_type=response.content_type,
+            error=True,
+            headers=headers,
+        )
+    text = response.body.decode("utf-8", errors="replace").strip()
+    problem = {
+        "type": "about:blank",
+        "title": _reason(response.status),
+        "status": response.status,
+        "detail": text[:2000] or _reason(response.status),
+    }
+    return Result(
+        response.status,
+        problem,
+        content_type="application/problem+json",
+        error=True,
+        headers=headers,
+    )
+
+
+def step_failed(name: str, response: UpstreamResponse) -> Result:
+    """problem+json naming the step, with the upstream's own error inside it."""
+    text = response.body.decode("utf-8", errors="replace")
+    upstream: Any = text[:2000]
+    with contextlib.suppress(ValueError):
+        upstream = json.loads(text) if text else None
+    message = _upstream_message(upstream)
+    detail = f"step {name!r} failed"
+    problem = {
+        "type": "about:blank",
+        "title": "upstream error",
+        "status": response.status,
+        "detail": detail + (f": {message}" if message else ""),
+        "step": name,
+        "upstream": upstream,
+    }
+    body = json.dumps(problem, ensure_ascii=False).encode()
+    return Result(response.status, raw=body, content_type="application/problem+json", error=True)
+
+
+def _upstream_message(data: Any) -> str | None:
+    if isinstance(data, str):
+        return data.strip()[:300] or None
+    if not isinstance(data, dict):
+        return None
+    error = data.get("error")
+    if isinstance(error, dict):
+        error = error.get("message")
+    for candidate in (error, data.get("message"), data.get("detail"), data.get("title")):
+        if isinstance(candidate, str) and candidate:
+            return candidate[:300]
+    return None
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Upstream Error"
