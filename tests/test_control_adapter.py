@@ -1,4 +1,5 @@
-"""The control port: health probes, status and metrics of a running `naftiko run`; the\nswitches that turn endpoints off, served in-process."""
+"""The control port: health probes, status and metrics of a served runtime (listeners in a
+thread, tests/support/threaded.py); the switches that turn endpoints off, served in-process."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from naftiko.runtime import build
 from naftiko.settings import Settings
 from tests.support.inprocess import serving
 from tests.support.problems import problem_body
-from tests.support.process import Running, naftiko_run
 from tests.support.specs import ORDERS_REST, write_capability
+from tests.support.threaded import Gateway, naftiko_thread
 
 SKILL = {
     "type": "skill",
@@ -32,24 +33,24 @@ def _control(**changes: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     control = _control(management={"health": True, "info": True})
     spec = write_capability(tmp_path_factory.mktemp("control"), ORDERS_REST, SKILL, control)
-    with naftiko_run(spec, adapters=3) as running:
+    with naftiko_thread(spec) as running:
         yield running
 
 
 @pytest.fixture
-def client(gateway: Running) -> Iterator[httpx.Client]:
+def client(gateway: Gateway) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway.url("control")) as client:
         yield client
 
 
-def _port(running: Running, namespace: str) -> int:
+def _port(running: Gateway, namespace: str) -> int:
     return int(running.url(namespace).rsplit(":", 1)[1])
 
 
-def _adapters(running: Running, *kinds: tuple[str, str]) -> list[dict[str, Any]]:
+def _adapters(running: Gateway, *kinds: tuple[str, str]) -> list[dict[str, Any]]:
     return [
         {"type": kind, "namespace": ns, "port": _port(running, ns), "state": "started"}
         for kind, ns in kinds
@@ -63,7 +64,7 @@ def test_liveness_is_up(client: httpx.Client) -> None:
 
 
 def test_readiness_lists_the_business_adapters_once_all_are_started(
-    gateway: Running, client: httpx.Client
+    gateway: Gateway, client: httpx.Client
 ) -> None:
     response = client.get("/health/ready")
     assert response.status_code == 200
@@ -74,7 +75,7 @@ def test_readiness_lists_the_business_adapters_once_all_are_started(
 
 
 def test_status_describes_the_capability_the_engine_and_every_adapter(
-    gateway: Running, client: httpx.Client
+    gateway: Gateway, client: httpx.Client
 ) -> None:
     body = client.get("/status").json()
     assert re.fullmatch(r"PT\d+\.\d{3}S", body.pop("uptime"))
@@ -98,7 +99,7 @@ def _count(metrics: str, **labels: str) -> int:
 
 
 def test_metrics_count_a_request_to_the_sibling_rest_adapter(
-    gateway: Running, client: httpx.Client
+    gateway: Gateway, client: httpx.Client
 ) -> None:
     labels = {
         "naftiko_adapter_type": "rest",

@@ -26,10 +26,10 @@ from tests.support.microcks import (
     point_at_mock,
     serve_openapi_mock_in_thread,
 )
-from tests.support.process import naftiko_run
 from tests.support.servers import Recorder
 from tests.support.shared import CONFORMANCE_DIR
 from tests.support.specs import seed_for
+from tests.support.threaded import naftiko_thread
 
 ST = Path(sys.executable).with_name("st")
 EXAMPLES = 8
@@ -91,7 +91,7 @@ def seed_url(
     groq_upstream: tuple[str, Recorder], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     spec = seed_for(groq_upstream[0], tmp_path_factory.mktemp("seed"))
-    with naftiko_run(spec, env={"GROQ_API_KEY": TOKEN}, adapters=2) as running:
+    with naftiko_thread(spec, env={"GROQ_API_KEY": TOKEN}) as running:
         yield running.url("groq-batch-rest")
 
 
@@ -113,8 +113,7 @@ def tutorial_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
                 adapter["port"] = 0
                 adapter["address"] = "127.0.0.1"
             path.write_text(yaml.safe_dump(data, sort_keys=False))
-            count = len(data["capability"]["exposes"])
-            running = stack.enter_context(naftiko_run(path, adapters=count))
+            running = stack.enter_context(naftiko_thread(path))
             urls[step] = running.url("shipyard-api")
         yield urls
 

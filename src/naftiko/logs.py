@@ -70,6 +70,14 @@ class _TextFormatter(logging.Formatter):
         return self.default_msec_format % (self._stamp, record.msecs)
 
 
+def formatter(log_format: str) -> logging.Formatter:
+    """How `naftiko run` writes a record (`--log-format text|json`); the tests that serve in
+    a thread of their own process read their log lines through it too."""
+    if log_format == "json":
+        return _JsonFormatter()
+    return _TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 def configure_logging(settings: Settings) -> None:
     handler = BufferedAccessHandler(sys.stderr)
     # No format of ours shows a record's thread, process or source line: not looked up for
@@ -78,10 +86,7 @@ def configure_logging(settings: Settings) -> None:
     logging.logProcesses = False
     logging.logMultiprocessing = False
     logging._srcfile = None
-    if settings.log_format == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(formatter(settings.log_format))
     handler.addFilter(TraceIds())
     root = logging.getLogger()
     root.handlers[:] = [handler]
