@@ -11,7 +11,7 @@ from tests.support.groq import groq_app
 from tests.support.process import Running
 from tests.support.servers import Recorder, serve_app
 
-# The modules that take longest run first: with `-n 4 --dist loadfile` each module goes whole to
+# The modules that take longest run first: with `-n 3 --dist loadfile` each module goes whole to
 # one worker, and a long one handed out last would keep the others waiting for it at the end.
 LONGEST_FIRST = (
     "test_rest_openapi_conformance.py",
