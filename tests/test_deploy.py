@@ -202,9 +202,13 @@ def test_the_lock_files_pin_what_pyproject_declares_at_the_same_versions() -> No
     assert {n: v for n, v in dev_pins.items() if n in runtime_pins} == runtime_pins
 
 
-def test_the_mcp_sdk_is_held_to_one_minor_series() -> None:
+def test_the_mcp_sdk_is_a_test_dependency_held_to_one_minor_series() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    mcp = next(Requirement(r) for r in project["dependencies"] if r.startswith("mcp"))
+    runtime = [Requirement(r).name for r in project["dependencies"]]
+    mcp = next(
+        Requirement(r) for r in project["optional-dependencies"]["dev"] if r.startswith("mcp")
+    )
+    assert "mcp" not in runtime and "mcp" not in _pins(ROOT / "requirements.lock")
     assert mcp.specifier.contains("2.3.9") and not mcp.specifier.contains("2.4.0")
 
 

@@ -301,3 +301,71 @@ def test_with_stdio_a_spec_serves_its_mcp_adapter_alone_and_opens_no_port(tmp_pa
     spec = seed_for("http://127.0.0.1:1", tmp_path)
     runtime = build([spec], Settings(stdio=True), {"GROQ_API_KEY": TOKEN})
     assert (runtime.served, [a.plan.namespace for a in runtime.stdio]) == ([], ["groq-batch-mcp"])
+
+
+def _modern(id_: int, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    return {
+        "jsonrpc": "2.0",
+        "id": id_,
+        "method": method,
+        "params": {**(params or {}), "_meta": meta},
+    }
+
+
+def test_over_stdio_requests_wait_for_the_handshake_and_keep_its_era() -> None:
+    stdio = _Stdio(SPEC)
+    try:
+        early = stdio.answer({**PING, "id": 1, "method": "tools/list"})
+        unknown = stdio.answer({**PING, "id": 2, "method": "foo/bar"})
+        ping = stdio.answer({**PING, "id": 3})
+        stdio.answer(_initialize("2025-11-25"))
+        listed = stdio.answer({**PING, "id": 4, "method": "prompts/list"})
+        enveloped = stdio.answer(_modern(5, "tools/list"))
+    finally:
+        stdio.close()
+    # Before `initialize`, a method the server has is refused with the SDK's code, saying why.
+    assert early["error"] == {
+        "code": INVALID_PARAMS,
+        "message": "Invalid request parameters: initialize first",
+        "data": "initialize first",
+    }
+    assert unknown["error"] == {"code": -32601, "message": "Method not found", "data": "foo/bar"}
+    assert ping == {"jsonrpc": "2.0", "id": 3, "result": {}}
+    assert [p["name"] for p in listed["result"]["prompts"]] == [
+        "test_simple_prompt",
+        "test_prompt_with_arguments",
+    ]
+    assert enveloped == _error(
+        INVALID_REQUEST,
+        "this connection serves the handshake protocol era; "
+        "requests carrying the 2026-07-28 envelope are not accepted on it",
+        5,
+    )
+
+
+def test_over_stdio_a_first_enveloped_request_opens_the_sessionless_era() -> None:
+    stdio = _Stdio(SPEC)
+    try:
+        listed = stdio.answer(_modern(1, "tools/list"))
+        handshake = stdio.answer(_initialize("2025-11-25"))
+        bare = stdio.answer({**PING, "id": 2, "method": "tools/list"})
+    finally:
+        stdio.close()
+    result = listed["result"]
+    assert (result["resultType"], [t["name"] for t in result["tools"]]) == (
+        "complete",
+        ["test_simple_text", "test_error_handling"],
+    )
+    assert result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "conformance-mcp"
+    assert handshake["error"] == {
+        "code": -32022,
+        "message": "connection is serving the 2026-07-28 protocol; "
+        "the initialize handshake is not accepted",
+        "data": {"supported": ["2026-07-28"], "requested": "2025-11-25"},
+    }
+    assert bare["error"]["code"] == INVALID_PARAMS
+    assert bare["error"]["message"].startswith("params._meta must be an object")

@@ -87,7 +87,7 @@ async def test_a_resource_uri_variable_with_a_dash_is_a_variable_when_read(
     async with gateway(spec, transport=upstream[2]) as gw:
         resources = Resources(gw.mcp[0].resources, tmp_path, gw.engine)
         answer = await resources.read("data://users/u%201/profile")
-    assert answer.contents[0].uri == "data://users/u%201/profile"
+    assert answer["contents"][0]["uri"] == "data://users/u%201/profile"
     assert upstream[1].requests[-1].raw_path == "/users/u%201/profile"
 
 

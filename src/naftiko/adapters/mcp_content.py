@@ -1,4 +1,4 @@
-"""MCP resources and prompts (SEMANTICS §6.7-6.8), translated to and from the SDK's types.
+"""MCP resources and prompts (SEMANTICS §6.7-6.8), as the JSON objects the wire carries.
 
 Static resources are files under a `location` folder; dynamic ones run through
 `Engine.invoke` with the URI template's variables as arguments. Prompts render `{{name}}`
@@ -15,11 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import mcp_types as types
-from mcp.shared.exceptions import MCPError
-from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
-
 from naftiko.adapters.files import contained, files_under, media_type, unsafe_segment
+from naftiko.adapters.mcp_envelope import INTERNAL_ERROR, INVALID_PARAMS, RpcError
 from naftiko.adapters.mcp_results import failure_text
 from naftiko.engine.engine import Engine
 from naftiko.engine.plan import Action
@@ -67,37 +64,35 @@ class Resources:
     def __bool__(self) -> bool:
         return bool(self._static or self._dynamic)
 
-    async def list(self) -> types.ListResourcesResult:
+    async def list(self) -> dict[str, Any]:
         listed = [
-            types.Resource(uri=d.spec.uri, **_described(d.spec))
-            for d in self._dynamic
-            if d.pattern is None
+            _obj(uri=d.spec.uri, **_described(d.spec)) for d in self._dynamic if d.pattern is None
         ]
         for static in self._static:
             files = await asyncio.to_thread(_files, static.root)
             spec = static.spec
             for rel, path in files:
                 listed.append(
-                    types.Resource(
+                    _obj(
                         uri=f"{spec.uri.rstrip('/')}/{rel}" if rel else spec.uri,
                         name=rel or spec.name,
                         title=spec.label or spec.name,
                         description=spec.description,
-                        mime_type=spec.mimeType or media_type(path.name),
+                        mimeType=spec.mimeType or media_type(path.name),
                     )
                 )
-        return types.ListResourcesResult(resources=listed)
+        return {"resources": listed}
 
-    def templates(self) -> types.ListResourceTemplatesResult:
-        return types.ListResourceTemplatesResult(
-            resource_templates=[
-                types.ResourceTemplate(uri_template=d.spec.uri, **_described(d.spec))
+    def templates(self) -> dict[str, Any]:
+        return {
+            "resourceTemplates": [
+                _obj(uriTemplate=d.spec.uri, **_described(d.spec))
                 for d in self._dynamic
                 if d.pattern is not None
             ]
-        )
+        }
 
-    async def read(self, uri: str) -> types.ReadResourceResult:
+    async def read(self, uri: str) -> dict[str, Any]:
         for dynamic in self._dynamic:
             if dynamic.pattern is None:
                 if uri == dynamic.spec.uri:
@@ -112,26 +107,23 @@ class Resources:
             path = _file_for(static, uri)
             if path is not None:
                 return await _read_file(path, uri, static.spec.mimeType)
-        raise MCPError(RESOURCE_NOT_FOUND, f"Unknown resource: {uri}", {"uri": uri})
+        raise RpcError(RESOURCE_NOT_FOUND, f"Unknown resource: {uri}", {"uri": uri})
 
-    async def _run(
-        self, dynamic: _Dynamic, uri: str, arguments: dict[str, Any]
-    ) -> types.ReadResourceResult:
+    async def _run(self, dynamic: _Dynamic, uri: str, arguments: dict[str, Any]) -> dict[str, Any]:
         try:
             result = await self.engine.invoke(dynamic.action, arguments)
         except InputError as exc:
-            raise MCPError(INVALID_PARAMS, str(exc)) from None
+            raise RpcError(INVALID_PARAMS, str(exc)) from None
         except NaftikoError as exc:
-            raise MCPError(INTERNAL_ERROR, str(exc)) from None
+            raise RpcError(INTERNAL_ERROR, str(exc)) from None
         if result.error:
             # Behind a template, the upstream's 404 means this URI names nothing.
             code = RESOURCE_NOT_FOUND if result.status in (404, 410) else INTERNAL_ERROR
-            raise MCPError(
+            raise RpcError(
                 code, failure_text(result), {"uri": uri} if code == RESOURCE_NOT_FOUND else None
             )
         mime = dynamic.spec.mimeType or "application/json"
-        text = types.TextResourceContents(uri=uri, mime_type=mime, text=result.text())
-        return types.ReadResourceResult(contents=[text])
+        return {"contents": [{"uri": uri, "mimeType": mime, "text": result.text()}]}
 
 
 def _uri_pattern(uri: str) -> tuple[re.Pattern[str] | None, tuple[str, ...]]:
@@ -167,22 +159,18 @@ def _files(root: Path) -> list[tuple[str, Path]]:
     return [("", root)] if root.is_file() else files_under(root)
 
 
-async def _read_file(path: Path, uri: str, mime: str | None) -> types.ReadResourceResult:
+async def _read_file(path: Path, uri: str, mime: str | None) -> dict[str, Any]:
     try:
         data = await asyncio.to_thread(path.read_bytes)
     except OSError:
-        raise MCPError(INTERNAL_ERROR, f"resource {uri} cannot be read") from None
+        raise RpcError(INTERNAL_ERROR, f"resource {uri} cannot be read") from None
     media = mime or media_type(path.name)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         blob = base64.b64encode(data).decode("ascii")
-        return types.ReadResourceResult(
-            contents=[types.BlobResourceContents(uri=uri, mime_type=media, blob=blob)]
-        )
-    return types.ReadResourceResult(
-        contents=[types.TextResourceContents(uri=uri, mime_type=media, text=text)]
-    )
+        return {"contents": [{"uri": uri, "mimeType": media, "blob": blob}]}
+    return {"contents": [{"uri": uri, "mimeType": media, "text": text}]}
 
 
 class Prompts:
@@ -195,14 +183,14 @@ class Prompts:
             for p in prompts
             if p.template is None and p.location
         }
-        self._listing = types.ListPromptsResult(
-            prompts=[
-                types.Prompt(
+        self._listing = {
+            "prompts": [
+                _obj(
                     name=p.name,
                     title=p.label,
                     description=p.description,
                     arguments=[
-                        types.PromptArgument(
+                        _obj(
                             name=a.name,
                             title=a.label,
                             description=a.description,
@@ -213,42 +201,45 @@ class Prompts:
                 )
                 for p in prompts
             ]
-        )
+        }
 
     def __bool__(self) -> bool:
         return bool(self._prompts)
 
-    def list(self) -> types.ListPromptsResult:
+    def list(self) -> dict[str, Any]:
         return self._listing
 
-    async def get(self, name: str, arguments: dict[str, str]) -> types.GetPromptResult:
+    async def get(self, name: str, arguments: dict[str, str]) -> dict[str, Any]:
         prompt = self._prompts.get(name)
         if prompt is None:
-            raise MCPError(INVALID_PARAMS, f"Unknown prompt: {name}")
+            raise RpcError(INVALID_PARAMS, f"Unknown prompt: {name}")
         for declared in prompt.arguments:
             if declared.required is not False and declared.name not in arguments:
                 message = f"Missing required argument {declared.name!r} of prompt {name!r}"
-                raise MCPError(INVALID_PARAMS, message)
+                raise RpcError(INVALID_PARAMS, message)
         # An optional argument left unset renders as nothing, never as its placeholder.
         values = {a.name: "" for a in prompt.arguments} | arguments
         if prompt.template is not None:
             messages = [
-                types.PromptMessage(
-                    role=m.role,
-                    content=types.TextContent(text=render(m.content, values)),
-                )
+                {"role": m.role, "content": {"type": "text", "text": render(m.content, values)}}
                 for m in prompt.template
             ]
         elif name in self._files:
             try:
                 text = await asyncio.to_thread(self._files[name].read_text, "utf-8")
             except (OSError, UnicodeDecodeError):
-                raise MCPError(INTERNAL_ERROR, f"prompt {name} cannot be read") from None
-            content = types.TextContent(text=render(text, values))
-            messages = [types.PromptMessage(role="user", content=content)]
+                raise RpcError(INTERNAL_ERROR, f"prompt {name} cannot be read") from None
+            content = {"type": "text", "text": render(text, values)}
+            messages = [{"role": "user", "content": content}]
         else:
             messages = []
-        return types.GetPromptResult(description=prompt.description, messages=messages)
+        return _obj(description=prompt.description, messages=messages)
+
+
+def _obj(**members: Any) -> dict[str, Any]:
+    """A JSON object of the members that have a value (the protocol's optional fields are
+    absent, never null)."""
+    return {key: value for key, value in members.items() if value is not None}
 
 
 def render(template: str, arguments: dict[str, str]) -> str:
@@ -263,5 +254,5 @@ def _described(spec: McpResource) -> dict[str, Any]:
         "name": spec.name,
         "title": spec.label,
         "description": spec.description,
-        "mime_type": spec.mimeType or "application/json",
+        "mimeType": spec.mimeType or "application/json",
     }

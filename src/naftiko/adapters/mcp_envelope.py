@@ -1,9 +1,10 @@
-"""JSON-RPC 2.0 envelopes, checked before the MCP SDK sees a message (HTTP and stdio alike).
+"""JSON-RPC 2.0 for MCP: the error codes, `RpcError`, and the envelope checks every message
+passes before it is dispatched (HTTP and stdio alike).
 
-The SDK reads an `id` it cannot use (null, 1.5, true, {}) as a notification and drops the call
-without an answer, and reports a malformed envelope as -32602 with a pydantic dump. Here every
-such message gets -32600 Invalid Request with one line naming what is wrong, and batches are
-admitted only where the negotiated protocol has them (2025-03-26 alone).
+An `id` that cannot be used (null, 1.5, true, {}) or a malformed envelope gets -32600
+Invalid Request with one line naming what is wrong (never a silently dropped call or a
+validation dump), and batches are admitted only where the negotiated protocol has them
+(2025-03-26 alone).
 """
 
 from __future__ import annotations
@@ -11,13 +12,49 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import mcp_types as types
-from mcp_types import INVALID_REQUEST, PARSE_ERROR
+import naftiko.safejson as safejson
+
+# JSON-RPC 2.0's codes, and MCP's (2026-07-28, basic/index: header and version refusals).
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+HEADER_MISMATCH = -32020
+UNSUPPORTED_PROTOCOL_VERSION = -32022
 
 # The only revision whose transports carry JSON-RPC batches: 2025-06-18 removed them again.
 BATCH_VERSION = "2025-03-26"
 
+RequestId = str | int
+
 _MISSING = object()
+
+
+class RpcError(Exception):
+    """A JSON-RPC error a method answers with (`data` only when given)."""
+
+    def __init__(self, code: int, message: str, data: Any = _MISSING) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not _MISSING:
+            error["data"] = self.data
+        return error
+
+
+def error_message(request_id: RequestId | None, error: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+def encode(message: Any) -> bytes:
+    """A message as compact JSON bytes (what both transports write); a caller's exact decimal
+    that reaches a result is written back as the number it was read as."""
+    return safejson.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @dataclass(frozen=True)
@@ -25,16 +62,14 @@ class Refusal:
     """Why a message is refused, and the id to answer with (null when it has no usable id)."""
 
     message: str
-    id: types.RequestId | None = None
+    id: RequestId | None = None
     code: int = INVALID_REQUEST
 
-    def error(self) -> types.JSONRPCError:
-        return types.JSONRPCError(
-            jsonrpc="2.0", id=self.id, error=types.ErrorData(code=self.code, message=self.message)
-        )
+    def error(self) -> dict[str, Any]:
+        return error_message(self.id, {"code": self.code, "message": self.message})
 
     def json(self) -> bytes:
-        return self.error().model_dump_json(by_alias=True, exclude_unset=True).encode()
+        return encode(self.error())
 
 
 PARSE_FAILURE = Refusal("Parse error: not JSON", code=PARSE_ERROR)

@@ -1,4 +1,5 @@
-"""MCP tools: the plan's actions as SDK `Tool`s, and engine outcomes as tool results."""
+"""MCP tools: the plan's actions as `tools/list` entries, and engine outcomes as tool results,
+both as the plain JSON objects the wire carries."""
 
 from __future__ import annotations
 
@@ -6,39 +7,41 @@ import contextlib
 import json
 from typing import Any
 
-import mcp_types as types
-
 from naftiko.engine.plan import Action
 from naftiko.engine.result import Result
 
 _MAX_DETAIL = 500
 
 
-def tool(name: str, action: Action, schema: dict[str, Any]) -> types.Tool:
-    return types.Tool(
-        name=name,
-        title=action.label,
-        description=action.description,
-        input_schema=schema,
-        annotations=_annotations(action),
-    )
+def tool(name: str, action: Action, schema: dict[str, Any]) -> dict[str, Any]:
+    listed: dict[str, Any] = {"name": name}
+    if action.label is not None:
+        listed["title"] = action.label
+    if action.description is not None:
+        listed["description"] = action.description
+    listed["inputSchema"] = schema
+    annotations = _annotations(action)
+    if annotations is not None:
+        listed["annotations"] = annotations
+    return listed
 
 
-def _annotations(action: Action) -> types.ToolAnnotations | None:
+def _annotations(action: Action) -> dict[str, Any] | None:
     """Each hint only when the spec sets it: an absent hint keeps the protocol's default."""
     hints = action.hints
     if hints is None and action.label is None:
         return None
-    return types.ToolAnnotations(
-        title=action.label,
-        read_only_hint=hints.readOnly if hints else None,
-        destructive_hint=hints.destructive if hints else None,
-        idempotent_hint=hints.idempotent if hints else None,
-        open_world_hint=hints.openWorld if hints else None,
+    pairs = (
+        ("title", action.label),
+        ("readOnlyHint", hints.readOnly if hints else None),
+        ("destructiveHint", hints.destructive if hints else None),
+        ("idempotentHint", hints.idempotent if hints else None),
+        ("openWorldHint", hints.openWorld if hints else None),
     )
+    return {key: value for key, value in pairs if value is not None}
 
 
-def success(result: Result) -> types.CallToolResult:
+def success(result: Result) -> dict[str, Any]:
     """The output as JSON text, and as `structuredContent` when it is a JSON object (the
     engine has already masked secrets in it)."""
     text = result.text()
@@ -49,14 +52,15 @@ def success(result: Result) -> types.CallToolResult:
         # Only an object can be structured content: parse nothing else.
         with contextlib.suppress(ValueError):
             structured = json.loads(text)
-    return types.CallToolResult(
-        content=[types.TextContent(text=text)],
-        structured_content=structured if isinstance(structured, dict) else None,
-    )
+    answer: dict[str, Any] = {"content": [{"type": "text", "text": text}]}
+    if isinstance(structured, dict):
+        answer["structuredContent"] = structured
+    answer["isError"] = False
+    return answer
 
 
-def failure(text: str) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
+def failure(text: str) -> dict[str, Any]:
+    return {"content": [{"type": "text", "text": text}], "isError": True}
 
 
 def failure_text(result: Result) -> str:

@@ -1,52 +1,65 @@
 """MCP over stdin/stdout: one JSON-RPC message per line, nothing else on stdout.
 
-The SDK's own `stdio_server` reads stdin from an anyio worker thread that cannot be
-interrupted, so a SIGTERM while the client keeps stdin open would hang the process at exit.
-Here a daemon thread reads the lines and the event loop does the rest: cancelling the
-session returns at once, and the blocked thread dies with the process.
+A daemon thread reads the lines (a blocked read cannot be interrupted, so a SIGTERM while the
+client keeps stdin open must not wait for it) and the event loop answers them through the
+same `McpServer` as HTTP. The client's first request decides the session's era: the
+`initialize` handshake (requests wait for it, `ping` aside), or 2026-07-28 requests each
+carrying their `_meta` envelope. Requests run concurrently; `initialize` is answered before
+the next line is read, so a pipelined request sees the negotiated session.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import threading
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-import anyio
-import mcp_types as types
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from mcp.server.lowlevel import Server
-from mcp.shared.message import SessionMessage
-from pydantic import ValidationError
-
-import naftiko.safejson as safejson
 from naftiko.adapters.mcp_envelope import (
+    INVALID_REQUEST,
     PARSE_FAILURE,
+    UNSUPPORTED_PROTOCOL_VERSION,
     Refusal,
+    RpcError,
     batch_refusal,
     check,
+    encode,
+    error_message,
     in_batch_refusal,
     is_request,
 )
-from naftiko.errors import InputError
+from naftiko.adapters.mcp_http import parse
+from naftiko.adapters.mcp_server import (
+    MODERN_VERSIONS,
+    McpServer,
+    bad_params,
+    envelope_refusal,
+    has_modern_envelope,
+    method_not_found,
+    version_refusal,
+)
 
 log = logging.getLogger("naftiko")
 
 _Line = bytes | None  # None: end of input
 _OVERSIZED = b"\x00oversized"  # a line past --max-body, told apart by identity
+_MODERN = MODERN_VERSIONS[-1]
+_HANDSHAKE_ONLY = RpcError(
+    INVALID_REQUEST,
+    "this connection serves the handshake protocol era; "
+    "requests carrying the 2026-07-28 envelope are not accepted on it",
+)
 
 
-async def serve_stdio(server: Server[Any], stop: asyncio.Event, max_body: int) -> None:
+async def serve_stdio(server: McpServer, stop: asyncio.Event, max_body: int) -> None:
     """Serve one MCP session on the process's stdin/stdout until stdin closes, then set
     `stop` so the whole process winds down (the client closing stdin means "exit")."""
     try:
         with _claimed_std_streams() as (wire_in, wire_out):
-            await _session(server, wire_in, wire_out, max_body)
+            await _Session(server, wire_out).run(wire_in, max_body)
     finally:
         stop.set()
 
@@ -73,28 +86,6 @@ def _claimed_std_streams() -> Iterator[tuple[BinaryIO, BinaryIO]]:
         wire_out.close()
 
 
-async def _session(
-    server: Server[Any], wire_in: BinaryIO, wire_out: BinaryIO, max_body: int
-) -> None:
-    loop = asyncio.get_running_loop()
-    lines: asyncio.Queue[_Line] = asyncio.Queue()
-    reader = threading.Thread(
-        target=_read_lines, args=(wire_in, loop, lines, max_body), name="mcp-stdin", daemon=True
-    )
-    reader.start()
-    inbound_send, inbound = anyio.create_memory_object_stream[SessionMessage | Exception](16)
-    outbound, outbound_receive = anyio.create_memory_object_stream[SessionMessage](16)
-    wire = _Wire(wire_out)
-    log.info("MCP server %s listening on stdio", server.name)
-    async with anyio.create_task_group() as writing:
-        # The writer drains every reply, and ends once both senders have closed.
-        writing.start_soon(_encode, outbound_receive, wire)
-        async with anyio.create_task_group() as reading:
-            reading.start_soon(_decode, lines, inbound_send, outbound.clone(), wire, max_body)
-            await server.run(inbound, outbound, server.create_initialization_options())
-            reading.cancel_scope.cancel()
-
-
 def _read_lines(
     wire_in: BinaryIO, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[_Line], limit: int
 ) -> None:
@@ -112,171 +103,146 @@ def _read_lines(
         loop.call_soon_threadsafe(lines.put_nowait, None)
 
 
-async def _decode(
-    lines: asyncio.Queue[_Line],
-    inbound: MemoryObjectSendStream[SessionMessage | Exception],
-    replies: MemoryObjectSendStream[SessionMessage],
-    wire: _Wire,
-    limit: int,
-) -> None:
-    async with inbound, replies:
-        while (line := await lines.get()) is not None:
-            if line is _OVERSIZED:
-                refused = Refusal(f"request is larger than {limit} bytes", None)
-                await replies.send(SessionMessage(refused.error()))
-                continue
-            if not line.strip():
-                continue
-            # Every malformed line gets its JSON-RPC answer (none would come from the session,
-            # and the client would wait forever), and the session goes on.
-            try:
-                data = _parse(line)
-            except (ValueError, RecursionError):
-                await replies.send(SessionMessage(PARSE_FAILURE.error()))
-                continue
-            if isinstance(data, list):
-                await _decode_batch(data, inbound, replies, wire)
-                continue
-            refusal = check(data)
-            if refusal is not None:
-                await replies.send(SessionMessage(refusal.error()))
-                continue
-            await _forward(data, inbound, replies, wire)
-        # Input ended (`cat requests | naftiko run --stdio`): answer what was asked before
-        # closing the session, which would otherwise drop requests still running.
-        await wire.in_flight.idle.wait()
+class _Session:
+    """One client on stdio: its era, whether it has initialized, what it still waits for."""
 
-
-def _parse(line: bytes) -> Any:
-    """safejson first, so exact decimals in tool arguments stay exact; NaN, Infinity or deep
-    nesting are then read by the standard parser and refused per argument (an isError)."""
-    try:
-        return safejson.loads(line)
-    except InputError:
-        return json.loads(line)
-
-
-async def _forward(
-    data: dict[str, Any],
-    inbound: MemoryObjectSendStream[SessionMessage | Exception],
-    replies: MemoryObjectSendStream[SessionMessage],
-    wire: _Wire,
-) -> None:
-    try:
-        message = types.jsonrpc_message_adapter.validate_python(data, by_name=False)
-    except ValidationError:
-        refusal = Refusal("Invalid Request: not a JSON-RPC message", data.get("id"))
-        await replies.send(SessionMessage(refusal.error()))
-        return
-    if isinstance(message, types.JSONRPCRequest):
-        wire.in_flight.started(message.id)
-        if message.method == "initialize":
-            wire.initializing.add(message.id)
-    await inbound.send(SessionMessage(message))
-
-
-async def _decode_batch(
-    batch: list[Any],
-    inbound: MemoryObjectSendStream[SessionMessage | Exception],
-    replies: MemoryObjectSendStream[SessionMessage],
-    wire: _Wire,
-) -> None:
-    """A batch, where the negotiated version has them: its members go to the session one by
-    one, and their answers leave as one array once the last has come back."""
-    refusal = batch_refusal(batch, wire.version)
-    if refusal is not None:
-        await replies.send(SessionMessage(refusal.error()))
-        return
-    members: list[dict[str, Any]] = []
-    answers = _Batch(wire)
-    for member in batch:
-        refused = in_batch_refusal(member)
-        if refused is not None:
-            answers.done.append(refused.error())
-        else:
-            members.append(member)
-            if is_request(member):
-                answers.pending.add(member["id"])
-    wire.open(answers)
-    for member in members:
-        await _forward(member, inbound, replies, wire)
-    answers.flush_if_complete()
-
-
-async def _encode(outbound: MemoryObjectReceiveStream[SessionMessage], wire: _Wire) -> None:
-    async with outbound:
-        async for item in outbound:
-            message = item.message
-            if isinstance(message, types.JSONRPCResponse | types.JSONRPCError):
-                wire.answered(message)
-            else:
-                wire.write([message])
-
-
-class _Wire:
-    """The writing side of the session: the negotiated version, the requests not answered
-    yet, and the batches waiting for their last answer."""
-
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, server: McpServer, out: BinaryIO) -> None:
+        self.server = server
         self.out = out
-        self.in_flight = _InFlight()
-        self.version: str | None = None
-        self.initializing: set[types.RequestId] = set()
-        self._batches: dict[types.RequestId, _Batch] = {}
+        self.modern: bool | None = None  # decided by the first request
+        self.initialized = False
+        self.version: str | None = None  # negotiated by `initialize`
+        self.running: set[asyncio.Task[None]] = set()
 
-    def open(self, batch: _Batch) -> None:
-        for request_id in batch.pending:
-            self._batches[request_id] = batch
+    async def run(self, wire_in: BinaryIO, limit: int) -> None:
+        loop = asyncio.get_running_loop()
+        lines: asyncio.Queue[_Line] = asyncio.Queue()
+        reader = threading.Thread(
+            target=_read_lines, args=(wire_in, loop, lines, limit), name="mcp-stdin", daemon=True
+        )
+        reader.start()
+        log.info("MCP server %s listening on stdio", self.server.identity.name)
+        try:
+            while (line := await lines.get()) is not None:
+                await self._line(line, limit)
+            # Input ended (`cat requests | naftiko run --stdio`): answer what was asked
+            # before closing, rather than drop requests still running.
+            while self.running:
+                await asyncio.gather(*self.running)
+        finally:
+            for task in self.running:
+                task.cancel()
 
-    def answered(self, message: types.JSONRPCResponse | types.JSONRPCError) -> None:
-        if isinstance(message, types.JSONRPCResponse) and message.id in self.initializing:
-            self.initializing.discard(message.id)
-            version = message.result.get("protocolVersion")
-            self.version = version if isinstance(version, str) else None
-        batch = self._batches.pop(message.id, None) if message.id is not None else None
-        if batch is None:
-            self.write([message])
-        else:
-            batch.pending.discard(message.id)
-            batch.done.append(message)
-            batch.flush_if_complete()
-        self.in_flight.answered(message.id)
+    async def _line(self, line: bytes, limit: int) -> None:
+        if line is _OVERSIZED:
+            self.write(Refusal(f"request is larger than {limit} bytes").error())
+            return
+        if not line.strip():
+            return
+        # Every malformed line gets its JSON-RPC answer (the client would otherwise wait
+        # forever), and the session goes on.
+        try:
+            message = parse(line)
+        except (ValueError, RecursionError):
+            self.write(PARSE_FAILURE.error())
+            return
+        if isinstance(message, list):
+            self._batch(message)
+            return
+        refusal = check(message)
+        if refusal is not None:
+            self.write(refusal.error())
+        elif is_request(message):
+            if message["method"] == "initialize" and not self._opens_modern(message):
+                # Answered before the next line is read: what follows sees the session.
+                self.write(await self._answer(message))
+            else:
+                self._start(self._reply(message))
+        elif message.get("method") == "notifications/initialized" and self.modern is not True:
+            self.initialized = True
 
-    def write(self, messages: list[types.JSONRPCMessage], *, as_array: bool = False) -> None:
-        texts = [m.model_dump_json(by_alias=True, exclude_unset=True) for m in messages]
-        line = "[" + ",".join(texts) + "]" if as_array else texts[0]
-        self.out.write(line.encode() + b"\n")
-        self.out.flush()
+    def _batch(self, batch: list[Any]) -> None:
+        """Where the negotiated version has batches: the members are answered concurrently
+        and their answers leave as one array (refusals first, known at once)."""
+        refusal = batch_refusal(batch, self.version)
+        if refusal is not None:
+            self.write(refusal.error())
+            return
+        refused: list[dict[str, Any]] = []
+        requests: list[dict[str, Any]] = []
+        for member in batch:
+            problem = in_batch_refusal(member)
+            if problem is not None:
+                refused.append(problem.error())
+            elif is_request(member):
+                requests.append(member)
+            elif member.get("method") == "notifications/initialized":
+                self.initialized = True
 
+        async def answer_all() -> None:
+            answers = [*refused, *await asyncio.gather(*(self._answer(m) for m in requests))]
+            if answers:  # a batch of notifications alone is answered with nothing
+                self.write(answers)
 
-class _Batch:
-    def __init__(self, wire: _Wire) -> None:
-        self.wire = wire
-        self.pending: set[types.RequestId] = set()
-        self.done: list[types.JSONRPCMessage] = []
+        self._start(answer_all())
 
-    def flush_if_complete(self) -> None:
-        """One array once every request is answered (even of one answer: the client sent an
-        array); a batch of notifications alone is answered with nothing (JSON-RPC 2.0 §6)."""
-        if not self.pending and self.done:
-            answers, self.done = self.done, []
-            self.wire.write(answers, as_array=True)
+    def _opens_modern(self, message: dict[str, Any]) -> bool:
+        if self.modern is None:
+            self.modern = message["method"] != "initialize" and has_modern_envelope(
+                message.get("params")
+            )
+        return self.modern
 
+    async def _reply(self, message: dict[str, Any]) -> None:
+        self.write(await self._answer(message))
 
-class _InFlight:
-    """Ids of the client's requests that have not been answered yet."""
+    async def _answer(self, message: dict[str, Any]) -> dict[str, Any]:
+        method, params = message["method"], message.get("params")
+        refusal = self._refusal(method, params)
+        if refusal is not None:
+            return error_message(message["id"], refusal.body())
+        if self.modern:
+            return await self.server.answer(message, _MODERN)
+        answer = await self.server.answer(message, self.version or "2025-11-25")
+        if method == "initialize" and "result" in answer:
+            self.version = answer["result"]["protocolVersion"]
+            self.initialized = True
+        return answer
 
-    def __init__(self) -> None:
-        self._ids: set[types.RequestId] = set()
-        self.idle = asyncio.Event()
-        self.idle.set()
+    def _refusal(self, method: str, params: Any) -> RpcError | None:
+        """What the session's era refuses before the method runs."""
+        if self._opens_modern({"method": method, "params": params}):
+            if method == "initialize":
+                requested = params.get("protocolVersion") if isinstance(params, dict) else None
+                data: dict[str, Any] = {"supported": list(MODERN_VERSIONS)}
+                if isinstance(requested, str):
+                    data["requested"] = requested
+                return RpcError(
+                    UNSUPPORTED_PROTOCOL_VERSION,
+                    "connection is serving the 2026-07-28 protocol; "
+                    "the initialize handshake is not accepted",
+                    data,
+                )
+            return envelope_refusal(params) or version_refusal(params)
+        if method != "initialize" and has_modern_envelope(params):
+            return _HANDSHAKE_ONLY
+        if self.initialized or method in ("initialize", "ping"):
+            return None
+        # Before the handshake: a method this server has is refused as the SDK does.
+        return (
+            bad_params("initialize first")
+            if self.server.serves(method)
+            else method_not_found(method)
+        )
 
-    def started(self, request_id: types.RequestId) -> None:
-        self._ids.add(request_id)
-        self.idle.clear()
+    def _start(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self.running.add(task)
+        task.add_done_callback(self.running.discard)
 
-    def answered(self, request_id: types.RequestId | None) -> None:
-        if request_id is not None:
-            self._ids.discard(request_id)
-        if not self._ids:
-            self.idle.set()
+    def write(self, message: Any) -> None:
+        # A client that closed our stdout has left: its answer has nowhere to go, and its
+        # stdin ends next, which ends the session.
+        with contextlib.suppress(BrokenPipeError):
+            self.out.write(encode(message) + b"\n")
+            self.out.flush()
