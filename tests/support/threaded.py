@@ -55,11 +55,11 @@ class Gateway:
 
 
 class _Lines(logging.Handler):
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(self, lines: list[str], log_format: str) -> None:
         super().__init__(logging.DEBUG)
         self.lines = lines
-        # The lines as `naftiko run` writes them: its text format, trace ids included.
-        self.setFormatter(formatter("text"))
+        # The lines as `naftiko run` writes them (`--log-format`), trace ids included.
+        self.setFormatter(formatter(log_format))
         self.addFilter(TraceIds())
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -74,7 +74,7 @@ def naftiko_thread(
     runtime = build(list(specs), settings or Settings(), {**os.environ, **(env or {})})
     gateway = Gateway(runtime, {})
     logger = logging.getLogger("naftiko")
-    handler, level = _Lines(gateway.lines), logger.level
+    handler, level = _Lines(gateway.lines, runtime.settings.log_format), logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)  # what `naftiko run` logs by default, access lines included
     loop = asyncio.new_event_loop()
