@@ -1,7 +1,5 @@
 """The `naftiko` command: flags → settings → one call into the library; errors → exit codes."""
 
-from __future__ import annotations
-
 import json
 import sys
 from pathlib import Path
@@ -18,6 +16,9 @@ from naftiko.version import SPEC_VERSION, __version__
 # Each command imports what it needs inside its function: `--version` needs none of it,
 # `validate` the loader (pydantic) but not the servers, only `run` and `health` the runtime
 # (aiohttp, starlette, uvicorn, mcp). Start-up time is a feature (issue 13, goal 4).
+# No `from __future__ import annotations` in the cli modules: typer reads every command's
+# signature on each invocation, and string annotations would be compiled and evaluated anew
+# each time (~100 of them, ~20 ms); evaluated at import, they come from the bytecode cache.
 
 app = typer.Typer(
     add_completion=False,

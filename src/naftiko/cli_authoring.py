@@ -1,8 +1,6 @@
 """`naftiko import/export/create`: the authoring commands (`tools/`), each writing one file or
 stdout."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import Annotated, Any

@@ -1,8 +1,6 @@
 """`naftiko health/status/metrics/traces`: a running capability asked through its control
 port (`tools/control_client.py`); `health` of a spec without one checks its ports."""
 
-from __future__ import annotations
-
 import json
 import re
 from pathlib import Path

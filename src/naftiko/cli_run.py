@@ -1,8 +1,7 @@
 """`naftiko run`: its flags → one validated `Settings` → the listeners (imported only here:
 aiohttp, starlette, uvicorn and mcp load for `run` alone)."""
 
-from __future__ import annotations
-
+import gc
 from pathlib import Path
 from typing import Annotated
 
@@ -146,6 +145,10 @@ def run(
     ] = None,
 ) -> None:
     """Serve every adapter of every spec until SIGTERM/SIGINT; SIGHUP reloads them."""
+    # Start-up creates only objects that live as long as the process (modules, models, plans):
+    # the cycle collector, run again and again over them, finds nothing to free. The runtime
+    # collects once, freezes them and turns it back on, a second after it serves.
+    gc.disable()
     from naftiko.engine.network import ProxyOptions
     from naftiko.engine.tls import ClientCert, TlsOptions, served_certs, split_namespace
     from naftiko.engine.upstream import Timeouts

@@ -128,9 +128,10 @@ async def serve(
     if owns_process:
         loop.add_signal_handler(signal.SIGHUP, lambda: _spawn(reloader.reload()))
         # Everything built so far (modules, models, plans) lives as long as the process: the
-        # cycle collector need not walk it again and again while requests are served.
-        gc.collect()
-        gc.freeze()
+        # cycle collector need not walk it again and again while requests are served. A
+        # second after the ports answer: a full collection takes tens of milliseconds that
+        # the first requests need not wait for.
+        loop.call_later(1.0, _freeze_start_up)
     tasks = [asyncio.create_task(a.run_stdio(stop)) for a in runtime.stdio]
     if ready is not None:
         ready(runtime)
@@ -220,11 +221,18 @@ def run(specs: list[Path], settings: Settings) -> None:
         if settings.workers > 1 and not settings.stdio:
             from naftiko.supervisor import Supervisor
 
+            gc.enable()  # the supervisor never serves; each worker freezes its own start
             Supervisor(specs, settings, _serve_in_loop).run(announce)
             return
         _serve_in_loop(build(specs, settings, os.environ), announce)
     finally:
         stop_watching.set()
+
+
+def _freeze_start_up() -> None:
+    gc.collect()
+    gc.freeze()
+    gc.enable()  # `naftiko run` starts with it off (cli_run.run)
 
 
 def _serve_in_loop(

@@ -237,7 +237,9 @@ def build_network(
     for flag, name in [*named, *(("--client-key-password", n) for n in options.key_passwords)]:
         if name not in consumed:
             raise tls.CertificateError(f"{flag} {name}: no consumed namespace {name!r}")
-    default = tls.client_context(environ, options.ca_bundle, None, None)
+    default = None  # aiohttp's own verified context (`Network.context`)
+    if not tls.system_store_only(environ, options.ca_bundle):
+        default = tls.client_context(environ, options.ca_bundle, None, None)
     contexts = {}
     for cert in options.client_certs:
         source = options.key_passwords.get(cert.namespace)

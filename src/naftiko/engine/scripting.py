@@ -12,6 +12,7 @@ language or disabled scripting stops startup at the step's line.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import math
 import re
@@ -20,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
-
-import quickjs
 
 from naftiko.engine.pysandbox import available, run_python
 from naftiko.errors import InputError, Location, SpecError
@@ -120,6 +119,8 @@ class Script:
         return await asyncio.to_thread(self._run, payload)
 
     def _run(self, payload: str) -> tuple[bool, Any]:
+        import quickjs  # loaded by `compile_script` at start; a dictionary lookup here
+
         js = quickjs.Context()
         js.set_time_limit(self.timeout_ms / 1000)
         js.set_memory_limit(self.memory_bytes)
@@ -177,6 +178,9 @@ def compile_script(
         raise SpecError.single(where, "script step needs a `file` and a `location`")
     folder = _folder(location, base, where)
     sources = [_read(folder, name, where) for name in (*(step.dependencies or []), step.file)]
+    if language == "javascript":
+        # QuickJS is loaded only for a spec with JavaScript steps, at start, never on a call.
+        importlib.import_module("quickjs")
     joiner = "\n;\n" if language == "javascript" else "\n"
     return Script(
         step.name, joiner.join(sources), settings.timeout_ms, settings.memory_bytes, language

@@ -5,6 +5,7 @@ the start with one line naming the flag and the file. Verification is never turn
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -87,7 +88,7 @@ def client_context(
     context = ssl.create_default_context()
     context.set_alpn_protocols(["http/1.1"])  # aiohttp speaks HTTP/1.1 only
     for source, path in (
-        ("SSL_CERT_FILE", environ.get("SSL_CERT_FILE")),
+        ("SSL_CERT_FILE", _not_yet_loaded(context, environ.get("SSL_CERT_FILE"))),
         ("--ca-bundle", ca_bundle),
     ):
         if path:
@@ -96,6 +97,35 @@ def client_context(
         flag = f"--client-cert {cert.namespace}"
         _chain(context, flag, cert.cert, cert.key, password, "give --client-key-password")
     return context
+
+
+def system_store_only(environ: Mapping[str, str], ca_bundle: Path | None) -> bool:
+    """Whether upstream calls trust exactly what OpenSSL's default paths give this process
+    (its system store, or the process's own `SSL_CERT_FILE`): then aiohttp's own verified
+    context, parsed when aiohttp was imported, is that context, and parsing the same bundle
+    again would cost ~80 ms of start-up. A bundle that may not load is read by
+    `client_context`, so its error stops the start as before."""
+    if ca_bundle is not None:
+        return False
+    path = environ.get("SSL_CERT_FILE")
+    if not path:
+        return True
+    if path != os.environ.get("SSL_CERT_FILE"):
+        return False
+    try:
+        return b"-----BEGIN CERTIFICATE-----" in Path(path).read_bytes()
+    except OSError:
+        return False
+
+
+def _not_yet_loaded(context: ssl.SSLContext, path: str | None) -> str | None:
+    """`path`, unless OpenSSL has already read it into `context`: the default paths are the
+    process's own `SSL_CERT_FILE` when it is set (a bundle parsed twice costs ~80 ms of
+    start-up). A file it could not read (no CA certificate came of it) is loaded again,
+    so its error is still given, as for any other."""
+    if path and path == os.environ.get("SSL_CERT_FILE") and context.cert_store_stats()["x509_ca"]:
+        return None
+    return path
 
 
 def server_context(cert: ServedCert) -> ssl.SSLContext:

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field, PrivateAttr
 
 from naftiko.errors import Location, Problem
-from naftiko.model.base import Model
+from naftiko.model.base import Model, empty
 from naftiko.model.consumes import ConsumesHttp
 from naftiko.model.exposes import (
     ExposesControl,
@@ -31,10 +31,10 @@ class Person(Model):
 class Info(Model):
     label: str | None = None
     description: str | None = None
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=empty)
     created: str | None = None
     modified: str | None = None
-    stakeholders: list[Person] = Field(default_factory=list)
+    stakeholders: list[Person] = Field(default_factory=empty)
 
 
 class Binding(Model):
@@ -60,13 +60,13 @@ class AggregateFunction(_Unit):
     name: str
     description: str | None = None
     semantics: Semantics | None = None
-    inputParameters: list[InputParameter] = Field(default_factory=list)
+    inputParameters: list[InputParameter] = Field(default_factory=empty)
 
 
 class Aggregate(Model):
     namespace: str
     label: str | None = None
-    functions: list[AggregateFunction] = Field(default_factory=list)
+    functions: list[AggregateFunction] = Field(default_factory=empty)
 
 
 AnyAdapter = Annotated[
@@ -76,10 +76,10 @@ AnyAdapter = Annotated[
 
 
 class CapabilityBody(Model):
-    binds: list[Binding] = Field(default_factory=list)
-    consumes: list[ConsumesHttp] = Field(default_factory=list)
-    exposes: list[AnyAdapter] = Field(default_factory=list)
-    aggregates: list[Aggregate] = Field(default_factory=list)
+    binds: list[Binding] = Field(default_factory=empty)
+    consumes: list[ConsumesHttp] = Field(default_factory=empty)
+    exposes: list[AnyAdapter] = Field(default_factory=empty)
+    aggregates: list[Aggregate] = Field(default_factory=empty)
 
 
 class Capability(Model):
@@ -87,9 +87,9 @@ class Capability(Model):
 
     naftiko: str
     info: Info | None = None
-    binds: list[Binding] = Field(default_factory=list)
+    binds: list[Binding] = Field(default_factory=empty)
     capability: CapabilityBody | None = None
-    consumes: list[ConsumesHttp] = Field(default_factory=list)
+    consumes: list[ConsumesHttp] = Field(default_factory=empty)
 
     _path: Path = PrivateAttr(default=Path("."))
     _warnings: list[Problem] = PrivateAttr(default_factory=list)

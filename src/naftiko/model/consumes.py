@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from naftiko.model.auth import Authentication
-from naftiko.model.base import Model
+from naftiko.model.base import Model, empty
 from naftiko.model.parameters import InputParameter, OutputParameter
 
 BodyType = Literal["json", "text", "xml", "sparql", "formUrlEncoded", "multipartForm"]
@@ -30,10 +30,10 @@ class ConsumedOperation(Model):
     description: str | None = None
     # Dialect: a per-operation path overriding the resource's (seen in the wild).
     path: str | None = None
-    inputParameters: list[InputParameter] = Field(default_factory=list)
+    inputParameters: list[InputParameter] = Field(default_factory=empty)
     outputRawFormat: str = "json"
     outputSchema: str | None = None
-    outputParameters: list[OutputParameter] = Field(default_factory=list)
+    outputParameters: list[OutputParameter] = Field(default_factory=empty)
     body: RequestBody | None = None
 
 
@@ -42,8 +42,8 @@ class ConsumedResource(Model):
     path: str = ""
     label: str | None = None
     description: str | None = None
-    inputParameters: list[InputParameter] = Field(default_factory=list)
-    operations: list[ConsumedOperation] = Field(default_factory=list)
+    inputParameters: list[InputParameter] = Field(default_factory=empty)
+    operations: list[ConsumedOperation] = Field(default_factory=empty)
 
 
 class ConsumesHttp(Model):
@@ -51,6 +51,6 @@ class ConsumesHttp(Model):
     type: Literal["http"] = "http"
     baseUri: str
     description: str | None = None
-    inputParameters: list[InputParameter] = Field(default_factory=list)
+    inputParameters: list[InputParameter] = Field(default_factory=empty)
     authentication: Authentication | None = None
-    resources: list[ConsumedResource] = Field(default_factory=list)
+    resources: list[ConsumedResource] = Field(default_factory=empty)

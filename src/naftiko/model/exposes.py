@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from naftiko.model.auth import Authentication
-from naftiko.model.base import Model
+from naftiko.model.base import Model, empty
 from naftiko.model.parameters import InputParameter, OutputParameter
 from naftiko.model.steps import Step, StepOutputMapping
 
@@ -18,14 +18,14 @@ class _Unit(Model):
     call: str | None = None
     ref: str | None = None
     with_: dict[str, Any] | None = Field(default=None, alias="with")
-    steps: list[Step] = Field(default_factory=list)
-    mappings: list[StepOutputMapping] = Field(default_factory=list)
-    outputParameters: list[OutputParameter] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=empty)
+    mappings: list[StepOutputMapping] = Field(default_factory=empty)
+    outputParameters: list[OutputParameter] = Field(default_factory=empty)
 
 
 class ForwardConfig(Model):
     targetNamespace: str
-    trustedHeaders: list[str] = Field(default_factory=list)
+    trustedHeaders: list[str] = Field(default_factory=empty)
 
 
 class _Described(Model):
@@ -34,7 +34,7 @@ class _Described(Model):
     name: str | None = None
     label: str | None = None
     description: str | None = None
-    inputParameters: list[InputParameter] = Field(default_factory=list)
+    inputParameters: list[InputParameter] = Field(default_factory=empty)
 
 
 class ExposedOperation(_Unit, _Described):
@@ -43,7 +43,7 @@ class ExposedOperation(_Unit, _Described):
 
 class ExposedResource(_Described):
     path: str
-    operations: list[ExposedOperation] = Field(default_factory=list)
+    operations: list[ExposedOperation] = Field(default_factory=empty)
     forward: ForwardConfig | None = None
 
 
@@ -58,8 +58,8 @@ class _Server(Model):
 class ExposesRest(_Server):
     type: Literal["rest"]
     namespace: str
-    inputParameters: list[InputParameter] = Field(default_factory=list)
-    resources: list[ExposedResource] = Field(default_factory=list)
+    inputParameters: list[InputParameter] = Field(default_factory=empty)
+    resources: list[ExposedResource] = Field(default_factory=empty)
 
 
 class McpToolHints(Model):
@@ -73,7 +73,7 @@ class McpTool(_Unit):
     name: str = ""
     label: str | None = None
     description: str | None = None
-    inputParameters: list[InputParameter] = Field(default_factory=list)
+    inputParameters: list[InputParameter] = Field(default_factory=empty)
     hints: McpToolHints | None = None
 
 
@@ -102,7 +102,7 @@ class McpPrompt(Model):
     name: str
     label: str | None = None
     description: str | None = None
-    arguments: list[McpPromptArgument] = Field(default_factory=list)
+    arguments: list[McpPromptArgument] = Field(default_factory=empty)
     template: list[McpPromptMessage] | None = None
     location: str | None = None
 
@@ -111,9 +111,9 @@ class ExposesMcp(_Server):
     type: Literal["mcp"]
     namespace: str
     transport: Literal["http", "stdio"] = "http"
-    tools: list[McpTool] = Field(default_factory=list)
-    resources: list[McpResource] = Field(default_factory=list)
-    prompts: list[McpPrompt] = Field(default_factory=list)
+    tools: list[McpTool] = Field(default_factory=empty)
+    resources: list[McpResource] = Field(default_factory=empty)
+    prompts: list[McpPrompt] = Field(default_factory=empty)
 
 
 class SkillToolFrom(Model):
@@ -139,13 +139,13 @@ class ExposedSkill(Model):
     user_invocable: bool | None = Field(default=None, alias="user-invocable")
     disable_model_invocation: bool | None = Field(default=None, alias="disable-model-invocation")
     location: str | None = None
-    tools: list[SkillTool] = Field(default_factory=list)
+    tools: list[SkillTool] = Field(default_factory=empty)
 
 
 class ExposesSkill(_Server):
     type: Literal["skill"]
     namespace: str
-    skills: list[ExposedSkill] = Field(default_factory=list)
+    skills: list[ExposedSkill] = Field(default_factory=empty)
 
 
 class ScriptingManagement(Model):

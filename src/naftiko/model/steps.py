@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from naftiko.model.base import Model
+from naftiko.model.base import Model, empty
 
 
 class CallStep(Model):
@@ -22,7 +22,7 @@ class LookupStep(Model):
     index: str
     match: str
     lookupValue: str
-    outputParameters: list[str] = Field(default_factory=list)
+    outputParameters: list[str] = Field(default_factory=empty)
 
 
 class ScriptStep(Model):
