@@ -39,6 +39,10 @@ class BufferedAccessHandler(logging.StreamHandler[TextIO]):
         except Exception:
             self.handleError(record)
             return
+        self.buffer(line)
+
+    def buffer(self, line: str) -> None:
+        """An access line, formatted and terminated, to be written with the next batch."""
         with self.lock or _NO_LOCK:
             if not self._pending:
                 self._since = time.monotonic()

@@ -81,19 +81,19 @@ class _GuardedProtocol(HttpToolsProtocol):
         if self._awaiting_headers:
             self._header_bytes += len(data)
         super().data_received(data)
-        if (
-            self._awaiting_headers
-            and self._header_bytes > self._limits.max_header_bytes
-            and not self.transport.is_closing()
-        ):
+        if not self._awaiting_headers or self.transport.is_closing():
+            return
+        if self._header_bytes > self._limits.max_header_bytes:
             limit = self._limits.max_header_bytes
             self._refuse(431, f"request headers are larger than {limit} bytes")
+        elif self._header_timer is None:
+            # Armed only for headers still incomplete after this read: a request that
+            # arrives whole (nearly every one) costs no timer.
+            self._arm()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._awaiting_headers = True
-        if self._header_timer is None:
-            self._arm()
 
     def on_headers_complete(self) -> None:
         self._awaiting_headers = False

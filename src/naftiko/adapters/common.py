@@ -6,6 +6,7 @@ import base64
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -26,6 +27,25 @@ from naftiko.errors import (
 )
 
 access_log = logging.getLogger("naftiko.access")
+
+
+class AccessLine:
+    """Where the edge writes its access lines: `naftiko.access` at INFO. The runtime may give
+    it `direct`, which writes an already formatted line as its handler would have (the same
+    text, buffered the same way), and says False whenever logging is configured otherwise
+    (another handler, a filter, a level): the line then goes through `logging` as usual."""
+
+    def __init__(self) -> None:
+        self.direct: Callable[[str], bool] | None = None
+
+    def write(self, fmt: str, *args: object) -> None:
+        direct = self.direct
+        if direct is not None and access_log.isEnabledFor(logging.INFO) and direct(fmt % args):
+            return
+        access_log.info(fmt, *args)
+
+
+ACCESS = AccessLine()
 OPERATION = "naftiko.operation"  # key in scope["state"]: the operation's metric label
 # The request's `scope["state"]`, for handlers a protocol SDK calls without the scope (MCP
 # tools): what they note there, the edge reads when it accounts for the answer.

@@ -34,9 +34,9 @@ from starlette.types import Message, Receive, Scope, Send
 
 from naftiko.adapters.auth_gate import Gate, caller
 from naftiko.adapters.common import (
+    ACCESS,
     OPERATION,
     REQUEST_STATE,
-    access_log,
     is_counted,
     log,
     problem,
@@ -53,8 +53,9 @@ from naftiko.adapters.limits import (
     replay,
 )
 from naftiko.adapters.origins import Cors, OriginPolicy
+from naftiko.engine import tracing
 from naftiko.engine.metrics import Metrics
-from naftiko.engine.tracing import Trace, tracing
+from naftiko.engine.tracing import Trace
 from naftiko.vocabulary import HTTP_METHODS, SAFE_METHODS
 
 # A caller's id is echoed in headers and logs: printable ASCII, bounded, or we mint our own.
@@ -116,23 +117,24 @@ class Edge:
         exchange = _Exchange(send, [(b"date", self._now()), (b"x-request-id", trace.id_bytes)])
         task = asyncio.current_task()
         assert task is not None
-        with tracing(trace.trace):
-            try:
-                await self._serve(scope, receive, exchange, task)
-            except asyncio.CancelledError:
-                if task not in self.drain.cut:
-                    raise
-                self.drain.cut.discard(task)
-                task.uncancel()
-                await self._cut_short(scope, exchange, exchange.body)
-            except Exception:
-                log.exception("unexpected error in %s adapter %s", self.endpoint.kind, self.ns)
-                if not exchange.started:
-                    await self._answer(
-                        scope, exchange, self.endpoint.refuse(500, "internal error", b"")
-                    )
-            finally:
-                self._account(scope, state, exchange.status, started, trace.trace)
+        token = tracing.enter(trace.trace)
+        try:
+            await self._serve(scope, receive, exchange, task)
+        except asyncio.CancelledError:
+            if task not in self.drain.cut:
+                raise
+            self.drain.cut.discard(task)
+            task.uncancel()
+            await self._cut_short(scope, exchange, exchange.body)
+        except Exception:
+            log.exception("unexpected error in %s adapter %s", self.endpoint.kind, self.ns)
+            if not exchange.started:
+                await self._answer(
+                    scope, exchange, self.endpoint.refuse(500, "internal error", b"")
+                )
+        finally:
+            self._account(scope, state, exchange.status, started, trace.trace)
+            tracing.leave(token)
 
     @property
     def ns(self) -> str:
@@ -142,13 +144,20 @@ class Edge:
         self, scope: Scope, receive: Receive, exchange: _Exchange, task: asyncio.Task[Any]
     ) -> None:
         """Everything up to the adapter, then the adapter."""
-        hosts = sum(1 for name, _ in scope["headers"] if name == b"host")
+        hosts = 0
+        host = origin = None
+        for name, value in scope["headers"]:
+            if name == b"host":
+                hosts += 1
+                host = value
+            elif name == b"origin":
+                origin = value
         if hosts > 1 or (hosts == 0 and scope.get("http_version") != "1.0"):
             await self._answer(
                 scope, exchange, problem(400, "a request needs exactly one Host header")
             )
             return
-        if not await self._browser(scope, exchange):
+        if not await self._browser(scope, exchange, host, origin):
             return
         if header_bytes(scope) > self.limits.max_header_bytes:
             detail = f"request headers are larger than {self.limits.max_header_bytes} bytes"
@@ -160,18 +169,21 @@ class Edge:
             detail = f"request body is larger than {self.limits.max_body} bytes"
             await self._refuse(scope, exchange, 413, detail, close=True)
             return
-        conn = HTTPConnection(scope)
         gate = self.endpoint.gate
-        metadata = gate.metadata(conn)
-        if metadata is not None:
-            await self._answer(scope, exchange, metadata)
-            return
+        # An open adapter (no guard) has no metadata to serve and admits everyone.
+        conn = HTTPConnection(scope) if gate.guard is not None else None
+        if conn is not None:
+            metadata = gate.metadata(conn)
+            if metadata is not None:
+                await self._answer(scope, exchange, metadata)
+                return
         if not await self._route(scope, exchange):
             return
-        refusal = await gate.admit(conn)
-        if refusal is not None:
-            await self._answer(scope, exchange, refusal)
-            return
+        if conn is not None:
+            refusal = await gate.admit(conn)
+            if refusal is not None:
+                await self._answer(scope, exchange, refusal)
+                return
         if has_body(scope):
             self.drain.reading.add(task)
             try:
@@ -194,19 +206,22 @@ class Edge:
             self.drain.running.discard(task)
             self.metrics.left(self.endpoint.kind)
 
-    async def _browser(self, scope: Scope, exchange: _Exchange) -> bool:
-        """The Origin and Host rules of `origins`; False when answered here."""
-        origin = host = None
-        for name, value in scope["headers"]:
-            if name == b"origin":
-                origin = value.decode("latin-1")
-            elif name == b"host":
-                host = value.decode("latin-1")
+    async def _browser(
+        self,
+        scope: Scope,
+        exchange: _Exchange,
+        host_header: bytes | None,
+        origin_header: bytes | None,
+    ) -> bool:
+        """The Origin and Host rules of `origins` (given the request's last `Host` and
+        `Origin`); False when answered here."""
+        host = host_header.decode("latin-1") if host_header is not None else None
         if self.loopback and host is not None and not self.origins.allows_host(host):
             await self._answer(scope, exchange, problem(403, "host not allowed"))
             return False
-        if origin is None:
+        if origin_header is None:
             return True
+        origin = origin_header.decode("latin-1")
         method = scope["method"]
         preflight = method == "OPTIONS" and any(
             name == b"access-control-request-method" for name, _ in scope["headers"]
@@ -219,7 +234,8 @@ class Edge:
             return True  # served without CORS headers: the browser keeps the answer
         exchange.extra += self.cors.granted(origin)
         if preflight:
-            methods = [m for m in self._methods(_raw_path(scope)) if m != "OPTIONS"]
+            taken = self.endpoint.methods_at(_raw_path(scope))
+            methods = [m for m in self._methods(taken) if m != "OPTIONS"]
             if not methods:
                 await self._answer(scope, exchange, problem(404, "no resource at this path"))
             else:
@@ -230,14 +246,17 @@ class Edge:
     async def _route(self, scope: Scope, exchange: _Exchange) -> bool:
         """404, `OPTIONS` and 405 for every adapter alike; False when answered here."""
         path = _raw_path(scope)
-        methods = self._methods(path)
         method = scope["method"]
+        taken = self.endpoint.methods_at(path)
+        if method in taken and method != "OPTIONS" and "*" not in taken:
+            return True  # the common case, decided without building `Allow`
+        methods = self._methods(taken)
         if not methods:
             await self._answer(scope, exchange, problem(404, f"no resource at {scope['path']}"))
             return False
         if method != "OPTIONS" and method in methods:
             return True
-        if method == "OPTIONS" and {"OPTIONS", "*"} & set(self.endpoint.methods_at(path)):
+        if method == "OPTIONS" and ("OPTIONS" in taken or "*" in taken):
             return True  # the adapter answers OPTIONS itself (a forward passes it on)
         if method == "OPTIONS":
             allow = ", ".join(methods)
@@ -248,10 +267,10 @@ class Edge:
         )
         return False
 
-    def _methods(self, path: str) -> list[str]:
-        """What `path` answers, as `Allow` lists it: HEAD wherever GET is (RFC 9110 §9.3.2),
-        OPTIONS on every path that exists."""
-        methods = set(self.endpoint.methods_at(path))
+    def _methods(self, taken: Sequence[str]) -> list[str]:
+        """What a path whose routes take `taken` answers, as `Allow` lists it: HEAD wherever
+        GET is (RFC 9110 §9.3.2), OPTIONS on every path that exists."""
+        methods = set(taken)
         if not methods:
             return []
         if "*" in methods:
@@ -293,7 +312,7 @@ class Edge:
         if not is_counted(state):
             operation = state.get(OPERATION, "-")
             self.metrics.observe(self.endpoint.kind, self.ns, operation, str(status), elapsed)
-        access_log.info(
+        ACCESS.write(
             "%s %s %s %d %.1fms %s %s",
             self.ns,
             scope["method"],
@@ -332,7 +351,8 @@ class _Exchange:
             self.status = message["status"]
             headers = message.get("headers", [])
             # An upstream's own X-Request-Id (passed back) is the one its vendor knows.
-            mine = [(k, v) for k, v in self.extra if not _has(headers, k)]
+            names = {key.lower() for key, _ in headers}
+            mine = [(k, v) for k, v in self.extra if k not in names]
             self._pending = {**message, "headers": [*headers, *mine]}
             return
         if self._pending is not None:
@@ -361,9 +381,34 @@ def _trace(headers: list[tuple[bytes, bytes]]) -> _Inbound:
     return _Inbound(Trace(request_id or _new_id(), traceparent))
 
 
+class _RandomPool:
+    """Random bytes drawn from `os.urandom` a page at a time (one system call per 256 ids,
+    not one per request); a forked worker starts with a pool of its own."""
+
+    _SIZE = 4096
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._at = 0
+
+    def take16(self) -> bytes:
+        at = self._at
+        if at + 16 > len(self._pool):
+            self._pool, at = os.urandom(self._SIZE), 0
+        self._at = at + 16
+        return self._pool[at : at + 16]
+
+    def forget(self) -> None:
+        self._pool, self._at = b"", 0
+
+
+_RANDOM = _RandomPool()
+os.register_at_fork(after_in_child=_RANDOM.forget)
+
+
 def _new_id() -> str:
     """`uuid.uuid4().hex`, the same 122 random bits and version bits, without the UUID object."""
-    raw = bytearray(os.urandom(16))
+    raw = bytearray(_RANDOM.take16())
     raw[6] = (raw[6] & 0x0F) | 0x40
     raw[8] = (raw[8] & 0x3F) | 0x80
     return raw.hex()
@@ -372,10 +417,6 @@ def _new_id() -> str:
 def _raw_path(scope: Scope) -> str:
     raw = scope.get("raw_path") or scope["path"].encode()
     return str(raw.decode("latin-1"))
-
-
-def _has(headers: list[tuple[bytes, bytes]], name: bytes) -> bool:
-    return any(key.lower() == name for key, _ in headers)
 
 
 async def _nothing() -> Message:

@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 import naftiko.safejson as safejson
 from naftiko.adapters.auth_gate import Gate
 from naftiko.adapters.common import OPERATION, error_response, problem
-from naftiko.adapters.limits import Streamed, problem_refusal
+from naftiko.adapters.limits import Streamed, has_body, problem_refusal
 from naftiko.adapters.openapi import openapi_document
 from naftiko.adapters.rest_routes import RouteTable
 from naftiko.engine.engine import Engine
@@ -67,12 +67,15 @@ class RestAdapter:
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         try:
-            response = await self._dispatch(request)
+            answer = await self._dispatch(request)
         except NaftikoError as exc:
-            response = error_response(exc)
-        await response(scope, receive, send)
+            answer = error_response(exc)
+        if isinstance(answer, Result):
+            await _send_result(answer, scope, receive, send)
+        else:
+            await answer(scope, receive, send)
 
-    async def _dispatch(self, request: Request) -> Response:
+    async def _dispatch(self, request: Request) -> Response | Result:
         scope = request.scope
         # Match on the raw path: `%2F` inside a value must not become a path separator.
         path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
@@ -82,7 +85,8 @@ class RestAdapter:
         if route is None:  # the edge let it through: another method's route matched first
             return problem(404, f"no resource at {scope['path']}")
         scope["state"][OPERATION] = name
-        raw = await request.body()
+        # The edge has read any body there is (and replays it); without one, nothing to ask.
+        raw = await request.body() if has_body(scope) else b""
         if route.forward_namespace is not None:
             result = await self.engine.forward(
                 route.forward_namespace,
@@ -95,7 +99,45 @@ class RestAdapter:
         else:
             arguments = _arguments(route, request, variables, raw)
             result = await self.engine.invoke(route.action, arguments, stream=True)
-        return _render(result)
+        return result
+
+
+async def _send_result(result: Result, scope: Scope, receive: Receive, send: Send) -> None:
+    """A whole body goes out as two ASGI messages built here, with the headers Starlette's
+    Response would give it; streams and bodiless answers go through `_render`."""
+    status = result.status
+    if result.stream is not None or (result.raw is None and result.body is None):
+        await _render(result)(scope, receive, send)
+        return
+    if status < 200 or status in (204, 304):
+        await _render(result)(scope, receive, send)
+        return
+    if result.raw is not None:
+        body = result.raw
+    else:
+        # safejson writes a caller's exact decimals back as they were read.
+        body = safejson.dumps(result.body, ensure_ascii=False, separators=(",", ":")).encode()
+    headers = _raw_headers(result.headers)
+    names = {name for name, _ in headers}
+    if b"content-length" not in names:
+        headers.append((b"content-length", str(len(body)).encode()))
+    if b"content-type" not in names:
+        headers.append((b"content-type", _media_type(result.content_type)))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _raw_headers(given: tuple[tuple[str, str], ...]) -> list[tuple[bytes, bytes]]:
+    if not given:
+        return []
+    # A dict first, as Starlette's Response takes them: a repeated name keeps its last value.
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in dict(given).items()]
+
+
+def _media_type(media_type: str) -> bytes:
+    if media_type.startswith("text/") and "charset=" not in media_type.lower():
+        media_type += "; charset=utf-8"
+    return media_type.encode("latin-1")
 
 
 def _render(result: Result) -> Response:

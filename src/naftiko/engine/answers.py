@@ -36,11 +36,12 @@ log = logging.getLogger("naftiko")
 def passed_back(
     response: UpstreamResponse, redact: Callable[[str], str]
 ) -> tuple[tuple[str, str], ...]:
-    return tuple(
-        (name, redact(value))
-        for name, value in response.headers.items()
-        if name.lower() in _PASSED_BACK or name.lower().startswith(_PASSED_BACK_PREFIXES)
-    )
+    kept = []
+    for name, value in response.headers.items():
+        low = name.lower()
+        if low in _PASSED_BACK or low.startswith(_PASSED_BACK_PREFIXES):
+            kept.append((name, redact(value)))
+    return tuple(kept)
 
 
 def upstream_error(

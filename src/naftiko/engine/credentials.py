@@ -49,11 +49,16 @@ class Credentials:
         static = self._static.get(namespace)
         if static is not None:
             # Defaults, as a session's headers are: a header the operation sets itself wins.
-            taken = {name.lower() for name in request.headers}
-            for name, value in static.headers.items():
-                if name.lower() not in taken:
-                    request.headers[name] = value
-            request.query.extend(static.query)
+            headers = request.headers
+            if not headers:
+                headers.update(static.headers)
+            else:
+                taken = {name.lower() for name in headers}
+                for name, value in static.headers.items():
+                    if name.lower() not in taken:
+                        headers[name] = value
+            if static.query:
+                request.query.extend(static.query)
         else:
             auth.apply(credentials, request, scope)
         if isinstance(credentials, OAuth2Auth):

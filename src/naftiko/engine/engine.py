@@ -368,11 +368,14 @@ def _correlate(request: UpstreamRequest, context: bool = True) -> None:
     """Correlation travels on: the caller's (or our) request id, and, when we do not trace
     ourselves (`context`), the caller's trace context as it came."""
     trace = tracing.current()
-    if trace is not None:
-        taken = {name.lower() for name in request.headers}
-        for name, value in trace.headers().items():
-            if name.lower() not in taken and (context or name == "X-Request-Id"):
-                request.headers[name] = value
+    if trace is None:
+        return
+    headers = request.headers
+    taken = {name.lower() for name in headers} if headers else ()
+    if "x-request-id" not in taken:
+        headers["X-Request-Id"] = trace.request_id
+    if context and trace.traceparent is not None and "traceparent" not in taken:
+        headers["traceparent"] = trace.traceparent
 
 
 def _adapter_auths(plan: Plan) -> list[Authentication | None]:

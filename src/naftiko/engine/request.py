@@ -22,6 +22,8 @@ from naftiko.expressions import Var, parse_template, to_text
 
 _PATH_SAFE = "-._~!$&'()*+,;=:@"
 _OMIT = object()  # a structured-body member whose value the caller left out
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")  # RFC 3986 §2.3: never percent-encoded
+_SAFE = {True: "", False: "-._~"}  # quote's `safe` for a path segment, for other positions
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
@@ -117,7 +119,8 @@ def _url(op: Operation, scope: Scope) -> str:
         if where == PATH and text in (".", ".."):
             # Encoded or not, a dot-segment would climb the upstream's path (RFC 3986 §5.2.4).
             raise InputError(part.name, "a path value cannot be '.' or '..'")
-        out.append(quote(text, safe="" if where == PATH else "-._~"))
+        # Unreserved characters only (an id, a name): nothing to encode; else per segment.
+        out.append(text if _UNRESERVED.fullmatch(text) else quote(text, safe=_SAFE[where == PATH]))
     return "".join(out)
 
 
