@@ -11,6 +11,26 @@ from tests.support.groq import groq_app
 from tests.support.process import Running
 from tests.support.servers import Recorder, serve_app
 
+# The modules that take longest run first: with `-n 3 --dist loadfile` each module goes whole to
+# one worker, and a long one handed out last would keep the others waiting for it at the end.
+LONGEST_FIRST = (
+    "test_rest_openapi_conformance.py",
+    "test_corpus_run.py",
+    "test_two_replicas.py",
+    "test_run_cli.py",
+    "test_mcp_conformance_suite.py",
+    "test_limits_clients.py",
+    "test_reload.py",
+    "test_mcp_seed.py",
+    "test_control_cli.py",
+    "test_workers.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
 
 @pytest.fixture(scope="session")
 def groq_upstream() -> Iterator[tuple[str, Recorder]]:

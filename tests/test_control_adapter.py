@@ -1,4 +1,5 @@
-"""The control port: health probes, status and metrics of a running `naftiko run`."""
+"""The control port: health probes, status and metrics of a served runtime (listeners in a
+thread, tests/support/threaded.py); the switches that turn endpoints off, served in-process."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import pytest
 from naftiko import __version__
 from naftiko.runtime import build
 from naftiko.settings import Settings
+from tests.support.inprocess import serving
 from tests.support.problems import problem_body
-from tests.support.process import Running, naftiko_run
 from tests.support.specs import ORDERS_REST, write_capability
+from tests.support.threaded import Gateway, naftiko_thread
 
 SKILL = {
     "type": "skill",
@@ -31,24 +33,24 @@ def _control(**changes: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     control = _control(management={"health": True, "info": True})
     spec = write_capability(tmp_path_factory.mktemp("control"), ORDERS_REST, SKILL, control)
-    with naftiko_run(spec, adapters=3) as running:
+    with naftiko_thread(spec) as running:
         yield running
 
 
 @pytest.fixture
-def client(gateway: Running) -> Iterator[httpx.Client]:
+def client(gateway: Gateway) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway.url("control")) as client:
         yield client
 
 
-def _port(running: Running, namespace: str) -> int:
+def _port(running: Gateway, namespace: str) -> int:
     return int(running.url(namespace).rsplit(":", 1)[1])
 
 
-def _adapters(running: Running, *kinds: tuple[str, str]) -> list[dict[str, Any]]:
+def _adapters(running: Gateway, *kinds: tuple[str, str]) -> list[dict[str, Any]]:
     return [
         {"type": kind, "namespace": ns, "port": _port(running, ns), "state": "started"}
         for kind, ns in kinds
@@ -62,7 +64,7 @@ def test_liveness_is_up(client: httpx.Client) -> None:
 
 
 def test_readiness_lists_the_business_adapters_once_all_are_started(
-    gateway: Running, client: httpx.Client
+    gateway: Gateway, client: httpx.Client
 ) -> None:
     response = client.get("/health/ready")
     assert response.status_code == 200
@@ -73,7 +75,7 @@ def test_readiness_lists_the_business_adapters_once_all_are_started(
 
 
 def test_status_describes_the_capability_the_engine_and_every_adapter(
-    gateway: Running, client: httpx.Client
+    gateway: Gateway, client: httpx.Client
 ) -> None:
     body = client.get("/status").json()
     assert re.fullmatch(r"PT\d+\.\d{3}S", body.pop("uptime"))
@@ -97,7 +99,7 @@ def _count(metrics: str, **labels: str) -> int:
 
 
 def test_metrics_count_a_request_to_the_sibling_rest_adapter(
-    gateway: Running, client: httpx.Client
+    gateway: Gateway, client: httpx.Client
 ) -> None:
     labels = {
         "naftiko_adapter_type": "rest",
@@ -122,13 +124,12 @@ def test_the_endpoints_are_read_only(client: httpx.Client) -> None:
     assert response.headers["allow"] == "GET, HEAD, OPTIONS"
 
 
-def test_status_is_off_by_default_and_health_can_be_switched_off(tmp_path: Path) -> None:
+async def test_status_is_off_by_default_and_health_can_be_switched_off(tmp_path: Path) -> None:
     spec = write_capability(tmp_path, ORDERS_REST, _control(management={"health": False}))
-    with naftiko_run(spec, adapters=2) as running:
-        url = running.url("control")
+    async with serving(spec) as gateway, gateway.client("control") as client:
         for path in ("/health/live", "/health/ready", "/status"):
-            problem_body(httpx.get(url + path), 404)
-        assert httpx.get(url + "/metrics").status_code == 200
+            problem_body(await client.get(path), 404)
+        assert (await client.get("/metrics")).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -136,22 +137,21 @@ def test_status_is_off_by_default_and_health_can_be_switched_off(tmp_path: Path)
     [{"enabled": False}, {"metrics": {"local": {"enabled": False}}}],
     ids=["observability-off", "local-metrics-off"],
 )
-def test_metrics_can_be_switched_off(tmp_path: Path, observability: dict[str, Any]) -> None:
+async def test_metrics_can_be_switched_off(tmp_path: Path, observability: dict[str, Any]) -> None:
     spec = write_capability(tmp_path, ORDERS_REST, _control(observability=observability))
-    with naftiko_run(spec, adapters=2) as running:
-        url = running.url("control")
-        problem_body(httpx.get(url + "/metrics"), 404)
-        assert httpx.get(url + "/health/live").json() == {"status": "UP"}
+    async with serving(spec) as gateway, gateway.client("control") as client:
+        problem_body(await client.get("/metrics"), 404)
+        assert (await client.get("/health/live")).json() == {"status": "UP"}
 
 
-def test_a_guarded_control_port_needs_the_key(tmp_path: Path) -> None:
+async def test_a_guarded_control_port_needs_the_key(tmp_path: Path) -> None:
     auth = {"type": "apikey", "key": "X-Control-Key", "value": "k3y"}
     spec = write_capability(tmp_path, ORDERS_REST, _control(authentication=auth))
-    with naftiko_run(spec, adapters=2) as running:
-        url = running.url("control") + "/health/live"
-        problem_body(httpx.get(url), 401)
-        problem_body(httpx.get(url, headers={"X-Control-Key": "wrong"}), 401)
-        assert httpx.get(url, headers={"X-Control-Key": "k3y"}).json() == {"status": "UP"}
+    async with serving(spec) as gateway, gateway.client("control") as client:
+        problem_body(await client.get("/health/live"), 401)
+        problem_body(await client.get("/health/live", headers={"X-Control-Key": "wrong"}), 401)
+        live = await client.get("/health/live", headers={"X-Control-Key": "k3y"})
+        assert live.json() == {"status": "UP"}
 
 
 async def test_readiness_is_degraded_with_503_until_the_adapters_are_started(

@@ -1,5 +1,5 @@
 """`naftiko health|status|metrics|traces` against a running control port (SEMANTICS §9), and
-the trace ids in the JSON log lines of the same traced `naftiko run`."""
+the trace ids in the JSON log lines of the same traced runtime (served in a thread)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ import httpx2 as httpx
 import pytest
 import yaml
 
+from naftiko.settings import Settings
 from tests.support.groq import TOKEN
-from tests.support.process import NAFTIKO, Running, naftiko_run
+from tests.support.process import NAFTIKO
 from tests.support.servers import Recorder
 from tests.support.specs import seed_for
+from tests.support.threaded import Gateway, naftiko_thread
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -24,24 +26,25 @@ TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 @pytest.fixture(scope="module")
 def gateway(
     groq_upstream: tuple[str, Recorder], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Running]:
+) -> Iterator[Gateway]:
     path = seed_for(groq_upstream[0], tmp_path_factory.mktemp("cli"))
     data = yaml.safe_load(path.read_text())
     control = {"type": "control", "port": 0, "management": {"info": True}, "observability": {}}
     data["capability"]["exposes"].append(control)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-    args = ("--log-format", "json")
-    with naftiko_run(path, args=args, env={"GROQ_API_KEY": TOKEN}, adapters=3) as running:
+    settings = Settings(log_format="json")
+    # The served spec's listeners in a thread: the subjects are the control commands' processes.
+    with naftiko_thread(path, env={"GROQ_API_KEY": TOKEN}, settings=settings) as running:
         yield running
 
 
-def _cli(gateway: Running, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(gateway: Gateway, *args: str) -> subprocess.CompletedProcess[str]:
     port = gateway.url("control").rsplit(":", 1)[1]
     env = {"NAFTIKO_CONTROL_ADDRESS": "127.0.0.1", "NAFTIKO_CONTROL_PORT": port, "PATH": ""}
     return subprocess.run([NAFTIKO, *args], capture_output=True, text=True, env=env, timeout=30)
 
 
-def test_health_reports_liveness_and_readiness_and_exits_0(gateway: Running) -> None:
+def test_health_reports_liveness_and_readiness_and_exits_0(gateway: Gateway) -> None:
     done = _cli(gateway, "health")
     assert (done.returncode, done.stdout) == (
         0,
@@ -49,13 +52,13 @@ def test_health_reports_liveness_and_readiness_and_exits_0(gateway: Running) -> 
     )
 
 
-def test_metrics_are_filtered_by_a_regex(gateway: Running) -> None:
+def test_metrics_are_filtered_by_a_regex(gateway: Gateway) -> None:
     done = _cli(gateway, "metrics", "--filter", "^naftiko_uptime")
     assert done.returncode == 0
     assert [line.split()[0] for line in done.stdout.splitlines()] == ["naftiko_uptime_seconds"]
 
 
-def test_traces_lists_a_served_request_and_shows_its_tree(gateway: Running) -> None:
+def test_traces_lists_a_served_request_and_shows_its_tree(gateway: Gateway) -> None:
     url = gateway.url("groq-batch-rest") + "/v1/openai/v1/batches/b1"
     assert httpx.get(url, headers={"traceparent": TRACEPARENT}).status_code == 200
     listed = _cli(gateway, "traces")
@@ -71,7 +74,7 @@ def test_traces_lists_a_served_request_and_shows_its_tree(gateway: Running) -> N
     assert missing.returncode == 1
 
 
-def test_status_answers_with_otel_active(gateway: Running) -> None:
+def test_status_answers_with_otel_active(gateway: Gateway) -> None:
     done = _cli(gateway, "status")
     assert done.returncode == 0
     assert '"status": "active"' in done.stdout
@@ -86,7 +89,7 @@ def test_an_unreachable_control_port_is_one_line_and_exit_1(tmp_path: Path) -> N
     assert "no control port answers at 127.0.0.1:9" in done.stderr
 
 
-def _logged(gateway: Running, wanted: str) -> dict[str, object]:
+def _logged(gateway: Gateway, wanted: str) -> dict[str, object]:
     """The first JSON log line whose message contains `wanted` (stderr is read by another
     thread: waited for, bounded)."""
     deadline = time.monotonic() + 10
@@ -99,7 +102,7 @@ def _logged(gateway: Running, wanted: str) -> dict[str, object]:
         time.sleep(0.02)
 
 
-def test_a_json_access_line_carries_the_request_and_trace_ids(gateway: Running) -> None:
+def test_a_json_access_line_carries_the_request_and_trace_ids(gateway: Gateway) -> None:
     url = gateway.url("groq-batch-rest") + "/v1/openai/v1/batches/b7"
     httpx.get(url, headers={"traceparent": TRACEPARENT, "X-Request-Id": "req-json"})
     entry = _logged(gateway, "batches/b7 200")
@@ -107,7 +110,7 @@ def test_a_json_access_line_carries_the_request_and_trace_ids(gateway: Running) 
 
 
 def test_an_upstream_failure_is_one_warning_with_operation_reason_and_trace_id(
-    gateway: Running,
+    gateway: Gateway,
 ) -> None:
     url = gateway.url("groq-batch-rest") + "/v1/openai/v1/batches/reset"
     assert httpx.get(url, headers={"traceparent": TRACEPARENT}).status_code == 502

@@ -95,7 +95,7 @@ def test_the_log_stream_sends_log_lines_as_events_to_a_bounded_number_of_subscri
 
 def test_readiness_turns_503_while_draining_before_the_listeners_close(tmp_path: Path) -> None:
     spec = write_capability(tmp_path, ORDERS_REST, _control(health=True))
-    with naftiko_run(spec, args=("--drain-delay", "3"), adapters=2) as running:
+    with naftiko_run(spec, args=("--drain-delay", "1"), adapters=2) as running:
         ready, rest = running.url("control") + "/health/ready", running.url("orders-rest")
         assert httpx.get(ready).status_code == 200
         running.process.send_signal(signal.SIGTERM)

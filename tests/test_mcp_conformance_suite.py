@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.process import Running, naftiko_run
 from tests.support.specs import REPO
+from tests.support.threaded import Gateway, naftiko_thread
 
 SPEC = REPO / "tests" / "fixtures" / "specs" / "mcp-conformance.yaml"
 PINNED = REPO / ".ci" / "conformance"
@@ -35,15 +35,15 @@ def suite() -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def gateway() -> Iterator[Running]:
+def gateway() -> Iterator[Gateway]:
     """The fixture with the default configuration: the DNS-rebinding scenario wants a foreign
     Host or Origin refused and a page on this machine (a loopback Origin) served."""
-    with naftiko_run(SPEC, adapters=1) as running:
+    with naftiko_thread(SPEC) as running:
         yield running
 
 
 def test_the_conformance_suite_passes_every_scenario_a_spec_can_express(
-    suite: tuple[Path, Path], gateway: Running
+    suite: tuple[Path, Path], gateway: Gateway
 ) -> None:
     node, script = suite
     url = gateway.url("conformance-mcp") + "/mcp"

@@ -1,5 +1,6 @@
 """MCP adapter features beyond the seed: adapter auth, resources, prompts, labels, metrics and
-upstream timeouts, on a spec written for the purpose and served by `naftiko run`."""
+upstream timeouts, on a spec written for the purpose, served by the runtime's listeners in a
+thread."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, TextContent, TextResourceContents
 
 from naftiko.adapters.mcp_content import RESOURCE_NOT_FOUND
+from naftiko.engine.upstream import Timeouts
+from naftiko.settings import Settings
 from tests.support.echo import echo_app
 from tests.support.groq import TOKEN, batch
 from tests.support.mcp_client import mcp_http, rpc
-from tests.support.process import Running, naftiko_run
 from tests.support.servers import Recorder, serve_app
 from tests.support.specs import SEED
+from tests.support.threaded import Gateway, naftiko_thread
 
 MCP_TOKEN = "mcp-caller-token-123"
 ECHO_TOKEN = "echo-upstream-token-456"
@@ -158,16 +161,17 @@ def gateway(
     groq_upstream: tuple[str, Recorder],
     echo_upstream: str,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Running]:
+) -> Iterator[Gateway]:
     folder = tmp_path_factory.mktemp("features")
     spec = _features_spec(groq_upstream[0], echo_upstream, folder)
     env = {"GROQ_API_KEY": TOKEN, "MCP_TOKEN": MCP_TOKEN, "ECHO_TOKEN": ECHO_TOKEN}
-    with naftiko_run(spec, args=("--timeout", "0.5"), env=env, adapters=3) as running:
+    settings = Settings(timeouts=Timeouts(total=0.5))
+    with naftiko_thread(spec, env=env, settings=settings) as running:
         yield running
 
 
 @pytest.fixture
-def docs(gateway: Running) -> str:
+def docs(gateway: Gateway) -> str:
     return gateway.url("docs-mcp") + "/mcp"
 
 
@@ -179,7 +183,7 @@ def _text(content: object) -> str:
 # ----------------------------------------------------------------------------- auth
 
 
-def test_a_bearer_protected_adapter_refuses_a_caller_without_the_token(gateway: Running) -> None:
+def test_a_bearer_protected_adapter_refuses_a_caller_without_the_token(gateway: Gateway) -> None:
     response = rpc(gateway.url("locked-mcp") + "/", "tools/list")
     assert (response.status_code, response.headers["content-type"]) == (
         401,
@@ -188,14 +192,14 @@ def test_a_bearer_protected_adapter_refuses_a_caller_without_the_token(gateway: 
     assert response.json()["status"] == 401
 
 
-def test_a_bearer_protected_adapter_refuses_a_wrong_token(gateway: Running) -> None:
+def test_a_bearer_protected_adapter_refuses_a_wrong_token(gateway: Gateway) -> None:
     wrong = {"Authorization": "Bearer not-the-token"}
     assert rpc(gateway.url("locked-mcp") + "/mcp", "tools/list", headers=wrong).status_code == 401
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_a_bearer_protected_adapter_serves_a_client_with_the_token(
-    gateway: Running, mode: str
+    gateway: Gateway, mode: str
 ) -> None:
     headers = {"Authorization": f"Bearer {MCP_TOKEN}"}
     async with mcp_http(gateway.url("locked-mcp") + "/mcp", mode, headers) as client:
@@ -243,7 +247,7 @@ async def test_a_tool_call_forwards_the_callers_request_id_upstream(docs: str) -
 
 
 async def test_tool_calls_are_counted_by_outcome_in_the_metrics(
-    gateway: Running, docs: str
+    gateway: Gateway, docs: str
 ) -> None:
     async with mcp_http(docs, "auto") as client:
         await client.call_tool("retrieves-batch", {"batch_id": "b1"})

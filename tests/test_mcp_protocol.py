@@ -17,8 +17,9 @@ import pytest
 from naftiko.runtime import build
 from naftiko.settings import Settings
 from tests.support.groq import TOKEN
-from tests.support.process import NAFTIKO, Running, naftiko_run
+from tests.support.process import NAFTIKO, READY_TIMEOUT
 from tests.support.specs import REPO, seed_for
+from tests.support.threaded import Gateway, naftiko_thread
 
 SPEC = REPO / "tests" / "fixtures" / "specs" / "mcp-conformance.yaml"
 INVALID_REQUEST, INVALID_PARAMS, PARSE_ERROR, NOT_FOUND = -32600, -32602, -32700, -32002
@@ -27,13 +28,13 @@ INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 
 
 @pytest.fixture(scope="module")
-def gateway() -> Iterator[Running]:
-    with naftiko_run(SPEC, adapters=1) as running:
+def gateway() -> Iterator[Gateway]:
+    with naftiko_thread(SPEC) as running:
         yield running
 
 
 @pytest.fixture
-def endpoint(gateway: Running) -> str:
+def endpoint(gateway: Gateway) -> str:
     return gateway.url("conformance-mcp") + "/mcp"
 
 
@@ -244,7 +245,7 @@ class _Stdio:
 
     def answer(self, message: Any) -> Any:
         self.send(message)
-        assert self._selector.select(timeout=15), "no answer on stdout"
+        assert self._selector.select(timeout=READY_TIMEOUT), "no answer on stdout"
         assert self.process.stdout is not None
         return json.loads(self.process.stdout.readline())
 

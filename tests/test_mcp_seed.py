@@ -1,5 +1,5 @@
-"""The seed's MCP adapter served by `naftiko run`, driven by the `mcp` SDK client in both
-protocol eras, by bare JSON-RPC POSTs, and over stdio."""
+"""The seed's MCP adapter served by the runtime's listeners (in a thread), driven by the `mcp`
+SDK client in both protocol eras, by bare JSON-RPC POSTs, and over stdio (`naftiko run`)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from mcp_types import INVALID_PARAMS, CallToolResult
 
 from tests.support.groq import TOKEN, batch
 from tests.support.mcp_client import MODES, mcp_http, mcp_stdio, rpc
-from tests.support.process import Running, naftiko_run
 from tests.support.servers import Recorder
 from tests.support.specs import seed_for
+from tests.support.threaded import Gateway, naftiko_thread
 
 MCP = "groq-batch-mcp"
 MISSING_BATCH_ID = "invalid argument 'batch_id': required parameter is missing"
@@ -36,13 +36,13 @@ def seed(groq_upstream: tuple[str, Recorder], tmp_path_factory: pytest.TempPathF
 
 
 @pytest.fixture(scope="module")
-def gateway(seed: Path) -> Iterator[Running]:
-    with naftiko_run(seed, env={"GROQ_API_KEY": TOKEN}, adapters=2) as running:
+def gateway(seed: Path) -> Iterator[Gateway]:
+    with naftiko_thread(seed, env={"GROQ_API_KEY": TOKEN}) as running:
         yield running
 
 
 @pytest.fixture
-def endpoint(gateway: Running) -> str:
+def endpoint(gateway: Gateway) -> str:
     return gateway.url(MCP) + "/mcp"
 
 
@@ -155,19 +155,19 @@ async def test_upstream_failures_are_readable_error_results(endpoint: str) -> No
     }
 
 
-def _bare(gateway: Running, method: str, params: dict[str, Any] | None = None) -> Any:
+def _bare(gateway: Gateway, method: str, params: dict[str, Any] | None = None) -> Any:
     response = rpc(gateway.url(MCP) + "/", method, params)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
     return response.json()
 
 
-def test_a_bare_tools_list_post_to_the_root_gets_a_json_answer(gateway: Running) -> None:
+def test_a_bare_tools_list_post_to_the_root_gets_a_json_answer(gateway: Gateway) -> None:
     answer = _bare(gateway, "tools/list")
     assert [t["name"] for t in answer["result"]["tools"]] == list(HINTS)
 
 
-def test_a_bare_tools_call_post_reaches_the_upstream(gateway: Running, recorder: Recorder) -> None:
+def test_a_bare_tools_call_post_reaches_the_upstream(gateway: Gateway, recorder: Recorder) -> None:
     answer = _bare(
         gateway, "tools/call", {"name": "retrieves-batch", "arguments": {"batch_id": "b1"}}
     )
@@ -176,7 +176,7 @@ def test_a_bare_tools_call_post_reaches_the_upstream(gateway: Running, recorder:
     assert [r.headers["Authorization"] for r in recorder.requests] == [f"Bearer {TOKEN}"]
 
 
-def test_a_bare_call_answering_404_is_an_error_result(gateway: Running) -> None:
+def test_a_bare_call_answering_404_is_an_error_result(gateway: Gateway) -> None:
     answer = _bare(
         gateway, "tools/call", {"name": "retrieves-batch", "arguments": {"batch_id": "missing"}}
     )
@@ -186,7 +186,7 @@ def test_a_bare_call_answering_404_is_an_error_result(gateway: Running) -> None:
     }
 
 
-def test_a_bare_call_without_its_argument_names_the_field(gateway: Running) -> None:
+def test_a_bare_call_without_its_argument_names_the_field(gateway: Gateway) -> None:
     answer = _bare(gateway, "tools/call", {"name": "retrieves-batch", "arguments": {}})
     assert answer["result"] == {
         "content": [{"type": "text", "text": MISSING_BATCH_ID}],
@@ -194,17 +194,17 @@ def test_a_bare_call_without_its_argument_names_the_field(gateway: Running) -> N
     }
 
 
-def test_a_bare_call_to_an_unknown_tool_is_error_32602(gateway: Running) -> None:
+def test_a_bare_call_to_an_unknown_tool_is_error_32602(gateway: Gateway) -> None:
     answer = _bare(gateway, "tools/call", {"name": "nope", "arguments": {}})
     assert answer["error"] == {"code": INVALID_PARAMS, "message": "Unknown tool: nope"}
 
 
-def test_a_get_is_refused_as_there_is_no_server_stream(gateway: Running) -> None:
+def test_a_get_is_refused_as_there_is_no_server_stream(gateway: Gateway) -> None:
     response = httpx.get(gateway.url(MCP) + "/mcp", timeout=10)
     assert (response.status_code, response.headers["allow"]) == (405, "OPTIONS, POST")
 
 
-def test_the_handshake_reports_the_adapter_description_as_instructions(gateway: Running) -> None:
+def test_the_handshake_reports_the_adapter_description_as_instructions(gateway: Gateway) -> None:
     init = {
         "protocolVersion": "2025-06-18",
         "capabilities": {},
@@ -232,7 +232,7 @@ async def test_a_stdio_session_lists_and_calls_tools(
     assert TOKEN not in logs
 
 
-async def test_the_token_never_appears_in_results_or_logs(gateway: Running, endpoint: str) -> None:
+async def test_the_token_never_appears_in_results_or_logs(gateway: Gateway, endpoint: str) -> None:
     seen: list[str] = []
     async with mcp_http(endpoint, "legacy") as client:
         seen.append((await client.list_tools()).model_dump_json())

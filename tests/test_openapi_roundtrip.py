@@ -24,8 +24,8 @@ from tests.support.echo import echo_app
 from tests.support.groq import TOKEN, batch
 from tests.support.mcp_client import mcp_http
 from tests.support.microcks import LEGACY_OPENAPI, REGISTRY_OPENAPI, serve_openapi_mock_in_thread
-from tests.support.process import Running, naftiko_run
 from tests.support.servers import Recorder, serve_app
+from tests.support.threaded import Gateway, naftiko_thread
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openapi"
 GROQ = FIXTURES / "groqcloud-batches.yaml"
@@ -67,13 +67,13 @@ def groq(groq_upstream: tuple[str, Recorder], tmp_path_factory: pytest.TempPathF
 
 
 @pytest.fixture(scope="module")
-def groq_gateway(groq: Path) -> Iterator[Running]:
-    with naftiko_run(groq, env={"GROQ_TOKEN": TOKEN}, adapters=2) as running:
+def groq_gateway(groq: Path) -> Iterator[Gateway]:
+    with naftiko_thread(groq, env={"GROQ_TOKEN": TOKEN}) as running:
         yield running
 
 
 @pytest.fixture
-def client(groq_gateway: Running) -> openai.OpenAI:
+def client(groq_gateway: Gateway) -> openai.OpenAI:
     base = groq_gateway.url("groq-rest") + "/openai/v1"
     return openai.OpenAI(api_key="caller-key", base_url=base, max_retries=0)
 
@@ -110,7 +110,7 @@ def test_the_openai_sdk_lists_retrieves_and_cancels_batches(
 
 
 def test_an_enum_the_document_declares_is_enforced_before_any_upstream_call(
-    groq_gateway: Running, recorder: Recorder
+    groq_gateway: Gateway, recorder: Recorder
 ) -> None:
     url = groq_gateway.url("groq-rest") + "/openai/v1/batches"
     body = {"input_file_id": "f", "endpoint": "/v1/embeddings", "completion_window": "24h"}
@@ -120,7 +120,7 @@ def test_an_enum_the_document_declares_is_enforced_before_any_upstream_call(
     assert recorder.requests == []
 
 
-async def test_the_mcp_sdk_sees_one_annotated_tool_per_operation(groq_gateway: Running) -> None:
+async def test_the_mcp_sdk_sees_one_annotated_tool_per_operation(groq_gateway: Gateway) -> None:
     async with mcp_http(groq_gateway.url("groq-mcp") + "/mcp", "auto") as session:
         listed = await session.list_tools()
     tools = {t.name: t for t in listed.tools}
@@ -143,7 +143,7 @@ async def test_the_mcp_sdk_sees_one_annotated_tool_per_operation(groq_gateway: R
 
 
 async def test_an_mcp_call_sends_the_tool_arguments_as_the_upstream_json_body(
-    groq_gateway: Running, recorder: Recorder
+    groq_gateway: Gateway, recorder: Recorder
 ) -> None:
     arguments = {"input_file_id": "file_9", "endpoint": "/v1/chat/completions"}
     async with mcp_http(groq_gateway.url("groq-mcp") + "/mcp", "auto") as session:
@@ -156,7 +156,7 @@ async def test_an_mcp_call_sends_the_tool_arguments_as_the_upstream_json_body(
 
 
 def test_export_openapi_writes_the_document_the_rest_adapter_serves(
-    groq: Path, groq_gateway: Running, tmp_path: Path
+    groq: Path, groq_gateway: Gateway, tmp_path: Path
 ) -> None:
     out = tmp_path / "openapi.json"
     done = CliRunner().invoke(app, ["export", "openapi", str(groq), "-f", "json", "-o", str(out)])
@@ -178,7 +178,7 @@ def echo() -> Iterator[tuple[str, Recorder]]:
 @pytest.fixture(scope="module")
 def others(
     echo: tuple[str, Recorder], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Running, Any]]:
+) -> Iterator[tuple[Gateway, Any]]:
     folder = tmp_path_factory.mktemp("others")
     with serve_openapi_mock_in_thread(REGISTRY_OPENAPI, LEGACY_OPENAPI) as mock:
         specs = [
@@ -196,12 +196,12 @@ def others(
             "REGISTRY_TOKEN": "registry-token",
             "LEGACY_API_KEY": "dock-key",
         }
-        with naftiko_run(*specs, env=env, adapters=8) as running:
+        with naftiko_thread(*specs, env=env) as running:
             yield running, mock
 
 
 def test_a_swagger_2_query_reaches_the_upstream_with_its_api_key(
-    others: tuple[Running, Any], echo: tuple[str, Recorder]
+    others: tuple[Gateway, Any], echo: tuple[str, Recorder]
 ) -> None:
     echo[1].requests.clear()
     url = others[0].url("pet-store-rest") + "/api/v2/pets"
@@ -213,7 +213,7 @@ def test_a_swagger_2_query_reaches_the_upstream_with_its_api_key(
 
 
 async def test_swagger_2_body_and_form_parameters_become_tool_arguments(
-    others: tuple[Running, Any], echo: tuple[str, Recorder]
+    others: tuple[Gateway, Any], echo: tuple[str, Recorder]
 ) -> None:
     echo[1].requests.clear()
     async with mcp_http(others[0].url("pet-store-mcp") + "/mcp", "auto") as session:
@@ -227,7 +227,7 @@ async def test_swagger_2_body_and_form_parameters_become_tool_arguments(
 
 
 async def test_a_cross_file_openapi_31_document_serves_nested_bodies_with_basic_auth(
-    others: tuple[Running, Any], echo: tuple[str, Recorder]
+    others: tuple[Gateway, Any], echo: tuple[str, Recorder]
 ) -> None:
     echo[1].requests.clear()
     loan = {"isbn": "9780000000001", "member": {"card": "C-1", "email": "a@example.org"}}
@@ -250,7 +250,7 @@ async def test_a_cross_file_openapi_31_document_serves_nested_bodies_with_basic_
 
 
 def test_the_microcks_registry_answers_through_the_imported_rest_adapter(
-    others: tuple[Running, Any],
+    others: tuple[Gateway, Any],
 ) -> None:
     running, mock = others
     url = running.url("registry-rest") + REGISTRY_PREFIX + "/ships/IMO-9321483"
@@ -261,7 +261,7 @@ def test_the_microcks_registry_answers_through_the_imported_rest_adapter(
 
 
 async def test_the_microcks_legacy_xml_api_answers_through_its_mcp_tool(
-    others: tuple[Running, Any],
+    others: tuple[Gateway, Any],
 ) -> None:
     running, mock = others
     async with mcp_http(running.url("legacy-mcp") + "/mcp", "auto") as session:

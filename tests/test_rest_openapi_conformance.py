@@ -8,6 +8,7 @@ Bounded for CI: a few examples per operation, a fixed seed, no example database.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -26,10 +27,10 @@ from tests.support.microcks import (
     point_at_mock,
     serve_openapi_mock_in_thread,
 )
-from tests.support.process import naftiko_run
 from tests.support.servers import Recorder
 from tests.support.shared import CONFORMANCE_DIR
 from tests.support.specs import seed_for
+from tests.support.threaded import naftiko_thread
 
 ST = Path(sys.executable).with_name("st")
 EXAMPLES = 8
@@ -69,6 +70,9 @@ def _schemathesis(url: str, report: Path) -> dict[str, Any]:
         capture_output=True,
         text=True,
         timeout=300,
+        # schemathesis is not ours to measure: coverage's subprocess patch would start in it
+        # too and cost it most of its time.
+        env={k: v for k, v in os.environ.items() if k != "COVERAGE_PROCESS_CONFIG"},
         cwd=report.parent,  # its crash cache (.schemathesis/) stays out of the repository
     )
     assert report.exists(), done.stdout + done.stderr
@@ -91,7 +95,7 @@ def seed_url(
     groq_upstream: tuple[str, Recorder], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     spec = seed_for(groq_upstream[0], tmp_path_factory.mktemp("seed"))
-    with naftiko_run(spec, env={"GROQ_API_KEY": TOKEN}, adapters=2) as running:
+    with naftiko_thread(spec, env={"GROQ_API_KEY": TOKEN}) as running:
         yield running.url("groq-batch-rest")
 
 
@@ -113,8 +117,7 @@ def tutorial_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
                 adapter["port"] = 0
                 adapter["address"] = "127.0.0.1"
             path.write_text(yaml.safe_dump(data, sort_keys=False))
-            count = len(data["capability"]["exposes"])
-            running = stack.enter_context(naftiko_run(path, adapters=count))
+            running = stack.enter_context(naftiko_thread(path))
             urls[step] = running.url("shipyard-api")
         yield urls
 

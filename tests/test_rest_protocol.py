@@ -13,9 +13,9 @@ import pytest
 
 from tests.support.groq import TOKEN
 from tests.support.problems import problem_body
-from tests.support.process import Running, naftiko_run
 from tests.support.servers import Recorded, Recorder
 from tests.support.specs import seed_for
+from tests.support.threaded import Gateway, naftiko_thread
 
 BATCHES = "/v1/openai/v1/batches"
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -24,19 +24,19 @@ TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 @pytest.fixture(scope="module")
 def gateway(
     groq_upstream: tuple[str, Recorder], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Running]:
+) -> Iterator[Gateway]:
     spec = seed_for(groq_upstream[0], tmp_path_factory.mktemp("seed"))
-    with naftiko_run(spec, env={"GROQ_API_KEY": TOKEN}, adapters=2) as running:
+    with naftiko_thread(spec, env={"GROQ_API_KEY": TOKEN}) as running:
         yield running
 
 
 @pytest.fixture
-def http(gateway: Running) -> Iterator[httpx.Client]:
+def http(gateway: Gateway) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway.url("groq-batch-rest"), timeout=10) as client:
         yield client
 
 
-def _raw(gateway: Running, request: bytes) -> bytes:
+def _raw(gateway: Gateway, request: bytes) -> bytes:
     """One request as written, for what no client library would send."""
     host, port = gateway.url("groq-batch-rest").removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as conn:
@@ -47,7 +47,7 @@ def _raw(gateway: Running, request: bytes) -> bytes:
     return b"".join(chunks)
 
 
-def _wait_for_log(gateway: Running, text: str) -> None:
+def _wait_for_log(gateway: Gateway, text: str) -> None:
     """The process's stderr is read by another thread: wait (bounded) for `text` to arrive."""
     deadline = time.monotonic() + 10
     while text not in gateway.logs():
@@ -99,7 +99,7 @@ def test_every_response_has_a_date(http: httpx.Client) -> None:
     "head",
     [b"GET /openapi.json HTTP/1.1\r\n", b"GET /openapi.json HTTP/1.1\r\nHost: a\r\nHost: b\r\n"],
 )
-def test_a_request_without_exactly_one_host_is_400(gateway: Running, head: bytes) -> None:
+def test_a_request_without_exactly_one_host_is_400(gateway: Gateway, head: bytes) -> None:
     answer = _raw(gateway, head + b"Connection: close\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert b"a request needs exactly one Host header" in answer
@@ -142,7 +142,7 @@ def test_allow_listed_upstream_headers_come_back_and_no_others(http: httpx.Clien
 
 
 def test_an_upstream_401_to_the_gateways_own_key_is_a_502(
-    http: httpx.Client, gateway: Running
+    http: httpx.Client, gateway: Gateway
 ) -> None:
     response = http.get(f"{BATCHES}/revoked", headers={"Authorization": "Bearer callers-key"})
     assert problem_body(response, 502)["detail"] == (
@@ -155,7 +155,7 @@ def test_an_upstream_401_to_the_gateways_own_key_is_a_502(
 
 
 def test_a_request_id_and_trace_context_travel_upstream_and_back(
-    http: httpx.Client, gateway: Running, recorder: Recorder
+    http: httpx.Client, gateway: Gateway, recorder: Recorder
 ) -> None:
     sent = {"X-Request-Id": "req-42", "traceparent": TRACEPARENT}
     response = http.get(f"{BATCHES}/b1", headers=sent)

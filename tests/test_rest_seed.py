@@ -1,4 +1,5 @@
-"""The seed served over REST by `naftiko run`, driven by the real `openai` client."""
+"""The seed served over REST (the listeners `naftiko run` opens, in a thread of the test
+process), driven by the real `openai` client; the upstream timeout in-process."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import httpx2 as httpx
 import openai
 import pytest
 
+from naftiko.engine.upstream import Timeouts
+from naftiko.settings import Settings
 from tests.support.groq import TOKEN
-from tests.support.process import Running, naftiko_run
+from tests.support.inprocess import serving
 from tests.support.servers import Recorder
 from tests.support.specs import seed_for
+from tests.support.threaded import Gateway, naftiko_thread
 
 ADAPTERS = 2  # the seed exposes REST and MCP
 
@@ -20,21 +24,21 @@ ADAPTERS = 2  # the seed exposes REST and MCP
 @pytest.fixture(scope="module")
 def gateway(
     groq_upstream: tuple[str, Recorder], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Running]:
+) -> Iterator[Gateway]:
     url, _ = groq_upstream
     spec = seed_for(url, tmp_path_factory.mktemp("seed"))
-    with naftiko_run(spec, env={"GROQ_API_KEY": TOKEN}, adapters=ADAPTERS) as running:
+    with naftiko_thread(spec, env={"GROQ_API_KEY": TOKEN}) as running:
         yield running
 
 
 @pytest.fixture
-def client(gateway: Running) -> openai.OpenAI:
+def client(gateway: Gateway) -> openai.OpenAI:
     base = gateway.url("groq-batch-rest") + "/v1/openai/v1"
     return openai.OpenAI(api_key="caller-key-not-for-upstream", base_url=base, max_retries=0)
 
 
 @pytest.fixture
-def http(gateway: Running) -> Iterator[httpx.Client]:
+def http(gateway: Gateway) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway.url("groq-batch-rest"), timeout=10) as client:
         yield client
 
@@ -156,7 +160,7 @@ def test_an_oversized_body_is_refused_with_413(http: httpx.Client, recorder: Rec
 
 
 def test_the_token_never_appears_in_responses_or_logs(
-    gateway: Running, client: openai.OpenAI, http: httpx.Client
+    gateway: Gateway, client: openai.OpenAI, http: httpx.Client
 ) -> None:
     texts = [http.get(f"/v1/openai/v1/batches/{b}").text for b in ("boom", "missing", "html", "x")]
     texts.append(client.batches.list().model_dump_json())
@@ -164,17 +168,17 @@ def test_the_token_never_appears_in_responses_or_logs(
     assert TOKEN not in gateway.logs()
 
 
-def test_an_upstream_timeout_is_a_504_problem(
+async def test_an_upstream_timeout_is_a_504_problem(
     groq_upstream: tuple[str, Recorder], tmp_path: Path
 ) -> None:
     spec = seed_for(groq_upstream[0], tmp_path)
-    with (
-        naftiko_run(
-            spec, args=("--timeout", "0.5"), env={"GROQ_API_KEY": TOKEN}, adapters=ADAPTERS
-        ) as running,
-        httpx.Client(base_url=running.url("groq-batch-rest"), timeout=10) as http,
+    settings = Settings(timeouts=Timeouts(total=0.2))
+    env = {"GROQ_API_KEY": TOKEN}
+    async with (
+        serving(spec, env=env, settings=settings) as gateway,
+        gateway.client("groq-batch-rest") as http,
     ):
-        response = http.get("/v1/openai/v1/batches/slow")
+        response = await http.get("/v1/openai/v1/batches/slow")
         assert response.status_code == 504
         assert response.json()["title"] == "Gateway Timeout"
-        assert http.get("/v1/openai/v1/batches/ok").status_code == 200
+        assert (await http.get("/v1/openai/v1/batches/ok")).status_code == 200

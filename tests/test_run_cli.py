@@ -14,6 +14,7 @@ from tests.support.groq import TOKEN
 from tests.support.process import NAFTIKO, naftiko_run
 from tests.support.servers import Recorder
 from tests.support.specs import seed_for
+from tests.support.threaded import naftiko_thread
 
 ADAPTERS = 2  # the seed exposes REST and MCP
 
@@ -88,7 +89,8 @@ def test_health_reports_a_served_spec_healthy_and_a_stopped_one_not(
     groq_upstream: tuple[str, Recorder], tmp_path: Path
 ) -> None:
     spec = seed_for(groq_upstream[0], tmp_path)
-    with naftiko_run(spec, env={"GROQ_API_KEY": TOKEN}, adapters=ADAPTERS) as running:
+    # The served spec's listeners in a thread: the subject is the `naftiko health` process.
+    with naftiko_thread(spec, env={"GROQ_API_KEY": TOKEN}) as running:
         served = yaml.safe_load(spec.read_text())
         for adapter, url in zip(
             served["capability"]["exposes"], running.urls.values(), strict=True

@@ -1,4 +1,4 @@
-"""The skill adapter: a read-only catalog of skills and their files, served by `naftiko run`."""
+"""The skill adapter: a read-only catalog of skills and their files, served over its listeners."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from naftiko.runtime import build
 from naftiko.settings import Settings
 from tests.support.inprocess import serving
 from tests.support.problems import problem_body
-from tests.support.process import NAFTIKO, Running, naftiko_run
+from tests.support.process import NAFTIKO
 from tests.support.specs import ORDERS_REST, write_capability
+from tests.support.threaded import Gateway, naftiko_thread
 
 ORDER_MANAGEMENT = {
     "name": "order-management",
@@ -72,17 +73,17 @@ def _write_skill_folder(folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     folder = tmp_path_factory.mktemp("skills")
     _write_skill_folder(folder)
     control = {"type": "control", "port": 0}
     spec = write_capability(folder, ORDERS_REST, _skill_adapter(), control)
-    with naftiko_run(spec, adapters=3) as running:
+    with naftiko_thread(spec) as running:
         yield running
 
 
 @pytest.fixture
-def client(gateway: Running) -> Iterator[httpx.Client]:
+def client(gateway: Gateway) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway.url("orders-skills")) as client:
         yield client
 
@@ -236,7 +237,7 @@ def _count(metrics: str, **labels: str) -> int:
 
 
 def test_each_request_is_counted_under_its_path_template(
-    gateway: Running, client: httpx.Client
+    gateway: Gateway, client: httpx.Client
 ) -> None:
     metrics_url = gateway.url("control") + "/metrics"
     labels = {

@@ -57,9 +57,12 @@ async def serve(
     ready: Callable[[Runtime], None] | None = None,
     *,
     sockets: Mapping[tuple[str, int], socket.socket] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT, then drain in-flight requests (bounded) and stop; SIGHUP
-    re-reads every spec and bind file (`reload.py`). `sockets` are ports a supervisor bound."""
+    re-reads every spec and bind file (`reload.py`). `sockets` are ports a supervisor bound.
+    Given `stop`, the process is not ours: that event ends the run, and no signal handler is
+    installed (signals reach only the main thread: the tests serve from another one)."""
     bound: dict[tuple[str, int], socket.socket | None] = dict(sockets or {})
     # Every port first: fail before serving any.
     listening = [bound.pop(listener_key(s), None) or bind(s, runtime) for s in runtime.served]
@@ -67,10 +70,12 @@ async def serve(
     per_port = connections_per_port(settings.max_connections, len(listening), raise_fd_limit())
     client_limits = ClientLimits(settings.header_timeout, settings.max_header_bytes, per_port)
     protocol = protocol_for(client_limits)
-    stop = asyncio.Event()
+    owns_process = stop is None
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    if owns_process:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
 
     async def start_listener(
         served: Served, app: Any, sock: socket.socket | None = None
@@ -120,17 +125,19 @@ async def serve(
         server = await start_listener(served, swap, sock)
         key = listener_key(served)
         reloader.listeners[key] = Listener(swap, server, served, key)
-    loop.add_signal_handler(signal.SIGHUP, lambda: _spawn(reloader.reload()))
-    # Everything built so far (modules, models, plans) lives as long as the process: the
-    # cycle collector need not walk it again and again while requests are served. A second
-    # after the ports answer: a full collection takes tens of milliseconds that the first
-    # requests need not wait for.
-    loop.call_later(1.0, _freeze_start_up)
+    if owns_process:
+        loop.add_signal_handler(signal.SIGHUP, lambda: _spawn(reloader.reload()))
+        # Everything built so far (modules, models, plans) lives as long as the process: the
+        # cycle collector need not walk it again and again while requests are served. A
+        # second after the ports answer: a full collection takes tens of milliseconds that
+        # the first requests need not wait for.
+        loop.call_later(1.0, _freeze_start_up)
     tasks = [asyncio.create_task(a.run_stdio(stop)) for a in runtime.stdio]
     if ready is not None:
         ready(runtime)
     await stop.wait()
-    loop.remove_signal_handler(signal.SIGHUP)
+    if owns_process:
+        loop.remove_signal_handler(signal.SIGHUP)
     async with reloader.lock:  # a reload under way completes first
         live = reloader.current.runtime
         live.draining = True  # readiness answers 503 from now on

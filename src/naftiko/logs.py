@@ -87,6 +87,14 @@ class _TextFormatter(logging.Formatter):
         return f"{stamp} INFO {ACCESS_LOGGER}: {text}"
 
 
+def formatter(log_format: str) -> logging.Formatter:
+    """How `naftiko run` writes a record (`--log-format text|json`); the tests that serve in
+    a thread of their own process read their log lines through it too."""
+    if log_format == "json":
+        return _JsonFormatter()
+    return _TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 def configure_logging(settings: Settings) -> None:
     handler = BufferedAccessHandler(sys.stderr)
     # No format of ours shows a record's thread, process or source line: not looked up for
@@ -98,12 +106,10 @@ def configure_logging(settings: Settings) -> None:
     ids = TraceIds()
     handler.addFilter(ids)
     ACCESS.direct = None
-    if settings.log_format == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        text = _TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        handler.setFormatter(text)
-        ACCESS.direct = _direct_access(handler, text, ids)
+    chosen = formatter(settings.log_format)
+    handler.setFormatter(chosen)
+    if isinstance(chosen, _TextFormatter):
+        ACCESS.direct = _direct_access(handler, chosen, ids)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())

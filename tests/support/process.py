@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import IO
 
 NAFTIKO = str(Path(sys.executable).with_name("naftiko"))
-READY_TIMEOUT = 20.0
+# A bound, not a timing: under a loaded machine (parallel workers, coverage in the child)
+# a start can take many seconds.
+READY_TIMEOUT = 60.0
 
 
 @dataclass

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from naftiko.cli import app
 from tests.support.echo import echo_app
-from tests.support.process import naftiko_run
 from tests.support.servers import Recorder, serve_app
+from tests.support.threaded import naftiko_thread
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "groq-batch.yaml"
 
@@ -64,7 +64,7 @@ def test_a_created_capability_validates_and_forwards_every_path(tmp_path: Path) 
         done = CliRunner().invoke(app, ["create", "capability", *args])
         assert done.exit_code == 0, done.output
         assert CliRunner().invoke(app, ["validate", str(out)]).exit_code == 0
-        with naftiko_run(out, adapters=1) as running:
+        with naftiko_thread(out) as running:
             answer = httpx.get(running.url("gateway") + "/orders/7", params={"a": "1"})
     assert answer.status_code == 200
     (sent,) = recorder.requests

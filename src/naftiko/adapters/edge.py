@@ -164,7 +164,9 @@ class Edge:
             return
         if header_bytes(scope) > self.limits.max_header_bytes:
             detail = f"request headers are larger than {self.limits.max_header_bytes} bytes"
-            await self._refuse(scope, exchange, 431, detail)
+            # As the serving layer does when headers outgrow the limit mid-read: the
+            # connection of a client sending such headers is not kept for another request.
+            await self._refuse(scope, exchange, 431, detail, close=True)
             return
         declared = declared_length(scope)
         if declared is not None and declared > self.limits.max_body:

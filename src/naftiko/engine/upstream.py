@@ -5,6 +5,7 @@ become UpstreamError (timeout → UpstreamTimeout, the rest → UpstreamUnavaila
 from __future__ import annotations
 
 import asyncio
+import base64
 import errno
 import logging
 import math
@@ -172,13 +173,16 @@ class Upstreams:
         session = self._authority
         if session is None:
             raise UpstreamUnavailable("the authorization server client is not started")
-        login = aiohttp.BasicAuth(*basic) if basic is not None else None
+        # Basic credentials as a header (RFC 7617): the client id and secret arrive already
+        # form-encoded (RFC 6749 §2.3.1), so they are ASCII; aiohttp's `auth=` is deprecated.
+        pair = f"{basic[0]}:{basic[1]}".encode() if basic is not None else None
+        headers = {"Authorization": "Basic " + base64.b64encode(pair).decode()} if pair else None
         try:
             async with session.request(
                 "POST" if form is not None else "GET",
                 url,
                 data=form,
-                auth=login,
+                headers=headers,
                 allow_redirects=False,
                 **via(self._network.proxy(URL(url))),
             ) as response:
