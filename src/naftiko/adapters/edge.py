@@ -21,8 +21,6 @@ that got through — and `Edge` is the ASGI app that serves it. In order, the ed
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import time
 from collections.abc import Sequence
 from email.utils import formatdate
@@ -57,10 +55,6 @@ from naftiko.engine import tracing
 from naftiko.engine.metrics import Metrics
 from naftiko.engine.tracing import Trace
 from naftiko.vocabulary import HTTP_METHODS, SAFE_METHODS
-
-# A caller's id is echoed in headers and logs: printable ASCII, bounded, or we mint our own.
-_REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,200}")
-_TRACEPARENT = re.compile(rb"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 class Endpoint(Protocol):
@@ -381,46 +375,7 @@ class _Inbound:
 
 
 def _trace(headers: list[tuple[bytes, bytes]]) -> _Inbound:
-    request_id = traceparent = None
-    for name, value in headers:
-        if name == b"x-request-id" and _REQUEST_ID.fullmatch(value):
-            request_id = value.decode("ascii")
-        elif name == b"traceparent" and _TRACEPARENT.fullmatch(value.strip()):
-            traceparent = value.strip().decode("ascii")
-    return _Inbound(Trace(request_id or _new_id(), traceparent))
-
-
-class _RandomPool:
-    """Random bytes drawn from `os.urandom` a page at a time (one system call per 256 ids,
-    not one per request); a forked worker starts with a pool of its own."""
-
-    _SIZE = 4096
-
-    def __init__(self) -> None:
-        self._pool = b""
-        self._at = 0
-
-    def take16(self) -> bytes:
-        at = self._at
-        if at + 16 > len(self._pool):
-            self._pool, at = os.urandom(self._SIZE), 0
-        self._at = at + 16
-        return self._pool[at : at + 16]
-
-    def forget(self) -> None:
-        self._pool, self._at = b"", 0
-
-
-_RANDOM = _RandomPool()
-os.register_at_fork(after_in_child=_RANDOM.forget)
-
-
-def _new_id() -> str:
-    """`uuid.uuid4().hex`, the same 122 random bits and version bits, without the UUID object."""
-    raw = bytearray(_RANDOM.take16())
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    return raw.hex()
+    return _Inbound(tracing.inbound(headers))
 
 
 _HOSTS_KEPT = 64
