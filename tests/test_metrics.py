@@ -80,7 +80,7 @@ import sys
 from naftiko.engine.metrics import Metrics
 metrics = Metrics()
 for _ in range(int(sys.argv[1])):
-    metrics.observe("rest", "api", "/orders GET", "200", 0.01)
+    metrics.observe("rest", "/orders GET", "200", 0.01)
 if sys.argv[2] == "show":
     print(metrics.prometheus())
 """

@@ -312,7 +312,7 @@ class Edge:
         elapsed = time.perf_counter() - started
         if not is_counted(state):
             operation = state.get(OPERATION, "-")
-            self.metrics.observe(self.endpoint.kind, self.ns, operation, str(status), elapsed)
+            self.metrics.observe(self.endpoint.kind, operation, str(status), elapsed)
         if not ACCESS.enabled():
             return  # `--log-level warning`: no line, so none of its fields either
         ACCESS.write(

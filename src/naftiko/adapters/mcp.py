@@ -133,7 +133,7 @@ class McpAdapter:
             return result
         finally:
             elapsed = time.perf_counter() - started
-            self.metrics.observe("mcp", self.plan.namespace, name, outcome, elapsed)
+            self.metrics.observe("mcp", name, outcome, elapsed)
             counted()  # over HTTP, this call is the answer's sample, not the edge's
 
     async def _invoke(self, action: Action, arguments: dict[str, Any]) -> dict[str, Any]:

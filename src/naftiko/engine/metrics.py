@@ -91,7 +91,7 @@ class Metrics:
         self._children: dict[tuple[str, ...], _Timed] = {}
         self._gauges: dict[str, Any] = {}
 
-    def observe(self, kind: str, adapter: str, operation: str, status: str, seconds: float) -> None:
+    def observe(self, kind: str, operation: str, status: str, seconds: float) -> None:
         self._count(self._requests, self._durations, (kind, operation, status), seconds)
         if status == "ERROR" or status[:1] == "5":
             self._errors.labels(
