@@ -234,3 +234,40 @@ def test_numbers_in_mcp_arguments_reach_the_upstream_as_written(
         )
     assert response.json()["result"]["isError"] is False
     assert gateway[1].bodies == [b'{"big": 12345678901234567890.123}']
+
+
+def test_an_expect_100_continue_upload_is_told_to_go_on_before_it_sends_its_body(
+    gateway: tuple[Running, Faulty], rest: str
+) -> None:
+    body = b'{"n": 1}'
+    host, port = rest.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(
+            b"POST /record HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Expect: 100-continue\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
+        interim = conn.recv(65536)  # the body is held back until the server asks for it
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n")
+        conn.sendall(body)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert gateway[1].bodies[-1] == body
+
+
+def test_a_head_answer_leaves_at_once_and_the_connection_serves_the_next_request(
+    rest: str,
+) -> None:
+    host, port = rest.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"HEAD /f/ok/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            head += conn.recv(65536)
+        conn.sendall(b"GET /f/ok/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert answer.startswith(b"HTTP/1.1 200 ")

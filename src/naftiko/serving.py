@@ -3,7 +3,8 @@
 descriptor budget, shared out as a connection limit per port.
 
 uvicorn's httptools protocol is kept (its speed is the gateway's); this subclass only adds a
-timer and a byte count around the header phase of each request.
+timer and a byte count around the header phase of each request, and writes an answer's head
+together with what follows it (`_Coalescing`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class ClientLimits:
     max_connections: int = DEFAULT_MAX_CONNECTIONS  # on this port
 
 
+_FINAL_HEAD = b"HTTP/1.1 "  # uvicorn's status line; a 1xx after it is interim
 _LINGER_SECONDS = 1.0
 _MAX_LINGERING = 32
 
@@ -58,12 +60,17 @@ class _GuardedProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not `asyncio.Transport` instances, but have its methods.
-        super().connection_made(cast(asyncio.Transport, transport))
+        self._coalescing = _Coalescing(cast(asyncio.Transport, transport))
+        super().connection_made(cast(asyncio.Transport, self._coalescing))
         if len(self.connections) > self._limits.max_connections:
             self._reject()
             return
         # A connection that never says anything is closed like one that stops mid-header.
         self._arm()
+
+    def on_response_complete(self) -> None:
+        self._coalescing.flush()  # a head that no body followed (HEAD, 204, 304)
+        super().on_response_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -160,8 +167,48 @@ class _GuardedProtocol(HttpToolsProtocol):
         self._awaiting_headers = False
         self._disarm()
         self.transport.write(head + body)
+        self._coalescing.flush()  # whole already: nothing follows it
         if close:
             self.transport.close()
+
+
+class _Coalescing:
+    """The connection's transport, holding an answer's head (uvicorn writes it alone) until
+    the write that follows: head and body leave in one system call, one segment. Besides
+    the saved call, a replica killed between the two writes would leave a balancer with a
+    head and no body, an answer it can neither use nor retry. A head with nothing after it
+    (HEAD, 204) leaves when the answer is complete, or at close; an interim 1xx at once."""
+
+    __slots__ = ("_held", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._held = b""
+
+    def write(self, data: bytes) -> None:
+        if self._held:
+            data, self._held = self._held + data, b""
+        elif data.startswith(_FINAL_HEAD) and data[9:10] != b"1":
+            self._held = bytes(data)
+            return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        if self._held:
+            held, self._held = self._held, b""
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class _Rejections:
