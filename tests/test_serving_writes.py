@@ -25,6 +25,18 @@ class _Wire:
     def is_closing(self) -> bool:
         return self.closed
 
+    def abort(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str) -> None:
+        return None
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
 
 def _coalescing() -> tuple[_Coalescing, _Wire]:
     wire = _Wire()

@@ -179,11 +179,25 @@ class _Coalescing:
     head and no body, an answer it can neither use nor retry. A head with nothing after it
     (HEAD, 204) leaves when the answer is complete, or at close; an interim 1xx at once."""
 
-    __slots__ = ("_held", "_transport")
+    __slots__ = (
+        "_held",
+        "_transport",
+        "abort",
+        "get_extra_info",
+        "is_closing",
+        "pause_reading",
+        "resume_reading",
+    )
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
         self._held = b""
+        # What uvicorn calls on every request, bound once (not found through __getattr__).
+        self.abort = transport.abort
+        self.get_extra_info = transport.get_extra_info
+        self.is_closing = transport.is_closing
+        self.pause_reading = transport.pause_reading
+        self.resume_reading = transport.resume_reading
 
     def write(self, data: bytes) -> None:
         if self._held:
