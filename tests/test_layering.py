@@ -70,8 +70,16 @@ def test_imports_only_point_down_the_layers(path: Path) -> None:
 
 @pytest.mark.parametrize("path", sorted((SRC / "engine").glob("*.py")), ids=lambda p: p.name)
 def test_the_engine_knows_no_protocol(path: Path) -> None:
-    protocols = [n for n in _imports(path) if n.split(".")[0] in ("starlette", "mcp", "uvicorn")]
+    protocols = [
+        n for n in _imports(path) if n.split(".")[0] in ("starlette", "mcp", "mcp_types", "uvicorn")
+    ]
     assert protocols == []
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(SRC)))
+def test_no_module_imports_the_mcp_sdk_which_only_the_tests_use(path: Path) -> None:
+    # MCP is served by adapters/mcp_server.py; the SDK is a dev dependency (real clients).
+    assert [n for n in _imports(path) if n.split(".")[0] in ("mcp", "mcp_types")] == []
 
 
 @pytest.mark.parametrize("path", sorted((SRC / "adapters").glob("*.py")), ids=lambda p: p.name)
