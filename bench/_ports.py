@@ -1,11 +1,21 @@
-"""Ports for the benchmarks' processes: pick a free one, wait (bounded) until one opens."""
+"""What every benchmark shares: the cores its processes are pinned to, free ports and waiting
+for one to open, a process's CPU, and the load average printed beside each table."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import time
 from pathlib import Path
+
+# The gateway on core 0, its upstream and the load on core 1 (when there are two cores).
+PIN = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
+GATEWAY_CPU, LOAD_CPU = ["taskset", "-c", "0"], ["taskset", "-c", "1"]
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def free_port() -> int:

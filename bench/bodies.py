@@ -13,8 +13,6 @@ sampled every 10 ms. Goals (issue 13, goal 5): < 10 MiB extra per request, throu
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -24,13 +22,11 @@ import time
 from pathlib import Path
 
 import yaml
-from _ports import free_port, wait_port
+from _ports import GATEWAY_CPU, LOAD_CPU, PIN, free_port, load_average, wait_port
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
 NAFTIKO = str(Path(sys.executable).with_name("naftiko"))
-PIN = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
-GATEWAY_CPU, LOAD_CPU = ["taskset", "-c", "0"], ["taskset", "-c", "1"]
 
 
 def spec(upstream: str, port: int) -> dict[str, object]:
@@ -111,10 +107,6 @@ def batch(pid: int, url: str, size: int, parallel: int) -> tuple[float, float]:
     if sizes != [size] * parallel or any(p.returncode for p in procs):
         raise RuntimeError(f"incomplete downloads from {url}: {sizes}")
     return size * parallel / elapsed / 1e6, max(peak[0] - before, 0.0) / parallel
-
-
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def main() -> None:

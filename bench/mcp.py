@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from typing import Any
 import anyio
 import httpx2
 import yaml
-from _ports import free_port, wait_port
+from _ports import GATEWAY_CPU, LOAD_CPU, PIN, free_port, load_average, wait_port
 
 HERE = Path(__file__).resolve().parent
 SEED = HERE.parent / "examples" / "groq-batch.yaml"
@@ -47,8 +46,6 @@ ARGUMENTS = {"batch_id": "batch_01"}
 BARE = {"jsonrpc": "2.0", "id": 1, "method": "tools/call"}
 BARE_BODY = json.dumps({**BARE, "params": {"name": TOOLS["naftiko"], "arguments": ARGUMENTS}})
 # Pinned like bench/rest.py: the server under test on core 0, the upstream and wrk on core 1.
-PIN = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
-GATEWAY_CPU, LOAD_CPU = ["taskset", "-c", "0"], ["taskset", "-c", "1"]
 _SKIPPED_HEADERS = {"host", "content-length", "connection", "accept-encoding", "user-agent"}
 
 
@@ -216,10 +213,6 @@ def main() -> None:
         f"median {statistics.median(ratios):.2f}x"
     )
     print(f"pinned: {PIN}; load average (1, 5, 15 min) before / after: {loads[0]} / {loads[1]}")
-
-
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 if __name__ == "__main__":

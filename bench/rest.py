@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import time
 from pathlib import Path
 
 import yaml
-from _ports import cpu_seconds, free_port, wait_port
+from _ports import GATEWAY_CPU, LOAD_CPU, PIN, cpu_seconds, free_port, load_average, wait_port
 
 HERE = Path(__file__).resolve().parent
 SEED = HERE.parent / "examples" / "groq-batch.yaml"
@@ -29,8 +28,6 @@ NAFTIKO = str(Path(sys.executable).with_name("naftiko"))
 PATH = "/v1/openai/v1/batches/batch_01"
 # The gateway under test gets core 0 to itself; the upstream and wrk share core 1. Without
 # pinning, three busy processes on two cores make single rounds vary by +-20%.
-PIN = os.cpu_count() is not None and os.cpu_count() >= 2 and shutil.which("taskset") is not None
-GATEWAY_CPU, LOAD_CPU = ["taskset", "-c", "0"], ["taskset", "-c", "1"]
 
 
 def start(
@@ -157,10 +154,6 @@ def main() -> None:
     print(f"naftiko cold start (command to port open): median {statistics.median(cold):.2f} s")
     print(f"naftiko resident memory after load: {statistics.median(rss):.0f} MiB")
     print(f"pinned: {PIN}; load average (1, 5, 15 min) before / after: {loads[0]} / {loads[1]}")
-
-
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@ per-round ratios last / first. Goal (issue 13, goal 2): within 5% (>= 0.95x).
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -21,19 +19,13 @@ import time
 from pathlib import Path
 
 import yaml
-from _ports import free_port, wait_port
+from _ports import GATEWAY_CPU, LOAD_CPU, PIN, free_port, load_average, wait_port
 from rest import wrk_url
 from validate_1000 import generate
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
 NAFTIKO = str(Path(sys.executable).with_name("naftiko"))
-PIN = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
-GATEWAY_CPU, LOAD_CPU = ["taskset", "-c", "0"], ["taskset", "-c", "1"]
-
-
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def match_costs(operations: int) -> tuple[float, float]:

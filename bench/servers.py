@@ -20,8 +20,8 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from _ports import cpu_seconds, free_port
-from rest import GATEWAY_CPU, LOAD_CPU, PATH, PIN, SEED, load_average, start, wrk
+from _ports import GATEWAY_CPU, LOAD_CPU, PIN, cpu_seconds, free_port, load_average
+from rest import PATH, SEED, start, wrk
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -26,14 +25,12 @@ import urllib.request
 from pathlib import Path
 
 import yaml
-from _ports import free_port, wait_port
+from _ports import GATEWAY_CPU, LOAD_CPU, PIN, free_port, load_average, wait_port
 
 HERE = Path(__file__).resolve().parent
 SEED = HERE.parent / "examples" / "groq-batch.yaml"
 PYTHON = sys.executable
 NAFTIKO = str(Path(sys.executable).with_name("naftiko"))
-PIN = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
-GATEWAY_CPU, LOAD_CPU = ["taskset", "-c", "0"], ["taskset", "-c", "1"]
 TOOLS_LIST = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
 GOALS = {"--version": 0.15, "validate": 0.3, "run (REST + MCP ready)": 0.6, "run RSS (MiB)": 70}
 
@@ -79,10 +76,6 @@ def ready(spec: Path, rest: str, mcp: str) -> tuple[float, float]:
     finally:
         proc.terminate()
         proc.wait(20)
-
-
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def main() -> None:

@@ -10,15 +10,14 @@ Needs `wrk`. Prints requests/s (median of the rounds) and each variant's ratio t
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
-from _ports import free_port
-from rest import GATEWAY_CPU, HERE, LOAD_CPU, NAFTIKO, PIN, PYTHON, SEED, start, wrk
+from _ports import GATEWAY_CPU, LOAD_CPU, PIN, cpu_seconds, free_port
+from rest import HERE, NAFTIKO, PYTHON, SEED, start, wrk
 
 
 def _spec(
@@ -33,12 +32,6 @@ def _spec(
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
-
-
-def _cpu(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -81,11 +74,13 @@ def main() -> None:
                 )
                 try:
                     wrk(port, 1, args.connections)  # warm-up
-                    before = _cpu(proc.pid)
+                    before = cpu_seconds(proc.pid)
                     rate = wrk(port, args.duration, args.connections)
                     results[name].append(rate)
                     # CPU per request: less at the mercy of a shared machine than req/s.
-                    cpu[name].append((_cpu(proc.pid) - before) / (rate * args.duration) * 1e6)
+                    cpu[name].append(
+                        (cpu_seconds(proc.pid) - before) / (rate * args.duration) * 1e6
+                    )
                 finally:
                     proc.terminate()
                     proc.wait(20)
