@@ -8,21 +8,13 @@ import json
 import signal
 import socket
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 
 from tests.support.faulty import Faulty, limits_gateway
-from tests.support.process import Running
-
-
-def _until(condition: Any, bound: float = 10.0) -> None:
-    deadline = time.monotonic() + bound
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
+from tests.support.process import Running, until
 
 
 def _in_background(call: Any) -> tuple[threading.Thread, list[Any]]:
@@ -56,7 +48,7 @@ def test_at_shutdown_uploads_waiting_and_requests_still_running_are_answered_503
                     mcp, json=call, headers={"accept": "application/json, text/event-stream"}
                 )
             )
-            _until(lambda: upstream.attempts["hang"] == 2)
+            until(lambda: upstream.attempts["hang"] == 2, bound=10.0, every=0.02)
             running.process.send_signal(signal.SIGTERM)
             for thread, _ in (rest_call, mcp_call):
                 thread.join(30)

@@ -5,7 +5,6 @@ its located problem logged while the old one keeps serving; SIGHUP and `--watch`
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import httpx2 as httpx
 import yaml
 
 from tests.support.load import Load
-from tests.support.process import naftiko_run
+from tests.support.process import naftiko_run, until
 from tests.support.specs import ORDERS_REST, write_capability
 
 CONTROL = {
@@ -31,14 +30,6 @@ def _orders(count: int, namespace: str = "orders-rest") -> dict[str, Any]:
     rest["namespace"] = namespace
     rest["resources"][0]["operations"][0]["outputParameters"][0]["value"] = count
     return rest
-
-
-def _until(condition: Any, bound: float = 15.0) -> Any:
-    deadline = time.monotonic() + bound
-    while not (value := condition()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-    return value
 
 
 def test_twenty_reloads_under_load_fail_no_request_and_add_then_remove_an_adapter(
@@ -68,8 +59,8 @@ def test_twenty_reloads_under_load_fail_no_request_and_add_then_remove_an_adapte
                     assert httpx.get(extra_url).json() == {"count": 10}
                 if n == 11:
                     assert "1 closed" in answer.json()["detail"]
-                    _until(lambda url=extra_url: _refused(url))
-                _until(lambda count=n: seen.get(count))  # the new version answers
+                    until(lambda url=extra_url: _refused(url))
+                until(lambda count=n: seen.get(count))  # the new version answers
     assert load.failures == []
     assert set(seen) <= set(range(21)) and 20 in seen
     assert "Traceback" not in running.logs()
@@ -97,8 +88,8 @@ def test_a_broken_version_is_refused_with_its_location_and_sighup_and_watch_relo
         assert httpx.get(rest).json() == {"count": 1}
         # A fixed file is picked up by the watcher alone.
         write_capability(tmp_path, CONTROL, _orders(2))
-        _until(lambda: httpx.get(rest).json() == {"count": 2})
+        until(lambda: httpx.get(rest).json() == {"count": 2})
         write_capability(tmp_path, CONTROL, _orders(3))
         running.process.send_signal(signal.SIGHUP)
-        _until(lambda: httpx.get(rest).json() == {"count": 3})
+        until(lambda: httpx.get(rest).json() == {"count": 3})
     assert "Traceback" not in running.logs()

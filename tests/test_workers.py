@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx2 as httpx
 
-from tests.support.process import naftiko_run
+from tests.support.process import naftiko_run, until
 from tests.support.specs import ORDERS_REST, write_capability
 
 CONTROL = {
@@ -20,14 +18,6 @@ CONTROL = {
     "namespace": "control",
     "management": {"health": True, "info": True},
 }
-
-
-def _until(condition: Any, bound: float = 15.0) -> Any:
-    deadline = time.monotonic() + bound
-    while not (value := condition()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-    return value
 
 
 def _get(url: str) -> httpx.Response:
@@ -53,7 +43,7 @@ def test_two_workers_share_the_ports_sum_their_metrics_and_a_killed_one_is_repla
     env = {"PROMETHEUS_MULTIPROC_DIR": str(shared)}
     with naftiko_run(spec, args=("--workers", "2"), env=env, adapters=2) as running:
         control, rest = running.url("control"), running.url("orders-rest")
-        workers = _until(
+        workers = until(
             lambda: (
                 len(_get(control + "/status").json()["workers"]) == 2
                 and _get(control + "/status").json()["workers"]
@@ -66,17 +56,17 @@ def test_two_workers_share_the_ports_sum_their_metrics_and_a_killed_one_is_repla
             assert httpx.get(rest + "/orders", timeout=10).json() == {"count": 2}
         # Each worker's series live in the shared folder (prometheus_client's multi-process
         # mode): whichever worker answers, the figure is the sum over both.
-        _until(lambda: _served(_get(control + "/metrics").text) == 40)
+        until(lambda: _served(_get(control + "/metrics").text) == 40)
         victim = sorted(pids)[0]
         os.kill(victim, signal.SIGKILL)
-        replaced = _until(
+        replaced = until(
             lambda: {w["pid"] for w in _get(control + "/status").json()["workers"]} - pids
         )
         assert len(replaced) == 1
         assert len(_get(control + "/status").json()["workers"]) == 2
         assert httpx.get(rest + "/orders", timeout=10).status_code == 200
         # The dead worker's counters still count: counters never go down.
-        _until(lambda: _served(_get(control + "/metrics").text) == 41)
+        until(lambda: _served(_get(control + "/metrics").text) == 41)
         running.process.send_signal(signal.SIGTERM)
         assert running.process.wait(15) == 0
     logs = running.logs()

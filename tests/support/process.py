@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 NAFTIKO = str(Path(sys.executable).with_name("naftiko"))
 # A bound, not a timing: under a loaded machine (parallel workers, coverage in the child)
@@ -109,3 +109,13 @@ def naftiko_run(
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+def until(condition: Any, bound: float = 15.0, every: float = 0.05) -> Any:
+    """Poll `condition` until it holds (a bounded wait on another process, not a sleep as
+    synchronisation); return its value, or fail the test after `bound` seconds."""
+    deadline = time.monotonic() + bound
+    while not (value := condition()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(every)
+    return value
