@@ -39,8 +39,11 @@ class _Wire:
 
 
 def _coalescing() -> tuple[_Coalescing, _Wire]:
+    """A connection whose request headers are in: its answer's head is next."""
     wire = _Wire()
-    return _Coalescing(cast(asyncio.Transport, cast(Any, wire))), wire
+    transport = _Coalescing(cast(asyncio.Transport, cast(Any, wire)))
+    transport.head_next = True
+    return transport, wire
 
 
 def test_a_head_and_its_body_leave_in_one_write() -> None:
@@ -61,7 +64,16 @@ def test_a_head_without_a_body_leaves_when_flushed_or_closed() -> None:
     transport, wire = _coalescing()
     transport.write(b"HTTP/1.1 204 No Content\r\n\r\n")
     transport.flush()
+    transport.head_next = True
     transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
     transport.close()
     assert wire.writes == [b"HTTP/1.1 204 No Content\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n"]
     assert wire.closed
+
+
+def test_a_body_chunk_that_starts_like_a_status_line_is_not_held_back() -> None:
+    transport, wire = _coalescing()
+    transport.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+    transport.write(b"b\r\nHTTP/1.1 20\r\n")
+    transport.write(b"HTTP/1.1 200 OK, said the log")  # no request waits for a head now
+    assert wire.writes[1:] == [b"HTTP/1.1 200 OK, said the log"]

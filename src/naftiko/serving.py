@@ -103,6 +103,7 @@ class _GuardedProtocol(HttpToolsProtocol):
         self._awaiting_headers = True
 
     def on_headers_complete(self) -> None:
+        self._coalescing.head_next = True  # the next final status line is this answer's head
         self._awaiting_headers = False
         self._header_bytes = 0
         self._disarm()
@@ -184,6 +185,7 @@ class _Coalescing:
         "_transport",
         "abort",
         "get_extra_info",
+        "head_next",
         "is_closing",
         "pause_reading",
         "resume_reading",
@@ -192,6 +194,9 @@ class _Coalescing:
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
         self._held = b""
+        # Set when a request's headers are in: only then is a status line a head (a body
+        # chunk that happens to start with one is never held back).
+        self.head_next = False
         # What uvicorn calls on every request, bound once (not found through __getattr__).
         self.abort = transport.abort
         self.get_extra_info = transport.get_extra_info
@@ -202,8 +207,8 @@ class _Coalescing:
     def write(self, data: bytes) -> None:
         if self._held:
             data, self._held = self._held + data, b""
-        elif data.startswith(_FINAL_HEAD) and data[9:10] != b"1":
-            self._held = bytes(data)
+        elif self.head_next and data.startswith(_FINAL_HEAD) and data[9:10] != b"1":
+            self._held, self.head_next = bytes(data), False
             return
         self._transport.write(data)
 
