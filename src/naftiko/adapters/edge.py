@@ -96,6 +96,7 @@ class Edge:
         self.limits = limits
         self.drain = drain
         self.metrics = metrics
+        self._flight = metrics.in_flight(endpoint.kind)
         self._second = 0
         self._date = b""
         # `Host` values already allowed (the policy is fixed): a client sends the same one
@@ -198,12 +199,13 @@ class Edge:
             REQUEST_BODY.set(body)
             exchange.body = body
         self.drain.running.add(task)
-        self.metrics.entered(self.endpoint.kind)
+        flight = self._flight
+        flight.entered += 1
         try:
             await self.endpoint.handle(scope, receive, exchange.send)
         finally:
             self.drain.running.discard(task)
-            self.metrics.left(self.endpoint.kind)
+            flight.left += 1
 
     async def _browser(
         self,
