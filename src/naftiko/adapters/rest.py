@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Collection, Coroutine
 from typing import Any
 
 from starlette.datastructures import QueryParams
@@ -24,6 +24,8 @@ from naftiko.engine.inputs import Input
 from naftiko.engine.result import Result
 from naftiko.errors import InputError, NaftikoError
 from naftiko.expressions import norm
+
+_OPENAPI_METHODS = ("GET",)
 
 
 class RestAdapter:
@@ -52,11 +54,11 @@ class RestAdapter:
     async def lifespan(self) -> AsyncIterator[None]:
         yield
 
-    def methods_at(self, path: str) -> list[str]:
+    def methods_at(self, path: str) -> Collection[str]:
         """The methods a raw path answers (the edge's 404/405/OPTIONS and CORS preflights)."""
         if path == "/openapi.json":
-            return ["GET"]
-        return sorted(self._table.methods_at(path))
+            return _OPENAPI_METHODS
+        return self._table.methods_at(path)
 
     def header_inputs(self) -> frozenset[str]:
         """Every request header the spec reads (CORS preflights)."""
