@@ -15,7 +15,14 @@ from naftiko.engine.credentials import Credentials
 from naftiko.engine.formats import parse_body
 from naftiko.engine.inputs import Configured, find, validate
 from naftiko.engine.network import Network
-from naftiko.engine.plan import Action, CallStepPlan, LookupStepPlan, Operation, Plan
+from naftiko.engine.plan import (
+    Action,
+    CallStepPlan,
+    LookupStepPlan,
+    Operation,
+    Plan,
+    server_of,
+)
 from naftiko.engine.request import UpstreamRequest, build_request, header_value, param_value
 from naftiko.engine.result import Result
 from naftiko.engine.scope import Scope
@@ -91,7 +98,9 @@ class Engine:
             if action.mode == "ref":
                 result = await self._invoke(action, arguments, stream)
             else:  # the common unit, one coroutine less (what `_invoke` would do)
-                params = self._apply_with(action.with_, validate(action.inputs, arguments))
+                params = validate(action.inputs, arguments)
+                if action.with_:
+                    params = self._apply_with(action.with_, params)
                 result = await self._run(action, params, action, stream)
         except NaftikoError as exc:
             raise redacted(exc, self.redact) from None
@@ -142,7 +151,7 @@ class Engine:
             op = action.operation
             stream = stream and shaper.passthrough and op.fmt == "json"
             # `_send`, without its coroutine: every await layer is paid on each resumption.
-            scope = self._scope(params)
+            scope = Scope(params, self.plan.bindings)
             request = build_request(op, scope)
             response = await self._receive(op.namespace, request, scope, stream, op)
             return self._finish(op, response, shaper, params)
@@ -310,7 +319,10 @@ class Engine:
         finally:
             if self.metrics is not None:
                 elapsed = time.perf_counter() - started
-                self.metrics.upstream(request.method, _server(request.url), status, elapsed)
+                server = op.server if op is not None else None
+                if server is None:
+                    server = server_of(request.url)
+                self.metrics.upstream(request.method, server, status, elapsed)
 
     async def _traced(
         self,
@@ -362,13 +374,6 @@ class Engine:
         authenticated = self.plan.clients[namespace].authentication is not None
         headers = answers.passed_back(response, self.redact)
         return answers.upstream_error(namespace, response, authenticated, headers)
-
-
-def _server(url: str) -> str:
-    """The host an upstream URL names (`server.address`), without parsing the whole URL."""
-    netloc = url.split("/", 3)[2] if "://" in url else ""
-    host = netloc.rpartition("@")[2]
-    return host.rsplit(":", 1)[0] if not host.endswith("]") and ":" in host else host
 
 
 def _correlate(request: UpstreamRequest, context: bool = True) -> None:
