@@ -143,12 +143,16 @@ async def _send_result(result: Result, scope: Scope, receive: Receive, send: Sen
     else:
         # safejson writes a caller's exact decimals back as they were read.
         body = safejson.dumps(result.body, ensure_ascii=False, separators=(",", ":")).encode()
-    headers = _raw_headers(result.headers)
-    names = {name for name, _ in headers}
-    if b"content-length" not in names:
-        headers.append((b"content-length", str(len(body)).encode()))
-    if b"content-type" not in names:
-        headers.append((b"content-type", _media_type(result.content_type)))
+    length = str(len(body)).encode()
+    if not result.headers:  # nothing passed back: only the two this function adds
+        headers = [(b"content-length", length), (b"content-type", _media_type(result.content_type))]
+    else:
+        headers = _raw_headers(result.headers)
+        names = {name for name, _ in headers}
+        if b"content-length" not in names:
+            headers.append((b"content-length", length))
+        if b"content-type" not in names:
+            headers.append((b"content-type", _media_type(result.content_type)))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -161,9 +165,19 @@ def _raw_headers(given: tuple[tuple[str, str], ...]) -> list[tuple[bytes, bytes]
 
 
 def _media_type(media_type: str) -> bytes:
-    if media_type.startswith("text/") and "charset=" not in media_type.lower():
-        media_type += "; charset=utf-8"
-    return media_type.encode("latin-1")
+    known = _MEDIA_TYPES.get(media_type)
+    if known is not None:
+        return known
+    value = media_type
+    if value.startswith("text/") and "charset=" not in value.lower():
+        value += "; charset=utf-8"
+    encoded = value.encode("latin-1")
+    if len(_MEDIA_TYPES) < 256:  # an upstream sends the same few; bounded all the same
+        _MEDIA_TYPES[media_type] = encoded
+    return encoded
+
+
+_MEDIA_TYPES: dict[str, bytes] = {}
 
 
 def _render(result: Result) -> Response:
@@ -180,14 +194,16 @@ def _render(result: Result) -> Response:
 
 
 class _Inputs:
-    """A route's caller inputs as `_arguments` walks them: each with its normalised name,
-    and whether a lone `in: body` input stands for the whole body."""
+    """A route's caller inputs as `_arguments` walks them: each with the route's path
+    variable that stands for it (the last one with its normalised name, as a dict of them
+    would keep), and whether a lone `in: body` input stands for the whole body."""
 
     __slots__ = ("lone", "specs")
 
     def __init__(self, route: Route) -> None:
         inputs = route.action.caller_inputs
-        self.specs = tuple((spec, norm(spec.name)) for spec in inputs)
+        in_path = {norm(name): name for _, name in route.variables}
+        self.specs = tuple((spec, in_path.get(norm(spec.name))) for spec in inputs)
         # Only a lone `in: body` input can stand for the whole body; one of several that the
         # caller left out is absent, not the whole body (issue 11, point 3).
         self.lone = sum(1 for i in inputs if i.location == "body") == 1
@@ -199,15 +215,15 @@ def _arguments(
     """Each input the operation declares (or the dialect derives) from where the request
     carries it, and nothing else: an undeclared parameter never reaches a template. A value
     in the URL path wins over a query parameter or body field of the same name."""
-    body = _body(raw)
-    path = {norm(name): value for name, value in variables.items()}
+    body = _body(raw) if raw else None
     query = request.query_params if request.scope["query_string"] else None
     arguments: dict[str, Any] = {}
     lone = inputs.lone
-    for spec, key in inputs.specs:
-        if key in path or spec.location == "path":
-            if key in path:
-                arguments[spec.name] = path[key]
+    for spec, variable in inputs.specs:
+        if variable is not None:
+            arguments[spec.name] = variables[variable]
+            continue
+        if spec.location == "path":
             continue
         value: Any = None
         if spec.location == "query":

@@ -61,6 +61,8 @@ class _StaleConnection(Exception):
         self.pooled = pooled
 
 
+_DIRECT: dict[str, Any] = {}  # aiohttp's proxy arguments without a proxy: none
+
 # Whether the current attempt went out on a connection taken from the pool.
 _POOLED: ContextVar[bool] = ContextVar("naftiko_pooled", default=False)
 
@@ -225,15 +227,20 @@ class Upstreams:
         request.attempts += 1
         # The URL is already percent-encoded per segment; yarl must not re-quote it.
         url = URL(request.full_url(), encoded=True)
-        proxy = self._network.proxy(url)
+        network = self._network
+        proxy = network.proxy(url) if network.proxies.by_scheme else None
+        if proxy is None:  # no proxy arguments to work out (the common case)
+            headers, options = request.headers, _DIRECT
+        else:
+            headers, options = proxied_headers(request.headers, proxy, url), via(proxy)
         try:
             response = await session.request(
                 request.method,
                 url,
-                headers=proxied_headers(request.headers, proxy, url) or None,
+                headers=headers or None,
                 data=request.body,
                 allow_redirects=request.method in ("GET", "HEAD"),
-                **via(proxy),
+                **options,
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self._note_descriptors(exc)
