@@ -72,7 +72,6 @@ class RestAdapter:
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Routing, the engine call and the error answer in one coroutine: each await layer
         # is paid again every time the request resumes.
-        request = Request(scope, receive)
         answer: Response | Result
         try:
             # Match on the raw path: `%2F` inside a value must not become a path separator.
@@ -80,7 +79,7 @@ class RestAdapter:
             if path == "/openapi.json":
                 answer = Response(self._openapi, media_type="application/json")
             else:
-                answer = await self._dispatch(request, scope, path)
+                answer = await self._dispatch(scope, receive, path)
         except NaftikoError as exc:
             answer = error_response(exc)
         if isinstance(answer, Result):
@@ -89,7 +88,7 @@ class RestAdapter:
             await answer(scope, receive, send)
 
     def _dispatch(
-        self, request: Request, scope: Scope, path: str
+        self, scope: Scope, receive: Receive, path: str
     ) -> Coroutine[Any, Any, Response | Result]:
         """The route's engine call, not yet awaited (`handle` awaits it: no extra layer)."""
         route, variables, _, name = self._table.match(scope["method"], path)
@@ -97,11 +96,14 @@ class RestAdapter:
             return _ready(problem(404, f"no resource at {scope['path']}"))
         scope["state"][OPERATION] = name
         if route.forward_namespace is not None:
-            return self._forward(route, request, variables)
+            return self._forward(route, Request(scope, receive), variables)
         if has_body(scope):
-            return self._invoke_with_body(route, request, variables)
+            return self._invoke_with_body(route, Request(scope, receive), variables)
         # The edge has read any body there is (and replays it); without one, nothing to ask.
-        arguments = _arguments(self._inputs[id(route)], request, variables, b"")
+        inputs = self._inputs[id(route)]
+        # Headers, cookies and the query are parsed only for a route that reads them.
+        request = Request(scope, receive) if inputs.reads_request else None
+        arguments = _arguments(inputs, request, variables, b"")
         return self.engine.invoke(route.action, arguments, stream=True)
 
     async def _invoke_with_body(
@@ -198,25 +200,30 @@ class _Inputs:
     variable that stands for it (the last one with its normalised name, as a dict of them
     would keep), and whether a lone `in: body` input stands for the whole body."""
 
-    __slots__ = ("lone", "specs")
+    __slots__ = ("lone", "reads_request", "specs")
 
     def __init__(self, route: Route) -> None:
         inputs = route.action.caller_inputs
         in_path = {norm(name): name for _, name in route.variables}
         self.specs = tuple((spec, in_path.get(norm(spec.name))) for spec in inputs)
+        # Whether any input may come from the query, a header or a cookie.
+        self.reads_request = any(
+            variable is None and spec.location not in ("path", "body")
+            for spec, variable in self.specs
+        )
         # Only a lone `in: body` input can stand for the whole body; one of several that the
         # caller left out is absent, not the whole body (issue 11, point 3).
         self.lone = sum(1 for i in inputs if i.location == "body") == 1
 
 
 def _arguments(
-    inputs: _Inputs, request: Request, variables: dict[str, str], raw: bytes
+    inputs: _Inputs, request: Request | None, variables: dict[str, str], raw: bytes
 ) -> dict[str, Any]:
     """Each input the operation declares (or the dialect derives) from where the request
     carries it, and nothing else: an undeclared parameter never reaches a template. A value
     in the URL path wins over a query parameter or body field of the same name."""
     body = _body(raw) if raw else None
-    query = request.query_params if request.scope["query_string"] else None
+    query = request.query_params if request is not None and request.scope["query_string"] else None
     arguments: dict[str, Any] = {}
     lone = inputs.lone
     for spec, variable in inputs.specs:
@@ -229,8 +236,10 @@ def _arguments(
         if spec.location == "query":
             value = _query(query, spec)
         elif spec.location == "header":
+            assert request is not None  # `_Inputs.reads_request`
             value = request.headers.get(spec.name)
         elif spec.location == "cookie":
+            assert request is not None
             value = request.cookies.get(spec.name)
         elif spec.location == "body":
             value = _from_body(spec, body, lone)

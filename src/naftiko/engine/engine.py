@@ -355,17 +355,16 @@ class Engine:
         if status >= 400:
             return self._upstream_error(op.namespace, response)
         headers = answers.passed_back(response, self.redact)
+        content_type = response.content_type
         if response.stream is not None:
             return Result(
-                status, stream=response.stream, content_type=response.content_type, headers=headers
+                status, stream=response.stream, content_type=content_type, headers=headers
             )
         if not response.body:
             return Result(status, None, headers=headers)
-        if op.fmt == "json" and _is_json(response.content_type) and shaper.passthrough:
+        if op.fmt == "json" and _is_json(content_type) and shaper.passthrough:
             # Nothing to reshape: the upstream's JSON bytes (and media type) go out untouched.
-            return Result(
-                status, raw=response.body, content_type=response.content_type, headers=headers
-            )
+            return Result(status, raw=response.body, content_type=content_type, headers=headers)
         root = parse_body(response.body, op.fmt, output_schema=op.output_schema)
         mapped = outputs.map_outputs(shaper.outputs, root, self._scope(params))
         return Result(status, mapped, headers=headers)

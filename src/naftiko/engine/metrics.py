@@ -94,7 +94,12 @@ class Metrics:
     def observe(self, kind: str, operation: str, status: str, seconds: float) -> None:
         key = (kind, operation, status)
         tally = self._tallies.get(key) or self._tally(self._requests, self._durations, key)
-        tally.add(seconds)
+        if self._directory is None:  # `_Tally.add`, without its call (once per request)
+            tally.count += 1
+            tally.sum += seconds
+            tally.buckets[bisect_left(tally.bounds, seconds)] += 1
+        else:
+            tally.add(seconds)
         if status == "ERROR" or status[:1] == "5":
             self._errors.labels(
                 kind, operation, "tool_error" if status == "ERROR" else status
@@ -110,7 +115,12 @@ class Metrics:
         else:
             key = (method, server, str(status), "")
         tally = self._tallies.get(key) or self._tally(self._client, self._client_durations, key)
-        tally.add(seconds)
+        if self._directory is None:  # as in `observe`
+            tally.count += 1
+            tally.sum += seconds
+            tally.buckets[bisect_left(tally.bounds, seconds)] += 1
+        else:
+            tally.add(seconds)
 
     def _tally(self, counter: Any, histogram: Any, key: tuple[str, ...]) -> _Tally:
         """The counter and histogram children of `key` (request keys have three labels,
@@ -163,19 +173,19 @@ class _Tally:
     bound >= the value; the last bound is +Inf), and `flush` writes the same per-bucket
     counts `observe` would have, so the exposition is the library's own."""
 
-    __slots__ = ("_bounds", "_buckets", "_children", "buckets", "count", "sum")
+    __slots__ = ("_children", "bounds", "buckets", "count", "sum")
 
     def __init__(self, counter: Any, histogram: Any) -> None:
         self._children = (_value(counter), histogram._sum, histogram._buckets)
-        self._bounds = histogram._upper_bounds
+        self.bounds = histogram._upper_bounds
         self.count = 0
         self.sum = 0.0
-        self.buckets = [0] * len(self._bounds)
+        self.buckets = [0] * len(self.bounds)
 
     def add(self, seconds: float) -> None:
         self.count += 1
         self.sum += seconds
-        self.buckets[bisect_left(self._bounds, seconds)] += 1
+        self.buckets[bisect_left(self.bounds, seconds)] += 1
 
     def flush(self) -> None:
         # Totals, not deltas: a read racing a request (another thread) shows it or not.
@@ -197,7 +207,7 @@ class _Shared(_Tally):
         count, total, buckets = self._children
         count.inc(1)
         total.inc(seconds)
-        buckets[bisect_left(self._bounds, seconds)].inc(1)
+        buckets[bisect_left(self.bounds, seconds)].inc(1)
 
     def flush(self) -> None:
         return  # already written

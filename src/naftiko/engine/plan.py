@@ -76,7 +76,7 @@ class Operation:
     description: str | None = None
     url_segments: tuple[tuple[str | Var, str], ...] = ()
 
-    @property
+    @cached_property
     def idempotent(self) -> bool:
         return self.method in IDEMPOTENT_METHODS
 

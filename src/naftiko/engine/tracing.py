@@ -10,7 +10,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from typing import NamedTuple, TypeVar
 
 
@@ -63,17 +63,11 @@ def _holding(var: ContextVar[_T], value: _T) -> Iterator[None]:
         var.reset(token)
 
 
-def enter(trace: Trace) -> Token[Trace | None]:
-    """`tracing` without the context manager (the edge's hot path): `leave` with the token."""
-    return _current.set(trace)
-
-
-def leave(token: Token[Trace | None]) -> None:
-    _current.reset(token)
-
-
-def current() -> Trace | None:
-    return _current.get()
+# The edge's hot path (`tracing` without its context manager: `enter`, then `leave` with the
+# token) and the readers: the context variable's own methods, so no Python call wraps them.
+enter = _current.set
+leave = _current.reset
+current = _current.get
 
 
 class TraceIds(logging.Filter):
