@@ -358,9 +358,15 @@ class _Exchange:
             self.started = True
             self.status = message["status"]
             headers = message.get("headers", [])
-            # An upstream's own X-Request-Id (passed back) is the one its vendor knows.
-            names = {key.lower() for key, _ in headers}
-            mine = [(k, v) for k, v in self.extra if k not in names]
+            mine = self.extra
+            # An upstream's own X-Request-Id (passed back) is the one its vendor knows. Only
+            # the two stamps (no CORS headers): a plain loop finds any clash, no sets built.
+            clash = len(mine) != 2
+            for key, _ in headers:
+                if clash or key.lower() in _STAMPED:
+                    names = {key.lower() for key, _ in headers}
+                    mine = [(k, v) for k, v in mine if k not in names]
+                    break
             self._pending = {**message, "headers": [*headers, *mine]}
             return
         if self._pending is not None:
@@ -370,6 +376,7 @@ class _Exchange:
 
 
 _HOSTS_KEPT = 64
+_STAMPED = frozenset({b"date", b"x-request-id"})  # what the edge puts on every answer
 
 
 def _raw_path(scope: Scope) -> str:

@@ -206,45 +206,43 @@ class Upstreams:
         """One upstream call (the engine has applied credentials). With `stream`, a
         successful JSON body is left on the wire (`UpstreamResponse.stream`) for the caller
         to pass on chunk by chunk."""
-        try:
-            return await self._attempt(namespace, request, stream)
-        except _StaleConnection as exc:
-            if not (exc.pooled and request.idempotent):
-                raise UpstreamUnavailable(f"upstream {namespace!r} closed the connection") from None
-        # A pooled keep-alive connection the upstream had already closed: one retry, and only
-        # for idempotent methods (a POST is never sent twice).
-        try:
-            return await self._attempt(namespace, request, stream)
-        except _StaleConnection:
-            raise UpstreamUnavailable(f"upstream {namespace!r} closed the connection") from None
-
-    async def _attempt(
-        self, namespace: str, request: UpstreamRequest, stream: bool
-    ) -> UpstreamResponse:
+        # One coroutine for the attempts and the answer: every await layer is paid again each
+        # time the call resumes.
         session = self._sessions.get(namespace)
         if session is None:
             raise UpstreamUnavailable(f"upstream {namespace!r} is not started")
-        request.attempts += 1
-        # The URL is already percent-encoded per segment; yarl must not re-quote it.
-        url = URL(request.full_url(), encoded=True)
-        network = self._network
-        proxy = network.proxy(url) if network.proxies.by_scheme else None
-        if proxy is None:  # no proxy arguments to work out (the common case)
-            headers, options = request.headers, _DIRECT
-        else:
-            headers, options = proxied_headers(request.headers, proxy, url), via(proxy)
-        try:
-            response = await session.request(
-                request.method,
-                url,
-                headers=headers or None,
-                data=request.body,
-                allow_redirects=request.method in ("GET", "HEAD"),
-                **options,
-            )
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            self._note_descriptors(exc)
-            raise _failure(namespace, exc, proxy) from None
+        retried = False
+        while True:
+            request.attempts += 1
+            # The URL is already percent-encoded per segment; yarl must not re-quote it.
+            url = URL(request.full_url(), encoded=True)
+            network = self._network
+            proxy = network.proxy(url) if network.proxies.by_scheme else None
+            if proxy is None:  # no proxy arguments to work out (the common case)
+                headers, options = request.headers, _DIRECT
+            else:
+                headers, options = proxied_headers(request.headers, proxy, url), via(proxy)
+            try:
+                response = await session.request(
+                    request.method,
+                    url,
+                    headers=headers or None,
+                    data=request.body,
+                    allow_redirects=request.method in ("GET", "HEAD"),
+                    **options,
+                )
+                break
+            except _StaleConnection as exc:
+                # A pooled keep-alive connection the upstream had already closed: one retry,
+                # and only for idempotent methods (a POST is never sent twice).
+                if retried or not (exc.pooled and request.idempotent):
+                    raise UpstreamUnavailable(
+                        f"upstream {namespace!r} closed the connection"
+                    ) from None
+                retried = True
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                self._note_descriptors(exc)
+                raise _failure(namespace, exc, proxy) from None
         handed_on = False
         try:
             if response.status == 407 and proxy is not None:
