@@ -180,7 +180,9 @@ class Edge:
                 await self._answer(scope, exchange, metadata)
                 return
         method = scope["method"]
-        taken = self.endpoint.methods_at(_raw_path(scope))
+        # `_raw_path`, inline (once per request).
+        path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        taken = self.endpoint.methods_at(path)
         # The common case (the method is among the path's), decided without building `Allow`.
         common = method in taken and method != "OPTIONS" and "*" not in taken
         if not common and not await self._route(scope, exchange, taken):

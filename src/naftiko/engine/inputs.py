@@ -65,7 +65,7 @@ def find(arguments: Mapping[str, Any], name: str) -> tuple[bool, Any]:
         return True, arguments[name]
     wanted = norm(name)
     for key, value in arguments.items():
-        if norm(key) == wanted:
+        if key.replace("-", "_") == wanted:  # `norm(key)`, without a call per key
             return True, value
     return False, None
 
