@@ -11,21 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
-import kubernetes_validate
 import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from deploy import render
 from naftiko.model import ExposesControl
 from naftiko.settings import Settings
 from naftiko.spec.loader import load
 from tests.support.process import naftiko_run
+from tests.support.yamlio import dump_yaml, load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-# The oldest Kubernetes the chart declares (Chart.yaml kubeVersion) and the newest schemas.
-KUBERNETES = ["1.25.0", kubernetes_validate.latest_version()]
 
 
 def _documents(text: str) -> list[dict[str, Any]]:
@@ -37,8 +34,12 @@ def _kind(documents: list[dict[str, Any]], kind: str) -> dict[str, Any]:
 
 
 def _schema_errors(documents: list[dict[str, Any]]) -> list[str]:
+    # Imported here, as `deploy.render` (helm) is, not by every test worker's collection.
+    import kubernetes_validate
+
     errors = []
-    for version in KUBERNETES:
+    # The oldest Kubernetes the chart declares (Chart.yaml kubeVersion) and the newest schemas.
+    for version in ["1.25.0", kubernetes_validate.latest_version()]:
         for document in documents:
             try:
                 kubernetes_validate.validate(document, version, strict=True)
@@ -50,10 +51,14 @@ def _schema_errors(documents: list[dict[str, Any]]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def manifests() -> list[dict[str, Any]]:
+    from deploy import render
+
     return _documents(render.MANIFESTS.read_text())
 
 
 def test_the_chart_passes_helm_lint_and_renders_exactly_the_committed_manifests() -> None:
+    from deploy import render
+
     assert render.lint() == []
     assert render.render() == render.MANIFESTS.read_text(), "run `python deploy/render.py`"
 
@@ -83,6 +88,8 @@ def test_the_schema_check_refuses_a_misspelt_field(manifests: list[dict[str, Any
 
 
 def test_chart_options_render_valid_objects(tmp_path: Path) -> None:
+    from deploy import render
+
     orders = "naftiko: 1.0.0-alpha2\n"
     values = {
         "autoscaling": {"enabled": False},
@@ -161,10 +168,10 @@ def test_the_probes_answer_on_the_control_port_of_the_spec_the_config_map_carrie
     assert [a for a in args[1:] if a.startswith("/specs/")] == [f"/specs/{n}" for n in config]
     # The pod's command, on loopback and free ports instead of the pod's fixed ones.
     for path in specs:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
         for adapter in data["capability"]["exposes"]:
             adapter["port"] = 0
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        path.write_text(dump_yaml(data, sort_keys=False))
     flags = [a for a in args[1:] if not a.startswith("/specs/") and a not in ("--host", "0.0.0.0")]
     env = {"GROQ_API_KEY": "gsk_test"}
     with naftiko_run(*specs, args=tuple(flags), env=env, adapters=len(ports)) as running:

@@ -7,22 +7,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2 as httpx
 import pytest
-import yaml
 from joserfc.jwk import RSAKey
-from mcp import Client
-from mcp.client.auth import OAuthClientProvider
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import (
-    AuthorizationCodeResult,
-    OAuthClientInformationFull,
-    OAuthClientMetadata,
-    OAuthToken,
-)
 from pydantic import AnyUrl
 
 from naftiko.errors import SpecError
@@ -42,6 +32,11 @@ from tests.support.problems import problem_body
 from tests.support.process import Running, naftiko_run
 from tests.support.servers import Recorder
 from tests.support.specs import ORDERS_REST, seed_for
+from tests.support.yamlio import dump_yaml
+
+if TYPE_CHECKING:
+    # The MCP SDK is imported by the test that drives its client, not at collection.
+    from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthToken
 
 RESOURCE = "https://api.example/orders"
 PRM_URL = "https://api.example/.well-known/oauth-protected-resource/orders"
@@ -143,7 +138,7 @@ def gateway(
     }
     folder = tmp_path_factory.mktemp("oauth")
     spec = folder / "oauth.yaml"
-    spec.write_text(yaml.safe_dump(document, sort_keys=False))
+    spec.write_text(dump_yaml(document, sort_keys=False))
     # The seed, its MCP adapter protected by oauth2 as a remote deployment would be.
     seed_auth = {
         "type": "oauth2",
@@ -372,7 +367,7 @@ def test_an_oauth2_adapter_without_an_audience_or_resource_does_not_load(
     auth = {"type": "oauth2", "authorizationServerUri": "https://as.example"}
     spec = tmp_path / "no-audience.yaml"
     document = {"naftiko": "1.0.0-alpha2", "capability": {"exposes": [_rest("r", auth)]}}
-    spec.write_text(yaml.safe_dump(document))
+    spec.write_text(dump_yaml(document))
     with pytest.raises(SpecError, match="needs an `audience` or a `resource`"):
         load(spec)
 
@@ -411,6 +406,8 @@ class _Browser:
         self.redirect = answer.headers["location"]
 
     async def callback(self) -> AuthorizationCodeResult:
+        from mcp.shared.auth import AuthorizationCodeResult
+
         query = parse_qs(urlsplit(self.redirect).query)
         return AuthorizationCodeResult(code=query["code"][0], state=query["state"][0])
 
@@ -423,6 +420,11 @@ async def test_the_mcp_sdk_client_authorizes_through_the_metadata_and_calls_a_se
     recorder: Recorder,
     mode: str,
 ) -> None:
+    from mcp import Client
+    from mcp.client.auth import OAuthClientProvider
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared.auth import OAuthClientMetadata
+
     endpoint = f"http://127.0.0.1:{seed_port}/mcp"
     browser, storage = _Browser(), _Memory()
     provider = OAuthClientProvider(

@@ -10,13 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2 as httpx
-import openai
 import pytest
-import yaml
-from mcp_types import CallToolResult
 from typer.testing import CliRunner
 
 from naftiko.cli import app
@@ -26,6 +23,11 @@ from tests.support.mcp_client import mcp_http
 from tests.support.microcks import LEGACY_OPENAPI, REGISTRY_OPENAPI, serve_openapi_mock_in_thread
 from tests.support.servers import Recorder, serve_app
 from tests.support.threaded import Gateway, naftiko_thread
+from tests.support.yamlio import dump_yaml, load_yaml
+
+if TYPE_CHECKING:
+    import openai
+    from mcp_types import CallToolResult
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openapi"
 GROQ = FIXTURES / "groqcloud-batches.yaml"
@@ -42,11 +44,11 @@ def imported(source: Path, folder: Path, upstream: str, *args: str) -> Path:
         app, ["import", "openapi", str(source), "--capability", "-o", str(out), *args]
     )
     assert done.exit_code == 0, done.output
-    data = yaml.safe_load(out.read_text())
+    data = load_yaml(out.read_text())
     data["capability"]["consumes"][0]["baseUri"] = upstream
     for adapter in data["capability"]["exposes"]:
         adapter["port"] = 0
-    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    out.write_text(dump_yaml(data, sort_keys=False))
     checked = runner.invoke(app, ["validate", str(out)])
     assert checked.exit_code == 0, checked.output
     return out
@@ -74,6 +76,8 @@ def groq_gateway(groq: Path) -> Iterator[Gateway]:
 
 @pytest.fixture
 def client(groq_gateway: Gateway) -> openai.OpenAI:
+    import openai  # here, not at collection: the SDK takes ~0.4 s to import
+
     base = groq_gateway.url("groq-rest") + "/openai/v1"
     return openai.OpenAI(api_key="caller-key", base_url=base, max_retries=0)
 
