@@ -39,7 +39,7 @@ from naftiko.adapters.common import (
     log,
     problem,
 )
-from naftiko.adapters.head import Head, read_head
+from naftiko.adapters.edge_head import Head, read_head
 from naftiko.adapters.limits import (
     REQUEST_BODY,
     BodyLimits,
