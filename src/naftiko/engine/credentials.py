@@ -52,7 +52,13 @@ class Credentials:
         if static is not None:
             # Defaults, as a session's headers are: a header the operation sets itself wins.
             headers = request.headers
-            if not headers:
+            names = static.names
+            clash = False
+            for name in headers:  # a loop, not a set of every name: usually none in common
+                if name.lower() in names:
+                    clash = True
+                    break
+            if not clash:
                 headers.update(static.headers)
             else:
                 taken = {name.lower() for name in headers}

@@ -101,7 +101,17 @@ class Engine:
                 params = validate(action.inputs, arguments)
                 if action.with_:
                     params = self._apply_with(action.with_, params)
-                result = await self._run(action, params, action, stream)
+                op = action.operation
+                if action.mode == "call" and op is not None:
+                    # `_run`'s call, one coroutine less again (each layer is paid on every
+                    # resumption of the request).
+                    stream = stream and action.passthrough and op.fmt == "json"
+                    scope = Scope(params, self.plan.bindings)
+                    request = build_request(op, scope)
+                    response = await self._receive(op.namespace, request, scope, stream, op)
+                    result = self._finish(op, response, action, params)
+                else:
+                    result = await self._run(action, params, action, stream)
         except NaftikoError as exc:
             raise redacted(exc, self.redact) from None
         return self._masked(result)
