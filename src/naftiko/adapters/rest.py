@@ -10,7 +10,7 @@ from typing import Any
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 import naftiko.safejson as safejson
 from naftiko.adapters.auth_gate import Gate
@@ -83,7 +83,13 @@ class RestAdapter:
         except NaftikoError as exc:
             answer = error_response(exc)
         if isinstance(answer, Result):
-            await _send_result(answer, scope, receive, send)
+            whole = _whole(answer)
+            if whole is None:
+                await _render(answer)(scope, receive, send)
+            else:
+                start, body = whole
+                await send(start)
+                await send(body)
         else:
             await answer(scope, receive, send)
 
@@ -130,16 +136,15 @@ async def _ready(answer: Response) -> Response:
     return answer
 
 
-async def _send_result(result: Result, scope: Scope, receive: Receive, send: Send) -> None:
-    """A whole body goes out as two ASGI messages built here, with the headers Starlette's
-    Response would give it; streams and bodiless answers go through `_render`."""
+def _whole(result: Result) -> tuple[Message, Message] | None:
+    """A whole body's two ASGI messages, with the headers Starlette's Response would give
+    it (a plain function: no coroutine of its own); None for streams and bodiless answers,
+    which go through `_render`."""
     status = result.status
     if result.stream is not None or (result.raw is None and result.body is None):
-        await _render(result)(scope, receive, send)
-        return
+        return None
     if status < 200 or status in (204, 304):
-        await _render(result)(scope, receive, send)
-        return
+        return None
     if result.raw is not None:
         body = result.raw
     else:
@@ -155,8 +160,10 @@ async def _send_result(result: Result, scope: Scope, receive: Receive, send: Sen
             headers.append((b"content-length", length))
         if b"content-type" not in names:
             headers.append((b"content-type", _media_type(result.content_type)))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    return (
+        {"type": "http.response.start", "status": status, "headers": headers},
+        {"type": "http.response.body", "body": body},
+    )
 
 
 def _raw_headers(given: tuple[tuple[str, str], ...]) -> list[tuple[bytes, bytes]]:
