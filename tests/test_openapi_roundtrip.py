@@ -17,7 +17,7 @@ import openai
 import pytest
 import yaml
 from mcp_types import CallToolResult
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from naftiko.cli import app
 from tests.support.echo import echo_app

@@ -1,5 +1,5 @@
 """The `naftiko` command's entry (and `python -m naftiko`): `--version` is answered here,
-before the CLI and typer are imported (~0.1 s); every other command goes to `naftiko.cli`."""
+before the CLI (click) is imported; every other command goes to `naftiko.cli`."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from naftiko.cli import app
 from tests.support.echo import echo_app

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from naftiko.cli import app
 from naftiko.model import ExposesMcp, ExposesRest
