@@ -16,8 +16,8 @@ import httpx2 as httpx
 import openai
 import pytest
 import yaml
-from mcp_types import CallToolResult
 from click.testing import CliRunner
+from mcp_types import CallToolResult
 
 from naftiko.cli import app
 from tests.support.echo import echo_app
