@@ -11,21 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
-import kubernetes_validate
 import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from deploy import render
 from naftiko.model import ExposesControl
 from naftiko.settings import Settings
 from naftiko.spec.loader import load
 from tests.support.process import naftiko_run
 
 ROOT = Path(__file__).resolve().parent.parent
-# The oldest Kubernetes the chart declares (Chart.yaml kubeVersion) and the newest schemas.
-KUBERNETES = ["1.25.0", kubernetes_validate.latest_version()]
 
 
 def _documents(text: str) -> list[dict[str, Any]]:
@@ -37,8 +33,12 @@ def _kind(documents: list[dict[str, Any]], kind: str) -> dict[str, Any]:
 
 
 def _schema_errors(documents: list[dict[str, Any]]) -> list[str]:
+    # Imported here, as `deploy.render` (helm) is, not by every test worker's collection.
+    import kubernetes_validate
+
     errors = []
-    for version in KUBERNETES:
+    # The oldest Kubernetes the chart declares (Chart.yaml kubeVersion) and the newest schemas.
+    for version in ["1.25.0", kubernetes_validate.latest_version()]:
         for document in documents:
             try:
                 kubernetes_validate.validate(document, version, strict=True)
@@ -50,10 +50,14 @@ def _schema_errors(documents: list[dict[str, Any]]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def manifests() -> list[dict[str, Any]]:
+    from deploy import render
+
     return _documents(render.MANIFESTS.read_text())
 
 
 def test_the_chart_passes_helm_lint_and_renders_exactly_the_committed_manifests() -> None:
+    from deploy import render
+
     assert render.lint() == []
     assert render.render() == render.MANIFESTS.read_text(), "run `python deploy/render.py`"
 
@@ -83,6 +87,8 @@ def test_the_schema_check_refuses_a_misspelt_field(manifests: list[dict[str, Any
 
 
 def test_chart_options_render_valid_objects(tmp_path: Path) -> None:
+    from deploy import render
+
     orders = "naftiko: 1.0.0-alpha2\n"
     values = {
         "autoscaling": {"enabled": False},

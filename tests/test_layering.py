@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -43,9 +44,16 @@ def _layer(module: str) -> str:
     return module.split(".")[1] if module.count(".") else module
 
 
+@cache
+def _tree(path: Path) -> list[ast.AST]:
+    """Every node of a module, parsed once for all the tests that read it."""
+    return list(ast.walk(ast.parse(path.read_text())))
+
+
+@cache
 def _imports(path: Path) -> list[str]:
     names = []
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _tree(path):
         if isinstance(node, ast.ImportFrom) and node.module:
             names.append(node.module)
         elif isinstance(node, ast.Import):
@@ -118,7 +126,7 @@ def test_only_expressions_parses_template_braces(path: Path) -> None:
         return
     braces = [
         node.lineno
-        for node in ast.walk(ast.parse(path.read_text()))
+        for node in _tree(path)
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and isinstance(node.func.value, ast.Name)

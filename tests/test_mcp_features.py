@@ -12,15 +12,13 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 import yaml
-from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, TextContent, TextResourceContents
 
 from naftiko.adapters.mcp_content import RESOURCE_NOT_FOUND
 from naftiko.engine.upstream import Timeouts
 from naftiko.settings import Settings
 from tests.support.echo import echo_app
 from tests.support.groq import TOKEN, batch
-from tests.support.mcp_client import mcp_http, rpc
+from tests.support.mcp_client import INVALID_PARAMS, mcp_http, rpc
 from tests.support.servers import Recorder, serve_app
 from tests.support.specs import SEED
 from tests.support.threaded import Gateway, naftiko_thread
@@ -176,6 +174,8 @@ def docs(gateway: Gateway) -> str:
 
 
 def _text(content: object) -> str:
+    from mcp_types import TextContent, TextResourceContents
+
     assert isinstance(content, TextContent | TextResourceContents)
     return content.text
 
@@ -289,6 +289,8 @@ async def test_a_guide_file_is_read_as_text(docs: str) -> None:
 async def test_a_uri_leaving_the_folder_or_naming_a_folder_is_an_unknown_resource(
     docs: str, uri: str
 ) -> None:
+    from mcp.shared.exceptions import MCPError
+
     async with mcp_http(docs, "auto") as client:
         with pytest.raises(MCPError) as raised:
             await client.read_resource(uri)
@@ -301,6 +303,8 @@ async def test_a_uri_leaving_the_folder_or_naming_a_folder_is_an_unknown_resourc
 async def test_an_upstream_404_behind_a_resource_template_is_resource_not_found(
     docs: str,
 ) -> None:
+    from mcp.shared.exceptions import MCPError
+
     async with mcp_http(docs, "legacy") as client:
         with pytest.raises(MCPError) as raised:
             await client.read_resource("groq://batches/missing")
@@ -361,6 +365,8 @@ async def test_a_prompt_file_is_one_user_message(docs: str) -> None:
 
 
 async def test_an_unknown_prompt_is_invalid_params(docs: str) -> None:
+    from mcp.shared.exceptions import MCPError
+
     async with mcp_http(docs, "auto") as client:
         with pytest.raises(MCPError) as raised:
             await client.get_prompt("nope", {})
@@ -370,6 +376,8 @@ async def test_an_unknown_prompt_is_invalid_params(docs: str) -> None:
 async def test_a_prompt_without_a_required_argument_is_invalid_params_naming_it(
     docs: str,
 ) -> None:
+    from mcp.shared.exceptions import MCPError
+
     async with mcp_http(docs, "auto") as client:
         with pytest.raises(MCPError) as raised:
             await client.get_prompt("outreach", {"product": "Batch API"})

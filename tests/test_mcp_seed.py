@@ -6,18 +6,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2 as httpx
 import pytest
-from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, CallToolResult
 
 from tests.support.groq import TOKEN, batch
-from tests.support.mcp_client import MODES, mcp_http, mcp_stdio, rpc
+from tests.support.mcp_client import INVALID_PARAMS, MODES, mcp_http, mcp_stdio, rpc
 from tests.support.servers import Recorder
 from tests.support.specs import seed_for
 from tests.support.threaded import Gateway, naftiko_thread
+
+if TYPE_CHECKING:
+    from mcp_types import CallToolResult
 
 MCP = "groq-batch-mcp"
 MISSING_BATCH_ID = "invalid argument 'batch_id': required parameter is missing"
@@ -132,6 +133,8 @@ async def test_a_missing_argument_is_refused_naming_the_field_before_any_upstrea
 
 
 async def test_an_unknown_tool_is_a_json_rpc_invalid_params_error(endpoint: str, mode: str) -> None:
+    from mcp.shared.exceptions import MCPError
+
     async with mcp_http(endpoint, mode) as client:
         with pytest.raises(MCPError) as raised:
             await client.call_tool("no-such-tool", {})

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2 as httpx
-import openai
 import pytest
 import yaml
 
@@ -74,6 +73,8 @@ def gateway(
 def test_the_seed_over_https_answers_the_openai_sdk_trusting_the_private_ca(
     gateway: Running, pki: Pki, proxy: ForwardProxy, groq: tuple[str, Recorder]
 ) -> None:
+    import openai  # here, not at collection: the SDK takes ~0.4 s to import
+
     base = gateway.url("groq-batch-rest")
     assert base.startswith("https://")
     before = len(proxy.forwarded())

@@ -7,22 +7,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2 as httpx
 import pytest
 import yaml
 from joserfc.jwk import RSAKey
-from mcp import Client
-from mcp.client.auth import OAuthClientProvider
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import (
-    AuthorizationCodeResult,
-    OAuthClientInformationFull,
-    OAuthClientMetadata,
-    OAuthToken,
-)
 from pydantic import AnyUrl
 
 from naftiko.errors import SpecError
@@ -42,6 +33,10 @@ from tests.support.problems import problem_body
 from tests.support.process import Running, naftiko_run
 from tests.support.servers import Recorder
 from tests.support.specs import ORDERS_REST, seed_for
+
+if TYPE_CHECKING:
+    # The MCP SDK is imported by the test that drives its client, not at collection.
+    from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthToken
 
 RESOURCE = "https://api.example/orders"
 PRM_URL = "https://api.example/.well-known/oauth-protected-resource/orders"
@@ -411,6 +406,8 @@ class _Browser:
         self.redirect = answer.headers["location"]
 
     async def callback(self) -> AuthorizationCodeResult:
+        from mcp.shared.auth import AuthorizationCodeResult
+
         query = parse_qs(urlsplit(self.redirect).query)
         return AuthorizationCodeResult(code=query["code"][0], state=query["state"][0])
 
@@ -423,6 +420,11 @@ async def test_the_mcp_sdk_client_authorizes_through_the_metadata_and_calls_a_se
     recorder: Recorder,
     mode: str,
 ) -> None:
+    from mcp import Client
+    from mcp.client.auth import OAuthClientProvider
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared.auth import OAuthClientMetadata
+
     endpoint = f"http://127.0.0.1:{seed_port}/mcp"
     browser, storage = _Browser(), _Memory()
     provider = OAuthClientProvider(

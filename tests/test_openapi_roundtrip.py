@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2 as httpx
-import openai
 import pytest
 import yaml
 from click.testing import CliRunner
-from mcp_types import CallToolResult
 
 from naftiko.cli import app
 from tests.support.echo import echo_app
@@ -26,6 +24,10 @@ from tests.support.mcp_client import mcp_http
 from tests.support.microcks import LEGACY_OPENAPI, REGISTRY_OPENAPI, serve_openapi_mock_in_thread
 from tests.support.servers import Recorder, serve_app
 from tests.support.threaded import Gateway, naftiko_thread
+
+if TYPE_CHECKING:
+    import openai
+    from mcp_types import CallToolResult
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openapi"
 GROQ = FIXTURES / "groqcloud-batches.yaml"
@@ -74,6 +76,8 @@ def groq_gateway(groq: Path) -> Iterator[Gateway]:
 
 @pytest.fixture
 def client(groq_gateway: Gateway) -> openai.OpenAI:
+    import openai  # here, not at collection: the SDK takes ~0.4 s to import
+
     base = groq_gateway.url("groq-rest") + "/openai/v1"
     return openai.OpenAI(api_key="caller-key", base_url=base, max_retries=0)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx2 as httpx
-import openai
 import pytest
 
 from naftiko.engine.upstream import Timeouts
@@ -17,6 +17,9 @@ from tests.support.inprocess import serving
 from tests.support.servers import Recorder
 from tests.support.specs import seed_for
 from tests.support.threaded import Gateway, naftiko_thread
+
+if TYPE_CHECKING:
+    import openai
 
 ADAPTERS = 2  # the seed exposes REST and MCP
 
@@ -33,6 +36,8 @@ def gateway(
 
 @pytest.fixture
 def client(gateway: Gateway) -> openai.OpenAI:
+    import openai  # here, not at collection: the SDK takes ~0.4 s to import
+
     base = gateway.url("groq-batch-rest") + "/v1/openai/v1"
     return openai.OpenAI(api_key="caller-key-not-for-upstream", base_url=base, max_retries=0)
 
@@ -92,6 +97,8 @@ def test_the_callers_own_authorization_is_never_forwarded(
 
 
 def test_an_upstream_404_raises_the_clients_not_found_error(client: openai.OpenAI) -> None:
+    import openai
+
     with pytest.raises(openai.NotFoundError) as raised:
         client.batches.retrieve("missing")
     assert raised.value.status_code == 404

@@ -19,29 +19,29 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
-from mcp.server.auth.provider import (
-    AccessToken,
-    AuthorizationCode,
-    AuthorizationParams,
-    IdentityAssertionParams,
-    RefreshToken,
-    TokenError,
-    construct_redirect_uri,
-)
-from mcp.server.auth.routes import build_metadata, create_auth_routes
-from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
-from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+if TYPE_CHECKING:
+    # The SDK is imported where a server is built or answers (~0.5 s), not at every test
+    # worker's collection of the modules that import this one.
+    from mcp.server.auth.provider import (
+        AccessToken,
+        AuthorizationCode,
+        AuthorizationParams,
+        IdentityAssertionParams,
+        RefreshToken,
+    )
+    from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
 SUBJECT = "alice"
 INTROSPECTOR = ("naftiko-rs", "introspection-secret")
@@ -127,6 +127,8 @@ class AuthServer:
         self, client: OAuthClientInformationFull, params: AuthorizationParams
     ) -> str:
         """The user consents at once: straight back to the client with a code."""
+        from mcp.server.auth.provider import AuthorizationCode, construct_redirect_uri
+
         code = secrets.token_urlsafe(24)
         self.codes[code] = AuthorizationCode(
             code=code,
@@ -149,6 +151,8 @@ class AuthServer:
     async def exchange_authorization_code(
         self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode
     ) -> OAuthToken:
+        from mcp.shared.auth import OAuthToken
+
         self.codes.pop(authorization_code.code, None)
         scopes = authorization_code.scopes or self.scopes
         claims: dict[str, Any] = {
@@ -181,11 +185,16 @@ class AuthServer:
     async def exchange_identity_assertion(
         self, client: OAuthClientInformationFull, params: IdentityAssertionParams
     ) -> OAuthToken:
+        from mcp.server.auth.provider import TokenError
+
         raise TokenError("unsupported_grant_type", "no identity assertion grant here")
 
     # ------------------------------------------------------------------ extra endpoints
 
     def app(self) -> Starlette:
+        from mcp.server.auth.routes import build_metadata, create_auth_routes
+        from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
+
         issuer = AnyHttpUrl(self.issuer)
         registration = ClientRegistrationOptions(
             enabled=True, valid_scopes=["orders:read", "orders:write", "batches"]

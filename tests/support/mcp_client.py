@@ -6,15 +6,17 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx2 as httpx
-from mcp import Client, StdioServerParameters
-from mcp.client.stdio import stdio_client
-from mcp.client.streamable_http import streamable_http_client
 
 from tests.support.process import NAFTIKO
 
+if TYPE_CHECKING:
+    from mcp import Client
+
+# JSON-RPC 2.0 §5.1's "Invalid params" (mcp_types.INVALID_PARAMS), without importing the SDK.
+INVALID_PARAMS = -32602
 MODES = ("legacy", "auto")  # the initialize handshake, and discover → 2026-07-28 sessionless
 
 
@@ -23,6 +25,10 @@ async def mcp_http(
     url: str, mode: str, headers: Mapping[str, str] | None = None
 ) -> AsyncIterator[Client]:
     """The SDK client on `url` in `mode`, sending `headers` with every request."""
+    # The SDK is imported when a test uses it (~0.5 s), not by every test worker's collection.
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
     async with httpx.AsyncClient(headers=dict(headers or {}), timeout=10) as http:
         transport = streamable_http_client(url, http_client=http)
         # No response cache: each test call must reach the server.
@@ -35,6 +41,9 @@ async def mcp_stdio(
     spec: Path, env: Mapping[str, str], errlog: TextIO, mode: str = "auto"
 ) -> AsyncIterator[Client]:
     """`naftiko run --stdio spec` driven by the SDK's stdio client; its stderr goes to `errlog`."""
+    from mcp import Client, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
     params = StdioServerParameters(
         command=NAFTIKO, args=["run", "--stdio", str(spec)], env=dict(env)
     )

@@ -17,13 +17,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import trustme
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
 from tests.support.servers import serve_app
+
+if TYPE_CHECKING:
+    import trustme
 
 ROOT = Path(__file__).resolve().parents[2]
 PROXY_LOGIN = ("proxy-user", "proxy-secret-8e1f")
@@ -55,6 +57,8 @@ class Pki:
 
 
 def make_pki(folder: Path) -> Pki:
+    import trustme  # ~0.1 s: imported by the tests that build a CA, not at collection
+
     ca, client_ca = trustme.CA(), trustme.CA()
     server = ca.issue_cert("localhost")
     client = client_ca.issue_cert("gateway.client.example", common_name="gateway.client.example")
