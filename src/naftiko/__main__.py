@@ -3,7 +3,6 @@ before the CLI (click) is imported; every other command goes to `naftiko.cli`.""
 
 from __future__ import annotations
 
-import gc
 import sys
 
 from naftiko.version import SPEC_VERSION, __version__
@@ -18,6 +17,8 @@ def main() -> None:
     # end: the cycle collector, run again and again over them, frees nothing (~4% of
     # `validate`). The one-shot commands end before it would matter; `run` turns it back on
     # once it serves (listeners.py).
+    import gc
+
     gc.disable()
     from naftiko.cli import main as cli_main
 
