@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import ssl
 from collections.abc import Iterator
 
+import httpcore2
 import pytest
 
 from tests.support.faulty import Faulty, limits_gateway
@@ -30,6 +34,31 @@ LONGEST_FIRST = (
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+_default_ssl_context = httpcore2.default_ssl_context
+
+
+@functools.cache
+def _ssl_context(trust_env: bool, cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    return _default_ssl_context(_trust_env=trust_env)
+
+
+def _shared_ssl_context(*, _trust_env: bool = True) -> ssl.SSLContext:
+    """httpx2's default context, made once per trust setting instead of once per client."""
+    environ = os.environ
+    return _ssl_context(_trust_env, environ.get("SSL_CERT_FILE"), environ.get("SSL_CERT_DIR"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_default_ssl_context() -> Iterator[None]:
+    """Each httpx2 client parses the system CA bundle into a new SSLContext (~40 ms), even for
+    plain http://; the tests make a few hundred clients, so that was ~10 s of CPU. The default
+    context is shared instead: nothing mutates it but httpcore's ALPN setting, always
+    HTTP/1.1 here (no test client speaks HTTP/2)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(httpcore2, "default_ssl_context", _shared_ssl_context)
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-import yaml
 
 from naftiko.settings import Settings
 from tests.support.groq import TOKEN
@@ -19,6 +18,7 @@ from tests.support.process import NAFTIKO
 from tests.support.servers import Recorder
 from tests.support.specs import seed_for
 from tests.support.threaded import Gateway, naftiko_thread
+from tests.support.yamlio import dump_yaml, load_yaml
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -28,10 +28,10 @@ def gateway(
     groq_upstream: tuple[str, Recorder], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
     path = seed_for(groq_upstream[0], tmp_path_factory.mktemp("cli"))
-    data = yaml.safe_load(path.read_text())
+    data = load_yaml(path.read_text())
     control = {"type": "control", "port": 0, "management": {"info": True}, "observability": {}}
     data["capability"]["exposes"].append(control)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    path.write_text(dump_yaml(data, sort_keys=False))
     settings = Settings(log_format="json")
     # The served spec's listeners in a thread: the subjects are the control commands' processes.
     with naftiko_thread(path, env={"GROQ_API_KEY": TOKEN}, settings=settings) as running:

@@ -20,6 +20,7 @@ from naftiko.model import ExposesControl
 from naftiko.settings import Settings
 from naftiko.spec.loader import load
 from tests.support.process import naftiko_run
+from tests.support.yamlio import dump_yaml, load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -167,10 +168,10 @@ def test_the_probes_answer_on_the_control_port_of_the_spec_the_config_map_carrie
     assert [a for a in args[1:] if a.startswith("/specs/")] == [f"/specs/{n}" for n in config]
     # The pod's command, on loopback and free ports instead of the pod's fixed ones.
     for path in specs:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
         for adapter in data["capability"]["exposes"]:
             adapter["port"] = 0
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        path.write_text(dump_yaml(data, sort_keys=False))
     flags = [a for a in args[1:] if not a.startswith("/specs/") and a not in ("--host", "0.0.0.0")]
     env = {"GROQ_API_KEY": "gsk_test"}
     with naftiko_run(*specs, args=tuple(flags), env=env, adapters=len(ports)) as running:

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-import yaml
 
 from naftiko.adapters.mcp_content import RESOURCE_NOT_FOUND
 from naftiko.engine.upstream import Timeouts
@@ -22,6 +21,7 @@ from tests.support.mcp_client import INVALID_PARAMS, mcp_http, rpc
 from tests.support.servers import Recorder, serve_app
 from tests.support.specs import SEED
 from tests.support.threaded import Gateway, naftiko_thread
+from tests.support.yamlio import dump_yaml, load_yaml
 
 MCP_TOKEN = "mcp-caller-token-123"
 ECHO_TOKEN = "echo-upstream-token-456"
@@ -122,7 +122,7 @@ def _features_spec(upstream: str, echo: str, folder: Path) -> Path:
     (folder / "prompts").mkdir()
     (folder / "prompts" / "review.md").write_text("Review batch {{batch_id}} carefully.")
     (folder / "outside.txt").write_text("not a resource")
-    consumes = yaml.safe_load(SEED.read_text())["capability"]["consumes"]
+    consumes = load_yaml(SEED.read_text())["capability"]["consumes"]
     consumes[0]["baseUri"] = upstream
     consumes.append(_echo_consumes(echo))
     spec = {
@@ -144,7 +144,7 @@ def _features_spec(upstream: str, echo: str, folder: Path) -> Path:
         },
     }
     path = folder / "features.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    path.write_text(dump_yaml(spec, sort_keys=False))
     return path
 
 

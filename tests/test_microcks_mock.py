@@ -13,7 +13,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 
 from tests.support.microcks import (
     LEGACY_OPENAPI,
@@ -23,6 +22,7 @@ from tests.support.microcks import (
     serve_openapi_mock,
     serve_openapi_mock_in_thread,
 )
+from tests.support.yamlio import load_yaml
 
 pytestmark = pytest.mark.skipif(
     not (REGISTRY_OPENAPI.is_file() and LEGACY_OPENAPI.is_file()),
@@ -67,7 +67,7 @@ def call(method: str, url: str, body: Any = None, headers: dict[str, str] | None
 
 def example_value(openapi: Path, path: str, name: str) -> Any:
     """The raw example `name` of GET `path`'s 200 response, as written in the file."""
-    doc = yaml.safe_load(openapi.read_text(encoding="utf-8"))
+    doc = load_yaml(openapi.read_text(encoding="utf-8"))
     content = doc["paths"][path]["get"]["responses"]["200"]["content"]
     return next(iter(content.values()))["examples"][name]["value"]
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-import yaml
 
 from naftiko.engine.tls import CertificateError, ClientCert, ServedCert, TlsOptions
 from naftiko.runtime import build
@@ -25,6 +24,7 @@ from tests.support.network import ForwardProxy, Pki, forward_proxy, make_pki
 from tests.support.process import NAFTIKO, Running, naftiko_run
 from tests.support.servers import Recorder, serve_app
 from tests.support.specs import seed_for
+from tests.support.yamlio import dump_yaml, load_yaml
 
 MAX_CONNECTIONS = 2
 
@@ -56,9 +56,9 @@ def gateway(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Running]:
     spec = seed_for(groq[0], tmp_path_factory.mktemp("seed"))
-    data = yaml.safe_load(spec.read_text())
+    data = load_yaml(spec.read_text())
     data["capability"]["exposes"].append({"type": "control", "port": 0})
-    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    spec.write_text(dump_yaml(data, sort_keys=False))
     args = (
         "--tls-cert", str(pki.server_chain), "--tls-key", str(pki.server_key),
         "--ca-bundle", str(pki.ca_file),

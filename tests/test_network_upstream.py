@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from naftiko.engine.network import ProxyOptions
 from naftiko.engine.tls import CertificateError, ClientCert, TlsOptions
@@ -28,6 +27,7 @@ from tests.support.network import (
     whoami_app,
 )
 from tests.support.servers import serve_app
+from tests.support.yamlio import dump_yaml
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def spec(folder: Path, base_uri: str) -> Path:
         },
     }
     path = folder / "network.yaml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    path.write_text(dump_yaml(document, sort_keys=False))
     return path
 
 

@@ -12,7 +12,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2 as httpx
 import pytest
-import yaml
 from joserfc.jwk import RSAKey
 from pydantic import AnyUrl
 
@@ -33,6 +32,7 @@ from tests.support.problems import problem_body
 from tests.support.process import Running, naftiko_run
 from tests.support.servers import Recorder
 from tests.support.specs import ORDERS_REST, seed_for
+from tests.support.yamlio import dump_yaml
 
 if TYPE_CHECKING:
     # The MCP SDK is imported by the test that drives its client, not at collection.
@@ -138,7 +138,7 @@ def gateway(
     }
     folder = tmp_path_factory.mktemp("oauth")
     spec = folder / "oauth.yaml"
-    spec.write_text(yaml.safe_dump(document, sort_keys=False))
+    spec.write_text(dump_yaml(document, sort_keys=False))
     # The seed, its MCP adapter protected by oauth2 as a remote deployment would be.
     seed_auth = {
         "type": "oauth2",
@@ -367,7 +367,7 @@ def test_an_oauth2_adapter_without_an_audience_or_resource_does_not_load(
     auth = {"type": "oauth2", "authorizationServerUri": "https://as.example"}
     spec = tmp_path / "no-audience.yaml"
     document = {"naftiko": "1.0.0-alpha2", "capability": {"exposes": [_rest("r", auth)]}}
-    spec.write_text(yaml.safe_dump(document))
+    spec.write_text(dump_yaml(document))
     with pytest.raises(SpecError, match="needs an `audience` or a `resource`"):
         load(spec)
 

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2 as httpx
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from naftiko.cli import app
@@ -24,6 +23,7 @@ from tests.support.mcp_client import mcp_http
 from tests.support.microcks import LEGACY_OPENAPI, REGISTRY_OPENAPI, serve_openapi_mock_in_thread
 from tests.support.servers import Recorder, serve_app
 from tests.support.threaded import Gateway, naftiko_thread
+from tests.support.yamlio import dump_yaml, load_yaml
 
 if TYPE_CHECKING:
     import openai
@@ -44,11 +44,11 @@ def imported(source: Path, folder: Path, upstream: str, *args: str) -> Path:
         app, ["import", "openapi", str(source), "--capability", "-o", str(out), *args]
     )
     assert done.exit_code == 0, done.output
-    data = yaml.safe_load(out.read_text())
+    data = load_yaml(out.read_text())
     data["capability"]["consumes"][0]["baseUri"] = upstream
     for adapter in data["capability"]["exposes"]:
         adapter["port"] = 0
-    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    out.write_text(dump_yaml(data, sort_keys=False))
     checked = runner.invoke(app, ["validate", str(out)])
     assert checked.exit_code == 0, checked.output
     return out

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
-import yaml
 
 from tests.support.load import Load
 from tests.support.process import naftiko_run, until
 from tests.support.specs import ORDERS_REST, write_capability
+from tests.support.yamlio import dump_yaml, load_yaml
 
 CONTROL = {
     "type": "control",
@@ -26,7 +26,7 @@ LOAD_BOUND = 20_000  # requests per thread at most; the loop also stops when tol
 
 
 def _orders(count: int, namespace: str = "orders-rest") -> dict[str, Any]:
-    rest: dict[str, Any] = yaml.safe_load(yaml.safe_dump(ORDERS_REST))
+    rest: dict[str, Any] = load_yaml(dump_yaml(ORDERS_REST))
     rest["namespace"] = namespace
     rest["resources"][0]["operations"][0]["outputParameters"][0]["value"] = count
     return rest

@@ -11,13 +11,13 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-import yaml
 
 from naftiko.errors import NaftikoError
 from naftiko.runtime import build
 from naftiko.settings import Settings
 from tests.support.inprocess import serving
 from tests.support.problems import problem_body
+from tests.support.yamlio import dump_yaml
 
 SECRET = "s3cret-for-callers"
 GUARDS = {
@@ -55,7 +55,7 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "binds": [{"namespace": "env", "keys": {"REST_SECRET": "REST_SECRET"}}],
         "capability": {"exposes": [_adapter(ns, auth) for ns, auth in GUARDS.items()]},
     }
-    spec.write_text(yaml.safe_dump(document))
+    spec.write_text(dump_yaml(document))
     return spec
 
 
@@ -123,7 +123,7 @@ def test_an_unbound_adapter_secret_stops_startup(tmp_path: Path) -> None:
             "exposes": [_adapter("bearer-rest", {"type": "bearer", "token": "{{NOPE}}"})]
         },
     }
-    spec.write_text(yaml.safe_dump(document))
+    spec.write_text(dump_yaml(document))
     with pytest.raises(NaftikoError, match="variable NOPE is not set"):
         build([spec], Settings(), {})
 

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.support.groq import TOKEN
 from tests.support.microcks import (
@@ -31,6 +30,7 @@ from tests.support.servers import Recorder
 from tests.support.shared import CONFORMANCE_DIR
 from tests.support.specs import seed_for
 from tests.support.threaded import naftiko_thread
+from tests.support.yamlio import dump_yaml, load_yaml
 
 ST = Path(sys.executable).with_name("st")
 EXAMPLES = 8
@@ -106,17 +106,17 @@ def tutorial_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     with ExitStack() as stack:
         mock = stack.enter_context(serve_openapi_mock_in_thread(REGISTRY_OPENAPI, LEGACY_OPENAPI))
         for path in folder.rglob("*.y*ml"):
-            data = yaml.safe_load(path.read_text())
+            data = load_yaml(path.read_text())
             point_at_mock(data, mock)
-            path.write_text(yaml.safe_dump(data, sort_keys=False))
+            path.write_text(dump_yaml(data, sort_keys=False))
         urls: dict[str, str] = {}
         for step in ("step-10-shipyard-rest-adapter.yml", "step-11-shipyard-fleet-manifest.yml"):
             path = folder / step
-            data = yaml.safe_load(path.read_text())
+            data = load_yaml(path.read_text())
             for adapter in data["capability"]["exposes"]:
                 adapter["port"] = 0
                 adapter["address"] = "127.0.0.1"
-            path.write_text(yaml.safe_dump(data, sort_keys=False))
+            path.write_text(dump_yaml(data, sort_keys=False))
             running = stack.enter_context(naftiko_thread(path))
             urls[step] = running.url("shipyard-api")
         yield urls

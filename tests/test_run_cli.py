@@ -8,13 +8,13 @@ import subprocess
 from pathlib import Path
 
 import httpx2 as httpx
-import yaml
 
 from tests.support.groq import TOKEN
 from tests.support.process import NAFTIKO, naftiko_run
 from tests.support.servers import Recorder
 from tests.support.specs import seed_for
 from tests.support.threaded import naftiko_thread
+from tests.support.yamlio import dump_yaml, load_yaml
 
 ADAPTERS = 2  # the seed exposes REST and MCP
 
@@ -50,9 +50,9 @@ def test_a_port_in_use_stops_startup_with_one_line(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         spec = seed_for("http://127.0.0.1:9", tmp_path)
-        data = yaml.safe_load(spec.read_text())
+        data = load_yaml(spec.read_text())
         data["capability"]["exposes"][0]["port"] = port
-        spec.write_text(yaml.safe_dump(data))
+        spec.write_text(dump_yaml(data))
         done = _run(str(spec), env={"GROQ_API_KEY": TOKEN})
     assert done.returncode == 1
     assert f"127.0.0.1:{port}" in done.stderr
@@ -91,12 +91,12 @@ def test_health_reports_a_served_spec_healthy_and_a_stopped_one_not(
     spec = seed_for(groq_upstream[0], tmp_path)
     # The served spec's listeners in a thread: the subject is the `naftiko health` process.
     with naftiko_thread(spec, env={"GROQ_API_KEY": TOKEN}) as running:
-        served = yaml.safe_load(spec.read_text())
+        served = load_yaml(spec.read_text())
         for adapter, url in zip(
             served["capability"]["exposes"], running.urls.values(), strict=True
         ):
             adapter["port"] = int(url.rsplit(":", 1)[1])
-        spec.write_text(yaml.safe_dump(served))
+        spec.write_text(dump_yaml(served))
         healthy = subprocess.run([NAFTIKO, "health", str(spec)], capture_output=True, text=True)
     assert (healthy.returncode, healthy.stdout.split(":")[0]) == (0, "healthy")
     stopped = subprocess.run([NAFTIKO, "health", str(spec)], capture_output=True, text=True)
@@ -105,11 +105,11 @@ def test_health_reports_a_served_spec_healthy_and_a_stopped_one_not(
 
 def test_a_missing_secrets_file_is_a_warning_for_validate_and_stops_run(tmp_path: Path) -> None:
     spec = seed_for("http://127.0.0.1:9", tmp_path)
-    data = yaml.safe_load(spec.read_text())
+    data = load_yaml(spec.read_text())
     data["binds"] = [
         {"namespace": "vault", "location": "file:///./secrets.yaml", "keys": {"GROQ_API_KEY": "k"}}
     ]
-    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    spec.write_text(dump_yaml(data, sort_keys=False))
     checked = subprocess.run([NAFTIKO, "validate", "-v", str(spec)], capture_output=True, text=True)
     assert checked.returncode == 0
     assert "bind file file:///./secrets.yaml not found" in checked.stdout

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.support.authserver import SUBJECT, serve_auth_server
 from tests.support.groq import TOKEN
@@ -25,6 +24,7 @@ from tests.support.otlp import Receiver, otlp_receiver
 from tests.support.servers import Recorder
 from tests.support.shared import CONFORMANCE_DIR
 from tests.support.specs import seed_for
+from tests.support.yamlio import dump_yaml, load_yaml
 
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
@@ -41,9 +41,9 @@ def _control(observability: dict[str, Any]) -> dict[str, Any]:
 def _seed(tmp: Path, upstream: str, observability: dict[str, Any] | None) -> Path:
     path = seed_for(upstream, tmp)
     if observability is not None:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
         data["capability"]["exposes"].append(_control(observability))
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        path.write_text(dump_yaml(data, sort_keys=False))
     return path
 
 
@@ -129,13 +129,13 @@ async def test_the_step_11_orchestration_is_a_span_per_step_each_with_its_upstre
     shutil.copytree(CONFORMANCE_DIR / "tutorial", folder)
     spec = folder / "step-11-shipyard-fleet-manifest.yml"
     async with serve_openapi_mock(REGISTRY_OPENAPI, LEGACY_OPENAPI) as mock:
-        data = yaml.safe_load(spec.read_text())
+        data = load_yaml(spec.read_text())
         for imported in (folder / "shared").glob("*.y*ml"):
-            shared = yaml.safe_load(imported.read_text())
+            shared = load_yaml(imported.read_text())
             point_at_mock(shared, mock)
-            imported.write_text(yaml.safe_dump(shared, sort_keys=False))
+            imported.write_text(dump_yaml(shared, sort_keys=False))
         data["capability"]["exposes"].append(_control(_observability(collector.url)))
-        spec.write_text(yaml.safe_dump(data, sort_keys=False))
+        spec.write_text(dump_yaml(data, sort_keys=False))
         async with serving(spec) as gateway:
             async with gateway.client("shipyard-api") as client:
                 response = await client.get("/voyages/VOY-2026-042/manifest")
@@ -288,14 +288,14 @@ async def test_the_callers_validated_claims_are_attributes_of_its_server_span(
     with serve_auth_server() as authority:
         authority.rotate()
         spec = _seed(tmp_path, groq[0], _observability(collector.url))
-        data = yaml.safe_load(spec.read_text())
+        data = load_yaml(spec.read_text())
         data["capability"]["exposes"][0]["authentication"] = {
             "type": "oauth2",
             "authorizationServerUri": authority.issuer,
             "resource": "https://api.example/orders",
             "scopes": ["orders:read"],
         }
-        spec.write_text(yaml.safe_dump(data, sort_keys=False))
+        spec.write_text(dump_yaml(data, sort_keys=False))
         token = authority.mint()
         async with serving(spec, env={"GROQ_API_KEY": TOKEN}) as gateway:
             async with gateway.client("groq-batch-rest") as client:

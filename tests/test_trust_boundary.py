@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-import yaml
 
 from naftiko.settings import Settings
 from tests.support.echo import echo_app
@@ -25,6 +24,7 @@ from tests.support.process import naftiko_run
 from tests.support.servers import Recorder, serve_app
 from tests.support.shared import CORPUS
 from tests.support.specs import seed_for
+from tests.support.yamlio import dump_yaml, load_yaml
 
 TOKEN = "tok-3f9a1c77e2"
 SHORT = "k9z"  # a three-character credential is still a credential
@@ -139,7 +139,7 @@ def env(upstream: tuple[str, Recorder], attacker: tuple[str, Recorder]) -> dict[
 
 def _spec(tmp_path: Path, document: dict[str, Any] = BOUND) -> Path:
     path = tmp_path / "capability.yaml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    path.write_text(dump_yaml(document, sort_keys=False))
     return path
 
 
@@ -178,7 +178,7 @@ async def test_tool_arguments_named_after_binds_cannot_redirect_the_upstream(
 async def test_a_declared_input_named_like_a_bind_still_cannot_shadow_it(
     tmp_path: Path, env: dict[str, str], upstream: Any, attacker: Any
 ) -> None:
-    document = yaml.safe_load(yaml.safe_dump(BOUND))
+    document = load_yaml(dump_yaml(BOUND))
     rest = document["capability"]["exposes"][0]["resources"][0]["operations"][0]
     rest["inputParameters"] = [
         {"name": "id", "in": "path", "type": "string", "description": "Item"},
@@ -311,7 +311,7 @@ def test_a_caller_cannot_fill_a_base_uri_port_or_scheme(tmp_path: Path) -> None:
     from naftiko.runtime import build
 
     for base in ("http://{{HOST}}:{port}", "{scheme}://{{HOST}}", "http://{user}@{{HOST}}"):
-        document = yaml.safe_load(yaml.safe_dump(HOSTED))
+        document = load_yaml(dump_yaml(HOSTED))
         document["binds"][0]["keys"]["HOST"] = "HOST"
         document["capability"]["consumes"][0]["baseUri"] = base
         with pytest.raises(SpecError, match=r"only configuration may set|needs an http"):
@@ -323,9 +323,7 @@ async def test_the_datadog_host_template_refuses_an_address_as_subdomain(
     tmp_path: Path, attacker: tuple[str, Recorder]
 ) -> None:
     attacker[1].requests.clear()
-    document = yaml.safe_load(
-        (CORPUS / "api-evangelist-datadog" / "datadog-assign.yaml").read_text()
-    )
+    document = load_yaml((CORPUS / "api-evangelist-datadog" / "datadog-assign.yaml").read_text())
     for adapter in document["capability"]["exposes"]:
         adapter["port"] = 0
     mcp = next(a for a in document["capability"]["exposes"] if a["type"] == "mcp")

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from naftiko.adapters.mcp import McpAdapter
 from naftiko.adapters.rest import RestAdapter
@@ -34,8 +33,9 @@ from tests.support.microcks import (
 from tests.support.servers import Recorder, serve_app
 from tests.support.shared import CONFORMANCE_DIR
 from tests.support.specs import seed_for
+from tests.support.yamlio import dump_yaml, load_yaml
 
-MCP_TOKEN = yaml.safe_load((CONFORMANCE_DIR / "tutorial" / "shared" / "secrets.yaml").read_text())[
+MCP_TOKEN = load_yaml((CONFORMANCE_DIR / "tutorial" / "shared" / "secrets.yaml").read_text())[
     "mcp-server-token"
 ]
 
@@ -221,9 +221,9 @@ def tutorial(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, A
     shutil.copytree(CONFORMANCE_DIR / "tutorial", folder, dirs_exist_ok=True)
     with serve_openapi_mock_in_thread(REGISTRY_OPENAPI, LEGACY_OPENAPI) as mock:
         for path in folder.rglob("*.y*ml"):
-            data = yaml.safe_load(path.read_text())
+            data = load_yaml(path.read_text())
             point_at_mock(data, mock)
-            path.write_text(yaml.safe_dump(data, sort_keys=False))
+            path.write_text(dump_yaml(data, sort_keys=False))
         yield folder, mock
 
 
@@ -236,7 +236,7 @@ async def test_tutorial_steps_take_nothing_but_declared_inputs(
     folder, mock = tutorial
     mock.requests.clear()
     attacker[1].requests.clear()
-    secrets = yaml.safe_load((folder / "shared" / "secrets.yaml").read_text())
+    secrets = load_yaml((folder / "shared" / "secrets.yaml").read_text())
     async with serving(folder / step) as gateway:
         calls = await _fuzz(gateway, attacker[0], MCP_TOKEN)
     assert all(status < 500 for _, status in calls), calls
@@ -253,7 +253,7 @@ async def test_a_query_parameter_cannot_rewrite_a_bound_header_on_step_10(
 ) -> None:
     folder, mock = tutorial
     mock.requests.clear()
-    secrets = yaml.safe_load((folder / "shared" / "secrets.yaml").read_text())
+    secrets = load_yaml((folder / "shared" / "secrets.yaml").read_text())
     spec = folder / "step-10-shipyard-rest-adapter.yml"
     async with serving(spec) as gateway, gateway.client("shipyard-api") as client:
         response = await client.get("/ships", params={"REGISTRY_VERSION": "evil"})

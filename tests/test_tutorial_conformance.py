@@ -19,7 +19,6 @@ from typing import Any
 import httpx2 as httpx
 import jq
 import pytest
-import yaml
 
 from tests.support.inprocess import serving
 from tests.support.microcks import (
@@ -30,9 +29,10 @@ from tests.support.microcks import (
     serve_openapi_mock_in_thread,
 )
 from tests.support.shared import CONFORMANCE_DIR
+from tests.support.yamlio import dump_yaml, load_yaml
 
-SUITE = yaml.safe_load((CONFORMANCE_DIR / "tests.yml").read_text())["tests"]
-SECRETS = yaml.safe_load((CONFORMANCE_DIR / "tutorial" / "shared" / "secrets.yaml").read_text())
+SUITE = load_yaml((CONFORMANCE_DIR / "tests.yml").read_text())["tests"]
+SECRETS = load_yaml((CONFORMANCE_DIR / "tutorial" / "shared" / "secrets.yaml").read_text())
 MCP_TOKEN = SECRETS["mcp-server-token"]
 
 
@@ -48,13 +48,13 @@ class Tutorial:
         """The step file and the namespace of its adapter on `port`."""
         path = self.folder / file
         if file not in self.by_port:
-            data = yaml.safe_load(path.read_text())
+            data = load_yaml(path.read_text())
             by_port: dict[int, str] = {}
             for adapter in data["capability"]["exposes"]:
                 by_port[adapter["port"]] = adapter.get("namespace", adapter["type"])
                 adapter["port"] = 0
                 adapter["address"] = "127.0.0.1"
-            path.write_text(yaml.safe_dump(data, sort_keys=False))
+            path.write_text(dump_yaml(data, sort_keys=False))
             self.by_port[file] = by_port
         return path, self.by_port[file][port]
 
@@ -65,9 +65,9 @@ def tutorial(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tutorial]:
     shutil.copytree(CONFORMANCE_DIR / "tutorial", folder, dirs_exist_ok=True)
     with serve_openapi_mock_in_thread(REGISTRY_OPENAPI, LEGACY_OPENAPI) as mock:
         for path in folder.rglob("*.y*ml"):
-            data = yaml.safe_load(path.read_text())
+            data = load_yaml(path.read_text())
             point_at_mock(data, mock)
-            path.write_text(yaml.safe_dump(data, sort_keys=False))
+            path.write_text(dump_yaml(data, sort_keys=False))
         yield Tutorial(folder, mock)
 
 

@@ -18,13 +18,13 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-import yaml
 
 from tests.support.groq import TOKEN
 from tests.support.load import Load
 from tests.support.process import Running, naftiko_run
 from tests.support.servers import Recorder
 from tests.support.specs import seed_for
+from tests.support.yamlio import dump_yaml, load_yaml
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 ENV = {"GROQ_API_KEY": TOKEN}
@@ -51,11 +51,11 @@ def _free_ports(count: int) -> list[int]:
 def _replica_spec(upstream: str, folder: Path, rest: int, mcp: int, control: int) -> Path:
     folder.mkdir()
     spec = seed_for(upstream, folder)
-    data = yaml.safe_load(spec.read_text())
+    data = load_yaml(spec.read_text())
     exposes = data["capability"]["exposes"]
     exposes[0]["port"], exposes[1]["port"] = rest, mcp
     exposes.append({"type": "control", "port": control, "management": {"health": True}})
-    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    spec.write_text(dump_yaml(data, sort_keys=False))
     return spec
 
 

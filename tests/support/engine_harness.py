@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from aiohttp import web
 
 from naftiko.engine.engine import Engine
@@ -25,6 +24,7 @@ from naftiko.spec.bindings import resolve
 from naftiko.spec.loader import load
 from tests.support.servers import Recorder
 from tests.support.transport import scripted
+from tests.support.yamlio import dump_yaml
 
 
 def plan_for(spec: Path, env: Mapping[str, str] | None = None) -> Plan:
@@ -37,7 +37,7 @@ def plan_for(spec: Path, env: Mapping[str, str] | None = None) -> Plan:
 
 def write_spec(folder: Path, document: dict[str, Any], name: str = "capability.yaml") -> Path:
     path = folder / name
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    path.write_text(dump_yaml(document, sort_keys=False))
     return path
 
 

@@ -16,9 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from tests.support.process import Running, naftiko_run
+from tests.support.yamlio import dump_yaml
 
 SECRET = "sk-limits-0123456789abcdef"
 _CHUNK = 64 * 1024
@@ -306,7 +305,7 @@ def faulty_spec(folder: Path, upstream: str, refused: str) -> Path:
         },
     }
     spec = folder / "limits.yaml"
-    spec.write_text(yaml.safe_dump(document, sort_keys=False))
+    spec.write_text(dump_yaml(document, sort_keys=False))
     return spec
 
 

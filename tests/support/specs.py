@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
+from tests.support.yamlio import dump_yaml, load_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "examples" / "groq-batch.yaml"
@@ -13,13 +13,13 @@ SEED = REPO / "examples" / "groq-batch.yaml"
 
 def seed_for(upstream: str, tmp: Path, **changes: Any) -> Path:
     """The seed with its baseUri on `upstream` and every adapter on port 0 (any free port)."""
-    data = yaml.safe_load(SEED.read_text())
+    data = load_yaml(SEED.read_text())
     data["capability"]["consumes"][0]["baseUri"] = upstream
     for adapter in data["capability"]["exposes"]:
         adapter["port"] = 0
         adapter.update(changes.get(adapter["type"], {}))
     path = tmp / "groq-batch.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    path.write_text(dump_yaml(data, sort_keys=False))
     return path
 
 
@@ -52,5 +52,5 @@ def write_capability(folder: Path, *exposes: dict[str, Any]) -> Path:
         "info": {"label": "Orders"},
         "capability": {"exposes": list(exposes)},
     }
-    spec.write_text(yaml.safe_dump(document, sort_keys=False))
+    spec.write_text(dump_yaml(document, sort_keys=False))
     return spec

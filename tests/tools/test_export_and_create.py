@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx2 as httpx
-import yaml
 from click.testing import CliRunner
 
 from naftiko.cli import app
 from tests.support.echo import echo_app
 from tests.support.servers import Recorder, serve_app
 from tests.support.threaded import naftiko_thread
+from tests.support.yamlio import load_yaml
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "groq-batch.yaml"
 
@@ -22,7 +22,7 @@ def test_export_as_openapi_30_turns_type_lists_into_nullable(tmp_path: Path) -> 
         app, ["export", "openapi", str(SEED), "--spec-version", "3.0", "-o", str(out)]
     )
     assert done.exit_code == 0, done.output
-    document = yaml.safe_load(out.read_text())
+    document = load_yaml(out.read_text())
     assert document["openapi"] == "3.0.3"
     assert sorted(document["paths"]) == [
         "/v1/openai/v1/batches",
@@ -43,7 +43,7 @@ def test_create_capability_asks_for_what_the_flags_leave_out(tmp_path: Path) -> 
         app, ["create", "capability", "-o", str(out)], input="Shop\nhttps://shop.example\n8085\n"
     )
     assert done.exit_code == 0, done.output
-    data = yaml.safe_load(out.read_text())
+    data = load_yaml(out.read_text())
     assert data["capability"]["exposes"][0]["port"] == 8085
     assert data["capability"]["consumes"][0]["baseUri"] == "https://shop.example"
 

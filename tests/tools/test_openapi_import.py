@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from naftiko.cli import app
@@ -14,6 +13,7 @@ from naftiko.model import ExposesMcp, ExposesRest
 from naftiko.spec.loader import load
 from naftiko.tools.importer import import_openapi, render
 from tests.support.shared import CONFORMANCE_DIR
+from tests.support.yamlio import load_yaml
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "openapi"
 GROQ = FIXTURES / "groqcloud-batches.yaml"
@@ -33,7 +33,7 @@ def test_the_consumes_document_is_the_shared_file_the_reference_writes(tmp_path:
     assert done.exit_code == 0, done.output
     text = (tmp_path / "c.yml").read_text()
     assert text.startswith("# @naftiko\n---\n")
-    (consumes,) = yaml.safe_load(text)["consumes"]
+    (consumes,) = load_yaml(text)["consumes"]
     assert (consumes["namespace"], consumes["baseUri"]) == ("groq-cloud", "https://api.groq.com")
     assert consumes["authentication"] == {"type": "bearer", "token": "{{BEARER_TOKEN}}"}
     retrieve = consumes["resources"][1]

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from naftiko.errors import SpecError
 from naftiko.spec.loader import load
 from naftiko.tools.importer import import_openapi, render
+from tests.support.yamlio import dump_yaml, load_yaml
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "openapi"
 JUNK: list[Any] = [
@@ -66,12 +66,12 @@ def _mangled(document: Any, rng: random.Random) -> Any:
 def test_a_mangled_document_never_crashes_the_importer(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     documents = [
-        yaml.safe_load((FIXTURES / "groqcloud-batches.yaml").read_text()),
+        load_yaml((FIXTURES / "groqcloud-batches.yaml").read_text()),
         json.loads((FIXTURES / "petstore-swagger2.json").read_text()),
     ]
     source, written = tmp_path / "api.yaml", tmp_path / "capability.yaml"
     for _ in range(40):
-        source.write_text(yaml.safe_dump(_mangled(rng.choice(documents), rng)))
+        source.write_text(dump_yaml(_mangled(rng.choice(documents), rng)))
         try:
             imported = import_openapi(source, capability=True)
         except SpecError as exc:
