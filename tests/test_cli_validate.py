@@ -1,4 +1,4 @@
-"""`naftiko validate`: through CliRunner (the same typer app, in-process), and once through the
+"""`naftiko validate`: through CliRunner (the same click app, in-process), and once through the
 installed console script."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from naftiko.cli import app
 from tests.support.shared import TUTORIAL

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2 as httpx
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from naftiko.cli import app
 from tests.support.echo import echo_app

@@ -73,7 +73,7 @@ def test_validate_imports_neither_the_servers_nor_the_upstream_client_nor_option
 
 def test_version_imports_neither_the_cli_nor_pydantic() -> None:
     modules = _loaded(_COMMAND, "--version")
-    assert _present(modules, "typer", "pydantic", "yaml", "naftiko.cli") == []
+    assert _present(modules, "click", "pydantic", "yaml", "naftiko.cli") == []
 
 
 def test_a_runtime_without_scripts_tracing_or_strict_checks_loads_none_of_their_libraries() -> None:

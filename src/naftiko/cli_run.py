@@ -1,148 +1,130 @@
 """`naftiko run`: its flags → one validated `Settings` → the listeners (imported only here:
-aiohttp, starlette, uvicorn and mcp load for `run` alone)."""
+aiohttp, starlette and uvicorn load for `run` alone)."""
+
+from __future__ import annotations
 
 import gc
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
 from naftiko.defaults import DEFAULT_MAX_BODY, DEFAULT_MAX_CONNECTIONS
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY
 
+_PATH = click.Path(path_type=Path)
 
+
+@click.command()
+@click.argument("specs", nargs=-1, required=True, type=_PATH, help="Spec files to serve.")
+@click.option("--host", help="Listen on this address instead of each adapter's own.")
+@click.option("--env-file", type=_PATH, help="Read variables from a .env file.")
+@click.option("--log-level", default="info", help="debug, info, warning or error.")
+@click.option("--log-format", default="text", help="text or json.")
+@click.option(
+    "--stdio", is_flag=True, help="Serve the MCP adapter alone over stdin/stdout (opens no port)."
+)
+@click.option("--connect-timeout", default=10.0, help="Upstream connect timeout (s).")
+@click.option("--timeout", default=60.0, help="Upstream total timeout (s).")
+@click.option(
+    "--max-body", default=DEFAULT_MAX_BODY, help="Request body limit in bytes (all adapters)."
+)
+@click.option(
+    "--max-upstream-body",
+    default=DEFAULT_MAX_UPSTREAM_BODY,
+    help="Upstream response body limit in bytes.",
+)
+@click.option(
+    "--header-timeout", default=10.0, help="Time a client has to send request headers (s)."
+)
+@click.option("--body-timeout", default=10.0, help="Longest pause inside a request body (s).")
+@click.option("--keepalive-timeout", default=5, help="Idle keep-alive connections close (s).")
+@click.option("--max-header-bytes", default=64 * 1024, help="Request header limit in bytes (431).")
+@click.option(
+    "--max-connections", default=DEFAULT_MAX_CONNECTIONS, help="Connections per port; 503 past it."
+)
+@click.option("--drain-timeout", default=10.0, help="Time in-flight requests get at shutdown (s).")
+@click.option(
+    "--drain-delay",
+    default=0.0,
+    help="At shutdown, readiness turns 503 this long before the listeners close (s).",
+)
+@click.option(
+    "--workers", default="1", help="Worker processes sharing the ports: a number or auto."
+)
+@click.option("--watch", is_flag=True, help="Reload when a spec or bind file changes.")
+@click.option(
+    "--ready-upstreams",
+    is_flag=True,
+    help="Readiness also needs every upstream to accept a connection.",
+)
+@click.option(
+    "--allow-origin",
+    multiple=True,
+    help="A browser origin allowed to call the adapters (CORS, MCP Origin check); "
+    "repeatable; also NAFTIKO_ALLOW_ORIGINS.",
+)
+@click.option(
+    "--allow-host",
+    multiple=True,
+    help="A Host name a loopback listener accepts besides loopback names; "
+    "repeatable; also NAFTIKO_ALLOW_HOSTS.",
+)
+@click.option(
+    "--proxy",
+    help="Upstream calls go through this proxy (http://[user:pass@]host:port), over "
+    "HTTP_PROXY/HTTPS_PROXY/ALL_PROXY.",
+)
+@click.option("--no-proxy", help="Hosts reached directly (as NO_PROXY, which it overrides).")
+@click.option("--ca-bundle", type=_PATH, help="PEM file of extra CAs trusted for upstream TLS.")
+@click.option(
+    "--client-cert",
+    multiple=True,
+    help="NAMESPACE=CERT[,KEY]: the client certificate of one consumed namespace "
+    "(mutual TLS); repeatable.",
+)
+@click.option(
+    "--client-key-password",
+    multiple=True,
+    help="NAMESPACE=@FILE or NAMESPACE=VARIABLE (a bound variable): the passphrase of "
+    "that namespace's client key; repeatable.",
+)
+@click.option(
+    "--tls-cert",
+    multiple=True,
+    help="[NAMESPACE=]FILE: serve HTTPS with this certificate chain (every adapter, or "
+    "the one named); repeatable.",
+)
+@click.option("--tls-key", multiple=True, help="[NAMESPACE=]FILE: the key of that --tls-cert.")
 def run(
-    specs: Annotated[list[Path], typer.Argument(help="Spec files to serve.", show_default=False)],
-    host: Annotated[
-        str | None,
-        typer.Option(help="Listen on this address instead of each adapter's own."),
-    ] = None,
-    env_file: Annotated[
-        Path | None, typer.Option("--env-file", help="Read variables from a .env file.")
-    ] = None,
-    log_level: Annotated[
-        str, typer.Option("--log-level", help="debug, info, warning or error.")
-    ] = "info",
-    log_format: Annotated[str, typer.Option("--log-format", help="text or json.")] = "text",
-    stdio: Annotated[
-        bool,
-        typer.Option(
-            "--stdio", help="Serve the MCP adapter alone over stdin/stdout (opens no port)."
-        ),
-    ] = False,
-    connect_timeout: Annotated[
-        float, typer.Option("--connect-timeout", help="Upstream connect timeout (s).")
-    ] = 10.0,
-    timeout: Annotated[float, typer.Option("--timeout", help="Upstream total timeout (s).")] = 60.0,
-    max_body: Annotated[
-        int, typer.Option("--max-body", help="Request body limit in bytes (all adapters).")
-    ] = DEFAULT_MAX_BODY,
-    max_upstream_body: Annotated[
-        int,
-        typer.Option("--max-upstream-body", help="Upstream response body limit in bytes."),
-    ] = DEFAULT_MAX_UPSTREAM_BODY,
-    header_timeout: Annotated[
-        float,
-        typer.Option("--header-timeout", help="Time a client has to send request headers (s)."),
-    ] = 10.0,
-    body_timeout: Annotated[
-        float,
-        typer.Option("--body-timeout", help="Longest pause inside a request body (s)."),
-    ] = 10.0,
-    keepalive_timeout: Annotated[
-        int, typer.Option("--keepalive-timeout", help="Idle keep-alive connections close (s).")
-    ] = 5,
-    max_header_bytes: Annotated[
-        int, typer.Option("--max-header-bytes", help="Request header limit in bytes (431).")
-    ] = 64 * 1024,
-    max_connections: Annotated[
-        int, typer.Option("--max-connections", help="Connections per port; 503 past it.")
-    ] = DEFAULT_MAX_CONNECTIONS,
-    drain_timeout: Annotated[
-        float, typer.Option("--drain-timeout", help="Time in-flight requests get at shutdown (s).")
-    ] = 10.0,
-    drain_delay: Annotated[
-        float,
-        typer.Option(
-            "--drain-delay",
-            help="At shutdown, readiness turns 503 this long before the listeners close (s).",
-        ),
-    ] = 0.0,
-    workers: Annotated[
-        str,
-        typer.Option("--workers", help="Worker processes sharing the ports: a number or auto."),
-    ] = "1",
-    watch: Annotated[
-        bool, typer.Option("--watch", help="Reload when a spec or bind file changes.")
-    ] = False,
-    ready_upstreams: Annotated[
-        bool,
-        typer.Option(
-            "--ready-upstreams", help="Readiness also needs every upstream to accept a connection."
-        ),
-    ] = False,
-    allow_origin: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--allow-origin",
-            help="A browser origin allowed to call the adapters (CORS, MCP Origin check); "
-            "repeatable; also NAFTIKO_ALLOW_ORIGINS.",
-        ),
-    ] = None,
-    allow_host: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--allow-host",
-            help="A Host name a loopback listener accepts besides loopback names; "
-            "repeatable; also NAFTIKO_ALLOW_HOSTS.",
-        ),
-    ] = None,
-    proxy: Annotated[
-        str | None,
-        typer.Option(
-            "--proxy",
-            help="Upstream calls go through this proxy (http://[user:pass@]host:port), over "
-            "HTTP_PROXY/HTTPS_PROXY/ALL_PROXY.",
-        ),
-    ] = None,
-    no_proxy: Annotated[
-        str | None,
-        typer.Option(
-            "--no-proxy", help="Hosts reached directly (as NO_PROXY, which it overrides)."
-        ),
-    ] = None,
-    ca_bundle: Annotated[
-        Path | None,
-        typer.Option("--ca-bundle", help="PEM file of extra CAs trusted for upstream TLS."),
-    ] = None,
-    client_cert: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--client-cert",
-            help="NAMESPACE=CERT[,KEY]: the client certificate of one consumed namespace "
-            "(mutual TLS); repeatable.",
-        ),
-    ] = None,
-    client_key_password: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--client-key-password",
-            help="NAMESPACE=@FILE or NAMESPACE=VARIABLE (a bound variable): the passphrase of "
-            "that namespace's client key; repeatable.",
-        ),
-    ] = None,
-    tls_cert: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--tls-cert",
-            help="[NAMESPACE=]FILE: serve HTTPS with this certificate chain (every adapter, or "
-            "the one named); repeatable.",
-        ),
-    ] = None,
-    tls_key: Annotated[
-        list[str] | None,
-        typer.Option("--tls-key", help="[NAMESPACE=]FILE: the key of that --tls-cert."),
-    ] = None,
+    specs: tuple[Path, ...],
+    host: str | None,
+    env_file: Path | None,
+    log_level: str,
+    log_format: str,
+    stdio: bool,
+    connect_timeout: float,
+    timeout: float,
+    max_body: int,
+    max_upstream_body: int,
+    header_timeout: float,
+    body_timeout: float,
+    keepalive_timeout: int,
+    max_header_bytes: int,
+    max_connections: int,
+    drain_timeout: float,
+    drain_delay: float,
+    workers: str,
+    watch: bool,
+    ready_upstreams: bool,
+    allow_origin: tuple[str, ...],
+    allow_host: tuple[str, ...],
+    proxy: str | None,
+    no_proxy: str | None,
+    ca_bundle: Path | None,
+    client_cert: tuple[str, ...],
+    client_key_password: tuple[str, ...],
+    tls_cert: tuple[str, ...],
+    tls_key: tuple[str, ...],
 ) -> None:
     """Serve every adapter of every spec until SIGTERM/SIGINT; SIGHUP reloads them."""
     # Start-up creates only objects that live as long as the process (modules, models, plans):
@@ -159,18 +141,18 @@ def run(
     try:
         worker_total = worker_count(workers)
     except ValueError:
-        raise typer.BadParameter(
+        raise click.BadParameter(
             "must be a positive number or auto", param_hint="--workers"
         ) from None
     try:
-        passwords = [split_namespace(p) for p in client_key_password or ()]
+        passwords = [split_namespace(p) for p in client_key_password]
         if any(ns is None for ns, _ in passwords):
             raise ValueError("--client-key-password: expected NAMESPACE=@FILE or NAMESPACE=NAME")
         tls = TlsOptions(
             ca_bundle=ca_bundle,
-            client_certs=tuple(ClientCert.parse(c) for c in client_cert or ()),
+            client_certs=tuple(ClientCert.parse(c) for c in client_cert),
             key_passwords={ns: source for ns, source in passwords if ns is not None},
-            served=served_certs(tls_cert or [], tls_key or []),
+            served=served_certs(list(tls_cert), list(tls_key)),
         )
         settings = Settings(
             host=host,
@@ -191,11 +173,11 @@ def run(
             keepalive_timeout=keepalive_timeout,
             max_header_bytes=max_header_bytes,
             max_connections=max_connections,
-            allow_origins=tuple(allow_origin or ()),
-            allow_hosts=tuple(allow_host or ()),
+            allow_origins=allow_origin,
+            allow_hosts=allow_host,
             proxy=ProxyOptions(proxy, no_proxy),
             tls=tls,
         )
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    serve_forever(specs, settings)
+        raise click.BadParameter(str(exc)) from None
+    serve_forever(list(specs), settings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx2 as httpx
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from naftiko.cli import app
 from tests.support.echo import echo_app

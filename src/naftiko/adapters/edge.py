@@ -103,7 +103,11 @@ class Edge:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            return  # the runtime drives lifespans itself; websockets are not served
+            if scope["type"] == "websocket":
+                # No adapter serves WebSockets: the handshake is declined (uvicorn answers
+                # 403), not left unanswered (which uvicorn reports as a 500).
+                await send({"type": "websocket.close", "code": 1008})
+            return  # the runtime drives lifespans itself
         started = time.perf_counter()
         head = read_head(scope)
         trace = head.trace

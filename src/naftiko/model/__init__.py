@@ -7,9 +7,9 @@ from contextlib import contextmanager
 
 @contextmanager
 def _plugins_off() -> Iterator[None]:
-    """Build the spec models without pydantic plugins (as typer builds its own adapters):
-    looking them up scans every installed package's entry points at start-up, and the
-    models are internal to the loader, nothing a plugin has to observe."""
+    """Build the spec models without pydantic plugins: looking them up scans every installed
+    package's entry points at start-up, and the models are internal to the loader, nothing a
+    plugin has to observe."""
     previous = os.environ.get("PYDANTIC_DISABLE_PLUGINS")
     os.environ["PYDANTIC_DISABLE_PLUGINS"] = "1"
     try:

@@ -92,7 +92,7 @@ class Capability(Model):
     consumes: list[ConsumesHttp] = Field(default_factory=empty)
 
     _path: Path = PrivateAttr(default=Path("."))
-    _warnings: list[Problem] = PrivateAttr(default_factory=list)
+    _warnings: list[Problem] = PrivateAttr(default_factory=empty)
     _locator: Callable[[tuple[str | int, ...]], Location] | None = PrivateAttr(default=None)
 
     @property
