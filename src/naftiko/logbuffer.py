@@ -44,12 +44,15 @@ class BufferedAccessHandler(logging.StreamHandler[TextIO]):
     def buffer(self, line: str) -> None:
         """An access line, formatted and terminated, to be written with the next batch."""
         with self.lock or _NO_LOCK:
+            now = time.monotonic()
             if not self._pending:
-                self._since = time.monotonic()
+                self._since = now
             self._pending.append(line)
             self._size += len(line)
-            waited = time.monotonic() - self._since
-        if self._size >= _BUFFER_BYTES or waited >= _FLUSH_SECONDS or not self._schedule():
+            waited = now - self._since
+        full = self._size >= _BUFFER_BYTES or waited >= _FLUSH_SECONDS
+        # With a flush already scheduled, `_schedule` is not called.
+        if full or (self._timer is None and not self._schedule()):
             self.flush()
 
     def _schedule(self) -> bool:

@@ -37,7 +37,9 @@ _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 def escape_controls(text: str) -> str:
     """A request's path or value logged as text cannot start a line of its own."""
-    return _CONTROLS.sub(_escaped, text)
+    # No character `_CONTROLS` matches is printable: a printable text (nearly every line)
+    # is returned without the regex's scan.
+    return text if text.isprintable() else _CONTROLS.sub(_escaped, text)
 
 
 def _escaped(match: re.Match[str]) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Collection
 from email.utils import formatdate
 from typing import Any, Protocol
 
@@ -39,14 +39,12 @@ from naftiko.adapters.common import (
     log,
     problem,
 )
+from naftiko.adapters.edge_head import Head, read_head
 from naftiko.adapters.limits import (
     REQUEST_BODY,
     BodyLimits,
     Drain,
     Refuse,
-    declared_length,
-    has_body,
-    header_bytes,
     read_body,
     replay,
 )
@@ -65,7 +63,7 @@ class Endpoint(Protocol):
     gate: Gate
     refuse: Refuse  # how its protocol answers a refusal decided here (limits, drain, 500)
 
-    def methods_at(self, path: str) -> Sequence[str]:
+    def methods_at(self, path: str) -> Collection[str]:
         """The methods `path` (raw, percent-encoded) answers; empty: there is no such path;
         `*` in it: any method (a forward)."""
         ...
@@ -96,6 +94,7 @@ class Edge:
         self.limits = limits
         self.drain = drain
         self.metrics = metrics
+        self._flight = metrics.in_flight(endpoint.kind)
         self._second = 0
         self._date = b""
         # `Host` values already allowed (the policy is fixed): a client sends the same one
@@ -110,17 +109,19 @@ class Edge:
                 await send({"type": "websocket.close", "code": 1008})
             return  # the runtime drives lifespans itself
         started = time.perf_counter()
-        trace = _trace(scope["headers"])
+        head = read_head(scope)
+        trace = head.trace
         state = scope.get("state")
         if not isinstance(state, dict):
             state = scope["state"] = {}
         REQUEST_STATE.set(state)
-        exchange = _Exchange(send, [(b"date", self._now()), (b"x-request-id", trace.id_bytes)])
+        stamps = [(b"date", self._now()), (b"x-request-id", trace.request_id.encode())]
+        exchange = _Exchange(send, stamps)
         task = asyncio.current_task()
         assert task is not None
-        token = tracing.enter(trace.trace)
+        token = tracing.enter(trace)
         try:
-            await self._serve(scope, receive, exchange, task)
+            await self._serve(scope, receive, exchange, task, head)
         except asyncio.CancelledError:
             if task not in self.drain.cut:
                 raise
@@ -134,7 +135,7 @@ class Edge:
                     scope, exchange, self.endpoint.refuse(500, "internal error", b"")
                 )
         finally:
-            self._account(scope, state, exchange.status, started, trace.trace)
+            self._account(scope, state, exchange.status, started, trace)
             tracing.leave(token)
 
     @property
@@ -142,31 +143,33 @@ class Edge:
         return self.endpoint.namespace
 
     async def _serve(
-        self, scope: Scope, receive: Receive, exchange: _Exchange, task: asyncio.Task[Any]
+        self,
+        scope: Scope,
+        receive: Receive,
+        exchange: _Exchange,
+        task: asyncio.Task[Any],
+        head: Head,
     ) -> None:
         """Everything up to the adapter, then the adapter."""
-        hosts = 0
-        host = origin = None
-        for name, value in scope["headers"]:
-            if name == b"host":
-                hosts += 1
-                host = value
-            elif name == b"origin":
-                origin = value
+        hosts, host, origin = head.hosts, head.host, head.origin
         if hosts > 1 or (hosts == 0 and scope.get("http_version") != "1.0"):
             await self._answer(
                 scope, exchange, problem(400, "a request needs exactly one Host header")
             )
             return
-        if not await self._browser(scope, exchange, host, origin):
+        # Host already allowed and no Origin (the common case): nothing for `_browser`.
+        browser = origin is not None or (
+            self.loopback and host is not None and host not in self._hosts
+        )
+        if browser and not await self._browser(scope, exchange, host, origin):
             return
-        if header_bytes(scope) > self.limits.max_header_bytes:
+        if head.size > self.limits.max_header_bytes:
             detail = f"request headers are larger than {self.limits.max_header_bytes} bytes"
             # As the serving layer does when headers outgrow the limit mid-read: the
             # connection of a client sending such headers is not kept for another request.
             await self._refuse(scope, exchange, 431, detail, close=True)
             return
-        declared = declared_length(scope)
+        declared = head.declared
         if declared is not None and declared > self.limits.max_body:
             # Said up front, so refused whatever the path: nothing of it need be read.
             detail = f"request body is larger than {self.limits.max_body} bytes"
@@ -180,14 +183,20 @@ class Edge:
             if metadata is not None:
                 await self._answer(scope, exchange, metadata)
                 return
-        if not await self._route(scope, exchange):
+        method = scope["method"]
+        # `_raw_path`, inline (once per request).
+        path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        taken = self.endpoint.methods_at(path)
+        # The common case (the method is among the path's), decided without building `Allow`.
+        common = method in taken and method != "OPTIONS" and "*" not in taken
+        if not common and not await self._route(scope, exchange, taken):
             return
         if conn is not None:
             refusal = await gate.admit(conn)
             if refusal is not None:
                 await self._answer(scope, exchange, refusal)
                 return
-        if has_body(scope):
+        if head.body:
             self.drain.reading.add(task)
             try:
                 body, refused = await read_body(scope, receive, self.limits)
@@ -202,12 +211,13 @@ class Edge:
             REQUEST_BODY.set(body)
             exchange.body = body
         self.drain.running.add(task)
-        self.metrics.entered(self.endpoint.kind)
+        flight = self._flight
+        flight.entered += 1
         try:
             await self.endpoint.handle(scope, receive, exchange.send)
         finally:
             self.drain.running.discard(task)
-            self.metrics.left(self.endpoint.kind)
+            flight.left += 1
 
     async def _browser(
         self,
@@ -248,13 +258,10 @@ class Edge:
             return False
         return True
 
-    async def _route(self, scope: Scope, exchange: _Exchange) -> bool:
-        """404, `OPTIONS` and 405 for every adapter alike; False when answered here."""
-        path = _raw_path(scope)
+    async def _route(self, scope: Scope, exchange: _Exchange, taken: Collection[str]) -> bool:
+        """404, `OPTIONS` and 405 for every adapter alike (the path's routes take `taken`);
+        False when answered here."""
         method = scope["method"]
-        taken = self.endpoint.methods_at(path)
-        if method in taken and method != "OPTIONS" and "*" not in taken:
-            return True  # the common case, decided without building `Allow`
         methods = self._methods(taken)
         if not methods:
             await self._answer(scope, exchange, problem(404, f"no resource at {scope['path']}"))
@@ -272,7 +279,7 @@ class Edge:
         )
         return False
 
-    def _methods(self, taken: Sequence[str]) -> list[str]:
+    def _methods(self, taken: Collection[str]) -> list[str]:
         """What a path whose routes take `taken` answers, as `Allow` lists it: HEAD wherever
         GET is (RFC 9110 §9.3.2), OPTIONS on every path that exists."""
         methods = set(taken)
@@ -357,9 +364,15 @@ class _Exchange:
             self.started = True
             self.status = message["status"]
             headers = message.get("headers", [])
-            # An upstream's own X-Request-Id (passed back) is the one its vendor knows.
-            names = {key.lower() for key, _ in headers}
-            mine = [(k, v) for k, v in self.extra if k not in names]
+            mine = self.extra
+            # An upstream's own X-Request-Id (passed back) is the one its vendor knows. Only
+            # the two stamps (no CORS headers): a plain loop finds any clash, no sets built.
+            clash = len(mine) != 2
+            for key, _ in headers:
+                if clash or key.lower() in _STAMPED:
+                    names = {key.lower() for key, _ in headers}
+                    mine = [(k, v) for k, v in mine if k not in names]
+                    break
             self._pending = {**message, "headers": [*headers, *mine]}
             return
         if self._pending is not None:
@@ -368,21 +381,8 @@ class _Exchange:
         await self._send(message)
 
 
-class _Inbound:
-    """The request's trace context and id, read once from its headers."""
-
-    __slots__ = ("id_bytes", "trace")
-
-    def __init__(self, trace: Trace) -> None:
-        self.trace = trace
-        self.id_bytes = trace.request_id.encode()
-
-
-def _trace(headers: list[tuple[bytes, bytes]]) -> _Inbound:
-    return _Inbound(tracing.inbound(headers))
-
-
 _HOSTS_KEPT = 64
+_STAMPED = frozenset({b"date", b"x-request-id"})  # what the edge puts on every answer
 
 
 def _raw_path(scope: Scope) -> str:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Collection, Coroutine
 from typing import Any
 
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 import naftiko.safejson as safejson
 from naftiko.adapters.auth_gate import Gate
@@ -24,6 +24,8 @@ from naftiko.engine.inputs import Input
 from naftiko.engine.result import Result
 from naftiko.errors import InputError, NaftikoError
 from naftiko.expressions import norm
+
+_OPENAPI_METHODS = ("GET",)
 
 
 class RestAdapter:
@@ -52,11 +54,11 @@ class RestAdapter:
     async def lifespan(self) -> AsyncIterator[None]:
         yield
 
-    def methods_at(self, path: str) -> list[str]:
+    def methods_at(self, path: str) -> Collection[str]:
         """The methods a raw path answers (the edge's 404/405/OPTIONS and CORS preflights)."""
         if path == "/openapi.json":
-            return ["GET"]
-        return sorted(self._table.methods_at(path))
+            return _OPENAPI_METHODS
+        return self._table.methods_at(path)
 
     def header_inputs(self) -> frozenset[str]:
         """Every request header the spec reads (CORS preflights)."""
@@ -70,7 +72,6 @@ class RestAdapter:
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Routing, the engine call and the error answer in one coroutine: each await layer
         # is paid again every time the request resumes.
-        request = Request(scope, receive)
         answer: Response | Result
         try:
             # Match on the raw path: `%2F` inside a value must not become a path separator.
@@ -78,16 +79,22 @@ class RestAdapter:
             if path == "/openapi.json":
                 answer = Response(self._openapi, media_type="application/json")
             else:
-                answer = await self._dispatch(request, scope, path)
+                answer = await self._dispatch(scope, receive, path)
         except NaftikoError as exc:
             answer = error_response(exc)
         if isinstance(answer, Result):
-            await _send_result(answer, scope, receive, send)
+            whole = _whole(answer)
+            if whole is None:
+                await _render(answer)(scope, receive, send)
+            else:
+                start, body = whole
+                await send(start)
+                await send(body)
         else:
             await answer(scope, receive, send)
 
     def _dispatch(
-        self, request: Request, scope: Scope, path: str
+        self, scope: Scope, receive: Receive, path: str
     ) -> Coroutine[Any, Any, Response | Result]:
         """The route's engine call, not yet awaited (`handle` awaits it: no extra layer)."""
         route, variables, _, name = self._table.match(scope["method"], path)
@@ -95,11 +102,14 @@ class RestAdapter:
             return _ready(problem(404, f"no resource at {scope['path']}"))
         scope["state"][OPERATION] = name
         if route.forward_namespace is not None:
-            return self._forward(route, request, variables)
+            return self._forward(route, Request(scope, receive), variables)
         if has_body(scope):
-            return self._invoke_with_body(route, request, variables)
+            return self._invoke_with_body(route, Request(scope, receive), variables)
         # The edge has read any body there is (and replays it); without one, nothing to ask.
-        arguments = _arguments(self._inputs[id(route)], request, variables, b"")
+        inputs = self._inputs[id(route)]
+        # Headers, cookies and the query are parsed only for a route that reads them.
+        request = Request(scope, receive) if inputs.reads_request else None
+        arguments = _arguments(inputs, request, variables, b"")
         return self.engine.invoke(route.action, arguments, stream=True)
 
     async def _invoke_with_body(
@@ -126,29 +136,34 @@ async def _ready(answer: Response) -> Response:
     return answer
 
 
-async def _send_result(result: Result, scope: Scope, receive: Receive, send: Send) -> None:
-    """A whole body goes out as two ASGI messages built here, with the headers Starlette's
-    Response would give it; streams and bodiless answers go through `_render`."""
+def _whole(result: Result) -> tuple[Message, Message] | None:
+    """A whole body's two ASGI messages, with the headers Starlette's Response would give
+    it (a plain function: no coroutine of its own); None for streams and bodiless answers,
+    which go through `_render`."""
     status = result.status
     if result.stream is not None or (result.raw is None and result.body is None):
-        await _render(result)(scope, receive, send)
-        return
+        return None
     if status < 200 or status in (204, 304):
-        await _render(result)(scope, receive, send)
-        return
+        return None
     if result.raw is not None:
         body = result.raw
     else:
         # safejson writes a caller's exact decimals back as they were read.
         body = safejson.dumps(result.body, ensure_ascii=False, separators=(",", ":")).encode()
-    headers = _raw_headers(result.headers)
-    names = {name for name, _ in headers}
-    if b"content-length" not in names:
-        headers.append((b"content-length", str(len(body)).encode()))
-    if b"content-type" not in names:
-        headers.append((b"content-type", _media_type(result.content_type)))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    length = str(len(body)).encode()
+    if not result.headers:  # nothing passed back: only the two this function adds
+        headers = [(b"content-length", length), (b"content-type", _media_type(result.content_type))]
+    else:
+        headers = _raw_headers(result.headers)
+        names = {name for name, _ in headers}
+        if b"content-length" not in names:
+            headers.append((b"content-length", length))
+        if b"content-type" not in names:
+            headers.append((b"content-type", _media_type(result.content_type)))
+    return (
+        {"type": "http.response.start", "status": status, "headers": headers},
+        {"type": "http.response.body", "body": body},
+    )
 
 
 def _raw_headers(given: tuple[tuple[str, str], ...]) -> list[tuple[bytes, bytes]]:
@@ -159,9 +174,19 @@ def _raw_headers(given: tuple[tuple[str, str], ...]) -> list[tuple[bytes, bytes]
 
 
 def _media_type(media_type: str) -> bytes:
-    if media_type.startswith("text/") and "charset=" not in media_type.lower():
-        media_type += "; charset=utf-8"
-    return media_type.encode("latin-1")
+    known = _MEDIA_TYPES.get(media_type)
+    if known is not None:
+        return known
+    value = media_type
+    if value.startswith("text/") and "charset=" not in value.lower():
+        value += "; charset=utf-8"
+    encoded = value.encode("latin-1")
+    if len(_MEDIA_TYPES) < 256:  # an upstream sends the same few; bounded all the same
+        _MEDIA_TYPES[media_type] = encoded
+    return encoded
+
+
+_MEDIA_TYPES: dict[str, bytes] = {}
 
 
 def _render(result: Result) -> Response:
@@ -178,41 +203,50 @@ def _render(result: Result) -> Response:
 
 
 class _Inputs:
-    """A route's caller inputs as `_arguments` walks them: each with its normalised name,
-    and whether a lone `in: body` input stands for the whole body."""
+    """A route's caller inputs as `_arguments` walks them: each with the route's path
+    variable that stands for it (the last one with its normalised name, as a dict of them
+    would keep), and whether a lone `in: body` input stands for the whole body."""
 
-    __slots__ = ("lone", "specs")
+    __slots__ = ("lone", "reads_request", "specs")
 
     def __init__(self, route: Route) -> None:
         inputs = route.action.caller_inputs
-        self.specs = tuple((spec, norm(spec.name)) for spec in inputs)
+        in_path = {norm(name): name for _, name in route.variables}
+        self.specs = tuple((spec, in_path.get(norm(spec.name))) for spec in inputs)
+        # Whether any input may come from the query, a header or a cookie.
+        self.reads_request = any(
+            variable is None and spec.location not in ("path", "body")
+            for spec, variable in self.specs
+        )
         # Only a lone `in: body` input can stand for the whole body; one of several that the
         # caller left out is absent, not the whole body (issue 11, point 3).
         self.lone = sum(1 for i in inputs if i.location == "body") == 1
 
 
 def _arguments(
-    inputs: _Inputs, request: Request, variables: dict[str, str], raw: bytes
+    inputs: _Inputs, request: Request | None, variables: dict[str, str], raw: bytes
 ) -> dict[str, Any]:
     """Each input the operation declares (or the dialect derives) from where the request
     carries it, and nothing else: an undeclared parameter never reaches a template. A value
     in the URL path wins over a query parameter or body field of the same name."""
-    body = _body(raw)
-    path = {norm(name): value for name, value in variables.items()}
-    query = request.query_params if request.scope["query_string"] else None
+    body = _body(raw) if raw else None
+    query = request.query_params if request is not None and request.scope["query_string"] else None
     arguments: dict[str, Any] = {}
     lone = inputs.lone
-    for spec, key in inputs.specs:
-        if key in path or spec.location == "path":
-            if key in path:
-                arguments[spec.name] = path[key]
+    for spec, variable in inputs.specs:
+        if variable is not None:
+            arguments[spec.name] = variables[variable]
+            continue
+        if spec.location == "path":
             continue
         value: Any = None
         if spec.location == "query":
             value = _query(query, spec)
         elif spec.location == "header":
+            assert request is not None  # `_Inputs.reads_request`
             value = request.headers.get(spec.name)
         elif spec.location == "cookie":
+            assert request is not None
             value = request.cookies.get(spec.name)
         elif spec.location == "body":
             value = _from_body(spec, body, lone)

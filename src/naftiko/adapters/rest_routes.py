@@ -54,6 +54,7 @@ class RouteTable:
         # adapter `match` for the same path, so the route regexes run once per request.
         # A pure function of the path, so a request that interleaves just costs a rescan.
         self._last: tuple[str, list[tuple[int, re.Match[str]]]] = ("", [])
+        self._last_methods: tuple[str, frozenset[str]] = ("", frozenset())
         for index, route in enumerate(routes):
             segments = _segments(route.path)
             if segments is None:
@@ -99,14 +100,22 @@ class RouteTable:
         for index, found in self._scan(path):
             route = self._routes[index]
             if route.method == wanted or route.method == "*":
-                variables = {name: _decode(found.group(group)) for group, name in route.variables}
+                variables = {}
+                for group, name in route.variables:
+                    value = found.group(group)
+                    variables[name] = unquote(value) if "%" in value else value
                 return Match(route, variables, allowed, self._names[index])
             allowed.append(route.method)
         return Match(None, {}, allowed)
 
-    def methods_at(self, path: str) -> set[str]:
-        """The methods of every route at `path`."""
-        return {self._routes[index].method for index, _ in self._scan(path)}
+    def methods_at(self, path: str) -> frozenset[str]:
+        """The methods of every route at `path` (kept with the last path's scan)."""
+        last_path, methods = self._last_methods
+        if last_path == path and last_path:
+            return methods
+        methods = frozenset(self._routes[index].method for index, _ in self._scan(path))
+        self._last_methods = (path, methods)
+        return methods
 
 
 def _segments(template: str) -> list[str | None] | None:
@@ -143,7 +152,3 @@ def _walk(node: _Node, segments: list[str], index: int) -> list[int]:
         else:
             return sorted(_walk(literal, segments, index) + _walk(variable, segments, index))
     return node.routes
-
-
-def _decode(value: str) -> str:
-    return unquote(value) if "%" in value else value

@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from naftiko.engine import aws_sigv4
@@ -74,6 +75,11 @@ def apply(auth: Authentication | None, request: UpstreamRequest, scope: Scope) -
 class StaticCredentials:
     headers: dict[str, str]
     query: list[tuple[str, str]]
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        """The header names, lower-cased: what a request's own header may override."""
+        return frozenset(name.lower() for name in self.headers)
 
 
 def static_credentials(auth: Authentication | None, bindings: Bindings) -> StaticCredentials | None:

@@ -5,7 +5,7 @@ authorization-server client) and cached; a digest challenge answered with one re
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from yarl import URL
@@ -42,15 +42,23 @@ class Credentials:
         }
         self._tokens = auth.OAuth2Tokens(self._fetch_token)
 
-    async def send(
+    def send(
         self, namespace: str, request: UpstreamRequest, scope: Scope, *, stream: bool = False
-    ) -> UpstreamResponse:
+    ) -> Coroutine[Any, Any, UpstreamResponse]:
+        """`request` with the namespace's credentials, sent: the transport's own coroutine
+        when nothing remains to do once it answers (no await layer of ours on the way)."""
         credentials = self._clients[namespace].authentication
         static = self._static.get(namespace)
         if static is not None:
             # Defaults, as a session's headers are: a header the operation sets itself wins.
             headers = request.headers
-            if not headers:
+            names = static.names
+            clash = False
+            for name in headers:  # a loop, not a set of every name: usually none in common
+                if name.lower() in names:
+                    clash = True
+                    break
+            if not clash:
                 headers.update(static.headers)
             else:
                 taken = {name.lower() for name in headers}
@@ -61,6 +69,19 @@ class Credentials:
                 request.query.extend(static.query)
         else:
             auth.apply(credentials, request, scope)
+        if isinstance(credentials, OAuth2Auth | DigestAuth):
+            return self._challenged(namespace, credentials, request, scope, stream)
+        return self._transport.send(namespace, request, stream=stream)
+
+    async def _challenged(
+        self,
+        namespace: str,
+        credentials: OAuth2Auth | DigestAuth,
+        request: UpstreamRequest,
+        scope: Scope,
+        stream: bool,
+    ) -> UpstreamResponse:
+        """A fetched OAuth2 token, or a digest challenge answered with one retry."""
         if isinstance(credentials, OAuth2Auth):
             token = await self._tokens.token(namespace, credentials, scope)
             self._secrets.add(token)  # masked from now on, as a bound key is

@@ -15,7 +15,14 @@ from naftiko.engine.credentials import Credentials
 from naftiko.engine.formats import parse_body
 from naftiko.engine.inputs import Configured, find, validate
 from naftiko.engine.network import Network
-from naftiko.engine.plan import Action, CallStepPlan, LookupStepPlan, Operation, Plan
+from naftiko.engine.plan import (
+    Action,
+    CallStepPlan,
+    LookupStepPlan,
+    Operation,
+    Plan,
+    server_of,
+)
 from naftiko.engine.request import UpstreamRequest, build_request, header_value, param_value
 from naftiko.engine.result import Result
 from naftiko.engine.scope import Scope
@@ -91,8 +98,20 @@ class Engine:
             if action.mode == "ref":
                 result = await self._invoke(action, arguments, stream)
             else:  # the common unit, one coroutine less (what `_invoke` would do)
-                params = self._apply_with(action.with_, validate(action.inputs, arguments))
-                result = await self._run(action, params, action, stream)
+                params = validate(action.inputs, arguments)
+                if action.with_:
+                    params = self._apply_with(action.with_, params)
+                op = action.operation
+                if action.mode == "call" and op is not None:
+                    # `_run`'s call, one coroutine less again (each layer is paid on every
+                    # resumption of the request).
+                    stream = stream and action.passthrough and op.fmt == "json"
+                    scope = Scope(params, self.plan.bindings)
+                    request = build_request(op, scope)
+                    response = await self._receive(op.namespace, request, scope, stream, op)
+                    result = self._finish(op, response, action, params)
+                else:
+                    result = await self._run(action, params, action, stream)
         except NaftikoError as exc:
             raise redacted(exc, self.redact) from None
         return self._masked(result)
@@ -142,7 +161,7 @@ class Engine:
             op = action.operation
             stream = stream and shaper.passthrough and op.fmt == "json"
             # `_send`, without its coroutine: every await layer is paid on each resumption.
-            scope = self._scope(params)
+            scope = Scope(params, self.plan.bindings)
             request = build_request(op, scope)
             response = await self._receive(op.namespace, request, scope, stream, op)
             return self._finish(op, response, shaper, params)
@@ -310,7 +329,10 @@ class Engine:
         finally:
             if self.metrics is not None:
                 elapsed = time.perf_counter() - started
-                self.metrics.upstream(request.method, _server(request.url), status, elapsed)
+                server = op.server if op is not None else None
+                if server is None:
+                    server = server_of(request.url)
+                self.metrics.upstream(request.method, server, status, elapsed)
 
     async def _traced(
         self,
@@ -343,17 +365,16 @@ class Engine:
         if status >= 400:
             return self._upstream_error(op.namespace, response)
         headers = answers.passed_back(response, self.redact)
+        content_type = response.content_type
         if response.stream is not None:
             return Result(
-                status, stream=response.stream, content_type=response.content_type, headers=headers
+                status, stream=response.stream, content_type=content_type, headers=headers
             )
         if not response.body:
             return Result(status, None, headers=headers)
-        if op.fmt == "json" and _is_json(response.content_type) and shaper.passthrough:
+        if op.fmt == "json" and _is_json(content_type) and shaper.passthrough:
             # Nothing to reshape: the upstream's JSON bytes (and media type) go out untouched.
-            return Result(
-                status, raw=response.body, content_type=response.content_type, headers=headers
-            )
+            return Result(status, raw=response.body, content_type=content_type, headers=headers)
         root = parse_body(response.body, op.fmt, output_schema=op.output_schema)
         mapped = outputs.map_outputs(shaper.outputs, root, self._scope(params))
         return Result(status, mapped, headers=headers)
@@ -362,13 +383,6 @@ class Engine:
         authenticated = self.plan.clients[namespace].authentication is not None
         headers = answers.passed_back(response, self.redact)
         return answers.upstream_error(namespace, response, authenticated, headers)
-
-
-def _server(url: str) -> str:
-    """The host an upstream URL names (`server.address`), without parsing the whole URL."""
-    netloc = url.split("/", 3)[2] if "://" in url else ""
-    host = netloc.rpartition("@")[2]
-    return host.rsplit(":", 1)[0] if not host.endswith("]") and ":" in host else host
 
 
 def _correlate(request: UpstreamRequest, context: bool = True) -> None:

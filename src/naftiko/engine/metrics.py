@@ -88,11 +88,18 @@ class Metrics:
         )
         info.labels(__version__, platform.python_version()).set(1)
         # Labelled children, looked up once per label set: `labels()` takes a lock each time.
-        self._children: dict[tuple[str, ...], _Timed] = {}
-        self._gauges: dict[str, Any] = {}
+        self._tallies: dict[tuple[str, ...], _Tally] = {}
+        self._levels: dict[str, Level] = {}
 
     def observe(self, kind: str, operation: str, status: str, seconds: float) -> None:
-        self._count(self._requests, self._durations, (kind, operation, status), seconds)
+        key = (kind, operation, status)
+        tally = self._tallies.get(key) or self._tally(self._requests, self._durations, key)
+        if self._directory is None:  # `_Tally.add`, without its call (once per request)
+            tally.count += 1
+            tally.sum += seconds
+            tally.buckets[bisect_left(tally.bounds, seconds)] += 1
+        else:
+            tally.add(seconds)
         if status == "ERROR" or status[:1] == "5":
             self._errors.labels(
                 kind, operation, "tool_error" if status == "ERROR" else status
@@ -107,24 +114,29 @@ class Metrics:
             key = (method, server, "", "transport")
         else:
             key = (method, server, str(status), "")
-        self._count(self._client, self._client_durations, key, seconds)
+        tally = self._tallies.get(key) or self._tally(self._client, self._client_durations, key)
+        if self._directory is None:  # as in `observe`
+            tally.count += 1
+            tally.sum += seconds
+            tally.buckets[bisect_left(tally.bounds, seconds)] += 1
+        else:
+            tally.add(seconds)
 
-    def _count(self, counter: Any, histogram: Any, key: tuple[str, ...], seconds: float) -> None:
-        """One more in `counter` and `seconds` in `histogram`, both labelled `key` (request
-        keys have three labels, upstream keys four: they share one cache)."""
-        timed = self._children.get(key)
-        if timed is None:
-            timed = self._children[key] = _Timed(counter.labels(*key), histogram.labels(*key))
-        timed.add(seconds)
+    def _tally(self, counter: Any, histogram: Any, key: tuple[str, ...]) -> _Tally:
+        """The counter and histogram children of `key` (request keys have three labels,
+        upstream keys four: they share one cache)."""
+        kind = _Shared if self._directory is not None else _Tally
+        tally = self._tallies[key] = kind(counter.labels(*key), histogram.labels(*key))
+        return tally
 
-    def entered(self, kind: str) -> None:
-        value = self._gauges.get(kind)
-        if value is None:
-            value = self._gauges[kind] = _value(self._in_flight.labels(kind))
-        value.inc(1)
-
-    def left(self, kind: str) -> None:
-        self._gauges[kind].inc(-1)
+    def in_flight(self, kind: str) -> Level:
+        """The in-flight gauge of adapter type `kind` (see `Level`)."""
+        level = self._levels.get(kind)
+        if level is None:
+            shared = self._directory is not None
+            level = (_SharedLevel if shared else Level)(self._in_flight, kind)
+            self._levels[kind] = level
+        return level
 
     def capability(self, label: str) -> None:
         self._active.labels(label).set(1)
@@ -138,6 +150,10 @@ class Metrics:
             MultiProcessCollector(registry, path=self._directory)
         else:
             registry = self.registry
+            for tally in self._tallies.values():
+                tally.flush()
+            for level in self._levels.values():
+                level.flush()
         text = generate_latest(registry).decode()
         # §8.3: the reference adds no suffix to this counter's name.
         text = text.replace("\nnaftiko_request_errors_total{", "\nnaftiko_request_errors{")
@@ -149,25 +165,110 @@ class Metrics:
         )
 
 
-class _Timed:
-    """A counter and a histogram of one label set, fed per request. Their values are written
-    directly — the very value objects (in memory, or the multi-process files) that the
-    children's `inc` and `observe` write — without the per-call checks that cost a request
-    a dozen function calls; `observe` picks the bucket the same way (the first bound >= the
-    value; the last bound is +Inf)."""
+class _Tally:
+    """A counter and a histogram of one label set, fed per request. One process (no
+    multi-process directory): plain numbers here, copied into the children's value objects
+    when the registry is read (`flush`, by `Metrics.prometheus`) — the request path pays no
+    call, lock or check for them. The bucket is chosen as `observe` chooses it (the first
+    bound >= the value; the last bound is +Inf), and `flush` writes the same per-bucket
+    counts `observe` would have, so the exposition is the library's own."""
 
-    __slots__ = ("_bounds", "_buckets", "_count", "_sum")
+    __slots__ = ("_children", "bounds", "buckets", "count", "sum")
 
     def __init__(self, counter: Any, histogram: Any) -> None:
-        self._count = _value(counter)
-        self._sum = histogram._sum
-        self._buckets = histogram._buckets
-        self._bounds = histogram._upper_bounds
+        self._children = (_value(counter), histogram._sum, histogram._buckets)
+        self.bounds = histogram._upper_bounds
+        self.count = 0
+        self.sum = 0.0
+        self.buckets = [0] * len(self.bounds)
 
     def add(self, seconds: float) -> None:
-        self._count.inc(1)
-        self._sum.inc(seconds)
-        self._buckets[bisect_left(self._bounds, seconds)].inc(1)
+        self.count += 1
+        self.sum += seconds
+        self.buckets[bisect_left(self.bounds, seconds)] += 1
+
+    def flush(self) -> None:
+        # Totals, not deltas: a read racing a request (another thread) shows it or not.
+        count, total, buckets = self._children
+        count.set(self.count)
+        total.set(self.sum)
+        for value, counted in zip(buckets, self.buckets, strict=True):
+            value.set(counted)
+
+
+class _Shared(_Tally):
+    """Several worker processes: each value is written as it happens into this process's
+    file (any worker may serve `/metrics` and read them all), straight into the value
+    objects the children's `inc` and `observe` write, without their per-call checks."""
+
+    __slots__ = ()
+
+    def add(self, seconds: float) -> None:
+        count, total, buckets = self._children
+        count.inc(1)
+        total.inc(seconds)
+        buckets[bisect_left(self.bounds, seconds)].inc(1)
+
+    def flush(self) -> None:
+        return  # already written
+
+
+class Level:
+    """The in-flight gauge of one adapter type: the edge adds 1 to `entered` as a request
+    enters the adapter and to `left` as it leaves. One process: plain numbers, copied to
+    the gauge when it is read; its series exists once a request has entered, as with
+    `inc`."""
+
+    __slots__ = ("_gauge", "_kind", "_value", "entered", "left")
+
+    def __init__(self, gauge: Any, kind: str) -> None:
+        self._gauge, self._kind = gauge, kind
+        self._value: Any = None  # the child's value object, made by the first request
+        self.entered = 0
+        self.left = 0
+
+    def _child(self) -> Any:
+        if self._value is None:
+            self._value = _value(self._gauge.labels(self._kind))
+        return self._value
+
+    def flush(self) -> None:
+        if self.entered:
+            self._child().set(self.entered - self.left)
+
+
+class _SharedLevel(Level):
+    """Several worker processes: the gauge is `livesum`, summed over the live workers'
+    files, so every change is written as it happens."""
+
+    __slots__ = ("_entered", "_left")
+
+    def __init__(self, gauge: Any, kind: str) -> None:
+        self._entered = self._left = 0
+        super().__init__(gauge, kind)
+
+    @property
+    def entered(self) -> int:
+        return self._entered
+
+    @entered.setter
+    def entered(self, count: int) -> None:
+        if count:
+            self._child().inc(count - self._entered)
+        self._entered = count
+
+    @property
+    def left(self) -> int:
+        return self._left
+
+    @left.setter
+    def left(self, count: int) -> None:
+        if count:
+            self._child().inc(self._left - count)
+        self._left = count
+
+    def flush(self) -> None:
+        return  # already written
 
 
 def _value(child: Any) -> Any:

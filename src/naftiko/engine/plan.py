@@ -35,6 +35,13 @@ SCHEME, USERINFO, HOST, PORT, PATH, QUERY = "scheme", "userinfo", "host", "port"
 ORIGIN = frozenset({SCHEME, USERINFO, HOST, PORT})
 
 
+def server_of(url: str) -> str:
+    """The host an upstream URL names (`server.address`), without parsing the whole URL."""
+    netloc = url.split("/", 3)[2] if "://" in url else ""
+    host = netloc.rpartition("@")[2]
+    return host.rsplit(":", 1)[0] if not host.endswith("]") and ":" in host else host
+
+
 @dataclass(frozen=True)
 class ConsumedParam:
     name: str
@@ -69,9 +76,24 @@ class Operation:
     description: str | None = None
     url_segments: tuple[tuple[str | Var, str], ...] = ()
 
-    @property
+    @cached_property
     def idempotent(self) -> bool:
         return self.method in IDEMPOTENT_METHODS
+
+    @cached_property
+    def server(self) -> str | None:
+        """The host the URL names (the metrics' `server.address`) when configuration alone
+        writes the origin (no variable before the path); else None: decided per request."""
+        if not self.url_segments:
+            return None
+        text = ""
+        for part, where in self.url_segments:
+            if not isinstance(part, str):
+                if where in ORIGIN:
+                    return None
+                break
+            text += part
+        return server_of(text)
 
     @cached_property
     def checked_params(self) -> tuple[ConsumedParam, ...]:

@@ -10,7 +10,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from typing import NamedTuple, TypeVar
 
 
@@ -63,17 +63,11 @@ def _holding(var: ContextVar[_T], value: _T) -> Iterator[None]:
         var.reset(token)
 
 
-def enter(trace: Trace) -> Token[Trace | None]:
-    """`tracing` without the context manager (the edge's hot path): `leave` with the token."""
-    return _current.set(trace)
-
-
-def leave(token: Token[Trace | None]) -> None:
-    _current.reset(token)
-
-
-def current() -> Trace | None:
-    return _current.get()
+# The edge's hot path (`tracing` without its context manager: `enter`, then `leave` with the
+# token) and the readers: the context variable's own methods, so no Python call wraps them.
+enter = _current.set
+leave = _current.reset
+current = _current.get
 
 
 class TraceIds(logging.Filter):
@@ -91,8 +85,8 @@ class TraceIds(logging.Filter):
 
 
 # A caller's id is echoed in headers and logs: printable ASCII, bounded, or we mint our own.
-_REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,200}")
-_TRACEPARENT = re.compile(rb"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,200}")
+TRACEPARENT = re.compile(rb"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 def inbound(headers: list[tuple[bytes, bytes]]) -> Trace:
@@ -100,11 +94,11 @@ def inbound(headers: list[tuple[bytes, bytes]]) -> Trace:
     bounded, or one we mint) and a well-formed `traceparent`."""
     request_id = traceparent = None
     for name, value in headers:
-        if name == b"x-request-id" and _REQUEST_ID.fullmatch(value):
+        if name == b"x-request-id" and REQUEST_ID.fullmatch(value):
             request_id = value.decode("ascii")
-        elif name == b"traceparent" and _TRACEPARENT.fullmatch(value.strip()):
+        elif name == b"traceparent" and TRACEPARENT.fullmatch(value.strip()):
             traceparent = value.strip().decode("ascii")
-    return Trace(request_id or _new_id(), traceparent)
+    return Trace(request_id or new_id(), traceparent)
 
 
 class _RandomPool:
@@ -132,7 +126,7 @@ _RANDOM = _RandomPool()
 os.register_at_fork(after_in_child=_RANDOM.forget)
 
 
-def _new_id() -> str:
+def new_id() -> str:
     """`uuid.uuid4().hex`, the same 122 random bits and version bits, without the UUID object."""
     raw = bytearray(_RANDOM.take16())
     raw[6] = (raw[6] & 0x0F) | 0x40

@@ -23,7 +23,7 @@ from naftiko.engine.request import UpstreamRequest
 _JSON_TYPES = ("application/json", "+json", "text/json")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per upstream call: see `Result` on why not frozen
 class UpstreamResponse:
     status: int
     headers: CIMultiDictProxy[str]

@@ -11,14 +11,14 @@ import logging
 import math
 import os
 import ssl
-import weakref
 from collections.abc import AsyncGenerator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from aiohttp.connector import Connection
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.hdrs import CONTENT_ENCODING, TRANSFER_ENCODING
 from yarl import URL
 
 from naftiko.engine.network import Network, Proxy, failure_reason, proxied_headers, via
@@ -61,25 +61,21 @@ class _StaleConnection(Exception):
         self.pooled = pooled
 
 
+_DIRECT: dict[str, Any] = {}  # aiohttp's proxy arguments without a proxy: none
+
 # Whether the current attempt went out on a connection taken from the pool.
 _POOLED: ContextVar[bool] = ContextVar("naftiko_pooled", default=False)
 
 
 class _Connector(aiohttp.TCPConnector):
-    """Remembers every connection it has handed out, to tell a pooled one from a new one."""
+    """Tells a pooled connection from a new one: only a new one is created (a connection
+    from the pool costs no call of ours, where wrapping `connect` cost one per request)."""
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self._handed: weakref.WeakSet[Any] = weakref.WeakSet()
-
-    async def connect(
+    async def _create_connection(
         self, req: aiohttp.ClientRequest, traces: list[Any], timeout: aiohttp.ClientTimeout
-    ) -> Connection:
-        connection = await super().connect(req, traces, timeout)
-        protocol = connection.protocol
-        _POOLED.set(protocol in self._handed)
-        self._handed.add(protocol)
-        return connection
+    ) -> ResponseHandler:
+        _POOLED.set(False)
+        return await super()._create_connection(req, traces, timeout)
 
 
 async def _no_hidden_retry(
@@ -87,7 +83,7 @@ async def _no_hidden_retry(
 ) -> aiohttp.ClientResponse:
     """aiohttp retries an idempotent request once on a dropped connection, and we did too:
     four attempts at a failing upstream. Its retry is turned into ours here."""
-    _POOLED.set(False)
+    _POOLED.set(True)  # until the connector creates a new connection for this attempt
     try:
         return await handler(request)
     except aiohttp.ClientConnectorError:
@@ -204,40 +200,43 @@ class Upstreams:
         """One upstream call (the engine has applied credentials). With `stream`, a
         successful JSON body is left on the wire (`UpstreamResponse.stream`) for the caller
         to pass on chunk by chunk."""
-        try:
-            return await self._attempt(namespace, request, stream)
-        except _StaleConnection as exc:
-            if not (exc.pooled and request.idempotent):
-                raise UpstreamUnavailable(f"upstream {namespace!r} closed the connection") from None
-        # A pooled keep-alive connection the upstream had already closed: one retry, and only
-        # for idempotent methods (a POST is never sent twice).
-        try:
-            return await self._attempt(namespace, request, stream)
-        except _StaleConnection:
-            raise UpstreamUnavailable(f"upstream {namespace!r} closed the connection") from None
-
-    async def _attempt(
-        self, namespace: str, request: UpstreamRequest, stream: bool
-    ) -> UpstreamResponse:
+        # One coroutine for the attempts and the answer: every await layer is paid again each
+        # time the call resumes.
         session = self._sessions.get(namespace)
         if session is None:
             raise UpstreamUnavailable(f"upstream {namespace!r} is not started")
-        request.attempts += 1
-        # The URL is already percent-encoded per segment; yarl must not re-quote it.
-        url = URL(request.full_url(), encoded=True)
-        proxy = self._network.proxy(url)
-        try:
-            response = await session.request(
-                request.method,
-                url,
-                headers=proxied_headers(request.headers, proxy, url) or None,
-                data=request.body,
-                allow_redirects=request.method in ("GET", "HEAD"),
-                **via(proxy),
-            )
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            self._note_descriptors(exc)
-            raise _failure(namespace, exc, proxy) from None
+        retried = False
+        while True:
+            request.attempts += 1
+            # The URL is already percent-encoded per segment; yarl must not re-quote it.
+            url = URL(request.full_url(), encoded=True)
+            network = self._network
+            proxy = network.proxy(url) if network.proxies.by_scheme else None
+            if proxy is None:  # no proxy arguments to work out (the common case)
+                headers, options = request.headers, _DIRECT
+            else:
+                headers, options = proxied_headers(request.headers, proxy, url), via(proxy)
+            try:
+                response = await session.request(
+                    request.method,
+                    url,
+                    headers=headers or None,
+                    data=request.body,
+                    allow_redirects=request.method in ("GET", "HEAD"),
+                    **options,
+                )
+                break
+            except _StaleConnection as exc:
+                # A pooled keep-alive connection the upstream had already closed: one retry,
+                # and only for idempotent methods (a POST is never sent twice).
+                if retried or not (exc.pooled and request.idempotent):
+                    raise UpstreamUnavailable(
+                        f"upstream {namespace!r} closed the connection"
+                    ) from None
+                retried = True
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                self._note_descriptors(exc)
+                raise _failure(namespace, exc, proxy) from None
         handed_on = False
         try:
             if response.status == 407 and proxy is not None:
@@ -254,7 +253,13 @@ class Upstreams:
                 chunks = _chunks(response, namespace, self.max_body)
                 handed_on = True
                 return UpstreamResponse(response.status, response.headers, b"", chunks)
-            body = await _read(response, namespace, self.max_body)
+            answered = response.headers
+            if small and CONTENT_ENCODING not in answered and TRANSFER_ENCODING not in answered:
+                # The parser stops at Content-Length and there is nothing to inflate: at most
+                # `declared` bytes, read in one call (no iterator, no StopAsyncIteration).
+                body = await response.content.read()
+            else:
+                body = await _read(response, namespace, self.max_body)
             return UpstreamResponse(response.status, response.headers, body)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise _failure(namespace, exc) from None
