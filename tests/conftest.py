@@ -31,6 +31,14 @@ LONGEST_FIRST = (
 )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # xdist (`--dist loadfile`) would otherwise hand out the modules with the most tests
+    # first, not this order: the 3-test schemathesis module then started last and ran
+    # alone at the end (`--no-loadscope-reorder`, set here so that every command gets it).
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
