@@ -313,7 +313,7 @@ class Engine:
             if self.telemetry is not None:
                 response = await self._traced(self.telemetry, namespace, request, scope, stream, op)
             else:
-                _correlate(request)
+                tracing.correlate(request.headers)
                 response = await self._credentials.send(namespace, request, scope, stream=stream)
             status = response.status
             return response
@@ -349,7 +349,7 @@ class Engine:
             base = self.plan.clients[namespace].base_uri.rstrip("/")
             name, template = op.name, op.url.source.removeprefix(base)
         with telemetry.client(namespace, name, template, request) as answered:
-            _correlate(request, context=False)
+            tracing.correlate(request.headers, context=False)
             response = await self._credentials.send(namespace, request, scope, stream=stream)
             answered(response.status)
             return response
@@ -383,20 +383,6 @@ class Engine:
         authenticated = self.plan.clients[namespace].authentication is not None
         headers = answers.passed_back(response, self.redact)
         return answers.upstream_error(namespace, response, authenticated, headers)
-
-
-def _correlate(request: UpstreamRequest, context: bool = True) -> None:
-    """Correlation travels on: the caller's (or our) request id, and, when we do not trace
-    ourselves (`context`), the caller's trace context as it came."""
-    trace = tracing.current()
-    if trace is None:
-        return
-    headers = request.headers
-    taken = {name.lower() for name in headers} if headers else ()
-    if "x-request-id" not in taken:
-        headers["X-Request-Id"] = trace.request_id
-    if context and trace.traceparent is not None and "traceparent" not in taken:
-        headers["traceparent"] = trace.traceparent
 
 
 def _adapter_auths(plan: Plan) -> list[Authentication | None]:

@@ -132,3 +132,17 @@ def new_id() -> str:
     raw[6] = (raw[6] & 0x0F) | 0x40
     raw[8] = (raw[8] & 0x3F) | 0x80
     return raw.hex()
+
+
+def correlate(headers: dict[str, str], context: bool = True) -> None:
+    """Correlation travels on to an upstream: the caller's (or our) request id, and, when we
+    do not trace ourselves (`context`), the caller's trace context as it came. A header the
+    request already names (in any case) is left as it is."""
+    trace = current()
+    if trace is None:
+        return
+    taken = {name.lower() for name in headers} if headers else ()
+    if "x-request-id" not in taken:
+        headers["X-Request-Id"] = trace.request_id
+    if context and trace.traceparent is not None and "traceparent" not in taken:
+        headers["traceparent"] = trace.traceparent
