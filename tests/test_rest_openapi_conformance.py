@@ -48,7 +48,7 @@ UPSTREAM_CAUSED = {
 }
 
 
-def _schemathesis(url: str, report: Path) -> dict[str, Any]:
+def _schemathesis(url: str, report: Path, hypothesis: Path) -> dict[str, Any]:
     done = subprocess.run(
         [
             str(ST),
@@ -72,7 +72,13 @@ def _schemathesis(url: str, report: Path) -> dict[str, Any]:
         timeout=300,
         # schemathesis is not ours to measure: coverage's subprocess patch would start in it
         # too and cost it most of its time.
-        env={k: v for k, v in os.environ.items() if k != "COVERAGE_PROCESS_CONFIG"},
+        env={
+            **{k: v for k, v in os.environ.items() if k != "COVERAGE_PROCESS_CONFIG"},
+            # hypothesis caches its Unicode and codec tables (a loop over every code point,
+            # a third of a run's CPU) in its storage folder, `.hypothesis` in the working
+            # directory by default: one folder for the three runs computes them once.
+            "HYPOTHESIS_STORAGE_DIRECTORY": str(hypothesis),
+        },
         cwd=report.parent,  # its crash cache (.schemathesis/) stays out of the repository
     )
     assert report.exists(), done.stdout + done.stderr
@@ -88,6 +94,11 @@ def _gateway_caused(result: dict[str, Any]) -> list[str]:
         for operation in failure["operations"]
         if (failure["code"], operation) not in UPSTREAM_CAUSED
     ]
+
+
+@pytest.fixture(scope="module")
+def hypothesis_storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("hypothesis")
 
 
 @pytest.fixture(scope="module")
@@ -123,9 +134,9 @@ def tutorial_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
 
 
 def test_schemathesis_finds_nothing_the_gateway_causes_on_the_seed(
-    seed_url: str, tmp_path: Path
+    seed_url: str, tmp_path: Path, hypothesis_storage: Path
 ) -> None:
-    result = _schemathesis(seed_url, tmp_path / "report.json")
+    result = _schemathesis(seed_url, tmp_path / "report.json", hypothesis_storage)
     assert result["operations"]["tested"] == 4
     assert _gateway_caused(result) == [], result["output"]
 
@@ -134,8 +145,8 @@ def test_schemathesis_finds_nothing_the_gateway_causes_on_the_seed(
     "step", ["step-10-shipyard-rest-adapter.yml", "step-11-shipyard-fleet-manifest.yml"]
 )
 def test_schemathesis_finds_nothing_the_gateway_causes_on_the_tutorial(
-    tutorial_urls: dict[str, str], step: str, tmp_path: Path
+    tutorial_urls: dict[str, str], step: str, tmp_path: Path, hypothesis_storage: Path
 ) -> None:
-    result = _schemathesis(tutorial_urls[step], tmp_path / "report.json")
+    result = _schemathesis(tutorial_urls[step], tmp_path / "report.json", hypothesis_storage)
     assert result["operations"]["tested"] >= 5
     assert _gateway_caused(result) == [], result["output"]
