@@ -3,9 +3,8 @@
 Everything the edge decides from the headers before it routes — exactly one `Host`, the
 `Origin`, the trace context (`X-Request-Id`, `traceparent`), the size of the head against
 `--max-header-bytes`, a declared `Content-Length` against `--max-body`, and whether a body
-follows — is read by one loop instead of five. Each value is read by the same rule as the
-single-purpose readers it stands for (`limits.header_bytes`, `limits.declared_length`,
-`limits.has_body`, `tracing.inbound`), which the other callers keep using.
+follows — is read by one loop, here alone: the adapters take the body the edge read
+(`limits.REQUEST_BODY`) instead of asking the headers again.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ class Head(NamedTuple):
     host: bytes | None  # the last one
     origin: bytes | None  # the last `Origin`
     trace: Trace
-    size: int  # bytes of the request target and headers, as `header_bytes` counts them
+    size: int  # bytes of the request target and headers (name, value, ": " and CRLF each)
     declared: int | None  # the first `Content-Length`, when it is a number
     body: bool  # a body follows (the first of `Content-Length` != 0 and `Transfer-Encoding`)
 

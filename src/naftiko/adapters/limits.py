@@ -20,8 +20,8 @@ from starlette.types import Message, Receive, Scope, Send
 from naftiko.adapters.common import log, problem
 from naftiko.defaults import DEFAULT_MAX_BODY
 
-# The request body as read here, for an adapter whose SDK parses it again its own way (MCP
-# reads exact decimals from it; tasks the SDK starts for the request inherit it).
+# The request body as the edge read it (empty when none came), for the adapter that takes its
+# arguments from it: REST, without reading the replayed `receive` again.
 REQUEST_BODY: ContextVar[bytes] = ContextVar("naftiko_request_body", default=b"")
 
 # status, detail, the request body read so far (MCP answers with the request's id) → answer
@@ -65,11 +65,9 @@ async def read_body(
     scope: Scope, receive: Receive, limits: BodyLimits
 ) -> tuple[bytes, tuple[int, str] | None]:
     """The whole request body, or why not: (413 or 408, detail), or (0, "") when the client
-    went away before sending it all."""
+    went away before sending it all. A declared length over the limit was refused before
+    (the edge, from the head), so only what arrives is counted here."""
     limit = limits.max_body
-    declared = declared_length(scope)
-    if declared is not None and declared > limit:
-        return b"", (413, f"request body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     more = True
@@ -130,29 +128,6 @@ class Streamed(Response):
 async def _disconnected(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-def header_bytes(scope: Scope) -> int:
-    size = len(scope.get("raw_path") or b"") + len(scope["query_string"])
-    for name, value in scope["headers"]:
-        size += len(name) + len(value) + 4
-    return size
-
-
-def has_body(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return bool(value != b"0")
-        if name == b"transfer-encoding":
-            return True
-    return False
-
-
-def declared_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return int(value) if value.isdigit() else None
-    return None
 
 
 def replay(body: bytes, receive: Receive) -> Receive:

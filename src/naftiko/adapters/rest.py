@@ -15,7 +15,7 @@ from starlette.types import Message, Receive, Scope, Send
 import naftiko.safejson as safejson
 from naftiko.adapters.auth_gate import Gate
 from naftiko.adapters.common import OPERATION, error_response, problem
-from naftiko.adapters.limits import Streamed, has_body, problem_refusal
+from naftiko.adapters.limits import REQUEST_BODY, Streamed, problem_refusal
 from naftiko.adapters.openapi import openapi_document
 from naftiko.adapters.rest_routes import RouteTable
 from naftiko.engine.engine import Engine
@@ -103,25 +103,18 @@ class RestAdapter:
         scope["state"][OPERATION] = name
         if route.forward_namespace is not None:
             return self._forward(route, Request(scope, receive), variables)
-        if has_body(scope):
-            return self._invoke_with_body(route, Request(scope, receive), variables)
-        # The edge has read any body there is (and replays it); without one, nothing to ask.
+        # The edge has read any body there is (REQUEST_BODY; empty when none came).
+        raw = REQUEST_BODY.get()
         inputs = self._inputs[id(route)]
-        # Headers, cookies and the query are parsed only for a route that reads them.
-        request = Request(scope, receive) if inputs.reads_request else None
-        arguments = _arguments(inputs, request, variables, b"")
+        # Headers, cookies and the query are parsed only for a route that reads them (or
+        # with a body, as its media type may matter).
+        request = Request(scope, receive) if raw or inputs.reads_request else None
+        arguments = _arguments(inputs, request, variables, raw)
         return self.engine.invoke(route.action, arguments, stream=True)
-
-    async def _invoke_with_body(
-        self, route: Route, request: Request, variables: dict[str, str]
-    ) -> Result:
-        raw = await request.body()
-        arguments = _arguments(self._inputs[id(route)], request, variables, raw)
-        return await self.engine.invoke(route.action, arguments, stream=True)
 
     async def _forward(self, route: Route, request: Request, variables: dict[str, str]) -> Result:
         assert route.forward_namespace is not None
-        raw = await request.body() if has_body(request.scope) else b""
+        raw = REQUEST_BODY.get()  # as the edge read it
         return await self.engine.forward(
             route.forward_namespace,
             request.method,

@@ -84,21 +84,10 @@ class TraceIds(logging.Filter):
         return True
 
 
-# A caller's id is echoed in headers and logs: printable ASCII, bounded, or we mint our own.
+# What a request may arrive with (read by the adapters' edge, `edge_head`): a caller's id is
+# echoed in headers and logs, so printable ASCII, bounded, or we mint our own (`new_id`).
 REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,200}")
 TRACEPARENT = re.compile(rb"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
-
-
-def inbound(headers: list[tuple[bytes, bytes]]) -> Trace:
-    """The trace context a request arrives with: its `X-Request-Id` (printable ASCII,
-    bounded, or one we mint) and a well-formed `traceparent`."""
-    request_id = traceparent = None
-    for name, value in headers:
-        if name == b"x-request-id" and REQUEST_ID.fullmatch(value):
-            request_id = value.decode("ascii")
-        elif name == b"traceparent" and TRACEPARENT.fullmatch(value.strip()):
-            traceparent = value.strip().decode("ascii")
-    return Trace(request_id or new_id(), traceparent)
 
 
 class _RandomPool:
