@@ -184,9 +184,7 @@ class Edge:
                 await self._answer(scope, exchange, metadata)
                 return
         method = scope["method"]
-        # `_raw_path`, inline (once per request).
-        path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
-        taken = self.endpoint.methods_at(path)
+        taken = self.endpoint.methods_at(_raw_path(scope))
         # The common case (the method is among the path's), decided without building `Allow`.
         common = method in taken and method != "OPTIONS" and "*" not in taken
         if not common and not await self._route(scope, exchange, taken):
@@ -212,12 +210,12 @@ class Edge:
             exchange.body = body
         self.drain.running.add(task)
         flight = self._flight
-        flight.entered += 1
+        flight.enter()
         try:
             await self.endpoint.handle(scope, receive, exchange.send)
         finally:
             self.drain.running.discard(task)
-            flight.left += 1
+            flight.leave()
 
     async def _browser(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import AsyncIterator, Collection, Coroutine
 from typing import Any
@@ -143,16 +144,13 @@ def _whole(result: Result) -> tuple[Message, Message] | None:
     else:
         # safejson writes a caller's exact decimals back as they were read.
         body = safejson.dumps(result.body, ensure_ascii=False, separators=(",", ":")).encode()
-    length = str(len(body)).encode()
-    if not result.headers:  # nothing passed back: only the two this function adds
-        headers = [(b"content-length", length), (b"content-type", _media_type(result.content_type))]
-    else:
-        headers = _raw_headers(result.headers)
-        names = {name for name, _ in headers}
-        if b"content-length" not in names:
-            headers.append((b"content-length", length))
-        if b"content-type" not in names:
-            headers.append((b"content-type", _media_type(result.content_type)))
+    headers = _raw_headers(result.headers) if result.headers else []
+    # Nothing passed back (the common case): no set of names to build.
+    names = {name for name, _ in headers} if headers else ()
+    if b"content-length" not in names:
+        headers.append((b"content-length", str(len(body)).encode()))
+    if b"content-type" not in names:
+        headers.append((b"content-type", _media_type(result.content_type)))
     return (
         {"type": "http.response.start", "status": status, "headers": headers},
         {"type": "http.response.body", "body": body},
@@ -166,20 +164,11 @@ def _raw_headers(given: tuple[tuple[str, str], ...]) -> list[tuple[bytes, bytes]
     return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in dict(given).items()]
 
 
+@functools.lru_cache(maxsize=256)  # an upstream sends the same few; bounded all the same
 def _media_type(media_type: str) -> bytes:
-    known = _MEDIA_TYPES.get(media_type)
-    if known is not None:
-        return known
-    value = media_type
-    if value.startswith("text/") and "charset=" not in value.lower():
-        value += "; charset=utf-8"
-    encoded = value.encode("latin-1")
-    if len(_MEDIA_TYPES) < 256:  # an upstream sends the same few; bounded all the same
-        _MEDIA_TYPES[media_type] = encoded
-    return encoded
-
-
-_MEDIA_TYPES: dict[str, bytes] = {}
+    if media_type.startswith("text/") and "charset=" not in media_type.lower():
+        media_type += "; charset=utf-8"
+    return media_type.encode("latin-1")
 
 
 def _render(result: Result) -> Response:

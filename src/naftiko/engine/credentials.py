@@ -53,12 +53,8 @@ class Credentials:
             # Defaults, as a session's headers are: a header the operation sets itself wins.
             headers = request.headers
             names = static.names
-            clash = False
-            for name in headers:  # a loop, not a set of every name: usually none in common
-                if name.lower() in names:
-                    clash = True
-                    break
-            if not clash:
+            # Usually no name in common: then no set of the request's names is built.
+            if not any(name.lower() in names for name in headers):
                 headers.update(static.headers)
             else:
                 taken = {name.lower() for name in headers}

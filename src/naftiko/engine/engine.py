@@ -98,20 +98,8 @@ class Engine:
             if action.mode == "ref":
                 result = await self._invoke(action, arguments, stream)
             else:  # the common unit, one coroutine less (what `_invoke` would do)
-                params = validate(action.inputs, arguments)
-                if action.with_:
-                    params = self._apply_with(action.with_, params)
-                op = action.operation
-                if action.mode == "call" and op is not None:
-                    # `_run`'s call, one coroutine less again (each layer is paid on every
-                    # resumption of the request).
-                    stream = stream and action.passthrough and op.fmt == "json"
-                    scope = Scope(params, self.plan.bindings)
-                    request = build_request(op, scope)
-                    response = await self._receive(op.namespace, request, scope, stream, op)
-                    result = self._finish(op, response, action, params)
-                else:
-                    result = await self._run(action, params, action, stream)
+                params = self._apply_with(action.with_, validate(action.inputs, arguments))
+                result = await self._run(action, params, action, stream)
         except NaftikoError as exc:
             raise redacted(exc, self.redact) from None
         return self._masked(result)
@@ -161,7 +149,7 @@ class Engine:
             op = action.operation
             stream = stream and shaper.passthrough and op.fmt == "json"
             # `_send`, without its coroutine: every await layer is paid on each resumption.
-            scope = Scope(params, self.plan.bindings)
+            scope = self._scope(params)
             request = build_request(op, scope)
             response = await self._receive(op.namespace, request, scope, stream, op)
             return self._finish(op, response, shaper, params)

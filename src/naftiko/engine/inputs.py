@@ -65,7 +65,7 @@ def find(arguments: Mapping[str, Any], name: str) -> tuple[bool, Any]:
         return True, arguments[name]
     wanted = norm(name)
     for key, value in arguments.items():
-        if key.replace("-", "_") == wanted:  # `norm(key)`, without a call per key
+        if norm(key) == wanted:
             return True, value
     return False, None
 
@@ -82,18 +82,13 @@ def validate(inputs: tuple[Input, ...], arguments: Mapping[str, Any]) -> dict[st
         if spec.const is not None:
             params[spec.name] = spec.const
             continue
-        name = spec.name
-        if name in arguments:  # `find`'s first step, without its call (the common case)
-            present, value = True, arguments[name]
-        else:
-            present, value = find(arguments, name)
+        present, value = find(arguments, spec.name)
         if not present or value is None or (value == "" and spec.location == "path"):
             if spec.required:
                 where = "" if spec.location == "argument" else f"{spec.location} "
                 raise InputError(spec.name, f"required {where}parameter is missing")
             continue
-        # A string for a string input: what `coerce` would return, without its call.
-        typed = value if spec.type == "string" and isinstance(value, str) else coerce(spec, value)
+        typed = coerce(spec, value)
         if spec.pattern is not None and isinstance(typed, str) and not spec.pattern.search(typed):
             raise InputError(spec.name, f"does not match pattern {spec.pattern.pattern!r}")
         if spec.enum:

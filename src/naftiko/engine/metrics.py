@@ -94,12 +94,7 @@ class Metrics:
     def observe(self, kind: str, operation: str, status: str, seconds: float) -> None:
         key = (kind, operation, status)
         tally = self._tallies.get(key) or self._tally(self._requests, self._durations, key)
-        if self._directory is None:  # `_Tally.add`, without its call (once per request)
-            tally.count += 1
-            tally.sum += seconds
-            tally.buckets[bisect_left(tally.bounds, seconds)] += 1
-        else:
-            tally.add(seconds)
+        tally.add(seconds)
         if status == "ERROR" or status[:1] == "5":
             self._errors.labels(
                 kind, operation, "tool_error" if status == "ERROR" else status
@@ -115,12 +110,7 @@ class Metrics:
         else:
             key = (method, server, str(status), "")
         tally = self._tallies.get(key) or self._tally(self._client, self._client_durations, key)
-        if self._directory is None:  # as in `observe`
-            tally.count += 1
-            tally.sum += seconds
-            tally.buckets[bisect_left(tally.bounds, seconds)] += 1
-        else:
-            tally.add(seconds)
+        tally.add(seconds)
 
     def _tally(self, counter: Any, histogram: Any, key: tuple[str, ...]) -> _Tally:
         """The counter and histogram children of `key` (request keys have three labels,
@@ -214,10 +204,9 @@ class _Shared(_Tally):
 
 
 class Level:
-    """The in-flight gauge of one adapter type: the edge adds 1 to `entered` as a request
-    enters the adapter and to `left` as it leaves. One process: plain numbers, copied to
-    the gauge when it is read; its series exists once a request has entered, as with
-    `inc`."""
+    """The in-flight gauge of one adapter type: the edge calls `enter` as a request enters
+    the adapter and `leave` as it leaves. One process: plain numbers, copied to the gauge
+    when it is read; its series exists once a request has entered, as with `inc`."""
 
     __slots__ = ("_gauge", "_kind", "_value", "entered", "left")
 
@@ -226,6 +215,12 @@ class Level:
         self._value: Any = None  # the child's value object, made by the first request
         self.entered = 0
         self.left = 0
+
+    def enter(self) -> None:
+        self.entered += 1
+
+    def leave(self) -> None:
+        self.left += 1
 
     def _child(self) -> Any:
         if self._value is None:
@@ -241,31 +236,13 @@ class _SharedLevel(Level):
     """Several worker processes: the gauge is `livesum`, summed over the live workers'
     files, so every change is written as it happens."""
 
-    __slots__ = ("_entered", "_left")
+    __slots__ = ()
 
-    def __init__(self, gauge: Any, kind: str) -> None:
-        self._entered = self._left = 0
-        super().__init__(gauge, kind)
+    def enter(self) -> None:
+        self._child().inc(1)
 
-    @property
-    def entered(self) -> int:
-        return self._entered
-
-    @entered.setter
-    def entered(self, count: int) -> None:
-        if count:
-            self._child().inc(count - self._entered)
-        self._entered = count
-
-    @property
-    def left(self) -> int:
-        return self._left
-
-    @left.setter
-    def left(self, count: int) -> None:
-        if count:
-            self._child().inc(self._left - count)
-        self._left = count
+    def leave(self) -> None:
+        self._child().inc(-1)
 
     def flush(self) -> None:
         return  # already written

@@ -112,14 +112,10 @@ def _url(op: Operation, scope: Scope) -> str:
         if where in ORIGIN:
             out.append(_origin_value(part, where, scope))
             continue
-        # `scope.find`, one call less: configuration first (the trust boundary), then the
-        # request's values.
-        found, value = True, scope.configured(part.name)
-        if value is None:
-            found, value = scope.find_param(part.name)
+        found, value = scope.find(part.name)
         if not found or value is None or value == "":
             raise InputError(part.name, "required path parameter is missing")
-        text = value if isinstance(value, str) else to_text(value)
+        text = to_text(value)
         if where == PATH and text in (".", ".."):
             # Encoded or not, a dot-segment would climb the upstream's path (RFC 3986 §5.2.4).
             raise InputError(part.name, "a path value cannot be '.' or '..'")

@@ -61,8 +61,6 @@ class _StaleConnection(Exception):
         self.pooled = pooled
 
 
-_DIRECT: dict[str, Any] = {}  # aiohttp's proxy arguments without a proxy: none
-
 # Whether the current attempt went out on a connection taken from the pool.
 _POOLED: ContextVar[bool] = ContextVar("naftiko_pooled", default=False)
 
@@ -210,20 +208,15 @@ class Upstreams:
             request.attempts += 1
             # The URL is already percent-encoded per segment; yarl must not re-quote it.
             url = URL(request.full_url(), encoded=True)
-            network = self._network
-            proxy = network.proxy(url) if network.proxies.by_scheme else None
-            if proxy is None:  # no proxy arguments to work out (the common case)
-                headers, options = request.headers, _DIRECT
-            else:
-                headers, options = proxied_headers(request.headers, proxy, url), via(proxy)
+            proxy = self._network.proxy(url)
             try:
                 response = await session.request(
                     request.method,
                     url,
-                    headers=headers or None,
+                    headers=proxied_headers(request.headers, proxy, url) or None,
                     data=request.body,
                     allow_redirects=request.method in ("GET", "HEAD"),
-                    **options,
+                    **via(proxy),
                 )
                 break
             except _StaleConnection as exc:
