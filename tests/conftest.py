@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import ssl
+import sys
 from collections.abc import Iterator
 
 import httpcore2
@@ -32,6 +33,13 @@ LONGEST_FIRST = (
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Bytecode caches (`__pycache__/`, gitignored) are written even where
+    # PYTHONDONTWRITEBYTECODE is set, as on the development machine: otherwise every xdist
+    # worker and every `naftiko` process a test starts compiles src/ again, and pytest
+    # rewrites every test module's asserts again (~10 CPU-s a run). The workers and the test
+    # processes are started after this and inherit it; .ci/run unsets it too.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.dont_write_bytecode = False
     # xdist (`--dist loadfile`) would otherwise hand out the modules with the most tests
     # first, not this order: the 3-test schemathesis module then started last and ran
     # alone at the end (`--no-loadscope-reorder`, set here so that every command gets it).
