@@ -28,7 +28,7 @@ from tests.support.microcks import (
 )
 from tests.support.servers import Recorder
 from tests.support.shared import CONFORMANCE_DIR
-from tests.support.specs import seed_for
+from tests.support.specs import REPO, seed_for
 from tests.support.threaded import naftiko_thread
 from tests.support.yamlio import dump_yaml, load_yaml
 
@@ -76,7 +76,7 @@ def _schemathesis(url: str, report: Path, hypothesis: Path) -> dict[str, Any]:
             **{k: v for k, v in os.environ.items() if k != "COVERAGE_PROCESS_CONFIG"},
             # hypothesis caches its Unicode and codec tables (a loop over every code point,
             # a third of a run's CPU) in its storage folder, `.hypothesis` in the working
-            # directory by default: one folder for the three runs computes them once.
+            # directory by default: one folder for every run computes them once.
             "HYPOTHESIS_STORAGE_DIRECTORY": str(hypothesis),
         },
         cwd=report.parent,  # its crash cache (.schemathesis/) stays out of the repository
@@ -97,8 +97,12 @@ def _gateway_caused(result: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def hypothesis_storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("hypothesis")
+def hypothesis_storage() -> Path:
+    """hypothesis's storage folder, kept between runs in the gitignored .cache/ (as the MCP
+    conformance suite's install is): with `--generation-database none` it holds only tables
+    derived from this Python's Unicode data and codecs, and the constants hypothesis reads from
+    source files (keyed by their hash), which a fresh folder recomputes at ~1.5 CPU-s a run."""
+    return REPO / ".cache" / "hypothesis"
 
 
 @pytest.fixture(scope="module")
