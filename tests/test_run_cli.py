@@ -1,4 +1,8 @@
-"""`naftiko run` startup and shutdown, through the real process."""
+"""`naftiko run` startup and shutdown. What only the process shows (exit codes, one line on
+stderr and no traceback, SIGTERM, the flags reaching the runtime) runs `naftiko run`; why a
+start is refused, and what reaches the upstream, is checked on the runtime the CLI builds
+(`runtime.build`, then `listeners.bind` as `serve` does), in-process: any `NaftikoError` is
+what the console script prints as its one line (`naftiko: ...`), exit code 1."""
 
 from __future__ import annotations
 
@@ -8,7 +12,14 @@ import subprocess
 from pathlib import Path
 
 import httpx2 as httpx
+import pytest
+from click.testing import CliRunner
 
+from naftiko.cli import app
+from naftiko.errors import NaftikoError
+from naftiko.listeners import bind
+from naftiko.runtime import build
+from naftiko.settings import Settings
 from tests.support.groq import TOKEN
 from tests.support.process import NAFTIKO, naftiko_run
 from tests.support.servers import Recorder
@@ -38,10 +49,9 @@ def test_a_missing_variable_stops_startup_naming_it_and_the_spec_line(tmp_path: 
 def test_an_invalid_spec_stops_startup_with_its_located_error(tmp_path: Path) -> None:
     spec = tmp_path / "bad.yaml"
     spec.write_text("naftiko: 1.0.0-alpha2\ncapability:\n  exposes:\n  - type: rest\n    port: x\n")
-    done = _run(str(spec))
-    assert done.returncode == 1
-    assert f"{spec}:5:" in done.stderr
-    assert "Traceback" not in done.stderr
+    with pytest.raises(NaftikoError) as refused:
+        build([spec], Settings(), {})
+    assert f"{spec}:5:" in str(refused.value)
 
 
 def test_a_port_in_use_stops_startup_with_one_line(tmp_path: Path) -> None:
@@ -53,31 +63,42 @@ def test_a_port_in_use_stops_startup_with_one_line(tmp_path: Path) -> None:
         data = load_yaml(spec.read_text())
         data["capability"]["exposes"][0]["port"] = port
         spec.write_text(dump_yaml(data))
-        done = _run(str(spec), env={"GROQ_API_KEY": TOKEN})
-    assert done.returncode == 1
-    assert f"127.0.0.1:{port}" in done.stderr
-    assert "already in use" in done.stderr
-    assert "Traceback" not in done.stderr
+        runtime = build([spec], Settings(), {"GROQ_API_KEY": TOKEN})
+        # `serve` binds every port before it serves any; the first is the busy one.
+        with pytest.raises(NaftikoError) as refused:
+            bind(runtime.served[0], runtime)
+    assert f"127.0.0.1:{port}" in str(refused.value)
+    assert "already in use" in str(refused.value)
+    assert "\n" not in str(refused.value)
 
 
 def test_variables_can_come_from_an_env_file(
-    groq_upstream: tuple[str, Recorder], tmp_path: Path
+    groq_upstream: tuple[str, Recorder], recorder: Recorder, tmp_path: Path
 ) -> None:
-    env_file = tmp_path / ".env"
-    env_file.write_text(f"# credentials\nexport GROQ_API_KEY='{TOKEN}'\n")
     spec = seed_for(groq_upstream[0], tmp_path)
-    with naftiko_run(spec, args=("--env-file", str(env_file)), adapters=ADAPTERS) as running:
+    settings = Settings(env_file=_env_file(tmp_path))
+    with naftiko_thread(spec, settings=settings) as running:
         url = running.url("groq-batch-rest") + "/v1/openai/v1/batches/b1"
         assert httpx.get(url).json()["id"] == "b1"
+    assert recorder.requests[-1].headers["Authorization"] == f"Bearer {TOKEN}"
 
 
 def test_sigterm_stops_the_process_cleanly(
     groq_upstream: tuple[str, Recorder], tmp_path: Path
 ) -> None:
+    # Its key from `--env-file` only: without the flag reaching the runtime, the start would
+    # be refused (the missing-variable test above), not served.
     spec = seed_for(groq_upstream[0], tmp_path)
-    with naftiko_run(spec, env={"GROQ_API_KEY": TOKEN}, adapters=ADAPTERS) as running:
+    args = ("--env-file", str(_env_file(tmp_path)))
+    with naftiko_run(spec, args=args, adapters=ADAPTERS) as running:
         running.process.send_signal(signal.SIGTERM)
         assert running.process.wait(15) == 0
+
+
+def _env_file(folder: Path) -> Path:
+    env_file = folder / ".env"
+    env_file.write_text(f"# credentials\nexport GROQ_API_KEY='{TOKEN}'\n")
+    return env_file
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
@@ -89,7 +110,7 @@ def test_health_reports_a_served_spec_healthy_and_a_stopped_one_not(
     groq_upstream: tuple[str, Recorder], tmp_path: Path
 ) -> None:
     spec = seed_for(groq_upstream[0], tmp_path)
-    # The served spec's listeners in a thread: the subject is the `naftiko health` process.
+    # The served spec's listeners in a thread: the subject is the `naftiko health` command.
     with naftiko_thread(spec, env={"GROQ_API_KEY": TOKEN}) as running:
         served = load_yaml(spec.read_text())
         for adapter, url in zip(
@@ -97,10 +118,11 @@ def test_health_reports_a_served_spec_healthy_and_a_stopped_one_not(
         ):
             adapter["port"] = int(url.rsplit(":", 1)[1])
         spec.write_text(dump_yaml(served))
-        healthy = subprocess.run([NAFTIKO, "health", str(spec)], capture_output=True, text=True)
-    assert (healthy.returncode, healthy.stdout.split(":")[0]) == (0, "healthy")
-    stopped = subprocess.run([NAFTIKO, "health", str(spec)], capture_output=True, text=True)
-    assert (stopped.returncode, stopped.stdout.split(":")[0]) == (1, "unhealthy")
+        healthy = CliRunner().invoke(app, ["health", str(spec)])
+    assert (healthy.exit_code, healthy.stdout.split(":")[0]) == (0, "healthy")
+    stopped = CliRunner().invoke(app, ["health", str(spec)])
+    assert (stopped.exit_code, stopped.stdout.split(":")[0]) == (1, "unhealthy")
+    assert isinstance(stopped.exception, SystemExit)  # an exit code, not a fault of ours
 
 
 def test_a_missing_secrets_file_is_a_warning_for_validate_and_stops_run(tmp_path: Path) -> None:
@@ -110,10 +132,10 @@ def test_a_missing_secrets_file_is_a_warning_for_validate_and_stops_run(tmp_path
         {"namespace": "vault", "location": "file:///./secrets.yaml", "keys": {"GROQ_API_KEY": "k"}}
     ]
     spec.write_text(dump_yaml(data, sort_keys=False))
-    checked = subprocess.run([NAFTIKO, "validate", "-v", str(spec)], capture_output=True, text=True)
-    assert checked.returncode == 0
+    checked = CliRunner().invoke(app, ["validate", "-v", str(spec)])
+    assert checked.exit_code == 0
     assert "bind file file:///./secrets.yaml not found" in checked.stdout
-    done = _run(str(spec))
-    assert done.returncode == 1
-    assert f"{spec}:" in done.stderr and "secrets.yaml" in done.stderr
-    assert "Traceback" not in done.stderr
+    with pytest.raises(NaftikoError) as refused:
+        build([spec], Settings(), {})
+    assert f"{spec}:" in str(refused.value) and "secrets.yaml" in str(refused.value)
+    assert "\n" not in str(refused.value)
