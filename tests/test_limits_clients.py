@@ -4,9 +4,7 @@ a connection limit, and hostile JSON refused (raw sockets against `naftiko run`)
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,8 @@ from tests.support.faulty import (
     settled_fds,
 )
 from tests.support.mcp_client import rpc
-from tests.support.process import NAFTIKO, Running
+from tests.support.process import Running
+from tests.support.stdio import StdioSession
 
 MAX_BODY = 6 * 1024 * 1024
 HELLO = {
@@ -205,15 +204,10 @@ def test_an_mcp_stdio_line_past_max_body_is_a_json_rpc_error_and_the_session_goe
         json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "pad": "x" * 2000}),
         json.dumps({"jsonrpc": "2.0", "id": 2, "method": "initialize", "params": HELLO}),
     ]
-    done = subprocess.run(
-        [NAFTIKO, "run", "--stdio", "--max-body", "1000", str(spec)],
-        input="\n".join(lines) + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "LIMITS_SECRET": SECRET},
-    )
-    too_large, hello = (json.loads(line) for line in done.stdout.splitlines())
+    stdio = StdioSession(spec, env={"LIMITS_SECRET": SECRET}, max_body=1000)
+    for line in lines:
+        stdio.send_line(line)
+    too_large, hello = (json.loads(line) for line in stdio.close())
     assert too_large["error"] == {"code": -32600, "message": "request is larger than 1000 bytes"}
     assert hello["result"]["serverInfo"]["name"] == "limits-mcp"
 

@@ -19,6 +19,7 @@ from naftiko.settings import Settings
 from tests.support.groq import TOKEN
 from tests.support.process import NAFTIKO, READY_TIMEOUT
 from tests.support.specs import REPO, seed_for
+from tests.support.stdio import StdioSession
 from tests.support.threaded import Gateway, naftiko_thread
 
 SPEC = REPO / "tests" / "fixtures" / "specs" / "mcp-conformance.yaml"
@@ -224,7 +225,9 @@ def test_a_mock_resource_template_renders_its_variables(endpoint: str) -> None:
 
 
 class _Stdio:
-    """`naftiko run --stdio` with bounded reads: a missing answer fails, never hangs."""
+    """`naftiko run --stdio` with bounded reads: a missing answer fails, never hangs. The
+    process proves the command serves the session on its own stdin/stdout and ends with its
+    input; the other session tests run it in-process (tests/support/stdio.py)."""
 
     def __init__(self, spec: Path, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
@@ -267,7 +270,7 @@ def _initialize(version: str) -> dict[str, Any]:
 
 
 def test_over_stdio_bad_envelopes_are_answered_and_batches_need_2025_03_26() -> None:
-    stdio = _Stdio(SPEC)
+    stdio = StdioSession(SPEC)
     try:
         null_id = stdio.answer({"jsonrpc": "2.0", "id": None, "method": "ping"})
         early_batch = stdio.answer([PING])
@@ -348,7 +351,7 @@ def test_over_stdio_requests_wait_for_the_handshake_and_keep_its_era() -> None:
 
 
 def test_over_stdio_a_first_enveloped_request_opens_the_sessionless_era() -> None:
-    stdio = _Stdio(SPEC)
+    stdio = StdioSession(SPEC)
     try:
         listed = stdio.answer(_modern(1, "tools/list"))
         handshake = stdio.answer(_initialize("2025-11-25"))

@@ -59,9 +59,17 @@ async def serve_stdio(server: McpServer, stop: asyncio.Event, max_body: int) -> 
     `stop` so the whole process winds down (the client closing stdin means "exit")."""
     try:
         with _claimed_std_streams() as (wire_in, wire_out):
-            await _Session(server, wire_out).run(wire_in, max_body)
+            await serve_session(server, wire_in, wire_out, max_body)
     finally:
         stop.set()
+
+
+async def serve_session(
+    server: McpServer, wire_in: BinaryIO, wire_out: BinaryIO, max_body: int
+) -> None:
+    """One MCP session, a JSON-RPC message per line, until `wire_in` ends: what `serve_stdio`
+    runs on the process's own stdin/stdout (and the tests on a pair of pipes)."""
+    await _Session(server, wire_out).run(wire_in, max_body)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,87 @@
+"""An MCP stdio session without the process: the runtime built as `naftiko run --stdio`
+builds it, its MCP adapter's session (`mcp_stdio.serve_session`, what `serve_stdio` runs on
+the process's stdin/stdout) served on a pair of pipes by an event loop in a thread.
+
+For tests whose subject is the session (eras, handshake, envelopes, batches, limits), not
+the process: `naftiko run --stdio` itself stays proven by a process test
+(tests/test_mcp_protocol.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import selectors
+import threading
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+from naftiko.adapters.mcp_stdio import serve_session
+from naftiko.runtime import build
+from naftiko.settings import Settings
+
+READY_TIMEOUT = 60.0  # a bound, not a timing: a loaded machine may take long
+
+
+class StdioSession:
+    """send/answer/close as a client of `naftiko run --stdio` would, with bounded reads: a
+    missing answer fails, never hangs."""
+
+    def __init__(
+        self, spec: Path, env: Mapping[str, str] | None = None, max_body: int | None = None
+    ) -> None:
+        settings = (
+            Settings(stdio=True) if max_body is None else Settings(stdio=True, max_body=max_body)
+        )
+        runtime = build([spec], settings, {**os.environ, **(env or {})})
+        (adapter,) = runtime.stdio
+        to_server, from_client = os.pipe()
+        to_client, from_server = os.pipe()
+        self._requests = os.fdopen(from_client, "wb")
+        self._answers = os.fdopen(to_client, "rb")
+        wire_in, wire_out = os.fdopen(to_server, "rb"), os.fdopen(from_server, "wb")
+
+        async def main() -> None:
+            async with AsyncExitStack() as stack:
+                for engine in runtime.engines:  # as `serve` opens them before the session
+                    await engine.start()
+                    stack.push_async_callback(engine.close)
+                await serve_session(adapter.server, wire_in, wire_out, adapter.max_body)
+
+        def thread_main() -> None:
+            try:
+                asyncio.run(main())
+            finally:
+                wire_out.close()  # the client reads the end of the answers
+                wire_in.close()
+
+        self._thread = threading.Thread(target=thread_main, daemon=True)
+        self._thread.start()
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._answers, selectors.EVENT_READ)
+
+    def send(self, message: Any) -> None:
+        self.send_line(json.dumps(message))
+
+    def send_line(self, line: str) -> None:
+        self._requests.write(line.encode() + b"\n")
+        self._requests.flush()
+
+    def answer(self, message: Any) -> Any:
+        self.send(message)
+        return self.read()
+
+    def read(self) -> Any:
+        assert self._selector.select(timeout=READY_TIMEOUT), "no answer on stdout"
+        return json.loads(self._answers.readline())
+
+    def close(self) -> list[str]:
+        """End the input, as a client closing stdin does; the lines answered after that."""
+        self._requests.close()
+        self._thread.join(READY_TIMEOUT)
+        assert not self._thread.is_alive(), "the session did not end with its input"
+        self._selector.close()
+        with self._answers:
+            return self._answers.read().decode().splitlines()
