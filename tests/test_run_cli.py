@@ -44,6 +44,7 @@ def test_a_missing_variable_stops_startup_naming_it_and_the_spec_line(tmp_path: 
     assert f"{spec}:" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
     assert len(done.stderr.strip().splitlines()) == 1
+    assert done.stdout == ""  # no URL line: nothing was served
 
 
 def test_an_invalid_spec_stops_startup_with_its_located_error(tmp_path: Path) -> None:
