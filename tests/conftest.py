@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import ssl
 import sys
@@ -50,6 +51,14 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+def pytest_collection_finish() -> None:
+    # What collection built (every module imported, every test item) lives to the end of the
+    # run: frozen, the cycle collector's full passes no longer walk it again and again
+    # (as `naftiko run` freezes its start-up, listeners.py).
+    gc.collect()
+    gc.freeze()
 
 
 _default_ssl_context = httpcore2.default_ssl_context
