@@ -161,7 +161,9 @@ def mutual_tls_upstream(pki: Pki) -> Iterator[str]:
     """`https://localhost:PORT`, requiring a certificate from the client CA."""
     server = _MutualServer(("127.0.0.1", 0), _Whoami)
     server.context = pki.server_context(client_ca=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # `shutdown()` returns once the serving loop next wakes: every 0.5 s by default, which
+    # each test using this server waited at its end.
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield f"https://localhost:{server.server_address[1]}"
