@@ -1,5 +1,6 @@
 """Adapters protected by `authentication: {type: oauth2}`: a real authorization server on
-loopback issues (and introspects) the tokens; `naftiko run` is the resource server."""
+loopback issues (and introspects) the tokens; the runtime `naftiko run` builds, served by its
+listeners in a thread (tests/support/threaded.py), is the resource server."""
 
 from __future__ import annotations
 
@@ -29,9 +30,10 @@ from tests.support.authserver import (
 from tests.support.groq import TOKEN, batch
 from tests.support.mcp_client import MODES, rpc
 from tests.support.problems import problem_body
-from tests.support.process import Running, naftiko_run
 from tests.support.servers import Recorder
 from tests.support.specs import ORDERS_REST, seed_for
+from tests.support.threaded import Gateway as Served
+from tests.support.threaded import naftiko_thread
 from tests.support.yamlio import dump_yaml
 
 if TYPE_CHECKING:
@@ -153,7 +155,7 @@ def gateway(
         "GROQ_API_KEY": TOKEN,
     }
     with (
-        naftiko_run(spec, seed, env=env, adapters=len(exposes) + 2) as running,
+        naftiko_thread(spec, seed, env=env) as running,
         httpx.Client(timeout=10) as http,
     ):
         yield Gateway(running, http)
@@ -161,7 +163,7 @@ def gateway(
 
 @dataclass
 class Gateway:
-    running: Running
+    running: Served
     http: httpx.Client
 
     def url(self, namespace: str) -> str:
@@ -351,14 +353,14 @@ def test_an_unreachable_authorization_server_fails_closed_with_503(
     response = gateway.get("orders-down", authority.mint())
     assert problem_body(response, 503)["title"] == "Service Unavailable"
     assert "www-authenticate" not in response.headers
-    assert "is unreachable" in gateway.running.stderr_line("refusing GET /orders")
+    assert "is unreachable" in gateway.running.log_line("refusing GET /orders")
 
 
 def test_the_access_log_names_the_validated_caller(gateway: Gateway, authority: AuthServer) -> None:
     token = authority.mint(sub="bob", client_id="batch-agent", scope="orders:read extra")
     assert gateway.get("orders-rest", token).status_code == 200
     line = 'sub="bob" client_id="batch-agent" scope="orders:read extra"'
-    assert gateway.running.stderr_line(line)
+    assert gateway.running.log_line(line)
 
 
 def test_an_oauth2_adapter_without_an_audience_or_resource_does_not_load(
@@ -454,4 +456,4 @@ async def test_the_mcp_sdk_client_authorizes_through_the_metadata_and_calls_a_se
     assert authority.issued[-1]["aud"] == endpoint
     assert authority.issued[-1]["scope"] == "batches"
     entry = f'sub="alice" client_id="{storage.client.client_id}" scope="batches"'
-    assert gateway.running.stderr_line(entry)
+    assert gateway.running.log_line(entry)
