@@ -8,6 +8,7 @@ import os
 import ssl
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import httpcore2
 import pytest
@@ -46,6 +47,29 @@ def pytest_configure(config: pytest.Config) -> None:
     # alone at the end (`--no-loadscope-reorder`, set here so that every command gets it).
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
+
+
+# Modules that share a session fixture costly to start (the limits gateway is a `naftiko run`
+# process): one work unit, so that `--dist loadfile` starts it in one worker, not in two.
+SAME_WORKER = {
+    "test_limits_upstream.py": "tests/test_limits_clients.py",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile`, with the modules of `SAME_WORKER` in their partner's work unit."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    def work_unit(nodeid: str) -> str:
+        file = nodeid.split("::", 1)[0]
+        return SAME_WORKER.get(file.rsplit("/", 1)[-1], file)
+
+    scheduler = LoadFileScheduling(config, log)
+    scheduler._split_scope = work_unit  # xdist's key of a work unit: for loadfile, the file
+    return scheduler
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
