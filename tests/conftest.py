@@ -56,7 +56,7 @@ SAME_WORKER = {
 }
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # a hook only xdist declares
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`--dist loadfile`, with the modules of `SAME_WORKER` in their partner's work unit."""
     if config.getvalue("dist") != "loadfile":
