@@ -49,10 +49,24 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.loadscopereorder = False
 
 
-# Modules that share a session fixture costly to start (the limits gateway is a `naftiko run`
-# process): one work unit, so that `--dist loadfile` starts it in one worker, not in two.
+# Modules handed out with a partner as one work unit of `--dist loadfile`, so that what they
+# share is paid for in one worker instead of in each: the limits gateway (a `naftiko run`
+# process, a session fixture), and the imports of the clients they drive, the mcp SDK (~0.8
+# CPU-s) and the openai SDK (~0.5 CPU-s), both needed by each worker that runs one of them.
 SAME_WORKER = {
     "test_limits_upstream.py": "tests/test_limits_clients.py",
+    **dict.fromkeys(
+        (
+            "test_mcp_features.py",
+            "test_oauth_resource_server.py",
+            "test_oauth_keys.py",  # the authorization server is built with the mcp SDK
+            "test_tracing.py",  # the same
+            "test_openapi_roundtrip.py",
+            "test_rest_seed.py",  # openai
+            "test_network_serving.py",  # openai
+        ),
+        "tests/test_mcp_seed.py",
+    ),
 }
 
 
