@@ -120,6 +120,11 @@ def test_health_reports_a_served_spec_healthy_and_a_stopped_one_not(
             adapter["port"] = int(url.rsplit(":", 1)[1])
         spec.write_text(dump_yaml(served))
         healthy = CliRunner().invoke(app, ["health", str(spec)])
+        # Its probes only connect and close. The listeners accept in order: once a request
+        # on each port is answered, the probes' connections were taken in too, and the
+        # listeners close them when the block stops them (not left to the garbage collector).
+        for url in running.urls.values():
+            httpx.get(url, timeout=10)
     assert (healthy.exit_code, healthy.stdout.split(":")[0]) == (0, "healthy")
     stopped = CliRunner().invoke(app, ["health", str(spec)])
     assert (stopped.exit_code, stopped.stdout.split(":")[0]) == (1, "unhealthy")
