@@ -22,15 +22,17 @@ from tests.support.servers import Recorder, serve_app
 # one worker, and a long one handed out last would keep the others waiting for it at the end.
 LONGEST_FIRST = (
     "test_rest_openapi_conformance.py",
-    "test_corpus_run.py",
+    "test_mcp_seed.py",  # with its SAME_WORKER partners, below
     "test_two_replicas.py",
-    "test_run_cli.py",
-    "test_mcp_conformance_suite.py",
-    "test_limits_clients.py",
+    "test_limits_clients.py",  # the same
+    "test_corpus_run.py",
     "test_reload.py",
-    "test_mcp_seed.py",
-    "test_control_cli.py",
+    "test_run_cli.py",
+    "test_openapi_import_fuzz.py",
+    "test_control_management.py",
+    "test_network_upstream.py",
     "test_workers.py",
+    "test_mcp_conformance_suite.py",
 )
 
 
