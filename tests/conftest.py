@@ -8,15 +8,17 @@ import os
 import ssl
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpcore2
 import pytest
 
-from tests.support.faulty import Faulty, limits_gateway
-from tests.support.groq import groq_app
-from tests.support.process import Running
-from tests.support.servers import Recorder, serve_app
+if TYPE_CHECKING:
+    # Imported by the fixtures that use them: the xdist controller, which runs no test,
+    # then loads no aiohttp (~0.2 CPU-s, while the workers start beside it).
+    from tests.support.faulty import Faulty
+    from tests.support.process import Running
+    from tests.support.servers import Recorder
 
 # The modules that take longest run first: with `-n 3 --dist loadfile` each module goes whole to
 # one worker, and a long one handed out last would keep the others waiting for it at the end.
@@ -128,6 +130,9 @@ def shared_default_ssl_context() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def groq_upstream() -> Iterator[tuple[str, Recorder]]:
+    from tests.support.groq import groq_app
+    from tests.support.servers import Recorder, serve_app
+
     recorder = Recorder()
     with serve_app(groq_app(recorder)) as url:
         yield url, recorder
@@ -144,5 +149,7 @@ def recorder(groq_upstream: tuple[str, Recorder]) -> Recorder:
 @pytest.fixture(scope="session")
 def limits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, Faulty]]:
     """One `naftiko run` with small limits over the faulty upstream, for the limits tests."""
+    from tests.support.faulty import limits_gateway
+
     with limits_gateway(tmp_path_factory.mktemp("limits")) as running:
         yield running
