@@ -4,6 +4,7 @@ SDK client in both protocol eras, by bare JSON-RPC POSTs, and over stdio (`nafti
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from tests.support.groq import TOKEN, batch
 from tests.support.mcp_client import INVALID_PARAMS, MODES, mcp_http, mcp_stdio, rpc
 from tests.support.servers import Recorder
 from tests.support.specs import seed_for
+from tests.support.stdio import StdioSession, sdk_transport
 from tests.support.threaded import Gateway, naftiko_thread
 
 if TYPE_CHECKING:
@@ -219,16 +221,39 @@ def test_the_handshake_reports_the_adapter_description_as_instructions(gateway: 
     assert result["capabilities"] == {"tools": {"listChanged": False}}
 
 
-@pytest.mark.parametrize("mode", MODES)
 async def test_a_stdio_session_lists_and_calls_tools(
-    seed: Path, mode: str, recorder: Recorder, tmp_path: Path
+    seed: Path, recorder: Recorder, tmp_path: Path
 ) -> None:
+    """The SDK's own stdio client, starting `naftiko run --stdio` (the 2026-07-28 era)."""
     with (tmp_path / "stderr.log").open("w+") as errlog:
-        async with mcp_stdio(seed, {"GROQ_API_KEY": TOKEN}, errlog, mode) as client:
+        async with mcp_stdio(seed, {"GROQ_API_KEY": TOKEN}, errlog, "auto") as client:
             listed = await client.list_tools()
             result = await client.call_tool("retrieves-batch", {"batch_id": "batch_9"})
         errlog.seek(0)
         logs = errlog.read()
+    _listed_and_called(listed, result, recorder, logs)
+
+
+async def test_a_stdio_session_in_the_handshake_era_lists_and_calls_tools(
+    seed: Path, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The SDK client in the legacy mode, its messages framed as its stdio client frames them,
+    on the session `naftiko run --stdio` serves (in-process, tests/support/stdio.py)."""
+    from mcp import Client
+
+    caplog.set_level(logging.INFO, "naftiko")  # what `naftiko run` logs by default
+    session = StdioSession(seed, env={"GROQ_API_KEY": TOKEN})
+    try:
+        transport = sdk_transport(session)
+        async with Client(transport, mode="legacy", cache=None) as client:
+            listed = await client.list_tools()
+            result = await client.call_tool("retrieves-batch", {"batch_id": "batch_9"})
+    finally:
+        session.close()
+    _listed_and_called(listed, result, recorder, caplog.text)
+
+
+def _listed_and_called(listed: Any, result: Any, recorder: Recorder, logs: str) -> None:
     assert [t.name for t in listed.tools] == list(HINTS)
     assert result.structured_content == batch("batch_9")
     assert [r.headers["Authorization"] for r in recorder.requests] == [f"Bearer {TOKEN}"]

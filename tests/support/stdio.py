@@ -3,8 +3,9 @@ builds it, its MCP adapter's session (`mcp_stdio.serve_session`, what `serve_std
 the process's stdin/stdout) served on a pair of pipes by an event loop in a thread.
 
 For tests whose subject is the session (eras, handshake, envelopes, batches, limits), not
-the process: `naftiko run --stdio` itself stays proven by a process test
-(tests/test_mcp_protocol.py)."""
+the process: `naftiko run --stdio` itself stays proven by process tests
+(tests/test_mcp_protocol.py, and the SDK's own stdio client in tests/test_mcp_seed.py).
+`sdk_transport` frames the mcp SDK client's messages on the pipes as its stdio client does."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import json
 import os
 import selectors
 import threading
-from collections.abc import Mapping
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +78,54 @@ class StdioSession:
         assert self._selector.select(timeout=READY_TIMEOUT), "no answer on stdout"
         return json.loads(self._answers.readline())
 
+    def read_line(self) -> bytes:
+        """The next answer line as written, b"" once the session has ended."""
+        return self._answers.readline()
+
+    def end_input(self) -> None:
+        self._requests.close()
+
     def close(self) -> list[str]:
         """End the input, as a client closing stdin does; the lines answered after that."""
-        self._requests.close()
+        if not self._requests.closed:
+            self._requests.close()
         self._thread.join(READY_TIMEOUT)
         assert not self._thread.is_alive(), "the session did not end with its input"
         self._selector.close()
         with self._answers:
             return self._answers.read().decode().splitlines()
+
+
+@asynccontextmanager
+async def sdk_transport(session: StdioSession) -> AsyncIterator[tuple[Any, Any]]:
+    """The (read, write) streams an mcp SDK `Client` takes as its transport, carried on the
+    session's pipes as the SDK's stdio client carries them on a process's stdin/stdout: each
+    message serialised on one line, each answer line parsed back. Leaving it ends the input,
+    and so the session."""
+    import anyio
+    import anyio.to_thread
+    from mcp import types
+    from mcp.shared.message import SessionMessage
+
+    to_client, client_reads = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+    client_writes, from_client = anyio.create_memory_object_stream[SessionMessage](0)
+
+    async def answers() -> None:
+        async with to_client:
+            while line := await anyio.to_thread.run_sync(session.read_line):
+                message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+                await to_client.send(SessionMessage(message))
+
+    async def requests() -> None:
+        async with from_client:
+            async for sent in from_client:
+                session.send_line(sent.message.model_dump_json(by_alias=True, exclude_unset=True))
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(answers)
+        tasks.start_soon(requests)
+        try:
+            yield client_reads, client_writes
+        finally:
+            session.end_input()  # the session ends, its output closes: `answers` returns
+            await client_writes.aclose()
