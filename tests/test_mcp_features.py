@@ -13,7 +13,7 @@ import httpx2 as httpx
 import pytest
 
 from naftiko.adapters.mcp_content import RESOURCE_NOT_FOUND
-from naftiko.engine.upstream import Timeouts
+from naftiko.engine.options import Timeouts
 from naftiko.settings import Settings
 from tests.support.echo import echo_app
 from tests.support.groq import TOKEN, batch

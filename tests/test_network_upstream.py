@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from naftiko.engine.network import ProxyOptions
+from naftiko.engine.options import ProxyOptions
 from naftiko.engine.tls import CertificateError, ClientCert, TlsOptions
 from naftiko.settings import Settings
 from tests.support.inprocess import serving

@@ -17,7 +17,8 @@ from naftiko.adapters.auth_oauth import (
     Refused,
     discovery_urls,
 )
-from naftiko.engine.upstream import Timeouts, Upstreams
+from naftiko.engine.options import Timeouts
+from naftiko.engine.upstream import Upstreams
 from tests.support.authserver import AuthServer, free_port, serve_auth_server
 from tests.support.servers import Recorder, serve_app
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import httpx2 as httpx
 import pytest
 
-from naftiko.engine.upstream import Timeouts
+from naftiko.engine.options import Timeouts
 from naftiko.settings import Settings
 from tests.support.groq import TOKEN
 from tests.support.inprocess import serving

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from naftiko.engine.upstream import Timeouts
+from naftiko.engine.options import Timeouts
 from naftiko.settings import Settings
 
 

@@ -97,3 +97,19 @@ def test_a_runtime_without_scripts_tracing_or_strict_checks_loads_none_of_their_
         "naftiko.tools",  # import, export, create
     )
     assert unwanted == []
+
+
+def test_a_run_flag_refused_imports_neither_the_servers_nor_the_upstream_client() -> None:
+    # The flags are checked first: a usage error (exit 2) costs a CLI start, not a runtime's.
+    modules = _loaded(_COMMAND, "run", "--log-format", "xml", SEED)
+    assert "naftiko.settings" in modules
+    unwanted = _present(
+        modules,
+        "aiohttp",
+        "starlette",
+        "uvicorn",
+        "pydantic",
+        "naftiko.runtime",
+        "naftiko.listeners",
+    )
+    assert unwanted == []

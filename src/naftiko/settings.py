@@ -3,14 +3,14 @@ environment, and refused at once (one clear `ValueError`) when a value cannot wo
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from naftiko.defaults import DEFAULT_MAX_BODY, DEFAULT_MAX_CONNECTIONS
-from naftiko.engine.network import ProxyOptions
+from naftiko.engine.options import ProxyOptions, Timeouts
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY
 from naftiko.engine.tls import TlsOptions
-from naftiko.engine.upstream import Timeouts
 
 
 @dataclass(frozen=True)
@@ -66,3 +66,13 @@ class Settings:
             raise ValueError("--log-level must be debug, info, warning or error")
         if self.log_format not in ("text", "json"):
             raise ValueError("--log-format must be text or json")
+
+
+def worker_count(text: str) -> int:
+    """`--workers`: a number, or `auto`, one worker per core this process may run on."""
+    if text == "auto":
+        return len(os.sched_getaffinity(0)) or 1
+    count = int(text)
+    if count < 1:
+        raise ValueError("--workers must be at least 1, or auto")
+    return count

@@ -37,16 +37,6 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
-def worker_count(text: str) -> int:
-    """`auto` is one worker per core this process may run on."""
-    if text == "auto":
-        return len(os.sched_getaffinity(0)) or 1
-    count = int(text)
-    if count < 1:
-        raise ValueError("--workers must be at least 1, or auto")
-    return count
-
-
 class Supervisor:
     def __init__(self, specs: list[Path], settings: Settings, serve: Callable[..., None]) -> None:
         self.count = settings.workers

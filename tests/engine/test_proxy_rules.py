@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from yarl import URL
 
-from naftiko.engine.network import Proxies, Proxy, ProxyOptions
+from naftiko.engine.network import Proxies, Proxy
+from naftiko.engine.options import ProxyOptions
 from naftiko.engine.tls import ClientCert, ServedCert, served_certs
 
 

@@ -15,6 +15,7 @@ from naftiko.engine.credentials import Credentials
 from naftiko.engine.formats import parse_body
 from naftiko.engine.inputs import Configured, find, validate
 from naftiko.engine.network import Network
+from naftiko.engine.options import Timeouts
 from naftiko.engine.plan import (
     Action,
     CallStepPlan,
@@ -30,7 +31,7 @@ from naftiko.engine.secrets import Secrets
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY, masked_chunks
 from naftiko.engine.transport import Transport, UpstreamResponse
 from naftiko.engine.transport import is_json as _is_json
-from naftiko.engine.upstream import Timeouts, Upstreams
+from naftiko.engine.upstream import Upstreams
 from naftiko.errors import InputError, NaftikoError, UpstreamError, redacted
 from naftiko.expressions import Const, Ref, WithValue, parse_template, to_text
 from naftiko.model import Authentication

@@ -18,6 +18,7 @@ import aiohttp
 from yarl import URL
 
 from naftiko.engine import tls
+from naftiko.engine.options import ProxyOptions
 
 _SCHEMES = ("http", "https")
 
@@ -107,14 +108,6 @@ def _split_port(entry: str) -> tuple[str, int | None]:
         host, _, port = entry.partition(":")
         return host, int(port) if port.isdigit() else None
     return entry, None
-
-
-@dataclass(frozen=True)
-class ProxyOptions:
-    """What the flags say; the environment fills what they leave out."""
-
-    proxy: str | None = None  # --proxy: every scheme, over HTTP(S)_PROXY
-    no_proxy: str | None = None  # --no-proxy: over NO_PROXY
 
 
 @dataclass(frozen=True)

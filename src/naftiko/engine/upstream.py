@@ -13,7 +13,6 @@ import os
 import ssl
 from collections.abc import AsyncGenerator
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -22,6 +21,7 @@ from aiohttp.hdrs import CONTENT_ENCODING, TRANSFER_ENCODING
 from yarl import URL
 
 from naftiko.engine.network import Network, Proxy, failure_reason, proxied_headers, via
+from naftiko.engine.options import Timeouts
 from naftiko.engine.plan import Client
 from naftiko.engine.request import UpstreamRequest
 from naftiko.engine.streams import CHUNK, DEFAULT_MAX_UPSTREAM_BODY, BodyTooLarge
@@ -32,12 +32,6 @@ from naftiko.version import __version__
 USER_AGENT = f"naftiko-python/{__version__}"
 _OUT_OF_FDS = (errno.EMFILE, errno.ENFILE)
 log = logging.getLogger("naftiko.upstream")
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    connect: float = 10.0
-    total: float = 60.0
 
 
 def _reason(exc: OSError) -> str:
