@@ -71,6 +71,9 @@ def _refused(url: str) -> bool:
         httpx.get(url, timeout=5)
     except httpx.ConnectError:
         return True
+    except httpx.TransportError:
+        # Accepted while the removed listener was closing, then reset: not gone yet, ask again.
+        return False
     return False
 
 
