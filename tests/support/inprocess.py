@@ -43,6 +43,14 @@ async def serving(
 ) -> AsyncIterator[Gateway]:
     shared = None if transport is None else (lambda plan: transport)
     runtime = build(list(specs), settings or Settings(), env or {}, transport=shared)
+    async with opened(runtime):
+        yield Gateway(runtime)
+
+
+@asynccontextmanager
+async def opened(runtime: Runtime) -> AsyncIterator[None]:
+    """What `serve()` opens of a built runtime before it listens: tracing, the engines'
+    upstream clients, every served adapter's lifespan; closed in reverse on the way out."""
     async with AsyncExitStack() as stack:
         if runtime.telemetry is not None:
             stack.callback(runtime.telemetry.shutdown)
@@ -51,7 +59,7 @@ async def serving(
             stack.push_async_callback(engine.close)
         for served in runtime.served:
             await stack.enter_async_context(served.adapter.lifespan())
-        yield Gateway(runtime)
+        yield
 
 
 async def mcp_call(

@@ -15,13 +15,14 @@ import os
 import selectors
 import threading
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from naftiko.adapters.mcp_stdio import serve_session
 from naftiko.runtime import build
 from naftiko.settings import Settings
+from tests.support.inprocess import opened
 
 READY_TIMEOUT = 60.0  # a bound, not a timing: a loaded machine may take long
 
@@ -45,10 +46,7 @@ class StdioSession:
         wire_in, wire_out = os.fdopen(to_server, "rb"), os.fdopen(from_server, "wb")
 
         async def main() -> None:
-            async with AsyncExitStack() as stack:
-                for engine in runtime.engines:  # as `serve` opens them before the session
-                    await engine.start()
-                    stack.push_async_callback(engine.close)
+            async with opened(runtime):  # as `serve` opens it before the session
                 await serve_session(adapter.server, wire_in, wire_out, adapter.max_body)
 
         def thread_main() -> None:
