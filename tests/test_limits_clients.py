@@ -72,6 +72,26 @@ def test_headers_past_the_limit_get_a_431(rest: str) -> None:
     assert b"\r\nconnection: close\r\n" in answer.lower()
 
 
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /f/ok/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Evil: a\x01b\r\n\r\n",
+        b"GET /f/ok/x\x7f HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"POST /f/ok/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n",
+    ],
+    ids=["control-character-in-a-header", "bad-request-line", "length-and-chunked"],
+)
+def test_bytes_that_are_not_http_get_a_problem_400_and_never_reach_the_upstream(
+    gateway: tuple[Running, Faulty], rest: str, request_bytes: bytes
+) -> None:
+    answer = raw_exchange(rest, request_bytes)
+    status, problem = _status_and_body(answer)
+    assert (status, problem["detail"]) == (400, "the request is not valid HTTP/1.1")
+    assert b"\r\nconnection: close\r\n" in answer.lower()
+    assert gateway[1].bodies == []
+
+
 def test_a_body_that_stalls_gets_a_408(rest: str) -> None:
     request = b"POST /record HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{"
     status, problem = _status_and_body(raw_exchange(rest, request))

@@ -3,8 +3,9 @@
 descriptor budget, shared out as a connection limit per port.
 
 uvicorn's httptools protocol is kept (its speed is the gateway's); this subclass only adds a
-timer and a byte count around the header phase of each request, and writes an answer's head
-together with what follows it (`_Coalescing`).
+timer and a byte count around the header phase of each request, answers bytes that are not
+HTTP with the problem+json of its other refusals, and writes an answer's head together with
+what follows it (`_Coalescing`).
 """
 
 from __future__ import annotations
@@ -128,6 +129,12 @@ class _GuardedProtocol(HttpToolsProtocol):
         else:
             self.transport.close()
 
+    def send_400_response(self, msg: str) -> None:
+        # httptools refused the bytes (a control character in a header, a bad request line,
+        # conflicting lengths): the same problem+json as every other refusal, not uvicorn's
+        # text/plain line. Its warning is logged by uvicorn before this is called.
+        self._refuse(400, "the request is not valid HTTP/1.1")
+
     def _reject(self) -> None:
         """Past the connection limit: a 503 at once, never a silent reset. The socket is read
         (and dropped) a moment before closing: closing it with the request unread would reset
@@ -239,6 +246,7 @@ class _Rejections:
 
 
 _TITLES = {
+    400: "Bad Request",
     408: "Request Timeout",
     431: "Request Header Fields Too Large",
     503: "Service Unavailable",
