@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -434,6 +435,17 @@ async def test_an_unreachable_upstream_is_named_by_namespace_not_address(
     assert len(warnings) == 1
     assert warnings[0].levelno == logging.WARNING
     assert "127.0.0.1:9" in warnings[0].getMessage()
+
+
+def test_a_connection_failure_is_told_by_its_kind_never_its_address() -> None:
+    from naftiko.engine.network import os_error_reason
+
+    refused = ConnectionRefusedError(111, "Connect call failed ('10.0.0.7', 8443)")
+    assert os_error_reason(refused) == "Connection refused"
+    # A resolver's code is no errno (os.strerror(-2) is "Unknown error -2"): its own words.
+    unknown = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    assert os_error_reason(unknown) == "Name or service not known"
+    assert os_error_reason(OSError("no errno")) == "OSError"
 
 
 # ------------------------------------------------------------------ 9. logs cannot be forged

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import os
+import socket
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -196,15 +197,24 @@ def proxied_headers(headers: dict[str, str], proxy: Proxy | None, url: URL) -> d
     return {**headers, "Proxy-Authorization": proxy.authorization}
 
 
+def os_error_reason(exc: OSError) -> str:
+    """The kind of failure, never an address: `Connection refused`, not `Connect call
+    failed ('10.0.0.7', 8443)`, whose text holds it (SECURITY.md: errors name the namespace
+    only)."""
+    if isinstance(exc, socket.gaierror) and exc.strerror:
+        # The resolver's own words (`Name or service not known`), which name no host: its
+        # codes are not errno values, so os.strerror would say `Unknown error -2`.
+        return exc.strerror
+    return os.strerror(exc.errno) if exc.errno else type(exc).__name__
+
+
 def failure_reason(exc: BaseException) -> str | None:
     """Why a TLS handshake or a proxy failed, in words a caller may read (the reason and
     the kind of failure, never a host, address or credential); None for other failures."""
     if isinstance(exc, aiohttp.ClientHttpProxyError):
         return f"the proxy refused the tunnel: {exc.status} {exc.message}"
     if isinstance(exc, aiohttp.ClientProxyConnectionError):
-        error = exc.os_error  # its text holds the address: the errno's words do not
-        words = os.strerror(error.errno) if error.errno else type(error).__name__
-        return f"the proxy is unreachable ({words})"
+        return f"the proxy is unreachable ({os_error_reason(exc.os_error)})"
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return tls.certificate_reason(exc.certificate_error)
     if isinstance(exc, aiohttp.ClientConnectorSSLError):

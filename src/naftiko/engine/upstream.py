@@ -9,7 +9,6 @@ import base64
 import errno
 import logging
 import math
-import os
 import ssl
 from collections.abc import AsyncGenerator
 from contextvars import ContextVar
@@ -20,7 +19,14 @@ from aiohttp.client_proto import ResponseHandler
 from aiohttp.hdrs import CONTENT_ENCODING, TRANSFER_ENCODING
 from yarl import URL
 
-from naftiko.engine.network import Network, Proxy, failure_reason, proxied_headers, via
+from naftiko.engine.network import (
+    Network,
+    Proxy,
+    failure_reason,
+    os_error_reason,
+    proxied_headers,
+    via,
+)
 from naftiko.engine.options import Timeouts
 from naftiko.engine.plan import Client
 from naftiko.engine.request import UpstreamRequest
@@ -32,12 +38,6 @@ from naftiko.version import __version__
 USER_AGENT = f"naftiko-python/{__version__}"
 _OUT_OF_FDS = (errno.EMFILE, errno.ENFILE)
 log = logging.getLogger("naftiko.upstream")
-
-
-def _reason(exc: OSError) -> str:
-    """The kind of failure, never an address: `Connection refused`, not `Connect call
-    failed ('10.0.0.7', 8443)` (SECURITY.md: errors name the namespace only)."""
-    return os.strerror(exc.errno) if exc.errno else type(exc).__name__
 
 
 def _unavailable(namespace: str, what: str, reason: str, where: str) -> UpstreamUnavailable:
@@ -318,13 +318,13 @@ def _failure(namespace: str, exc: BaseException, proxy: Proxy | None = None) -> 
         return _unavailable(namespace, "failed", reason, where)
     if isinstance(exc, aiohttp.ClientConnectorError):
         where = f"{exc.host}:{exc.port}"
-        return _unavailable(namespace, "is unreachable", _reason(exc.os_error), where)
+        return _unavailable(namespace, "is unreachable", os_error_reason(exc.os_error), where)
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return UpstreamUnavailable(f"upstream {namespace!r} broke the response")
     if isinstance(exc, aiohttp.ClientError):
         return _unavailable(namespace, "failed", type(exc).__name__, "")
     if isinstance(exc, OSError):
-        return _unavailable(namespace, "failed", _reason(exc), "")
+        return _unavailable(namespace, "failed", os_error_reason(exc), "")
     return _unavailable(namespace, "failed", type(exc).__name__, "")
 
 
