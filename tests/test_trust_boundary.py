@@ -350,6 +350,42 @@ def _sample(schema: dict[str, Any]) -> Any:
     )
 
 
+async def test_a_redirect_to_another_origin_is_not_followed_with_the_credentials(
+    tmp_path: Path, env: dict[str, str], upstream: Any, attacker: Any
+) -> None:
+    # The upstream has an open redirect, and the caller points it at another host.
+    steal = attacker[0] + "/steal"
+    async with (
+        serving(_spec(tmp_path), env=env) as gateway,
+        gateway.client("items-rest") as rest,
+        gateway.client("items-mcp") as mcp,
+    ):
+        response = await rest.get("/items/redirect", params={"q": steal})
+        result = await mcp_call(mcp, "get-item", {"id": "redirect", "q": steal})
+    assert attacker[1].requests == []
+    assert [r.raw_path for r in upstream[1].requests] == ["/items/redirect"] * 2
+    # The redirect goes back to the caller as the upstream sent it: theirs to follow.
+    assert (response.status_code, response.headers["location"]) == (302, steal)
+    assert TOKEN not in str(result)
+
+
+async def test_a_redirect_within_the_upstream_is_followed_a_bounded_number_of_times(
+    tmp_path: Path, env: dict[str, str], upstream: Any
+) -> None:
+    async with serving(_spec(tmp_path), env=env) as gateway, gateway.client("items-rest") as c:
+        moved = await c.get("/items/redirect", params={"q": "/items/moved?page=2"})
+        looping = await c.get("/items/loop")
+    assert moved.status_code == 200, moved.text
+    redirected, second, *loop = upstream[1].requests
+    assert redirected.raw_path == "/items/redirect"
+    assert (second.raw_path, second.query) == ("/items/moved", "page=2")
+    assert second.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert second.headers["X-Version"] == "2026-01"
+    assert looping.status_code == 502
+    assert looping.json()["detail"] == "upstream 'items' redirected too often"
+    assert len(loop) == 11  # the first call and ten redirects
+
+
 # ------------------------------------------------------------------ 4. dot-segments
 
 

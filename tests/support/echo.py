@@ -92,6 +92,10 @@ def answer(seen: Recorded) -> Reply:
         return _token(seen)
     if path.startswith("/oauth/api/"):
         return _oauth(seen)
+    if path == "/items/redirect":  # an open redirect: to wherever the query says
+        return Reply(302, b"", headers={"Location": dict(parse_qsl(seen.query)).get("q", "")})
+    if path == "/items/loop":
+        return Reply(302, b"", headers={"Location": "/items/loop"})
     return _echo(seen)
 
 

@@ -190,6 +190,25 @@ def via(proxy: Proxy | None) -> dict[str, Any]:
     return {"proxy": proxy.url, "proxy_headers": {"Proxy-Authorization": proxy.authorization}}
 
 
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def same_origin_redirect(status: int, location: str | None, url: URL) -> URL | None:
+    """Where a redirect of `url` leads, if the gateway may follow it: to the same scheme,
+    host and port only. A call carries its upstream's credentials (a bound header, an API
+    key); followed elsewhere, they would reach a host no configuration named, and any
+    address an upstream named (cloud metadata, the internal network) would be read for the
+    caller. Elsewhere: None, and the 3xx goes back to the caller, who may follow it."""
+    if status not in _REDIRECTS or not location:
+        return None
+    try:
+        target = url.join(URL(location)).with_fragment(None)
+        same = target.origin() == url.origin()
+    except ValueError:  # not a URL, or one without a host: not followed
+        return None
+    return target if same else None
+
+
 def proxied_headers(headers: dict[str, str], proxy: Proxy | None, url: URL) -> dict[str, str]:
     """A plain-http request through a proxy carries the proxy's credentials itself."""
     if proxy is None or proxy.authorization is None or url.scheme != "http":

@@ -10,13 +10,14 @@ import errno
 import logging
 import math
 import ssl
+import time
 from collections.abc import AsyncGenerator
 from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
 from aiohttp.client_proto import ResponseHandler
-from aiohttp.hdrs import CONTENT_ENCODING, TRANSFER_ENCODING
+from aiohttp.hdrs import CONTENT_ENCODING, LOCATION, TRANSFER_ENCODING
 from yarl import URL
 
 from naftiko.engine.network import (
@@ -25,6 +26,7 @@ from naftiko.engine.network import (
     failure_reason,
     os_error_reason,
     proxied_headers,
+    same_origin_redirect,
     via,
 )
 from naftiko.engine.options import Timeouts
@@ -37,6 +39,8 @@ from naftiko.version import __version__
 
 USER_AGENT = f"naftiko-python/{__version__}"
 _OUT_OF_FDS = (errno.EMFILE, errno.ENFILE)
+_FOLLOWED = frozenset({"GET", "HEAD"})  # redirects of other methods go back to the caller
+_MAX_REDIRECTS = 10
 log = logging.getLogger("naftiko.upstream")
 
 
@@ -198,10 +202,14 @@ class Upstreams:
         if session is None:
             raise UpstreamUnavailable(f"upstream {namespace!r} is not started")
         retried = False
+        follow = request.method in _FOLLOWED
+        started = time.monotonic() if follow else 0.0
+        hops = 0
+        hop: dict[str, Any] = {}  # a redirect's own timeout: what is left of the first's
+        # The URL is already percent-encoded per segment; yarl must not re-quote it.
+        url = URL(request.full_url(), encoded=True)
         while True:
-            request.attempts += 1
-            # The URL is already percent-encoded per segment; yarl must not re-quote it.
-            url = URL(request.full_url(), encoded=True)
+            request.attempts += 1  # a redirect is a resend too (OTel's resend_count)
             proxy = self._network.proxy(url)
             try:
                 response = await session.request(
@@ -209,10 +217,10 @@ class Upstreams:
                     url,
                     headers=proxied_headers(request.headers, proxy, url) or None,
                     data=request.body,
-                    allow_redirects=request.method in ("GET", "HEAD"),
+                    allow_redirects=False,  # followed below, within the upstream's origin
                     **via(proxy),
+                    **hop,
                 )
-                break
             except _StaleConnection as exc:
                 # A pooled keep-alive connection the upstream had already closed: one retry,
                 # and only for idempotent methods (a POST is never sent twice).
@@ -221,9 +229,24 @@ class Upstreams:
                         f"upstream {namespace!r} closed the connection"
                     ) from None
                 retried = True
+                continue
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 self._note_descriptors(exc)
                 raise _failure(namespace, exc, proxy) from None
+            if not follow:
+                break
+            target = same_origin_redirect(response.status, response.headers.get(LOCATION), url)
+            if target is None:
+                break
+            _finish(response)
+            hops += 1
+            left = self._timeouts.total - (time.monotonic() - started)
+            if hops > _MAX_REDIRECTS or left <= 0:
+                problem = "redirected too often" if left > 0 else "did not answer in time"
+                error = UpstreamUnavailable if left > 0 else UpstreamTimeout
+                raise error(f"upstream {namespace!r} {problem}")
+            url = target
+            hop = {"timeout": self._hop_timeout(left)}
         handed_on = False
         try:
             if response.status == 407 and proxy is not None:
@@ -253,6 +276,11 @@ class Upstreams:
         finally:
             if not handed_on:
                 _finish(response)
+
+    def _hop_timeout(self, left: float) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(
+            total=left, sock_connect=self._timeouts.connect, ceil_threshold=math.inf
+        )
 
     def _note_descriptors(self, exc: BaseException) -> None:
         """Running out of file descriptors is the operator's to fix: said once, at ERROR."""
