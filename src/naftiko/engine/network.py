@@ -193,13 +193,16 @@ def via(proxy: Proxy | None) -> dict[str, Any]:
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
-def same_origin_redirect(status: int, location: str | None, url: URL) -> URL | None:
+def same_origin_redirect(status: int, headers: Mapping[str, str], url: URL) -> URL | None:
     """Where a redirect of `url` leads, if the gateway may follow it: to the same scheme,
     host and port only. A call carries its upstream's credentials (a bound header, an API
     key); followed elsewhere, they would reach a host no configuration named, and any
     address an upstream named (cloud metadata, the internal network) would be read for the
     caller. Elsewhere: None, and the 3xx goes back to the caller, who may follow it."""
-    if status not in _REDIRECTS or not location:
+    if status not in _REDIRECTS:
+        return None
+    location = headers.get("Location")
+    if not location:
         return None
     try:
         target = url.join(URL(location)).with_fragment(None)

@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp.client_proto import ResponseHandler
-from aiohttp.hdrs import CONTENT_ENCODING, LOCATION, TRANSFER_ENCODING
+from aiohttp.hdrs import CONTENT_ENCODING, TRANSFER_ENCODING
 from yarl import URL
 
 from naftiko.engine.network import (
@@ -235,7 +235,7 @@ class Upstreams:
                 raise _failure(namespace, exc, proxy) from None
             if not follow:
                 break
-            target = same_origin_redirect(response.status, response.headers.get(LOCATION), url)
+            target = same_origin_redirect(response.status, response.headers, url)
             if target is None:
                 break
             _finish(response)
