@@ -174,8 +174,14 @@ def test_connections_past_the_limit_are_answered_503_and_others_served_after(
 
 @pytest.mark.parametrize(
     "body",
-    [b'{"a": NaN}', b'{"a": -Infinity}', b'{"a": 1e999}', b"[" * 100_000 + b"]" * 100_000],
-    ids=["nan", "infinity", "overflow", "deep"],
+    [
+        b'{"a": NaN}',
+        b'{"a": -Infinity}',
+        b'{"a": 1e999}',
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"a": "\\ud800"}',
+    ],
+    ids=["nan", "infinity", "overflow", "deep", "lone-surrogate"],
 )
 def test_hostile_json_is_a_400_and_never_reaches_the_upstream(
     gateway: tuple[Running, Faulty], rest: str, body: bytes

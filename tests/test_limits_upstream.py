@@ -4,19 +4,27 @@ retry, and every fault an answer (a faulty raw upstream behind `naftiko run`).""
 from __future__ import annotations
 
 import json
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
 
+from naftiko import safejson
 from tests.support.faulty import (
+    SECRET,
     Faulty,
+    faulty_spec,
+    faulty_upstream,
     open_fds,
     rss_mib,
     settled_fds,
 )
+from tests.support.inprocess import mcp_call, serving
 from tests.support.mcp_client import rpc
 from tests.support.process import Running
 
@@ -144,3 +152,93 @@ def test_an_mcp_tool_over_a_huge_or_hanging_upstream_is_an_error_result(
     assert LIMIT_TEXT in huge["content"][0]["text"]
     assert hang["isError"] is True
     assert "did not answer in time" in hang["content"][0]["text"]
+
+
+# ------------------------------------------------------------ answers no framework would send
+# In-process: the adapters' ASGI apps over the real pooled clients, the raw upstream on loopback.
+
+
+@pytest.fixture(scope="module")
+def raw_upstream() -> Iterator[Faulty]:
+    with faulty_upstream() as upstream:
+        yield upstream
+
+
+@asynccontextmanager
+async def _clients(
+    folder: Path, upstream: Faulty
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    spec = faulty_spec(folder, upstream.url, "http://127.0.0.1:9")
+    async with (
+        serving(spec, env={"LIMITS_SECRET": SECRET}) as gateway,
+        gateway.client("limits-rest") as rest,
+        gateway.client("limits-mcp") as mcp,
+    ):
+        yield rest, mcp
+
+
+async def test_upstream_header_bytes_past_ascii_are_passed_back_as_sent(
+    tmp_path: Path, raw_upstream: Faulty, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with _clients(tmp_path, raw_upstream) as (rest, _):
+        utf8 = await rest.get("/f/raw/utf8-header")
+        latin1 = await rest.get("/m/raw/latin1-header")
+    assert (utf8.status_code, latin1.status_code) == (200, 200)
+    # The same bytes, not a 500: HTTP headers are bytes, and the gateway relays them.
+    assert (b"x-ratelimit-policy", "café-☃".encode()) in utf8.headers.raw
+    assert (b"etag", b'"caf\xe9"') in latin1.headers.raw
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"), [("switching", 101), ("status-099", 99), ("status-600", 600)]
+)
+async def test_an_upstream_status_that_is_not_a_final_http_status_is_a_502(
+    tmp_path: Path, raw_upstream: Faulty, answer: str, status: int
+) -> None:
+    async with _clients(tmp_path, raw_upstream) as (rest, mcp):
+        passed = await rest.get(f"/f/raw/{answer}")
+        mapped = await rest.get(f"/m/raw/{answer}")
+        tool = await mcp_call(mcp, "fault", {"fault": "raw", "arg": answer})
+    detail = f"upstream 'faulty' answered with status {status}, not a final HTTP status"
+    assert (passed.status_code, passed.json()["detail"]) == (502, detail)
+    assert (mapped.status_code, mapped.json()["detail"]) == (502, detail)
+    assert tool == {"content": [{"type": "text", "text": detail}], "isError": True}
+
+
+@pytest.mark.parametrize("answer", ["nan", "overflow", "surrogate", "deep-object"])
+async def test_upstream_json_that_is_not_rfc_8259_never_reaches_a_caller_as_invalid_json(
+    tmp_path: Path, raw_upstream: Faulty, answer: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with _clients(tmp_path, raw_upstream) as (rest, mcp):
+        mapped = await rest.get(f"/m/raw/{answer}")
+        answered = await mcp.post(
+            "/mcp",
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "fault", "arguments": {"fault": "raw", "arg": answer}},
+            },
+        )
+    # Mapped outputs are the gateway's own JSON: an upstream value JSON cannot hold is a 502.
+    assert mapped.status_code == 502
+    assert mapped.json()["detail"].startswith("upstream answered json that cannot be parsed")
+    # A pass-through tool result keeps the upstream's text, without structured content
+    # that no JSON parser on the caller's side would read (NaN, Infinity, a lone surrogate).
+    result = safejson.loads(answered.content)["result"]
+    assert result["isError"] is False
+    assert "structuredContent" not in result
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_an_upstream_error_nested_past_the_parser_is_an_error_result(
+    tmp_path: Path, raw_upstream: Faulty, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with _clients(tmp_path, raw_upstream) as (rest, mcp):
+        passed = await rest.get("/f/raw/deep-error")
+        tool = await mcp_call(mcp, "fault", {"fault": "raw", "arg": "deep-error"})
+    assert passed.status_code == 400  # the upstream's own JSON error, passed on as it is
+    assert tool["isError"] is True
+    assert tool["content"][0]["text"].startswith("upstream answered 400: [[[[")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

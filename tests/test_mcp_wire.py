@@ -61,3 +61,27 @@ async def test_a_routing_header_sent_twice_is_a_header_mismatch(gateway: Gateway
             "error": {"code": -32020, "message": "mcp-method header appears more than once"},
         },
     )
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_lone_surrogate_is_an_answer_never_an_internal_error(gateway: Gateway) -> None:
+    """`\\ud800` is valid JSON text but no Unicode: echoed back, it goes escaped; as a
+    tool argument, it is an invalid argument naming the field."""
+    sent = [
+        b'{"jsonrpc":"2.0","id":1,"method":"\\ud800"}',
+        b'{"jsonrpc":"2.0","id":"\\ud800","method":"ping"}',
+        b'{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"\\ud800"}}',
+        b'{"jsonrpc":"2.0","id":4,"method":"tools/call",'
+        b'"params":{"name":"retrieves-batch","arguments":{"batch_id":"b\\ud800"}}}',
+    ]
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    async with gateway.client("groq-batch-mcp") as client:
+        answers = [await client.post("/mcp", content=body, headers=headers) for body in sent]
+    assert [a.status_code for a in answers] == [200] * 4
+    unknown, ping, tool, argument = (a.json() for a in answers)
+    assert unknown["error"] == {"code": -32601, "message": "Method not found", "data": "\ud800"}
+    assert (ping["id"], ping["result"]) == ("\ud800", {})
+    assert tool["error"]["code"] == -32602
+    assert argument["result"]["isError"] is True
+    text = argument["result"]["content"][0]["text"]
+    assert text.startswith("invalid argument 'batch_id': a string holds half of a surrogate")

@@ -52,3 +52,30 @@ def test_values_from_another_parser_are_checked_the_same_way() -> None:
     with pytest.raises(InputError) as refused:
         safejson.check({"a": [float("inf")]}, "body")
     assert refused.value.message == "a number must be finite (no NaN, Infinity or overflow)"
+
+
+def test_a_lone_surrogate_is_refused_and_a_pair_is_read() -> None:
+    assert safejson.loads('["\\ud83d\\ude00"]') == ["\U0001f600"]
+    for text in ('{"a": "x\\ud800"}', '{"\\udfff": 1}', '["\\uDBFF"]'):
+        with pytest.raises(InputError) as refused:
+            safejson.loads(text, field="payload")
+        assert refused.value.field == "payload"
+        assert "half of a surrogate pair" in refused.value.message
+    with pytest.raises(InputError):
+        safejson.check({"a": ["\ud800"]}, "arguments")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"a": NaN}', b"[Infinity]", b"[1e999]", b'["\\ud800"]', b"[" * 5000 + b"]" * 5000, b"\xff"],
+)
+def test_an_upstreams_json_that_no_caller_could_read_back_is_a_value_error(raw: bytes) -> None:
+    with pytest.raises(ValueError):
+        safejson.upstream(raw)
+
+
+def test_an_upstreams_json_is_read_as_plain_values() -> None:
+    assert safejson.upstream(b'{"a": [1, 2.5, "\\u00e9"], "b": null}') == {
+        "a": [1, 2.5, "é"],
+        "b": None,
+    }

@@ -51,6 +51,28 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, se
         writer.close()
 
 
+def _raw(status: str, body: bytes, *headers: bytes) -> bytes:
+    lines = [f"HTTP/1.1 {status}".encode(), b"content-type: application/json", *headers]
+    return b"\r\n".join([*lines, b"content-length: %d" % len(body), b"", body])
+
+
+_DEEP = b"[" * 5000 + b"]" * 5000
+RAW_ANSWERS = {
+    # Header bytes past ASCII: UTF-8 (which aiohttp reads as such) and latin-1 (which it
+    # keeps surrogate-escaped), on headers the gateway passes back.
+    "utf8-header": _raw("200 OK", b"{}", "x-ratelimit-policy: caf\u00e9-\u2603".encode()),
+    "latin1-header": _raw("200 OK", b"{}", b'etag: "caf\xe9"'),
+    "switching": _raw("101 Switching Protocols", b"", b"upgrade: websocket"),
+    "status-099": _raw("099 Early", b'{"ok":true}'),
+    "status-600": _raw("600 Beyond", b'{"ok":true}'),
+    "nan": _raw("200 OK", b'{"ok":NaN}'),
+    "overflow": _raw("200 OK", b'{"ok":1e999}'),
+    "surrogate": _raw("200 OK", b'{"ok":"\\ud800"}'),
+    "deep-object": _raw("200 OK", b'{"a":' * 5000 + b"1" + b"}" * 5000),
+    "deep-error": _raw("400 Bad Request", _DEEP),
+}
+
+
 def _head(status: str, kind: str, length: int | None) -> bytes:
     size = f"content-length: {length}" if length is not None else "transfer-encoding: chunked"
     return f"HTTP/1.1 {status}\r\ncontent-type: {kind}\r\n{size}\r\n\r\n".encode()
@@ -77,6 +99,8 @@ async def _answer(
     if fault == "500":
         body = b'{"error":"boom"}'
         writer.write(_head("500 Internal Server Error", "application/json", len(body)) + body)
+    elif fault == "raw":  # an answer no framework would send, byte for byte
+        writer.write(RAW_ANSWERS[arg])
     elif fault == "html":
         body = b"<html><body>maintenance</body></html>"
         writer.write(_head("200 OK", "text/html", len(body)) + body)

@@ -54,7 +54,13 @@ def error_message(request_id: RequestId | None, error: dict[str, Any]) -> dict[s
 def encode(message: Any) -> bytes:
     """A message as compact JSON bytes (what both transports write); a caller's exact decimal
     that reaches a result is written back as the number it was read as."""
-    return safejson.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+    text = safejson.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate a caller escaped into a method name or an id, echoed back: no
+        # UTF-8 holds it, so it goes back escaped as it came (an answer, not a crash).
+        return safejson.dumps(message, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True)

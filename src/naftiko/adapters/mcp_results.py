@@ -7,6 +7,7 @@ import contextlib
 import json
 from typing import Any
 
+import naftiko.safejson as safejson
 from naftiko.engine.plan import Action
 from naftiko.engine.result import Result
 
@@ -49,9 +50,10 @@ def success(result: Result) -> dict[str, Any]:
     if result.raw is None:
         structured = result.body if isinstance(result.body, dict) else None
     elif text.lstrip().startswith("{"):
-        # Only an object can be structured content: parse nothing else.
+        # Only an object can be structured content: parse nothing else. Strictly: an
+        # upstream's NaN or a nesting past the parser's stack is left as text.
         with contextlib.suppress(ValueError):
-            structured = json.loads(text)
+            structured = safejson.upstream(result.raw)
     answer: dict[str, Any] = {"content": [{"type": "text", "text": text}]}
     if isinstance(structured, dict):
         answer["structuredContent"] = structured

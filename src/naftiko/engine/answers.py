@@ -11,6 +11,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
+import naftiko.safejson as safejson
 from naftiko.engine.result import Result
 from naftiko.engine.transport import UpstreamResponse, is_json
 from naftiko.errors import UpstreamError
@@ -49,8 +50,26 @@ def passed_back(
             if len(_DECIDED) < _DECIDED_MAX:
                 _DECIDED[name] = passed
         if passed:
-            kept.append((name, redact(value)))
+            field = _field_value(redact(value))
+            if field is not None:
+                kept.append((name, field))
     return tuple(kept)
+
+
+def _field_value(value: str) -> str | None:
+    """The value as the upstream sent its bytes, in the form a response header is written
+    (latin-1), or None for one no answer may carry. aiohttp reads header bytes as UTF-8
+    (surrogate-escaped when they are not); written back as such, a byte past ASCII stopped
+    the answer with a 500."""
+    if value.isascii():
+        if value.isprintable():
+            return value
+    else:
+        value = value.encode("utf-8", "surrogateescape").decode("latin-1")
+    # RFC 9110 §5.5: no control character but HTAB in a field value (obs-text is allowed).
+    if any((c < " " and c != "\t") or c == "\x7f" for c in value):
+        return None
+    return value
 
 
 def upstream_error(
@@ -98,7 +117,7 @@ def step_failed(name: str, response: UpstreamResponse) -> Result:
     text = response.body.decode("utf-8", errors="replace")
     upstream: Any = text[:2000]
     with contextlib.suppress(ValueError):
-        upstream = json.loads(text) if text else None
+        upstream = safejson.upstream(response.body) if text else None
     message = _upstream_message(upstream)
     detail = f"step {name!r} failed"
     problem = {

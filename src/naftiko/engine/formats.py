@@ -19,6 +19,7 @@ from typing import Any, TypeAlias
 
 import yaml
 
+import naftiko.safejson as safejson
 from naftiko.engine.binary_formats import BINARY_FORMATS, decode
 from naftiko.errors import MappingError
 
@@ -81,7 +82,8 @@ def _json(raw: bytes) -> JsonValue:
         with contextlib.suppress(ValueError):
             fast: JsonValue = _fast_json(raw)
             return fast
-    value: JsonValue = json.loads(raw)
+    # Strict as RFC 8259 (no NaN, Infinity or overflow), so what is mapped out stays JSON.
+    value: JsonValue = safejson.upstream(raw)
     return value
 
 

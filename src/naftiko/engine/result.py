@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +32,7 @@ class Result:
         if not self.raw:
             return None
         try:
-            return json.loads(self.raw)
+            return safejson.upstream(self.raw)
         except ValueError:
             return self.raw.decode("utf-8", errors="replace")
 

@@ -249,6 +249,14 @@ class Upstreams:
             hop = {"timeout": self._hop_timeout(left)}
         handed_on = False
         try:
+            if not 200 <= response.status <= 599:
+                # A protocol switch nobody asked for (101), or a status HTTP does not have
+                # (099, 600): passed on, it would be the gateway's own invalid answer.
+                response.close()
+                raise UpstreamUnavailable(
+                    f"upstream {namespace!r} answered with status {response.status}, "
+                    "not a final HTTP status"
+                )
             if response.status == 407 and proxy is not None:
                 # Only a proxy asks for proxy credentials: not the upstream's answer.
                 reason = f"the proxy refused the request: 407 {response.reason or ''}".strip()
