@@ -15,6 +15,8 @@ import httpx2 as httpx
 import pytest
 
 from naftiko import safejson
+from naftiko.engine.options import Timeouts
+from naftiko.settings import Settings
 from tests.support.faulty import (
     SECRET,
     Faulty,
@@ -166,11 +168,11 @@ def raw_upstream() -> Iterator[Faulty]:
 
 @asynccontextmanager
 async def _clients(
-    folder: Path, upstream: Faulty
+    folder: Path, upstream: Faulty, settings: Settings | None = None
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
     spec = faulty_spec(folder, upstream.url, "http://127.0.0.1:9")
     async with (
-        serving(spec, env={"LIMITS_SECRET": SECRET}) as gateway,
+        serving(spec, env={"LIMITS_SECRET": SECRET}, settings=settings) as gateway,
         gateway.client("limits-rest") as rest,
         gateway.client("limits-mcp") as mcp,
     ):
@@ -242,3 +244,28 @@ async def test_an_upstream_error_nested_past_the_parser_is_an_error_result(
     assert tool["isError"] is True
     assert tool["content"][0]["text"].startswith("upstream answered 400: [[[[")
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_pass_through_whose_first_byte_never_comes_is_a_504_not_a_500(
+    tmp_path: Path, raw_upstream: Faulty, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(timeouts=Timeouts(total=0.2))
+    async with _clients(tmp_path, raw_upstream, settings) as (rest, _):
+        response = await rest.get("/f/raw/stalled")
+    assert (response.status_code, response.headers["content-type"]) == (
+        504,
+        "application/problem+json",
+    )
+    assert response.json()["detail"] == "upstream 'faulty' did not answer in time"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_pass_through_past_the_limit_in_its_first_chunk_is_a_502(
+    tmp_path: Path, raw_upstream: Faulty
+) -> None:
+    async with _clients(tmp_path, raw_upstream, Settings(max_upstream_body=1000)) as (rest, _):
+        response = await rest.get("/f/stream/200000")
+    assert response.status_code == 502
+    assert response.json()["detail"] == (
+        "upstream 'faulty' sent a body larger than the 1000-byte limit (--max-upstream-body)"
+    )

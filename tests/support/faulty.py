@@ -70,6 +70,9 @@ RAW_ANSWERS = {
     "surrogate": _raw("200 OK", b'{"ok":"\\ud800"}'),
     "deep-object": _raw("200 OK", b'{"a":' * 5000 + b"1" + b"}" * 5000),
     "deep-error": _raw("400 Bad Request", _DEEP),
+    # A streamed body whose first byte never comes (the connection stays open).
+    "stalled": b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+    b"transfer-encoding: chunked\r\n\r\n",
 }
 
 

@@ -17,8 +17,9 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from naftiko.adapters.common import log, problem
+from naftiko.adapters.common import error_response, log, problem
 from naftiko.defaults import DEFAULT_MAX_BODY
+from naftiko.errors import NaftikoError
 
 # The request body as the edge read it (empty when none came), for the adapter that takes its
 # arguments from it: REST, without reading the replayed `receive` again.
@@ -90,8 +91,9 @@ async def read_body(
 
 class Streamed(Response):
     """A pass-through body sent on as it arrives. When the upstream breaks (or passes the
-    byte limit) after the first byte, the connection is closed without the final chunk, so
-    the caller sees a truncated body as truncated."""
+    byte limit, or the timeout) before its first byte, the caller gets that error (502,
+    504) instead of the status; after it, the connection is closed without the final chunk,
+    so the caller sees a truncated body as truncated."""
 
     def __init__(
         self,
@@ -107,11 +109,21 @@ class Streamed(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # A caller that goes away stops the copy (uvicorn drops sends after a disconnect, so
         # without this an endless upstream would be read on to the limit for nobody).
+        try:
+            first = await anext(self._chunks, b"")
+        except NaftikoError as exc:
+            # Nothing is sent yet (the status line waits for the first byte): the answer is
+            # the error, not a success cut short or, with uvicorn, its text/plain 500.
+            await self._chunks.aclose()
+            await error_response(exc)(scope, receive, send)
+            return
         gone = asyncio.create_task(_disconnected(receive))
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
         try:
+            if first:
+                await send({"type": "http.response.body", "body": first, "more_body": True})
             async for chunk in self._chunks:
                 if gone.done():
                     return
