@@ -54,7 +54,8 @@ async def test_path_query_header_cookie_and_static_parameters_reach_the_upstream
     assert seen["headers"]["X-Version"] == "***"  # a bound value echoed back is redacted
     assert echo.requests[-1].headers["X-Version"] == "2026-01"
     assert seen["headers"]["Cookie"] == "session=s1"
-    assert seen["query"] == "q=x%26y&api_key=echo%20key%26%3D%2F"
+    assert echo.requests[-1].query == "q=x%26y&api_key=echo%20key%26%3D%2F"
+    assert seen["query"] == "q=x%26y&api_key=***"  # the bound key, echoed percent-encoded
 
 
 async def test_a_path_value_cannot_climb_out_of_its_segment(http: httpx.AsyncClient) -> None:
@@ -167,7 +168,7 @@ async def test_mock_operations_answer_without_an_upstream(
 
 
 async def test_forward_resources_pass_method_path_query_body_and_trusted_headers_only(
-    http: httpx.AsyncClient,
+    http: httpx.AsyncClient, echo: RecordingTransport
 ) -> None:
     response = await http.post(
         "/proxy/a/b%20c",
@@ -177,7 +178,8 @@ async def test_forward_resources_pass_method_path_query_body_and_trusted_headers
     )
     seen = _seen(response)
     assert (seen["method"], seen["raw_path"], seen["body"]) == ("POST", "/a/b%20c", "raw-bytes")
-    assert seen["query"] == "x=1&api_key=echo%20key%26%3D%2F"
+    assert echo.requests[-1].query == "x=1&api_key=echo%20key%26%3D%2F"
+    assert seen["query"] == "x=1&api_key=***"  # the bound key, echoed percent-encoded
     assert seen["headers"]["X-Trusted"] == "yes"
     assert "X-Other" not in seen["headers"]
     assert "Authorization" not in seen["headers"]

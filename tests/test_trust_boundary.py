@@ -450,6 +450,31 @@ async def test_a_credential_echoed_by_the_upstream_is_masked_whatever_its_length
     assert SHORT not in str(result)
 
 
+async def test_a_credential_echoed_escaped_or_percent_encoded_is_masked(
+    tmp_path: Path, env: dict[str, str], upstream: tuple[str, Recorder]
+) -> None:
+    # The echo writes JSON as Python does (ASCII only: `\u00e9`, `\"`), and gives back the
+    # query string as it arrived: the key percent-encoded, as the gateway sent it.
+    token = 'tok/3f9+a1=c7"é'
+    document = json.loads(json.dumps(BOUND))
+    consumed = document["capability"]["consumes"][0]
+    consumed["inputParameters"].append({"name": "key", "in": "query", "value": "{{API_TOKEN}}"})
+    async with (
+        serving(_spec(tmp_path, document), env={**env, "API_TOKEN": token}) as gateway,
+        gateway.client("items-rest") as rest,
+        gateway.client("items-mcp") as mcp,
+    ):
+        response = await rest.get("/items/abc")
+        result = await mcp_call(mcp, "get-item", {"id": "abc"})
+    sent = upstream[1].requests[0]
+    assert sent.query == "key=tok%2F3f9%2Ba1%3Dc7%22%C3%A9"
+    assert sent.headers["Authorization"] == f"Bearer {token}"
+    echoed = response.json()
+    assert (echoed["query"], echoed["headers"]["Authorization"]) == ("key=***", "Bearer ***")
+    assert result["structuredContent"]["query"] == "key=***"
+    assert result["structuredContent"]["headers"]["Authorization"] == "Bearer ***"
+
+
 # ------------------------------------------------------------------ 8. no internals in answers
 
 

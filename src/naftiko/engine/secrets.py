@@ -4,12 +4,19 @@ Bound secrets and the credential values of every authentication are known at sta
 access tokens of OAuth2 client-credentials flows are only known once fetched, and are
 added then. An upstream that echoes its Authorization header must not hand that token to
 a caller any more than it may hand back a bound key.
+
+An upstream echoes a secret as its own writers spell it: inside JSON text (`\\u00e9`,
+`\\"`, and `\\/` from writers that escape slashes, PHP's by default), or inside a URL it
+echoes back (a key sent as a query value, percent-encoded as the gateway sent it). Each
+secret is masked in every one of these spellings, not only as written.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 _MASK = "***"
 # Tokens rotate; a few recent ones per process are kept masked (an old one may still be
@@ -34,7 +41,8 @@ class Secrets:
 
     def _index(self) -> None:
         # Longest first: a secret that contains another is masked whole.
-        self._texts = sorted({*self._fixed, *self._tokens}, key=len, reverse=True)
+        spelled = {form for text in (*self._fixed, *self._tokens) for form in _spellings(text)}
+        self._texts = sorted(spelled, key=len, reverse=True)
         self._bytes = [text.encode() for text in self._texts]
         self._set = frozenset(self._texts)
 
@@ -71,3 +79,13 @@ class Secrets:
             # A numeric credential mapped into a number is still the credential.
             return _MASK if str(value) in self._set else value
         return value
+
+
+def _spellings(secret: str) -> set[str]:
+    """`secret` as written, escaped in JSON text (ASCII-only or not, `/` escaped or not),
+    and percent-encoded (as the gateway encodes a query or path value, and as a form)."""
+    forms = {secret, quote(secret, safe=""), quote_plus(secret, safe="")}
+    for ascii_only in (True, False):
+        escaped = json.dumps(secret, ensure_ascii=ascii_only)[1:-1]
+        forms |= {escaped, escaped.replace("/", "\\/")}
+    return forms
