@@ -73,6 +73,19 @@ async def test_a_header_value_with_a_line_break_is_refused_before_any_upstream_c
     assert _seen(await http.get("/trace", params={"trace": "t1"}))["headers"]["X-Trace"] == "t1"
 
 
+@pytest.mark.parametrize("value", ["t\x00 1", "t\x7f1", "t\x1b[2J"])
+async def test_a_header_value_with_a_control_character_is_refused_naming_the_header(
+    http: httpx.AsyncClient, echo: RecordingTransport, value: str
+) -> None:
+    # The HTTP client would refuse NUL and DEL itself, as an internal error (500 / -32603).
+    response = await http.get("/trace", params={"trace": value})
+    assert (response.status_code, response.json()["field"]) == (400, "X-Trace")
+    assert response.json()["detail"] == "X-Trace: header values cannot contain control characters"
+    assert echo.requests == []
+    tabbed = await http.get("/trace", params={"trace": "t\t1"})
+    assert _seen(tabbed)["headers"]["X-Trace"] == "t\t1"
+
+
 async def test_a_multipart_body_has_one_part_per_declared_field(http: httpx.AsyncClient) -> None:
     seen = _seen(await http.post("/upload", json={"note": "hi", "content": "line 1"}))
     content_type = seen["headers"]["Content-Type"]

@@ -102,6 +102,9 @@ def number_from_text(text: str) -> int | float | None:
     """The number a text spells (`"42"`, `"1.5"`, also `"nan"`: callers decide what a
     non-finite number means), the one reading shared by input and output coercion; None for
     text that is no number."""
+    if not text.isascii() or "_" in text:
+        # Python reads `١٢` and `1_000` as numbers; no JSON, query string or API does.
+        return None
     try:
         return int(text)
     except ValueError:

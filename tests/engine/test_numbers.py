@@ -26,3 +26,10 @@ def test_text_that_is_no_number_is_refused_as_input_and_kept_as_output() -> None
     with pytest.raises(InputError):
         coerce(Input("n", type="number"), "abc")
     assert outputs.coerce("number", "abc") == "abc"
+
+
+@pytest.mark.parametrize("text", ["\u0661\u0662", "\u0967", "1_000", "\u0663.5"])
+def test_digits_python_reads_but_no_api_writes_are_no_number(text: str) -> None:
+    with pytest.raises(InputError):
+        coerce(Input("n", type="integer"), text)
+    assert outputs.coerce("number", text) == text

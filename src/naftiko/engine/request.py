@@ -84,6 +84,10 @@ def _listed(value: Any) -> str:
 def header_value(name: str, value: str) -> str:
     if "\r" in value or "\n" in value:
         raise InputError(name, "header values cannot contain line breaks")
+    # RFC 9110 §5.5: no other control character either (HTAB aside); the HTTP client
+    # refuses NUL and DEL itself, and that refusal was a 500 / -32603 instead of a 400.
+    if not value.isprintable() and any((c < " " and c != "\t") or c == "\x7f" for c in value):
+        raise InputError(name, "header values cannot contain control characters")
     return value
 
 
