@@ -284,7 +284,12 @@ async def test_a_guide_file_is_read_as_text(docs: str) -> None:
 
 @pytest.mark.parametrize(
     "uri",
-    ["docs://guides/../outside.txt", "docs://guides/%2e%2e/outside.txt", "docs://guides/api"],
+    [
+        "docs://guides/../outside.txt",
+        "docs://guides/%2e%2e/outside.txt",
+        "docs://guides/api",
+        "docs://guides/" + "a" * 300 + ".md",  # longer than a file name can be
+    ],
 )
 async def test_a_uri_leaving_the_folder_or_naming_a_folder_is_an_unknown_resource(
     docs: str, uri: str

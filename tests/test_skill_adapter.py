@@ -188,6 +188,14 @@ def test_an_unsafe_path_segment_is_refused_with_400(client: httpx.Client, file: 
     assert "unsafe path segment" in problem_body(response, 400)["detail"]
 
 
+@pytest.mark.parametrize("file", ["a" * 300 + ".md", "/".join(["b" * 250] * 20)])
+def test_a_name_longer_than_the_filesystem_holds_is_404_not_500(
+    client: httpx.Client, file: str
+) -> None:
+    response = client.get(f"/skills/order-management/contents/{file}")
+    assert problem_body(response, 404)["detail"].startswith("file '")
+
+
 def test_a_symlink_leading_out_of_the_folder_is_refused_with_400(client: httpx.Client) -> None:
     response = client.get("/skills/order-management/contents/escape.txt")
     assert problem_body(response, 400)["detail"] == "path leads outside the skill folder"

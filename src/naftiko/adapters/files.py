@@ -33,6 +33,15 @@ def contained(root: Path, segments: Sequence[str]) -> Path | None:
     return path if path.resolve().is_relative_to(root.resolve()) else None
 
 
+def is_regular_file(path: Path) -> bool:
+    """Whether a caller-named `path` is a regular file. A name longer than the filesystem
+    holds (ENAMETOOLONG) is no file: `Path.is_file` raises for it, which was a 500."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def files_under(root: Path) -> list[tuple[str, Path]]:
     """Every regular file below `root` with safe names and staying inside it, sorted."""
     real_root = root.resolve()

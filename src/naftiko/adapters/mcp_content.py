@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from naftiko.adapters.files import contained, files_under, media_type, unsafe_segment
+from naftiko.adapters.files import (
+    contained,
+    files_under,
+    is_regular_file,
+    media_type,
+    unsafe_segment,
+)
 from naftiko.adapters.mcp_envelope import INTERNAL_ERROR, INVALID_PARAMS, RpcError
 from naftiko.adapters.mcp_results import failure_text
 from naftiko.engine.engine import Engine
@@ -151,7 +157,7 @@ def _file_for(static: _Static, uri: str) -> Path | None:
     if unsafe_segment(segments) is not None:
         return None
     path = contained(static.root, segments)
-    return path if path is not None and path.is_file() else None
+    return path if path is not None and is_regular_file(path) else None
 
 
 def _files(root: Path) -> list[tuple[str, Path]]:

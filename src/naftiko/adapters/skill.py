@@ -26,6 +26,7 @@ from naftiko.adapters.files import (
     SAFE_SEGMENT,
     contained,
     files_under,
+    is_regular_file,
     media_type,
     unsafe_segment,
 )
@@ -163,7 +164,7 @@ def _file_answer(skill: _Skill, root: Path, raw_file: str) -> Response:
         path = _inside(root, raw_file)
     except InputError as exc:
         return problem(400, exc.message)
-    if not path.is_file():
+    if not is_regular_file(path):
         return problem(404, f"file {unquote(raw_file)!r} not found in skill {skill.name!r}")
     return FileResponse(path, media_type=media_type(path.name))
 
