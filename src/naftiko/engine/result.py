@@ -25,6 +25,12 @@ class Result:
     # on chunk by chunk and closes it.
     stream: AsyncGenerator[bytes, None] | None = None
 
+    @property
+    def failed(self) -> bool:
+        """Not a success for a caller that cannot follow a redirect (MCP): an upstream error,
+        or a 3xx the gateway did not follow (to another origin, or of a POST)."""
+        return self.error or 300 <= self.status < 400
+
     def data(self) -> Any:
         """The body as a JSON value (raw bytes parsed when they are JSON, else text)."""
         if self.raw is None:
