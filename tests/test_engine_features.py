@@ -58,6 +58,16 @@ async def test_path_query_header_cookie_and_static_parameters_reach_the_upstream
     assert seen["query"] == "q=x%26y&api_key=***"  # the bound key, echoed percent-encoded
 
 
+async def test_a_header_value_past_ascii_reaches_the_upstream_as_the_caller_wrote_it(
+    http: httpx.AsyncClient, echo: RecordingTransport
+) -> None:
+    await http.get("/items/a", headers={b"X-Trace": "café ☃".encode()})
+    await http.get("/items/b", headers={b"X-Trace": b"caf\xe9"})  # latin-1: read as latin-1
+    await http.get("/proxy/x", headers={b"X-Trusted": "café ☃".encode()})
+    assert [r.headers["X-Trace"] for r in echo.requests[:2]] == ["café ☃", "café"]
+    assert echo.requests[2].headers["X-Trusted"] == "café ☃"
+
+
 async def test_a_path_value_cannot_climb_out_of_its_segment(http: httpx.AsyncClient) -> None:
     seen = _seen(await http.get("/items/..%2F..%2Fadmin"))
     assert seen["raw_path"] == "/items/..%2F..%2Fadmin"

@@ -121,7 +121,11 @@ class RestAdapter:
             request.method,
             variables.get("path", ""),
             request.url.query,
-            {h: request.headers[h] for h in route.trusted_headers if h in request.headers},
+            {
+                h: _header_text(request.headers[h])
+                for h in route.trusted_headers
+                if h in request.headers
+            },
             raw,
         )
 
@@ -227,6 +231,7 @@ def _arguments(
         elif spec.location == "header":
             assert request is not None  # `_Inputs.reads_request`
             value = request.headers.get(spec.name)
+            value = None if value is None else _header_text(value)
         elif spec.location == "cookie":
             assert request is not None
             value = request.cookies.get(spec.name)
@@ -240,6 +245,18 @@ def _arguments(
         if value is not None:
             arguments[spec.name] = value
     return arguments
+
+
+def _header_text(value: str) -> str:
+    """A header's text. ASGI hands header bytes over decoded as latin-1; bytes past ASCII
+    are UTF-8 from every client that sends them, so they are read as such: forwarded as
+    latin-1 text, the upstream received them encoded twice (`café` as `cafÃ©`)."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError:
+        return value
 
 
 def _body(raw: bytes) -> Any:
