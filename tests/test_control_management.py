@@ -15,10 +15,13 @@ import httpx2 as httpx
 from naftiko.settings import Settings
 from tests.support.inprocess import serving
 from tests.support.process import naftiko_run
-from tests.support.specs import ORDERS_REST, write_capability
+from tests.support.specs import ORDERS_REST, REPO, write_capability
 
 KEY = {"X-Control-Key": "k3y"}
 AUTH = {"type": "apikey", "key": "X-Control-Key", "value": "k3y"}
+
+
+INVALID = REPO / "tests" / "fixtures" / "specs" / "invalid"
 
 
 def _control(**management: Any) -> dict[str, Any]:
@@ -53,6 +56,25 @@ async def test_validate_answers_a_candidate_spec_with_its_located_problems(
     port = next(e for e in body["errors"] if e["path"] == "capability.exposes[0].port")
     assert (port["line"], port["column"]) == (4, 24)
     assert "valid integer" in port["message"]
+
+
+async def test_validate_answers_an_alias_bomb_with_its_problem_not_with_a_hang(
+    tmp_path: Path,
+) -> None:
+    # Nine levels of nine aliases: 387 million values from 400 bytes, if expanded.
+    bomb = (INVALID / "yaml-alias-bomb.yaml").read_text()
+    spec = write_capability(tmp_path, ORDERS_REST, _control(validate=True))
+    async with serving(spec) as gateway, gateway.client("control") as client:
+        answer = await client.post("/config/validate", content=bomb)
+    assert answer.status_code == 200
+    assert answer.json()["errors"] == [
+        {
+            "line": 4,
+            "column": 25,
+            "path": "",
+            "message": "aliases expand beyond ten times the file's size",
+        }
+    ]
 
 
 async def test_the_log_level_is_read_and_changed_and_a_bad_level_is_a_400(

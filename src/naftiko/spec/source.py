@@ -238,8 +238,16 @@ class _Converter:
         self.text = text
         self.scalars = yaml.SafeLoader("")
         self.path: list[str | int] = []  # where the walk is, for duplicate-key warnings
+        # Aliases share nodes, so a few lines can stand for billions of values ("billion
+        # laughs"); what a spec can write out in full is bounded by its size.
+        self.left = 10 * len(text) + 1000
 
     def convert(self, node: yaml.Node, depth: int = 0) -> Any:
+        self.left -= 1
+        if self.left < 0:
+            mark = node.start_mark
+            loc = Location(self.doc.file, mark.line + 1, mark.column + 1)
+            raise SpecError([Problem(loc, "aliases expand beyond ten times the file's size")])
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node)
         if depth > _MAX_DEPTH:
