@@ -77,6 +77,19 @@ async def test_validate_answers_an_alias_bomb_with_its_problem_not_with_a_hang(
     ]
 
 
+async def test_validate_answers_an_integer_python_cannot_read_with_its_problem(
+    tmp_path: Path,
+) -> None:
+    candidate = "naftiko: 1.0.0-alpha2\ncapability:\n  exposes:\n  - {type: rest, port: %s}\n"
+    spec = write_capability(tmp_path, ORDERS_REST, _control(validate=True))
+    async with serving(spec) as gateway, gateway.client("control") as client:
+        answer = await client.post("/config/validate", content=candidate % ("9" * 5000))
+    assert answer.status_code == 200
+    assert answer.json()["errors"] == [
+        {"line": 4, "column": 24, "path": "", "message": "bad YAML value: too many digits"}
+    ]
+
+
 async def test_the_log_level_is_read_and_changed_and_a_bad_level_is_a_400(
     tmp_path: Path,
 ) -> None:
@@ -89,6 +102,11 @@ async def test_the_log_level_is_read_and_changed_and_a_bad_level_is_a_400(
             bad = await client.put("/logs", json={"level": "loud"})
             assert bad.status_code == 400
             assert bad.headers["content-type"] == "application/problem+json"
+            deep = await client.put("/logs", content=b"[" * 100_000)
+            assert (deep.status_code, deep.headers["content-type"]) == (
+                400,
+                "application/problem+json",
+            )
             assert (await client.get("/logs/stream")).status_code == 404  # stream not asked for
         finally:
             await client.put("/logs", json={"level": before})

@@ -83,6 +83,7 @@ EXPECTED: dict[str, tuple[int, str]] = {
     "yaml-unclosed-flow.yaml": (5, "while parsing a flow sequence"),
     "yaml-recursive-alias.yaml": (5, "alias *info refers to a node that contains it"),
     "yaml-alias-bomb.yaml": (4, "aliases expand beyond ten times the file's size"),
+    "yaml-integer-too-long.yaml": (32, "bad YAML value: too many digits"),
     "baseuri-no-scheme.yaml": (10, "needs an http:// or https:// scheme"),
     "parameter-type-unknown.yaml": (29, "unknown type 'strng'"),
     "parameter-pattern-invalid.yaml": (29, "invalid pattern '[a-z'"),

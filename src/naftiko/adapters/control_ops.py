@@ -6,7 +6,6 @@ events, a bounded number of subscribers). The control adapter's authentication i
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,8 +15,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+import naftiko.safejson as safejson
 from naftiko.adapters.common import problem
-from naftiko.errors import Problem, SpecError
+from naftiko.errors import InputError, Problem, SpecError
 from naftiko.model.exposes import ControlManagement
 from naftiko.spec.loader import load
 
@@ -76,9 +76,9 @@ class Management:
 
     async def _put_level(self, request: Request) -> Response:
         try:
-            body = json.loads(await request.body())
+            body = safejson.loads(await request.body())
             level = body["level"]
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, InputError):
             return problem(400, "the body must be a JSON object with a `level`")
         if not isinstance(level, str) or level.lower() not in LEVELS:
             return problem(400, f"level must be one of {', '.join(LEVELS)}")

@@ -276,10 +276,12 @@ class _Converter:
         node.tag = tag
         try:
             return self.scalars.construct_object(node)
-        except yaml.constructor.ConstructorError as exc:
+        except (yaml.constructor.ConstructorError, ValueError) as exc:
+            # ValueError: an integer past Python's 4300 digits (int() refuses to read it).
+            problem = exc.problem if isinstance(exc, yaml.MarkedYAMLError) else "too many digits"
             mark = node.start_mark
             loc = Location(self.doc.file, mark.line + 1, mark.column + 1)
-            raise SpecError([Problem(loc, f"bad YAML value: {exc.problem}")]) from None
+            raise SpecError([Problem(loc, f"bad YAML value: {problem}")]) from None
 
     def _mapping(self, node: yaml.MappingNode, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
