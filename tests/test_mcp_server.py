@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from naftiko.adapters.mcp import jsonrpc_refusal
 from naftiko.adapters.mcp_server import Identity, McpServer
 
 IDENTITY = Identity("t", "1", None, None, resources=False, prompts=False)
@@ -33,3 +34,13 @@ async def test_an_unexpected_fault_is_internal_error_without_details_and_is_logg
     assert "secret detail" not in str(answer)
     assert "unexpected error in MCP method tools/call" in caplog.text
     assert "secret detail from deep inside" in caplog.text
+
+
+def test_a_fault_outside_the_mcp_core_is_internal_error_too() -> None:
+    """What the edge answers when the transport itself fails (not a handler): -32603, not the
+    -32600 of a request refused for its size or shape."""
+    answer = jsonrpc_refusal(500, "internal error", b"")
+    assert (answer.status_code, answer.body) == (
+        500,
+        b'{"jsonrpc": "2.0", "id": null, "error": {"code": -32603, "message": "internal error"}}',
+    )

@@ -22,7 +22,12 @@ import naftiko.safejson as safejson
 from naftiko.adapters.auth_gate import Gate
 from naftiko.adapters.common import counted
 from naftiko.adapters.mcp_content import Prompts, Resources
-from naftiko.adapters.mcp_envelope import INVALID_PARAMS, INVALID_REQUEST, RpcError
+from naftiko.adapters.mcp_envelope import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    RpcError,
+)
 from naftiko.adapters.mcp_http import JsonRpcHttp
 from naftiko.adapters.mcp_results import failure, failure_text, success, tool
 from naftiko.adapters.mcp_server import Handler, Identity, McpServer, Params
@@ -186,6 +191,8 @@ def jsonrpc_refusal(status: int, detail: str, body: bytes) -> Response:
         if isinstance(message, dict) and isinstance(message.get("id"), str | int):
             request_id = message["id"]
     code = _SHUTTING_DOWN if status == 503 else INVALID_REQUEST
+    if status == 500:  # the edge's answer to a fault nobody planned for
+        code = INTERNAL_ERROR
     error = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": detail}}
     return Response(json.dumps(error), status, media_type="application/json")
 
