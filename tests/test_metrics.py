@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from naftiko.engine.metrics import MAX_SERVERS, OTHER_SERVER, Metrics
 from tests.support.groq import TOKEN
 from tests.support.inprocess import mcp_call, serving
 from tests.support.servers import Recorder
@@ -113,3 +114,18 @@ def test_with_a_multiprocess_directory_metrics_are_the_sum_over_processes(
 def _no_multiprocess_here(monkeypatch: pytest.MonkeyPatch) -> None:
     # In-process tests keep their own registry.
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+
+
+def test_hosts_a_caller_fills_in_cannot_grow_the_upstream_series_without_bound() -> None:
+    # A host template (`https://{box}.example.com`) takes any DNS label a caller sends.
+    metrics = Metrics()
+    for n in range(MAX_SERVERS + 50):
+        metrics.upstream("GET", f"box{n}.example.com", 200, 0.01)
+        metrics.upstream("GET", f"box{n}.example.com", None, 0.01)
+    upstream = _series(metrics.prometheus(), "naftiko_http_client_total")
+    servers = {labels.split('server_address="')[1].split('"')[0] for labels in upstream}
+    assert len(servers) == MAX_SERVERS + 1
+    other = [v for k, v in upstream.items() if f'server_address="{OTHER_SERVER}"' in k]
+    assert sorted(other) == [50.0, 50.0]  # the answered calls, and those that failed
+    first = [v for k, v in upstream.items() if 'server_address="box0.example.com"' in k]
+    assert first == [1.0, 1.0]

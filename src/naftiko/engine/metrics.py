@@ -22,6 +22,10 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _REQUEST = ("naftiko_adapter_type", "naftiko_operation_id", "status")
 _CLIENT = ("http_request_method", "server_address", "http_response_status_code", "error_type")
+# A caller may fill an upstream's host (one DNS label, SECURITY.md 3): each new host would be
+# a new series, kept for the process's life. Past this many, new hosts share one series.
+MAX_SERVERS = 100
+OTHER_SERVER = "_other"
 
 
 class Metrics:
@@ -90,6 +94,7 @@ class Metrics:
         # Labelled children, looked up once per label set: `labels()` takes a lock each time.
         self._tallies: dict[tuple[str, ...], _Tally] = {}
         self._levels: dict[str, Level] = {}
+        self._servers: set[str] = set()
 
     def observe(self, kind: str, operation: str, status: str, seconds: float) -> None:
         key = (kind, operation, status)
@@ -109,7 +114,14 @@ class Metrics:
             key = (method, server, "", "transport")
         else:
             key = (method, server, str(status), "")
-        tally = self._tallies.get(key) or self._tally(self._client, self._client_durations, key)
+        tally = self._tallies.get(key)
+        if tally is None:
+            if server not in self._servers:
+                if len(self._servers) >= MAX_SERVERS:
+                    key = (method, OTHER_SERVER, *key[2:])
+                else:
+                    self._servers.add(server)
+            tally = self._tallies.get(key) or self._tally(self._client, self._client_durations, key)
         tally.add(seconds)
 
     def _tally(self, counter: Any, histogram: Any, key: tuple[str, ...]) -> _Tally:
