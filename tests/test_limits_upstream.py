@@ -269,3 +269,15 @@ async def test_a_pass_through_past_the_limit_in_its_first_chunk_is_a_502(
     assert response.json()["detail"] == (
         "upstream 'faulty' sent a body larger than the 1000-byte limit (--max-upstream-body)"
     )
+
+
+@pytest.mark.parametrize("answer", ["two-lengths", "no-content-with-body", "garbage"])
+async def test_an_answer_that_is_not_valid_http_is_a_502_saying_so(
+    tmp_path: Path, raw_upstream: Faulty, answer: str
+) -> None:
+    async with _clients(tmp_path, raw_upstream) as (rest, mcp):
+        response = await rest.get(f"/f/raw/{answer}")
+        tool = await mcp_call(mcp, "fault", {"fault": "raw", "arg": answer})
+    detail = "upstream 'faulty' sent an answer that is not valid HTTP"
+    assert (response.status_code, response.json()["detail"]) == (502, detail)
+    assert tool == {"content": [{"type": "text", "text": detail}], "isError": True}

@@ -70,6 +70,9 @@ RAW_ANSWERS = {
     "surrogate": _raw("200 OK", b'{"ok":"\\ud800"}'),
     "deep-object": _raw("200 OK", b'{"a":' * 5000 + b"1" + b"}" * 5000),
     "deep-error": _raw("400 Bad Request", _DEEP),
+    "two-lengths": b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}",
+    "no-content-with-body": _raw("204 No Content", b'{"ok":true}'),
+    "garbage": b"\x00\x01 not HTTP at all\r\n\r\n",
     # A streamed body whose first byte never comes (the connection stays open).
     "stalled": b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
     b"transfer-encoding: chunked\r\n\r\n",

@@ -357,6 +357,11 @@ def _failure(namespace: str, exc: BaseException, proxy: Proxy | None = None) -> 
         return _unavailable(namespace, "is unreachable", os_error_reason(exc.os_error), where)
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return UpstreamUnavailable(f"upstream {namespace!r} broke the response")
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # The HTTP parser refused the answer (a bad status line, two lengths, a 204 with a
+        # body, headers past its limits, an encoding it cannot undo). Its own words quote the
+        # upstream's bytes: the caller is told what, not those.
+        return UpstreamUnavailable(f"upstream {namespace!r} sent an answer that is not valid HTTP")
     if isinstance(exc, aiohttp.ClientError):
         return _unavailable(namespace, "failed", type(exc).__name__, "")
     if isinstance(exc, OSError):
