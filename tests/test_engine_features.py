@@ -194,8 +194,8 @@ async def test_forward_resources_pass_method_path_query_body_and_trusted_headers
     http: httpx.AsyncClient, echo: RecordingTransport
 ) -> None:
     response = await http.post(
-        "/proxy/a/b%20c",
-        params={"x": "1"},
+        # The API key's own parameter is the configuration's: a caller's copy is dropped.
+        "/proxy/a/b%20c?x=1&api_key=caller-key&api%5Fkey=also",
         content=b"raw-bytes",
         headers={"X-Trusted": "yes", "X-Other": "no", "Authorization": "Bearer caller"},
     )

@@ -24,7 +24,13 @@ from naftiko.engine.plan import (
     Plan,
     server_of,
 )
-from naftiko.engine.request import UpstreamRequest, build_request, header_value, param_value
+from naftiko.engine.request import (
+    UpstreamRequest,
+    build_request,
+    header_value,
+    param_value,
+    without_credential,
+)
 from naftiko.engine.result import Result
 from naftiko.engine.scope import Scope
 from naftiko.engine.secrets import Secrets
@@ -173,6 +179,7 @@ class Engine:
         scope = self._scope({})
         base = parse_template(client.base_uri).render(scope.get, encode=to_text)
         url = base.rstrip("/") + ("/" + quote(path.lstrip("/"), safe="/") if path else "")
+        query = without_credential(query, client.authentication)
         if query:
             url += "?" + query
         fixed = {}

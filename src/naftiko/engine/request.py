@@ -10,7 +10,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote_plus, urlencode
 
 import naftiko.safejson as safejson
 from naftiko.engine.inputs import Configured
@@ -19,6 +19,7 @@ from naftiko.engine.plan import HOST, ORIGIN, PATH, BodyPlan, ConsumedParam, Ope
 from naftiko.engine.scope import Scope
 from naftiko.errors import InputError
 from naftiko.expressions import Var, parse_template, to_text
+from naftiko.model import ApiKeyAuth, Authentication
 
 _PATH_SAFE = "-._~!$&'()*+,;=:@"
 _OMIT = object()  # a structured-body member whose value the caller left out
@@ -228,3 +229,15 @@ def _multipart(plan: BodyPlan, scope: Scope) -> tuple[bytes, str]:
         chunks.append(head.encode() + b"\r\n" + to_text(value).encode() + b"\r\n")
     chunks.append(f"--{boundary}--\r\n".encode())
     return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+
+
+def without_credential(query: str, auth: Authentication | None) -> str:
+    """A forwarded query string without the parameter the namespace's API key travels in:
+    sent twice, an upstream reading the first copy would take the caller's value for the
+    gateway's credential (the configuration's, SECURITY.md 1)."""
+    key = auth.key if isinstance(auth, ApiKeyAuth) and auth.placement == "query" else None
+    if not key or not query:
+        return query
+    pairs = query.split("&")
+    kept = [p for p in pairs if unquote_plus(p.partition("=")[0]) != key]
+    return query if len(kept) == len(pairs) else "&".join(kept)
