@@ -366,7 +366,11 @@ async def test_a_redirect_to_another_origin_is_not_followed_with_the_credentials
     assert [r.raw_path for r in upstream[1].requests] == ["/items/redirect"] * 2
     # The redirect goes back to the caller as the upstream sent it: theirs to follow.
     assert (response.status_code, response.headers["location"]) == (302, steal)
-    assert TOKEN not in str(result)
+    assert result["isError"] is True  # no output, not an empty success
+    assert result["content"][0]["text"] == (
+        f"upstream answered 302: it redirects to {steal}, which the gateway does not follow "
+        "(only redirects within the upstream are)"
+    )
 
 
 async def test_a_redirect_within_the_upstream_is_followed_a_bounded_number_of_times(

@@ -148,7 +148,7 @@ class McpAdapter:
             return failure(f"invalid argument {exc.field!r}: {exc.message}")
         except NaftikoError as exc:
             return failure(str(exc))
-        if result.error:
+        if result.failed:
             return failure(failure_text(result))
         return success(result)
 

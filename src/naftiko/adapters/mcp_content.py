@@ -116,7 +116,7 @@ class Resources:
             raise RpcError(INVALID_PARAMS, str(exc)) from None
         except NaftikoError as exc:
             raise RpcError(INTERNAL_ERROR, str(exc)) from None
-        if result.error:
+        if result.failed:
             # Behind a template, the upstream's 404 means this URI names nothing.
             code = RESOURCE_NOT_FOUND if result.status in (404, 410) else INTERNAL_ERROR
             raise RpcError(

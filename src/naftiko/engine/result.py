@@ -26,6 +26,12 @@ class Result:
     # on chunk by chunk and closes it.
     stream: AsyncGenerator[bytes, None] | None = None
 
+    @property
+    def failed(self) -> bool:
+        """No output to hand a model: an upstream error, or a redirect the engine did not
+        follow (to another origin), whose only content is where it leads."""
+        return self.error or 300 <= self.status < 400
+
     def data(self) -> Any:
         """The body as a JSON value (raw bytes parsed when they are JSON, else text)."""
         if self.raw is None:
