@@ -68,6 +68,12 @@ def failure(text: str) -> dict[str, Any]:
 def failure_text(result: Result) -> str:
     """`upstream answered 404: batch missing not found`: the status, and the upstream's own
     message when its error body names one. The engine has already redacted the body."""
+    location = next((v for k, v in result.headers if k.lower() == "location"), None)
+    if 300 <= result.status < 400 and location:
+        return (
+            f"upstream answered {result.status}: it redirects to {location[:_MAX_DETAIL]}, "
+            "which the gateway does not follow (only redirects within the upstream are)"
+        )
     message = _message(result.data())
     if message is None:
         detail = result.text().strip()

@@ -27,8 +27,8 @@ class Result:
 
     @property
     def failed(self) -> bool:
-        """Not a success for a caller that cannot follow a redirect (MCP): an upstream error,
-        or a 3xx the gateway did not follow (to another origin, or of a POST)."""
+        """No output to hand a model: an upstream error, or a redirect the engine did not
+        follow (to another origin), whose only content is where it leads."""
         return self.error or 300 <= self.status < 400
 
     def data(self) -> Any:
