@@ -29,6 +29,7 @@ from tests.support.faulty import (
 from tests.support.inprocess import mcp_call, serving
 from tests.support.mcp_client import rpc
 from tests.support.process import Running
+from tests.support.yamlio import dump_yaml
 
 LIMIT_TEXT = "larger than the 1 MiB limit (--max-upstream-body)"
 
@@ -281,3 +282,68 @@ async def test_an_answer_that_is_not_valid_http_is_a_502_saying_so(
     detail = "upstream 'faulty' sent an answer that is not valid HTTP"
     assert (response.status_code, response.json()["detail"]) == (502, detail)
     assert tool == {"content": [{"type": "text", "text": detail}], "isError": True}
+
+
+def _token_spec(folder: Path, upstream: Faulty, token_path: str) -> Path:
+    """A REST operation whose upstream takes OAuth2 client-credentials tokens from the raw
+    upstream's `token_path`."""
+    document = {
+        "naftiko": "1.0.0-alpha2",
+        "info": {"label": "Tokens"},
+        "capability": {
+            "consumes": [
+                {
+                    "namespace": "guarded",
+                    "type": "http",
+                    "baseUri": upstream.url,
+                    "authentication": {
+                        "type": "oauth2",
+                        "authorizationServerUri": upstream.url,
+                        "tokenEndpoint": upstream.url + token_path,
+                        "clientId": "client-1",
+                        "clientSecret": "client-secret-1",
+                    },
+                    "resources": [
+                        {
+                            "name": "r",
+                            "path": "/ok/x",
+                            "operations": [{"name": "get", "method": "GET"}],
+                        }
+                    ],
+                }
+            ],
+            "exposes": [
+                {
+                    "type": "rest",
+                    "namespace": "tokens-rest",
+                    "port": 0,
+                    "resources": [
+                        {
+                            "path": "/thing",
+                            "name": "thing",
+                            "operations": [{"method": "GET", "name": "get", "call": "guarded.get"}],
+                        }
+                    ],
+                }
+            ],
+        },
+    }
+    spec = folder / "tokens.yaml"
+    spec.write_text(dump_yaml(document, sort_keys=False))
+    return spec
+
+
+@pytest.mark.parametrize("token_path", ["/raw/deep-object", "/raw/nan", "/endless/x"])
+async def test_a_token_endpoint_answering_hostile_json_or_without_end_is_a_502(
+    tmp_path: Path, raw_upstream: Faulty, token_path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The limit and the timeout both bound the endless answer: the limit must come first.
+    settings = Settings(timeouts=Timeouts(total=5), max_upstream_body=64 * 1024)
+    spec = _token_spec(tmp_path, raw_upstream, token_path)
+    async with serving(spec, settings=settings) as gateway, gateway.client("tokens-rest") as c:
+        response = await c.get("/thing")
+    assert (response.status_code, response.json()["detail"]) == (
+        502,
+        "OAuth2 token endpoint failed",
+    )
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

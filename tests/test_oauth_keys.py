@@ -123,3 +123,28 @@ async def test_a_failing_authorization_server_is_not_asked_again_for_a_few_secon
             await metadata.get("jwks_uri")
     assert asked == len(discovery_urls(url))  # one discovery for the three requests
     assert len(recorder.requests) == 2 * asked
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"[" * 5000 + b"]" * 5000, "answered no JSON"),
+        (b'{"issuer": NaN}', "answered no JSON"),
+        (b'{"pad": "' + b"x" * 200_000 + b'"}', "larger than the 64 KiB limit"),
+    ],
+)
+async def test_an_authorization_server_answering_hostile_json_is_down_not_a_crash(
+    body: bytes, reason: str
+) -> None:
+    async def hostile(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", hostile)
+    upstreams = Upstreams({}, Timeouts(connect=2, total=5), max_body=64 * 1024)
+    await upstreams.start()
+    try:
+        with serve_app(app) as url, pytest.raises(AuthorityDown, match=reason):
+            await Metadata(url, upstreams).get("jwks_uri")
+    finally:
+        await upstreams.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import importlib
-import json
 import logging
 import time
 from collections import OrderedDict
@@ -19,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote_plus, urlsplit
+
+import naftiko.safejson as safejson
 
 if TYPE_CHECKING:
     from jwt import PyJWK
@@ -124,7 +125,8 @@ async def _fetch_json(authority: Authority, url: str, what: str, **kw: Any) -> t
     if answer.status != 200:
         raise AuthorityDown(f"{what}: the authorization server answered {answer.status}")
     try:
-        return json.loads(answer.body), _max_age(answer.headers.get("Cache-Control", ""))
+        # Strict and bounded: a document nested past the parser's stack is no JSON either.
+        return safejson.upstream(answer.body), _max_age(answer.headers.get("Cache-Control", ""))
     except ValueError:
         raise AuthorityDown(f"{what}: the authorization server answered no JSON") from None
 

@@ -4,12 +4,12 @@ authorization-server client) and cached; a digest challenge answered with one re
 
 from __future__ import annotations
 
-import json
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from yarl import URL
 
+import naftiko.safejson as safejson
 from naftiko.engine import auth
 from naftiko.engine.plan import Client
 from naftiko.engine.request import UpstreamRequest
@@ -105,7 +105,7 @@ class Credentials:
         if response.status >= 400:
             raise UpstreamError(f"OAuth2 token endpoint answered {response.status}", 502)
         try:
-            data = json.loads(response.body)
+            data = safejson.upstream(response.body)  # never a RecursionError, NaN or Infinity
         except ValueError:
             raise UpstreamUnavailable("OAuth2 token endpoint failed") from None
         return data if isinstance(data, dict) else {}

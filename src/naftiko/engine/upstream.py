@@ -178,7 +178,9 @@ class Upstreams:
                 allow_redirects=False,
                 **via(self._network.proxy(URL(url))),
             ) as response:
-                return UpstreamResponse(response.status, response.headers, await response.read())
+                # Under the same byte limit as any upstream: an endless answer ends there.
+                body = await _read(response, "authorization server", self.max_body)
+                return UpstreamResponse(response.status, response.headers, body)
         except TimeoutError:
             raise UpstreamTimeout("the authorization server did not answer in time") from None
         except aiohttp.ClientConnectorError as exc:
