@@ -284,9 +284,10 @@ async def test_an_answer_that_is_not_valid_http_is_a_502_saying_so(
     assert tool == {"content": [{"type": "text", "text": detail}], "isError": True}
 
 
-def _token_spec(folder: Path, upstream: Faulty, token_path: str) -> Path:
-    """A REST operation whose upstream takes OAuth2 client-credentials tokens from the raw
-    upstream's `token_path`."""
+def _guarded_spec(
+    folder: Path, upstream: Faulty, authentication: dict[str, Any], path: str = "/ok/x"
+) -> Path:
+    """`GET /thing`: a call to the raw upstream's `path` with these credentials."""
     document = {
         "naftiko": "1.0.0-alpha2",
         "info": {"label": "Tokens"},
@@ -296,17 +297,11 @@ def _token_spec(folder: Path, upstream: Faulty, token_path: str) -> Path:
                     "namespace": "guarded",
                     "type": "http",
                     "baseUri": upstream.url,
-                    "authentication": {
-                        "type": "oauth2",
-                        "authorizationServerUri": upstream.url,
-                        "tokenEndpoint": upstream.url + token_path,
-                        "clientId": "client-1",
-                        "clientSecret": "client-secret-1",
-                    },
+                    "authentication": authentication,
                     "resources": [
                         {
                             "name": "r",
-                            "path": "/ok/x",
+                            "path": path,
                             "operations": [{"name": "get", "method": "GET"}],
                         }
                     ],
@@ -339,7 +334,14 @@ async def test_a_token_endpoint_answering_hostile_json_or_without_end_is_a_502(
 ) -> None:
     # The limit and the timeout both bound the endless answer: the limit must come first.
     settings = Settings(timeouts=Timeouts(total=5), max_upstream_body=64 * 1024)
-    spec = _token_spec(tmp_path, raw_upstream, token_path)
+    oauth2 = {
+        "type": "oauth2",
+        "authorizationServerUri": raw_upstream.url,
+        "tokenEndpoint": raw_upstream.url + token_path,
+        "clientId": "client-1",
+        "clientSecret": "client-secret-1",
+    }
+    spec = _guarded_spec(tmp_path, raw_upstream, oauth2)
     async with serving(spec, settings=settings) as gateway, gateway.client("tokens-rest") as c:
         response = await c.get("/thing")
     assert (response.status_code, response.json()["detail"]) == (
@@ -347,3 +349,20 @@ async def test_a_token_endpoint_answering_hostile_json_or_without_end_is_a_502(
         "OAuth2 token endpoint failed",
     )
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_digest_challenge_that_cannot_be_quoted_back_is_not_answered(
+    tmp_path: Path, raw_upstream: Faulty
+) -> None:
+    # Its nonce holds a control character: copied into our Authorization header, the HTTP
+    # client refused to send it (a 500). The 401 stands, as for refused credentials.
+    digest = {"type": "digest", "username": "ops", "password": "s3cret-digest"}
+    raw_upstream.attempts.clear()
+    spec = _guarded_spec(tmp_path, raw_upstream, digest, "/raw/digest-control")
+    async with serving(spec) as gateway, gateway.client("tokens-rest") as c:
+        response = await c.get("/thing")
+    assert (response.status_code, response.json()["detail"]) == (
+        502,
+        "upstream 'guarded' refused the gateway's configured credentials (401)",
+    )
+    assert raw_upstream.attempts["raw"] == 1  # no second attempt

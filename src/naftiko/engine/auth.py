@@ -138,7 +138,10 @@ def digest_header(
     """An RFC 7616 `Authorization: Digest` answer (MD5 / SHA-256, qop=auth) to a challenge."""
     params = _parse_challenge(challenge)
     realm, nonce = params.get("realm", ""), params.get("nonce")
-    if nonce is None:
+    if nonce is None or not all(map(_quotable, params.values())):
+        # The upstream's values are copied into our header: one with a quote or a control
+        # character cannot be (the HTTP client would refuse it, as a 500). Not answered:
+        # the 401 stands, as a refusal of the configured credentials.
         return None
     algorithm = params.get("algorithm", "MD5").upper()
     hasher = hashlib.sha256 if algorithm.startswith("SHA-256") else hashlib.md5
@@ -166,6 +169,10 @@ def digest_header(
     if "opaque" in params:
         fields.append(f'opaque="{params["opaque"]}"')
     return "Digest " + ", ".join(fields)
+
+
+def _quotable(value: str) -> bool:
+    return value.isprintable() and '"' not in value and "\\" not in value
 
 
 def _parse_challenge(challenge: str) -> dict[str, str]:
