@@ -30,6 +30,7 @@ RAW_ANSWERS = {
     "digest-control": _raw(
         "401 Unauthorized", b"{}", b'www-authenticate: Digest realm="r", nonce="a\x01b", qop="auth"'
     ),
+    "token-control": _raw("200 OK", b'{"access_token": "tok\\u0001en", "expires_in": 60}'),
     # A streamed body whose first byte never comes (the connection stays open).
     "stalled": b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
     b"transfer-encoding: chunked\r\n\r\n",

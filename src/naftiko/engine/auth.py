@@ -122,6 +122,11 @@ class OAuth2Tokens:
         token = answer.get("access_token")
         if not isinstance(token, str) or not token:
             raise UpstreamError("OAuth2 token endpoint answered without an access_token")
+        if not token.isprintable():
+            # It goes into a header, where the HTTP client refuses a control character.
+            raise UpstreamError(
+                "OAuth2 token endpoint answered an access_token no header can carry"
+            )
         lifetime = answer.get("expires_in")
         seconds = float(lifetime) if isinstance(lifetime, int | float) else 300.0
         # Refresh a little early so a token never expires in flight.
