@@ -26,6 +26,7 @@ from naftiko.engine.pysandbox import available, run_python
 from naftiko.errors import InputError, Location, SpecError
 from naftiko.model import ExposesControl, ScriptStep
 from naftiko.model.capability import Capability
+from naftiko.spec.files import read_text
 
 DEFAULT_TIMEOUT_MS = 3000
 DEFAULT_MEMORY = 32 * 1024 * 1024
@@ -207,6 +208,8 @@ def _read(folder: Path, name: str, where: Location) -> str:
     if not path.is_relative_to(folder):
         raise SpecError.single(where, f"script file {name!r} leads outside its location")
     try:
-        return path.read_text(encoding="utf-8")
+        return read_text(path)
+    except UnicodeDecodeError:
+        raise SpecError.single(where, f"script file {name!r} is not UTF-8 text") from None
     except OSError as exc:
         raise SpecError.single(where, f"cannot read script file {name!r}: {exc.strerror}") from None

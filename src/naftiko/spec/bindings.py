@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from naftiko.errors import BindingError
+from naftiko.errors import BindingError, SpecError
 from naftiko.model import Binding, Capability
-from naftiko.spec.files import resolve_location
+from naftiko.spec.files import read_text, resolve_location
+from naftiko.spec.source import parse
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ class Bindings:
 def read_env_file(path: Path) -> dict[str, str]:
     """A `.env` file: `KEY=value` lines, `#` comments, optional `export ` and quotes."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except OSError as exc:
         raise BindingError(f"cannot read env file {path}: {exc.strerror}") from None
     values: dict[str, str] = {}
@@ -100,27 +99,36 @@ def resolve(capability: Capability, environ: Mapping[str, str]) -> Bindings:
 
 def _source(location: str, capability: Capability, at: tuple[str | int, ...]) -> dict[str, Any]:
     path = resolve_location(location, capability.path.parent)
+    where = capability.locate((*at, "location"))
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except OSError as exc:
         reason = exc.strerror or "unreadable"
-        raise BindingError(
-            f"bind file {location} ({path}): {reason}",
-            capability.locate((*at, "location")),
-        ) from None
+        raise BindingError(f"bind file {location} ({path}): {reason}", where) from None
+    except UnicodeDecodeError:
+        raise BindingError(f"bind file {location} is not UTF-8 text", where) from None
     try:
-        data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml", "") else json.loads(text)
-    except (yaml.YAMLError, json.JSONDecodeError):
-        raise BindingError(
-            f"bind file {location} is not valid YAML/JSON",
-            capability.locate((*at, "location")),
-        ) from None
-    if not isinstance(data, dict):
-        raise BindingError(
-            f"bind file {location} must hold a mapping",
-            capability.locate((*at, "location")),
+        data = _parse(text, path)
+    except SpecError as exc:
+        # Only the place: the file holds secrets, and a parser's message may quote them.
+        at_line = exc.problems[0].location
+        msg = (
+            f"bind file {location} is not valid YAML (line {at_line.line}, column {at_line.column})"
         )
+        raise BindingError(msg, where) from None
+    except (ValueError, RecursionError):
+        raise BindingError(f"bind file {location} is not valid YAML/JSON", where) from None
+    if not isinstance(data, dict):
+        raise BindingError(f"bind file {location} must hold a mapping", where)
     return data
+
+
+def _parse(text: str, path: Path) -> Any:
+    """YAML through the spec reader (bounded depth and alias expansion); JSON by json.loads,
+    whose RecursionError on deep nesting the caller reports."""
+    if path.suffix in (".yaml", ".yml", ""):
+        return parse(text, str(path)).data
+    return json.loads(text)
 
 
 def _text(value: Any) -> str:

@@ -18,6 +18,7 @@ import yaml
 from yaml._yaml import CParser
 
 from naftiko.errors import Location, Problem, SpecError
+from naftiko.spec.files import NotAFile, read_bytes
 
 PathKey = tuple[str | int, ...]
 
@@ -82,6 +83,9 @@ def no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
+Child = tuple[yaml.Node | None, yaml.Node]
+
+
 @dataclass
 class Document:
     """One parsed file: its data, and its node tree to tell where any value was written.
@@ -94,13 +98,15 @@ class Document:
     data: Any
     root: yaml.Node | None = None
     duplicates: list[PathKey] = field(default_factory=list)
+    # Keyed by id(): the nodes stay alive under `root` as long as the document does.
+    _indexes: dict[int, dict[str, Child]] = field(default_factory=dict, repr=False)
 
     def locate(self, path: PathKey, *, key: bool = False) -> Location:
         """Location of `path` (its key when `key`), or of its nearest ancestor in the file."""
         node = self.root
         mark = node.start_mark if node is not None else None
         for depth, part in enumerate(path):
-            found = _child(node, part)
+            found = self._child(node, part)
             if found is None:
                 break
             key_node, node = found
@@ -112,33 +118,36 @@ class Document:
             return Location(self.file, 1, 1, dotted(path))
         return Location(self.file, mark.line + 1, mark.column + 1, dotted(path))
 
+    def _child(self, node: yaml.Node | None, part: str | int) -> Child | None:
+        """(key node, value node) of a mapping entry, or (None, item) of a sequence item."""
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            return self._entries(node).get(part)
+        if isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            return (None, node.value[part]) if 0 <= part < len(node.value) else None
+        return None
 
-Child = tuple[yaml.Node | None, yaml.Node]
-
-
-def _child(node: yaml.Node | None, part: str | int) -> Child | None:
-    """(key node, value node) of a mapping entry, or (None, item) of a sequence item."""
-    if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-        for key_node, value_node in reversed(node.value):  # the last duplicate wins
-            if isinstance(key_node, yaml.ScalarNode) and key_node.value == part:
-                return key_node, value_node
-    elif (
-        isinstance(node, yaml.SequenceNode)
-        and isinstance(part, int)
-        and 0 <= part < len(node.value)
-    ):
-        return None, node.value[part]
-    return None
+    def _entries(self, node: yaml.MappingNode) -> dict[str, Child]:
+        """A mapping's scalar keys → (key, value), built once per mapping: a spec with many
+        unknown keys in one mapping gets a warning per key, and a scan per warning made
+        loading quadratic (300,000 keys: minutes)."""
+        entries = self._indexes.get(id(node))
+        if entries is None:
+            # Later entries overwrite earlier ones: the last duplicate wins, as in the data.
+            entries = {k.value: (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+            self._indexes[id(node)] = entries
+        return entries
 
 
 def read_text(path: Path, shown: str) -> str:
     try:
-        raw = path.read_bytes()
+        raw = read_bytes(path)
         return raw.decode("utf-8-sig")
     except FileNotFoundError:
         raise SpecError([Problem(Location(shown), "file not found")]) from None
     except IsADirectoryError:
         raise SpecError([Problem(Location(shown), "is a directory, not a spec file")]) from None
+    except NotAFile as exc:
+        raise SpecError([Problem(Location(shown), exc.reason)]) from None
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
         line, column = before.count(b"\n") + 1, exc.start - before.rfind(b"\n")
@@ -154,6 +163,8 @@ def parse(text: str, shown: str) -> Document:
         nodes = _compose_all(text)
     except yaml.MarkedYAMLError as exc:
         raise SpecError([_syntax_problem(exc, text, shown)]) from None
+    except yaml.reader.ReaderError as exc:
+        raise SpecError([_reader_problem(exc, text, shown)]) from None
     except yaml.YAMLError as exc:
         raise SpecError([Problem(Location(shown, 1, 1), f"YAML error: {exc}")]) from None
     if len(nodes) > 1:
@@ -209,6 +220,14 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, shown: str) -> Problem
     if 0 < line <= len(lines) and "\t" in lines[line - 1][: max(col, 1) + 1]:
         reason = "tab characters cannot indent YAML; use spaces"
     return Problem(Location(shown, line, col), f"YAML syntax error: {reason}")
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, text: str, shown: str) -> Problem:
+    """A character YAML does not allow (NUL, most control characters), at its place."""
+    before = text[: exc.position]
+    line, column = before.count("\n") + 1, exc.position - before.rfind("\n")
+    code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    return Problem(Location(shown, line, column), f"YAML does not allow the character U+{code:04X}")
 
 
 def _recursive_alias(text: str, shown: str) -> Problem:
