@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import naftiko.safejson as safejson
 from naftiko.errors import InputError
 from naftiko.expressions import JsonPath, compile_jsonpath, norm, number_from_text
 from naftiko.model import InputParameter
+
+if TYPE_CHECKING:
+    import regex
+
+# A real pattern checks a value in microseconds. One that backtracks catastrophically (`(a|a)+$`,
+# many e-mail patterns found in OpenAPI documents) would take hours on a 40-character value,
+# with the event loop serving no one meanwhile: past this bound the value is refused.
+PATTERN_SECONDS = 0.1
 
 JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object")
 
@@ -27,7 +34,7 @@ class Input:
     type: str = "string"  # a JSON type, or "any" (a template variable the spec leaves untyped)
     description: str | None = None
     required: bool = True
-    pattern: re.Pattern[str] | None = None
+    pattern: regex.Pattern[str] | None = None
     const: Any = None
     body_path: JsonPath | None = None
     enum: tuple[Any, ...] | None = None
@@ -89,8 +96,8 @@ def validate(inputs: tuple[Input, ...], arguments: Mapping[str, Any]) -> dict[st
                 raise InputError(spec.name, f"required {where}parameter is missing")
             continue
         typed = coerce(spec, value)
-        if spec.pattern is not None and isinstance(typed, str) and not spec.pattern.search(typed):
-            raise InputError(spec.name, f"does not match pattern {spec.pattern.pattern!r}")
+        if spec.pattern is not None and isinstance(typed, str):
+            _match(spec.name, spec.pattern, typed)
         if spec.enum:
             if typed not in spec.enum:
                 raise InputError(spec.name, f"must be one of {list(spec.enum)}")
@@ -153,6 +160,16 @@ def _describe(value: Any) -> str:
     return type(value).__name__ if isinstance(value, dict | list) else repr(value)
 
 
+def _match(name: str, pattern: regex.Pattern[str], value: str) -> None:
+    try:
+        found = pattern.search(value, timeout=PATTERN_SECONDS)
+    except TimeoutError:
+        reason = f"could not be checked against pattern {pattern.pattern!r} in time"
+        raise InputError(name, reason) from None
+    if found is None:
+        raise InputError(name, f"does not match pattern {pattern.pattern!r}")
+
+
 def declared_input(param: InputParameter, required_by_default: bool) -> Input:
     """MCP tool parameters are required unless `required: false` (the reference engine's
     tools/list); REST parameters only when `required: true`, path variables always."""
@@ -165,9 +182,13 @@ def declared_input(param: InputParameter, required_by_default: bool) -> Input:
         const = value
     pattern = None
     if param.pattern:
+        # `regex` (imported only by specs that have patterns): `re` has no time bound, and
+        # it lacks `\p{…}`, which ECMA-262 patterns (JSON Schema's) use.
+        import regex
+
         try:
-            pattern = re.compile(param.pattern)
-        except re.error:
+            pattern = regex.compile(param.pattern)
+        except regex.error:
             pattern = None
     return Input(
         name=param.name,

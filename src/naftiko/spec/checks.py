@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -331,10 +330,12 @@ def _check_parameters(cap: Capability, ctx: LoadContext, errors: list[Problem]) 
             msg = f"unknown type {kind!r} (expected one of {sorted(INPUT_TYPES)})"
             errors.append(ctx.problem((*at, "type"), msg))
         if isinstance(node, InputParameter) and node.pattern is not None:
+            import regex  # what the engine matches with (engine/inputs.py), loaded when needed
+
             try:
-                re.compile(node.pattern)
-            except re.error as exc:
-                msg = f"invalid pattern {node.pattern!r}: {exc.msg}"
+                regex.compile(node.pattern)
+            except regex.error as exc:
+                msg = f"invalid pattern {node.pattern!r}: {exc}"
                 errors.append(ctx.problem((*at, "pattern"), msg))
 
 
