@@ -172,6 +172,28 @@ def test_connections_past_the_limit_are_answered_503_and_others_served_after(
         assert client.get(rest + "/f/ok/x").status_code == 200
 
 
+def test_callers_under_the_limit_are_served_while_those_past_it_are_refused(
+    gateway: tuple[Running, Faulty], rest: str
+) -> None:
+    # The refused connections, still open, used to count against uvicorn's own limit, so
+    # the admitted callers got its text/plain 503 and the upstream never saw them.
+    host, port = rest.removeprefix("http://").rsplit(":", 1)
+    held = [socket.create_connection((host, int(port)), timeout=10) for _ in range(20)]
+    extra = [socket.create_connection((host, int(port)), timeout=10) for _ in range(5)]
+    try:
+        refused = [conn.recv(65536) for conn in extra]
+        attempts = gateway[1].attempts["ok"]
+        for conn in held:
+            conn.sendall(b"GET /f/ok/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        answers = [conn.recv(65536) for conn in held]
+    finally:
+        for conn in held + extra:
+            conn.close()
+    assert [_status_and_body(a)[0] for a in refused] == [503] * 5
+    assert [a.split(b"\r\n", 1)[0] for a in answers] == [b"HTTP/1.1 200 OK"] * 20
+    assert gateway[1].attempts["ok"] == attempts + 20
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -140,6 +140,10 @@ class _GuardedProtocol(HttpToolsProtocol):
         (and dropped) a moment before closing: closing it with the request unread would reset
         the connection and could lose the answer on the way."""
         self._rejected = True
+        # Not counted as open: uvicorn refuses every request (its text/plain 503) while its
+        # set of connections holds `limit_concurrency`, and this one, lingering, would make
+        # the callers admitted under the limit pay for the ones refused past it.
+        self.connections.discard(self)
         if not self._rejections.logged:
             self._rejections.logged = True
             log.error(
