@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from naftiko.adapters.limits import caller_gone
 from naftiko.defaults import DEFAULT_MAX_CONNECTIONS
 
 log = logging.getLogger("naftiko")
@@ -75,6 +76,10 @@ class _GuardedProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            # uvicorn's TypedDict is the ASGI scope the edge was given (a plain dict).
+            caller_gone(cast(dict[str, Any], cycle.scope))
         super().connection_lost(exc)
 
     def eof_received(self) -> None:

@@ -29,6 +29,7 @@ class Faulty:
     url: str
     attempts: Counter[str] = field(default_factory=Counter)
     bodies: list[bytes] = field(default_factory=list)
+    hung_up: int = 0  # `hang` requests whose connection the gateway closed
 
 
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: Faulty) -> None:
@@ -43,6 +44,7 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, se
             seen.attempts[parts[0]] += 1
             seen.bodies.append(body)
             if not await _answer(parts, reader, writer):
+                seen.hung_up += parts[0] == "hang"
                 return
     except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
         pass

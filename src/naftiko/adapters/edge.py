@@ -41,7 +41,10 @@ from naftiko.adapters.common import (
 )
 from naftiko.adapters.edge_head import Head, read_head
 from naftiko.adapters.limits import (
+    CALLER_GONE,
+    GONE,
     REQUEST_BODY,
+    TASK,
     BodyLimits,
     Drain,
     Refuse,
@@ -119,15 +122,22 @@ class Edge:
         exchange = _Exchange(send, stamps)
         task = asyncio.current_task()
         assert task is not None
+        scope[TASK] = task
         token = tracing.enter(trace)
         try:
             await self._serve(scope, receive, exchange, task, head)
         except asyncio.CancelledError:
-            if task not in self.drain.cut:
+            if scope.get(GONE):
+                self.drain.cut.discard(task)
+                while task.uncancel():
+                    pass
+                exchange.status = exchange.status or CALLER_GONE
+            elif task not in self.drain.cut:
                 raise
-            self.drain.cut.discard(task)
-            task.uncancel()
-            await self._cut_short(scope, exchange, exchange.body)
+            else:
+                self.drain.cut.discard(task)
+                task.uncancel()
+                await self._cut_short(scope, exchange, exchange.body)
         except Exception:
             log.exception("unexpected error in %s adapter %s", self.endpoint.kind, self.ns)
             if not exchange.started:

@@ -38,6 +38,23 @@ class BodyLimits:
     max_header_bytes: int = 64 * 1024
 
 
+# Put in a request's scope by the edge; read by the serving protocol (serving.py) when the
+# caller's connection is lost before its answer is complete.
+TASK = "naftiko.task"
+GONE = "naftiko.gone"
+CALLER_GONE = 499  # nginx's "client closed request": the status of the access line and metric
+
+
+def caller_gone(scope: Scope) -> None:
+    """The caller of `scope` went away before its answer: its request is cancelled, so that an
+    upstream call it was waiting for is abandoned (its connection closed) and its place under
+    `--max-connections` freed at once, not held until `--timeout` for an answer nobody reads."""
+    task = scope.get(TASK)
+    if isinstance(task, asyncio.Task) and not task.done():
+        scope[GONE] = True
+        task.cancel()
+
+
 class Drain:
     """The requests in flight on every adapter of the runtime, and the cut at the end of the
     drain: each one still running is cancelled and answered 503 by its own edge."""
