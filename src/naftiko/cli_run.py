@@ -37,6 +37,9 @@ _PATH = click.Path(path_type=Path)
     "--header-timeout", default=10.0, help="Time a client has to send request headers (s)."
 )
 @click.option("--body-timeout", default=10.0, help="Longest pause inside a request body (s).")
+@click.option(
+    "--send-timeout", default=60.0, help="Longest a client may leave its answer unread (s)."
+)
 @click.option("--keepalive-timeout", default=5, help="Idle keep-alive connections close (s).")
 @click.option("--max-header-bytes", default=64 * 1024, help="Request header limit in bytes (431).")
 @click.option(
@@ -108,6 +111,7 @@ def run(
     max_upstream_body: int,
     header_timeout: float,
     body_timeout: float,
+    send_timeout: float,
     keepalive_timeout: int,
     max_header_bytes: int,
     max_connections: int,
@@ -169,6 +173,7 @@ def run(
             stdio=stdio,
             header_timeout=header_timeout,
             body_timeout=body_timeout,
+            send_timeout=send_timeout,
             keepalive_timeout=keepalive_timeout,
             max_header_bytes=max_header_bytes,
             max_connections=max_connections,

@@ -68,7 +68,9 @@ async def serve(
     listening = [bound.pop(listener_key(s), None) or bind(s, runtime) for s in runtime.served]
     settings = runtime.settings
     per_port = connections_per_port(settings.max_connections, len(listening), raise_fd_limit())
-    client_limits = ClientLimits(settings.header_timeout, settings.max_header_bytes, per_port)
+    client_limits = ClientLimits(
+        settings.header_timeout, settings.max_header_bytes, per_port, settings.send_timeout
+    )
     protocol = protocol_for(client_limits)
     owns_process = stop is None
     stop = stop or asyncio.Event()

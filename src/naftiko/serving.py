@@ -32,6 +32,7 @@ class ClientLimits:
     header_seconds: float = 10.0  # from a connection's (or request's) first byte to its headers
     max_header_bytes: int = 64 * 1024
     max_connections: int = DEFAULT_MAX_CONNECTIONS  # on this port
+    send_seconds: float = 60.0  # the longest the answer's buffer may stay full (unread)
 
 
 _FINAL_HEAD = b"HTTP/1.1 "  # uvicorn's status line; a 1xx after it is interim
@@ -58,6 +59,7 @@ class _GuardedProtocol(HttpToolsProtocol):
         self._awaiting_headers = True
         self._header_bytes = 0
         self._header_timer: asyncio.TimerHandle | None = None
+        self._send_timer: asyncio.TimerHandle | None = None
         self._rejected = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -74,8 +76,32 @@ class _GuardedProtocol(HttpToolsProtocol):
         self._coalescing.flush()  # a head that no body followed (HEAD, 204, 304)
         super().on_response_complete()
 
+    def pause_writing(self) -> None:
+        # The answer's buffer is full: the client reads slower than we write. One that stops
+        # reading (or trickles) would hold the connection and the answer's bytes for ever,
+        # as many times as it has connections: like nginx's send_timeout, it gets a bound.
+        super().pause_writing()
+        if self._send_timer is None:
+            self._send_timer = self.loop.call_later(self._limits.send_seconds, self._unread)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._stop_send_timer()
+
+    def _stop_send_timer(self) -> None:
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+
+    def _unread(self) -> None:
+        self._send_timer = None
+        seconds = self._limits.send_seconds
+        log.info("client left its answer unread for %g s: connection closed", seconds)
+        self.transport.abort()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._stop_send_timer()
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             # uvicorn's TypedDict is the ASGI scope the edge was given (a plain dict).

@@ -32,6 +32,7 @@ class Settings:
     allow_hosts: tuple[str, ...] = ()
     header_timeout: float = 10.0
     body_timeout: float = 10.0
+    send_timeout: float = 60.0  # the longest a client may leave its answer unread
     keepalive_timeout: int = 5  # whole seconds, as uvicorn takes it
     max_header_bytes: int = 64 * 1024
     max_connections: int = DEFAULT_MAX_CONNECTIONS
@@ -52,6 +53,7 @@ class Settings:
             "max_upstream_body": self.max_upstream_body,
             "header_timeout": self.header_timeout,
             "body_timeout": self.body_timeout,
+            "send_timeout": self.send_timeout,
             "keepalive_timeout": self.keepalive_timeout,
             "max_header_bytes": self.max_header_bytes,
             "max_connections": self.max_connections,
