@@ -9,8 +9,10 @@ validation dump), and batches are admitted only where the negotiated protocol ha
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import naftiko.safejson as safejson
 
@@ -26,7 +28,15 @@ UNSUPPORTED_PROTOCOL_VERSION = -32022
 # The only revision whose transports carry JSON-RPC batches: 2025-06-18 removed them again.
 BATCH_VERSION = "2025-03-26"
 
+# A batch is one caller's request: its members are served concurrently, but never more than
+# this many at once. Unbounded, one POST of 10,000 `tools/call` opened 10,000 upstream
+# connections at once (and left them in the pool): a batch's length now costs time, not
+# sockets. Sixteen is past what a client gains from batching and far below any fd limit.
+BATCH_CONCURRENCY = 16
+
 RequestId = str | int
+Member = TypeVar("Member")
+Answer = TypeVar("Answer")
 
 _MISSING = object()
 
@@ -157,3 +167,18 @@ def in_batch_refusal(message: object) -> Refusal | None:
 def is_request(message: dict[str, Any]) -> bool:
     """A checked message that is owed an answer."""
     return "method" in message and "id" in message
+
+
+async def serve_batch(
+    members: Sequence[Member], serve: Callable[[Member], Awaitable[Answer]]
+) -> list[Answer]:
+    """`serve` applied to every member, at most BATCH_CONCURRENCY at once; answers in order."""
+    answers: dict[int, Answer] = {}
+    queue = iter(range(len(members)))
+
+    async def worker() -> None:
+        for i in queue:  # one iterator shared by the workers: each index is taken once
+            answers[i] = await serve(members[i])
+
+    await asyncio.gather(*(worker() for _ in range(min(BATCH_CONCURRENCY, len(members)))))
+    return [answers[i] for i in range(len(members))]

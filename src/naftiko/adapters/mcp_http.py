@@ -12,7 +12,6 @@ errors carry their HTTP status (400, 404). Every refusal is a JSON-RPC error in
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -36,6 +35,7 @@ from naftiko.adapters.mcp_envelope import (
     error_message,
     in_batch_refusal,
     is_request,
+    serve_batch,
 )
 from naftiko.adapters.mcp_server import (
     DEFAULT_VERSION,
@@ -131,7 +131,7 @@ class JsonRpcHttp:
                 return None
             return await self.server.answer(member, version or DEFAULT_VERSION)
 
-        answers = await asyncio.gather(*(serve(member) for member in batch))
+        answers = await serve_batch(batch, serve)
         replies = [answer for answer in answers if answer is not None]
         if not replies:
             await _answer(send, HTTPStatus.ACCEPTED, b"")

@@ -30,6 +30,7 @@ from naftiko.adapters.mcp_envelope import (
     error_message,
     in_batch_refusal,
     is_request,
+    serve_batch,
 )
 from naftiko.adapters.mcp_http import parse
 from naftiko.adapters.mcp_server import (
@@ -94,6 +95,12 @@ def _claimed_std_streams() -> Iterator[tuple[BinaryIO, BinaryIO]]:
         wire_out.close()
 
 
+# One client on stdio gets at most this many requests answered at once; the next line is
+# read when one ends. Unbounded, a client writing requests without waiting started a task
+# (and an upstream connection) per line: its input, not the gateway, set the process's size.
+_IN_FLIGHT = 64
+
+
 def _read_lines(
     wire_in: BinaryIO, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[_Line], limit: int
 ) -> None:
@@ -104,9 +111,13 @@ def _read_lines(
                 while (rest := wire_in.readline(limit + 1)) and not rest.endswith(b"\n"):
                     pass
                 line = _OVERSIZED
-            loop.call_soon_threadsafe(lines.put_nowait, line)
+            # Waits while the queue is full: a client writing faster than it is answered
+            # waits on its pipe, and nothing of its input piles up here.
+            asyncio.run_coroutine_threadsafe(lines.put(line), loop).result()
     except (OSError, ValueError):
         pass  # stdin went away: the same as end of input
+    except RuntimeError:
+        return  # the loop is closed: nobody is waiting
     with contextlib.suppress(RuntimeError):  # the loop is already closed: nobody is waiting
         loop.call_soon_threadsafe(lines.put_nowait, None)
 
@@ -124,7 +135,7 @@ class _Session:
 
     async def run(self, wire_in: BinaryIO, limit: int) -> None:
         loop = asyncio.get_running_loop()
-        lines: asyncio.Queue[_Line] = asyncio.Queue()
+        lines: asyncio.Queue[_Line] = asyncio.Queue(_IN_FLIGHT)
         reader = threading.Thread(
             target=_read_lines, args=(wire_in, loop, lines, limit), name="mcp-stdin", daemon=True
         )
@@ -132,6 +143,8 @@ class _Session:
         log.info("MCP server %s listening on stdio", self.server.identity.name)
         try:
             while (line := await lines.get()) is not None:
+                if len(self.running) >= _IN_FLIGHT:
+                    await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
                 await self._line(line, limit)
             # Input ended (`cat requests | naftiko run --stdio`): answer what was asked
             # before closing, rather than drop requests still running.
@@ -188,7 +201,7 @@ class _Session:
                 self.initialized = True
 
         async def answer_all() -> None:
-            answers = [*refused, *await asyncio.gather(*(self._answer(m) for m in requests))]
+            answers = [*refused, *await serve_batch(requests, self._answer)]
             if answers:  # a batch of notifications alone is answered with nothing
                 self.write(answers)
 

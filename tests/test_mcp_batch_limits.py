@@ -1,0 +1,189 @@
+"""One MCP caller cannot open upstream connections without bound: a JSON-RPC batch (over HTTP
+or stdio) serves at most 16 members at once, and a stdio client at most 64 requests, while
+every member still gets its answer, in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from naftiko.adapters.mcp_envelope import BATCH_CONCURRENCY
+from tests.support.engine_harness import write_spec
+from tests.support.inprocess import serving
+from tests.support.servers import serve_app
+from tests.support.stdio import StdioSession
+
+# The upstream holds each call until `pile` calls are in at once, or for HOLD seconds: a
+# bound that lets one more call than the limit pile up, if the gateway ever sent one.
+HOLD = 0.1
+
+
+@dataclass
+class Overlap:
+    url: str = ""
+    now: int = 0
+    most: int = 0
+    total: int = 0
+    pile: int = 1
+
+    def expect(self, limit: int) -> None:
+        self.most, self.pile = 0, limit + 1
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Overlap]:
+    seen = Overlap()
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.now += 1
+        seen.total += 1
+        seen.most = max(seen.most, seen.now)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + HOLD
+        try:
+            while seen.now < seen.pile and loop.time() < deadline:
+                await asyncio.sleep(0.005)
+        finally:
+            seen.now -= 1
+        return web.json_response({"n": request.query.get("n")})
+
+    app = web.Application()
+    app.router.add_get("/item", handle)
+    with serve_app(app) as url:
+        seen.url = url
+        yield seen
+
+
+def _spec(folder: Path, base: str) -> Path:
+    document: dict[str, Any] = {
+        "naftiko": "1.0.0-alpha2",
+        "capability": {
+            "exposes": [
+                {
+                    "type": "mcp",
+                    "port": 0,
+                    "namespace": "batch-mcp",
+                    "tools": [
+                        {
+                            "name": "item",
+                            "description": "One item.",
+                            "call": "up.item",
+                            "with": {"n": "tools.n"},
+                            "inputParameters": [{"name": "n", "type": "string"}],
+                        }
+                    ],
+                }
+            ],
+            "consumes": [
+                {
+                    "type": "http",
+                    "namespace": "up",
+                    "baseUri": base,
+                    "resources": [
+                        {
+                            "name": "items",
+                            "path": "/item",
+                            "operations": [
+                                {
+                                    "name": "item",
+                                    "method": "GET",
+                                    "inputParameters": [{"name": "n", "in": "query"}],
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ],
+        },
+    }
+    return write_spec(folder, document)
+
+
+def _calls(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "jsonrpc": "2.0",
+            "id": i,
+            "method": "tools/call",
+            "params": {"name": "item", "arguments": {"n": str(i)}},
+        }
+        for i in range(count)
+    ]
+
+
+def _texts(answers: list[dict[str, Any]]) -> list[str]:
+    return [a["result"]["content"][0]["text"] for a in answers]
+
+
+async def test_an_http_batch_serves_at_most_sixteen_members_at_once_and_answers_all(
+    upstream: Overlap, tmp_path: Path
+) -> None:
+    upstream.expect(BATCH_CONCURRENCY)
+    total = upstream.total
+    spec = _spec(tmp_path, upstream.url)
+    async with serving(spec) as gateway, gateway.client("batch-mcp") as client:
+        response = await client.post("/mcp", json=_calls(32))
+    answers = response.json()
+    assert [a["id"] for a in answers] == list(range(32))
+    assert _texts(answers) == [f'{{"n": "{i}"}}' for i in range(32)]
+    assert (upstream.total - total, upstream.most) == (32, BATCH_CONCURRENCY)
+
+
+def test_a_stdio_batch_serves_at_most_sixteen_members_at_once(
+    upstream: Overlap, tmp_path: Path
+) -> None:
+    upstream.expect(BATCH_CONCURRENCY)
+    session = StdioSession(_spec(tmp_path, upstream.url))
+    try:
+        session.answer(
+            {
+                "jsonrpc": "2.0",
+                "id": "init",
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-03-26",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
+            }
+        )
+        session.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        answers = session.answer(_calls(32))
+    finally:
+        session.close()
+    assert [a["id"] for a in answers] == list(range(32))
+    assert upstream.most == BATCH_CONCURRENCY
+
+
+def test_a_stdio_client_gets_at_most_64_requests_served_at_once(
+    upstream: Overlap, tmp_path: Path
+) -> None:
+    upstream.expect(64)
+    session = StdioSession(_spec(tmp_path, upstream.url))
+    try:
+        session.answer(
+            {
+                "jsonrpc": "2.0",
+                "id": "init",
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
+            }
+        )
+        session.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        for call in _calls(100):
+            session.send(call)
+        answers = [session.read() for _ in range(100)]
+    finally:
+        session.close()
+    assert sorted(a["id"] for a in answers) == list(range(100))
+    assert upstream.most == 64
