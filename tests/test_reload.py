@@ -4,12 +4,16 @@ its located problem logged while the old one keeps serving; SIGHUP and `--watch`
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 
+from naftiko.errors import Location, SpecError
+from naftiko.reload import Generation, Reloader
 from tests.support.load import Load
 from tests.support.process import naftiko_run, until
 from tests.support.specs import ORDERS_REST, write_capability
@@ -96,3 +100,27 @@ def test_a_broken_version_is_refused_with_its_location_and_sighup_and_watch_relo
         running.process.send_signal(signal.SIGHUP)
         until(lambda: httpx.get(rest).json() == {"count": 3})
     assert "Traceback" not in running.logs()
+
+
+async def test_the_running_version_keeps_answering_while_a_new_one_is_built() -> None:
+    # Building a large spec takes seconds (10,000 operations: ~8 s); the event loop that
+    # serves the running version must not wait for it.
+    building, release = threading.Event(), threading.Event()
+
+    def rebuild(old: Any) -> Any:
+        building.set()
+        release.wait(30)
+        raise SpecError.single(Location("spec.yaml"), "refused once the test has looked")
+
+    async def unused(*_: Any) -> Any:
+        raise AssertionError("no listener changes for a refused version")
+
+    reloader = Reloader(rebuild, unused, unused, 1.0, Generation(object()))
+    reload = asyncio.create_task(reloader.reload())
+    assert await asyncio.to_thread(building.wait, 30)
+    served_meanwhile = not reload.done()  # this loop ran while the build was under way
+    release.set()
+    assert (served_meanwhile, await reload) == (
+        True,
+        (False, "spec.yaml: refused once the test has looked"),
+    )

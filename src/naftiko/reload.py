@@ -119,7 +119,9 @@ class Reloader:
     async def _reload(self) -> tuple[bool, str]:
         old = self.current
         try:
-            runtime = self.rebuild(old.runtime)
+            # In a thread: a large spec takes seconds to build (10,000 operations: ~8 s), and
+            # the running version keeps answering meanwhile instead of stalling.
+            runtime = await asyncio.to_thread(self.rebuild, old.runtime)
         except Exception as exc:
             return False, refused(exc)
         new = Generation(runtime)
