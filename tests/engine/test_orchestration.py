@@ -279,6 +279,12 @@ async def test_a_python_script_can_reach_neither_files_nor_network_nor_processes
     [
         ("x = 0\nwhile True:\n    x += 1", "time limit exceeded"),
         ("blocks = []\nwhile True:\n    blocks.append(bytearray(10**7))", "memory limit"),
+        # The gateway kept all a child wrote: this grew it by a gigabyte a second.
+        (
+            "import sys\nwhile True:\n    sys.__stdout__.write('x' * 10**6)",
+            "its result is larger than its memory limit",
+        ),
+        ("import sys\nsys.exit(0)", "it ended without a result"),
     ],
 )
 async def test_a_python_script_is_stopped_at_its_time_and_memory_limits(
@@ -294,6 +300,16 @@ async def test_a_python_script_is_stopped_at_its_time_and_memory_limits(
             await gw.call(gw.tool("voyage"), {})
     assert caught.value.field == "last"
     assert reason in caught.value.message
+
+
+async def test_what_a_python_script_prints_does_not_spoil_its_result(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    scripts = _scripts(tmp_path, chatty="print('working...')\nresult = {'done': True}\n")
+    step = {**_script_step(scripts, "chatty"), "language": "python"}
+    async with gateway(_spec(tmp_path, upstream[0], [step]), transport=upstream[2]) as gw:
+        result = await gw.call(gw.tool("voyage"), {})
+    assert result.body == {"out": {"done": True}}
 
 
 def test_a_groovy_script_is_refused_at_start_at_its_step(

@@ -44,11 +44,13 @@ confined.add_rule(sc.ALLOW, "write", sc.Arg(0, sc.EQ, 1))
 confined.add_rule(sc.ALLOW, "write", sc.Arg(0, sc.EQ, 2))
 confined.load()
 del confined, sc, resource
+# What the script prints goes to stderr: stdout carries its result alone.
+answer, sys.stdout = sys.stdout, sys.stderr
 scope = {"context": payload["context"], "__name__": "script"}
 exec(compile(payload["source"], payload["name"], "exec"), scope)
 out = {"assigned": "result" in scope, "result": scope.get("result")}
-sys.stdout.write(json.dumps(out, default=str))
-sys.stdout.flush()
+answer.write(json.dumps(out, default=str))
+answer.flush()
 """
 
 
@@ -90,17 +92,79 @@ async def run_python(
     )
     try:
         out, err = await asyncio.wait_for(
-            child.communicate(payload.encode()), _START_GRACE_S + timeout_ms / 1000
+            _exchange(child, payload.encode(), limits["memory"]),
+            _START_GRACE_S + timeout_ms / 1000,
         )
-    except TimeoutError:
+    except (TimeoutError, _Flood) as exc:
         with contextlib.suppress(ProcessLookupError):
             child.kill()
-        await child.wait()
-        raise InputError(name, "script failed: time limit exceeded") from None
+        await _finish(child)
+        reason = "time limit exceeded" if isinstance(exc, TimeoutError) else str(exc)
+        raise InputError(name, f"script failed: {reason}") from None
     if child.returncode != 0:
         raise InputError(name, f"script failed: {_reason(child.returncode, err)}")
-    answer = json.loads(out)
-    return bool(answer["assigned"]), answer["result"]
+    try:
+        answer = json.loads(out)
+        return bool(answer["assigned"]), answer["result"]
+    except (ValueError, TypeError, KeyError):
+        # It ended early (`sys.exit(0)`) or wrote over its own answer (`sys.__stdout__`).
+        raise InputError(name, "script failed: it ended without a result") from None
+
+
+async def _finish(child: asyncio.subprocess.Process) -> None:
+    """Wait for a killed child. Its pipes are read to their end first: a reader stopped with
+    data left pauses its pipe, which then never reports its end, and `wait` waits for it."""
+    for stream in (child.stdout, child.stderr):
+        if stream is not None:
+            while await stream.read(65536):
+                pass
+    await child.wait()
+
+
+class _Flood(Exception):
+    """The child wrote more than its memory limit could ever have held as a result."""
+
+
+# Only the last line of stderr is shown (the exception); its tail is all that is kept.
+_ERR_TAIL = 64 * 1024
+
+
+async def _exchange(
+    child: asyncio.subprocess.Process, payload: bytes, cap: int
+) -> tuple[bytes, bytes]:
+    """`communicate`, bounded: it kept all of stdout and stderr, so a script printing in a
+    loop until its time limit grew the gateway by gigabytes."""
+    assert child.stdin is not None and child.stdout is not None and child.stderr is not None
+    stdin, stdout, stderr = child.stdin, child.stdout, child.stderr
+
+    async def feed() -> None:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            stdin.write(payload)
+            await stdin.drain()
+            stdin.close()
+
+    async def result() -> bytes:
+        data = bytearray()
+        while chunk := await stdout.read(65536):
+            data += chunk
+            if len(data) > cap:
+                raise _Flood("its result is larger than its memory limit")
+        return bytes(data)
+
+    async def errors() -> bytes:
+        tail = b""
+        while chunk := await stderr.read(65536):
+            tail = (tail + chunk)[-_ERR_TAIL:]
+        return tail
+
+    reading = asyncio.gather(feed(), result(), errors())
+    try:
+        _, out, err = await reading
+    except BaseException:
+        reading.cancel()  # the child is killed next: nothing is left to read
+        raise
+    await child.wait()
+    return out, err
 
 
 def _reason(code: int | None, err: bytes) -> str:
