@@ -5,6 +5,8 @@ every member still gets its answer, in order."""
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,21 +21,30 @@ from tests.support.inprocess import serving
 from tests.support.servers import serve_app
 from tests.support.stdio import StdioSession
 
-# The upstream holds each call until `pile` calls are in at once, or for HOLD seconds: a
-# bound that lets one more call than the limit pile up, if the gateway ever sent one.
-HOLD = 0.1
+BOUND = 30.0  # a bound on waiting, not a timing
 
 
 @dataclass
 class Overlap:
+    """The upstream holds every call until the test releases them, so that the calls the
+    gateway sends at once pile up here: exactly its limit, never more."""
+
     url: str = ""
     now: int = 0
     most: int = 0
     total: int = 0
-    pile: int = 1
+    released: bool = True
 
-    def expect(self, limit: int) -> None:
-        self.most, self.pile = 0, limit + 1
+    def hold(self) -> None:
+        self.most, self.released = 0, False
+
+    def release_at(self, limit: int) -> None:
+        """Once `limit` calls are held (the gateway then waits for one to end), let all go."""
+        deadline = time.monotonic() + BOUND
+        while self.now < limit:
+            assert time.monotonic() < deadline, f"{self.now} calls held, {limit} expected"
+            time.sleep(0.005)
+        self.released = True
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +56,9 @@ def upstream() -> Iterator[Overlap]:
         seen.total += 1
         seen.most = max(seen.most, seen.now)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + HOLD
+        deadline = loop.time() + BOUND
         try:
-            while seen.now < seen.pile and loop.time() < deadline:
+            while not seen.released and loop.time() < deadline:
                 await asyncio.sleep(0.005)
         finally:
             seen.now -= 1
@@ -124,11 +135,13 @@ def _texts(answers: list[dict[str, Any]]) -> list[str]:
 async def test_an_http_batch_serves_at_most_sixteen_members_at_once_and_answers_all(
     upstream: Overlap, tmp_path: Path
 ) -> None:
-    upstream.expect(BATCH_CONCURRENCY)
+    upstream.hold()
     total = upstream.total
     spec = _spec(tmp_path, upstream.url)
     async with serving(spec) as gateway, gateway.client("batch-mcp") as client:
-        response = await client.post("/mcp", json=_calls(32))
+        asking = asyncio.create_task(client.post("/mcp", json=_calls(32)))
+        await asyncio.to_thread(upstream.release_at, BATCH_CONCURRENCY)
+        response = await asking
     answers = response.json()
     assert [a["id"] for a in answers] == list(range(32))
     assert _texts(answers) == [f'{{"n": "{i}"}}' for i in range(32)]
@@ -138,7 +151,7 @@ async def test_an_http_batch_serves_at_most_sixteen_members_at_once_and_answers_
 def test_a_stdio_batch_serves_at_most_sixteen_members_at_once(
     upstream: Overlap, tmp_path: Path
 ) -> None:
-    upstream.expect(BATCH_CONCURRENCY)
+    upstream.hold()
     session = StdioSession(_spec(tmp_path, upstream.url))
     try:
         session.answer(
@@ -154,7 +167,9 @@ def test_a_stdio_batch_serves_at_most_sixteen_members_at_once(
             }
         )
         session.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
-        answers = session.answer(_calls(32))
+        session.send(_calls(32))
+        upstream.release_at(BATCH_CONCURRENCY)
+        answers = session.read()
     finally:
         session.close()
     assert [a["id"] for a in answers] == list(range(32))
@@ -164,7 +179,7 @@ def test_a_stdio_batch_serves_at_most_sixteen_members_at_once(
 def test_a_stdio_client_gets_at_most_64_requests_served_at_once(
     upstream: Overlap, tmp_path: Path
 ) -> None:
-    upstream.expect(64)
+    upstream.hold()
     session = StdioSession(_spec(tmp_path, upstream.url))
     try:
         session.answer(
@@ -182,8 +197,9 @@ def test_a_stdio_client_gets_at_most_64_requests_served_at_once(
         session.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
         for call in _calls(100):
             session.send(call)
-        answers = [session.read() for _ in range(100)]
+        upstream.release_at(64)
     finally:
-        session.close()
+        # Every request is answered before the session ends with its input.
+        answers = [json.loads(line) for line in session.close()]
     assert sorted(a["id"] for a in answers) == list(range(100))
     assert upstream.most == 64
