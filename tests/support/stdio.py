@@ -42,7 +42,8 @@ class StdioSession:
         to_server, from_client = os.pipe()
         to_client, from_server = os.pipe()
         self._requests = os.fdopen(from_client, "wb")
-        self._answers = os.fdopen(to_client, "rb")
+        self._answers = to_client  # read with os.read into `_pending`, never a buffered file
+        self._pending = b""
         wire_in, wire_out = os.fdopen(to_server, "rb"), os.fdopen(from_server, "wb")
 
         async def main() -> None:
@@ -73,12 +74,27 @@ class StdioSession:
         return self.read()
 
     def read(self) -> Any:
-        assert self._selector.select(timeout=READY_TIMEOUT), "no answer on stdout"
-        return json.loads(self._answers.readline())
+        line = self._line(READY_TIMEOUT)
+        assert line, "the session ended without an answer"
+        return json.loads(line)
 
     def read_line(self) -> bytes:
         """The next answer line as written, b"" once the session has ended."""
-        return self._answers.readline()
+        return self._line(None)
+
+    def _line(self, timeout: float | None) -> bytes:
+        # Answers are read from the pipe itself into our own buffer: lines that arrived in one
+        # burst and sat in a buffered reader would be invisible to `select`, which would then
+        # wait for a pipe that has nothing more to say.
+        while b"\n" not in self._pending:
+            assert self._selector.select(timeout), "no answer on stdout"
+            chunk = os.read(self._answers, 1 << 16)
+            if not chunk:
+                line, self._pending = self._pending, b""
+                return line
+            self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
+        return line + b"\n"
 
     def end_input(self) -> None:
         self._requests.close()
@@ -90,8 +106,11 @@ class StdioSession:
         self._thread.join(READY_TIMEOUT)
         assert not self._thread.is_alive(), "the session did not end with its input"
         self._selector.close()
-        with self._answers:
-            return self._answers.read().decode().splitlines()
+        rest = [self._pending]
+        while chunk := os.read(self._answers, 1 << 16):
+            rest.append(chunk)
+        os.close(self._answers)
+        return b"".join(rest).decode().splitlines()
 
 
 @asynccontextmanager
