@@ -3,10 +3,15 @@ error bodies and content types over HTTP and over stdio, on the conformance fixt
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import selectors
+import signal
+import struct
 import subprocess
+import termios
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -348,6 +353,35 @@ def test_over_stdio_requests_wait_for_the_handshake_and_keep_its_era() -> None:
         "requests carrying the 2026-07-28 envelope are not accepted on it",
         5,
     )
+
+
+def _unread_bytes(pipe: Any) -> int:
+    unread: int = struct.unpack("i", fcntl.ioctl(pipe.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+    return unread
+
+
+def test_over_stdio_a_client_that_stops_reading_cannot_keep_sigterm_from_stopping_it(
+    tmp_path: Path,
+) -> None:
+    stdio = _Stdio(seed_for("http://127.0.0.1:9", tmp_path), env={"GROQ_API_KEY": TOKEN})
+    try:
+        stdio.answer(_initialize("2025-11-25"))
+        for number in range(400):  # ~25 KB of requests, ~500 KB of answers: never read
+            stdio.send({**PING, "id": 100 + number, "method": "tools/list"})
+        assert stdio.process.stdout is not None
+        # Until the gateway's stdout is about full (the kernel fills it page by page).
+        nearly_full = fcntl.fcntl(stdio.process.stdout.fileno(), fcntl.F_GETPIPE_SZ) * 3 // 4
+        deadline = time.monotonic() + READY_TIMEOUT
+        while _unread_bytes(stdio.process.stdout) < nearly_full:
+            assert time.monotonic() < deadline, "the answers never filled the pipe"
+            time.sleep(0.01)
+        stdio.process.send_signal(signal.SIGTERM)
+        # Its answers wait on the pipe, not its event loop: the signal is handled.
+        assert stdio.process.wait(READY_TIMEOUT) == 0
+    finally:
+        if stdio.process.poll() is None:
+            stdio.process.kill()
+        stdio.close()
 
 
 def test_over_stdio_a_first_enveloped_request_opens_the_sessionless_era() -> None:

@@ -2,7 +2,8 @@
 
 A daemon thread reads the lines (a blocked read cannot be interrupted, so a SIGTERM while the
 client keeps stdin open must not wait for it) and the event loop answers them through the
-same `McpServer` as HTTP. The client's first request decides the session's era: the
+same `McpServer` as HTTP, writing answers without ever blocking on a client that stops
+reading them (`_Output`). The client's first request decides the session's era: the
 `initialize` handshake (requests wait for it, `ping` aside), or 2026-07-28 requests each
 carrying their `_meta` envelope. Requests run concurrently; `initialize` is answered before
 the next line is read, so a pipelined request sees the negotiated session.
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import stat
 import threading
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -132,6 +134,7 @@ class _Session:
         self.initialized = False
         self.version: str | None = None  # negotiated by `initialize`
         self.running: set[asyncio.Task[None]] = set()
+        self.output = _Output(out)
 
     async def run(self, wire_in: BinaryIO, limit: int) -> None:
         loop = asyncio.get_running_loop()
@@ -139,8 +142,10 @@ class _Session:
         reader = threading.Thread(
             target=_read_lines, args=(wire_in, loop, lines, limit), name="mcp-stdin", daemon=True
         )
+        await self.output.open()
         reader.start()
         log.info("MCP server %s listening on stdio", self.server.identity.name)
+        ended = False
         try:
             while (line := await lines.get()) is not None:
                 if len(self.running) >= _IN_FLIGHT:
@@ -150,13 +155,15 @@ class _Session:
             # before closing, rather than drop requests still running.
             while self.running:
                 await asyncio.gather(*self.running)
+            ended = True
         finally:
             for task in self.running:
                 task.cancel()
+            await self.output.close(flush=ended)
 
     async def _line(self, line: bytes, limit: int) -> None:
         if line is _OVERSIZED:
-            self.write(Refusal(f"request is larger than {limit} bytes").error())
+            await self.send(Refusal(f"request is larger than {limit} bytes").error())
             return
         if not line.strip():
             return
@@ -165,29 +172,29 @@ class _Session:
         try:
             message = parse(line)
         except (ValueError, RecursionError):
-            self.write(PARSE_FAILURE.error())
+            await self.send(PARSE_FAILURE.error())
             return
         if isinstance(message, list):
-            self._batch(message)
+            await self._batch(message)
             return
         refusal = check(message)
         if refusal is not None:
-            self.write(refusal.error())
+            await self.send(refusal.error())
         elif is_request(message):
             if message["method"] == "initialize" and not self._opens_modern(message):
                 # Answered before the next line is read: what follows sees the session.
-                self.write(await self._answer(message))
+                await self.send(await self._answer(message))
             else:
                 self._start(self._reply(message))
         elif message.get("method") == "notifications/initialized" and self.modern is not True:
             self.initialized = True
 
-    def _batch(self, batch: list[Any]) -> None:
+    async def _batch(self, batch: list[Any]) -> None:
         """Where the negotiated version has batches: the members are answered concurrently
         and their answers leave as one array (refusals first, known at once)."""
         refusal = batch_refusal(batch, self.version)
         if refusal is not None:
-            self.write(refusal.error())
+            await self.send(refusal.error())
             return
         refused: list[dict[str, Any]] = []
         requests: list[dict[str, Any]] = []
@@ -203,7 +210,7 @@ class _Session:
         async def answer_all() -> None:
             answers = [*refused, *await serve_batch(requests, self._answer)]
             if answers:  # a batch of notifications alone is answered with nothing
-                self.write(answers)
+                await self.send(answers)
 
         self._start(answer_all())
 
@@ -215,7 +222,7 @@ class _Session:
         return self.modern
 
     async def _reply(self, message: dict[str, Any]) -> None:
-        self.write(await self._answer(message))
+        await self.send(await self._answer(message))
 
     async def _answer(self, message: dict[str, Any]) -> dict[str, Any]:
         method, params = message["method"], message.get("params")
@@ -261,9 +268,71 @@ class _Session:
         self.running.add(task)
         task.add_done_callback(self.running.discard)
 
-    def write(self, message: Any) -> None:
+    async def send(self, message: Any) -> None:
+        await self.output.send(encode(message) + b"\n")
+
+
+class _Output:
+    """Answers leave without ever blocking the event loop. On a pipe or socket they go
+    through asyncio's pipe transport: a client that stops reading its stdout makes the
+    requests waiting to answer wait (and, through `_IN_FLIGHT`, the reading of more lines),
+    while the loop stays free for SIGTERM. A plain file (`--stdio > answers.jsonl`) is
+    written directly: a file never stops taking bytes."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._pipe: tuple[asyncio.WriteTransport, _Pipe] | None = None
+
+    async def open(self) -> None:
+        mode = os.fstat(self._out.fileno()).st_mode
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            self._out.flush()
+            loop = asyncio.get_running_loop()
+            # The transport owns (and closes, at its own pace) a duplicate of the descriptor:
+            # the session's caller still owns `out`, and closes it itself.
+            own = os.fdopen(os.dup(self._out.fileno()), "wb")
+            self._pipe = await loop.connect_write_pipe(_Pipe, own)
+
+    async def send(self, data: bytes) -> None:
         # A client that closed our stdout has left: its answer has nowhere to go, and its
         # stdin ends next, which ends the session.
-        with contextlib.suppress(BrokenPipeError):
-            self.out.write(encode(message) + b"\n")
-            self.out.flush()
+        if self._pipe is None:
+            with contextlib.suppress(BrokenPipeError):
+                self._out.write(data)
+                self._out.flush()
+            return
+        transport, pipe = self._pipe
+        if not transport.is_closing():
+            transport.write(data)
+            await pipe.writable.wait()
+
+    async def close(self, flush: bool) -> None:
+        """Closed when the session ends: after what is buffered has left (`flush`), or at
+        once (a stop: a client not reading must not hold the process)."""
+        if self._pipe is None:
+            return
+        transport, pipe = self._pipe
+        if not flush:
+            transport.abort()
+            return
+        transport.close()
+        await pipe.closed.wait()
+
+
+class _Pipe(asyncio.BaseProtocol):
+    """The write side of stdout: whether its buffer can take more, and whether it is gone."""
+
+    def __init__(self) -> None:
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.closed = asyncio.Event()
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.writable.set()  # nothing more leaves: nobody waits to write
+        self.closed.set()
