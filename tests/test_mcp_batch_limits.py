@@ -148,25 +148,20 @@ async def test_an_http_batch_serves_at_most_sixteen_members_at_once_and_answers_
     assert (upstream.total - total, upstream.most) == (32, BATCH_CONCURRENCY)
 
 
+def _handshake(session: StdioSession, version: str) -> None:
+    client = {"name": "t", "version": "1"}
+    params = {"protocolVersion": version, "capabilities": {}, "clientInfo": client}
+    session.answer({"jsonrpc": "2.0", "id": "init", "method": "initialize", "params": params})
+    session.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+
 def test_a_stdio_batch_serves_at_most_sixteen_members_at_once(
     upstream: Overlap, tmp_path: Path
 ) -> None:
     upstream.hold()
     session = StdioSession(_spec(tmp_path, upstream.url))
     try:
-        session.answer(
-            {
-                "jsonrpc": "2.0",
-                "id": "init",
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-03-26",
-                    "capabilities": {},
-                    "clientInfo": {"name": "t", "version": "1"},
-                },
-            }
-        )
-        session.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        _handshake(session, "2025-03-26")
         session.send(_calls(32))
         upstream.release_at(BATCH_CONCURRENCY)
         answers = session.read()
@@ -182,19 +177,7 @@ def test_a_stdio_client_gets_at_most_64_requests_served_at_once(
     upstream.hold()
     session = StdioSession(_spec(tmp_path, upstream.url))
     try:
-        session.answer(
-            {
-                "jsonrpc": "2.0",
-                "id": "init",
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "t", "version": "1"},
-                },
-            }
-        )
-        session.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        _handshake(session, "2025-06-18")
         for call in _calls(100):
             session.send(call)
         upstream.release_at(64)

@@ -39,7 +39,7 @@ from naftiko.adapters.common import (
     log,
     problem,
 )
-from naftiko.adapters.edge_head import Head, read_head
+from naftiko.adapters.edge_head import Head, raw_path, read_head
 from naftiko.adapters.limits import (
     CALLER_GONE,
     GONE,
@@ -194,7 +194,7 @@ class Edge:
                 await self._answer(scope, exchange, metadata)
                 return
         method = scope["method"]
-        taken = self.endpoint.methods_at(_raw_path(scope))
+        taken = self.endpoint.methods_at(raw_path(scope))
         # The common case (the method is among the path's), decided without building `Allow`.
         common = method in taken and method != "OPTIONS" and "*" not in taken
         if not common and not await self._route(scope, exchange, taken):
@@ -257,7 +257,7 @@ class Edge:
             return True  # served without CORS headers: the browser keeps the answer
         exchange.extra += self.cors.granted(origin)
         if preflight:
-            taken = self.endpoint.methods_at(_raw_path(scope))
+            taken = self.endpoint.methods_at(raw_path(scope))
             methods = [m for m in self._methods(taken) if m != "OPTIONS"]
             if not methods:
                 await self._answer(scope, exchange, problem(404, "no resource at this path"))
@@ -391,11 +391,6 @@ class _Exchange:
 
 _HOSTS_KEPT = 64
 _STAMPED = frozenset({b"date", b"x-request-id"})  # what the edge puts on every answer
-
-
-def _raw_path(scope: Scope) -> str:
-    raw = scope.get("raw_path") or scope["path"].encode()
-    return str(raw.decode("latin-1"))
 
 
 async def _nothing() -> Message:

@@ -56,3 +56,9 @@ def read_head(scope: Scope) -> Head:
             body = True
     trace = Trace(request_id or new_id(), traceparent)
     return Head(hosts, host, origin, trace, size, declared, bool(body))
+
+
+def raw_path(scope: Scope) -> str:
+    """The request target's path as sent (percent-escapes kept), for matching routes."""
+    raw = scope.get("raw_path") or scope["path"].encode()
+    return str(raw.decode("latin-1"))
