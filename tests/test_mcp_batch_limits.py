@@ -1,6 +1,7 @@
 """One MCP caller cannot open upstream connections without bound: a JSON-RPC batch (over HTTP
 or stdio) serves at most 16 members at once, and a stdio client at most 64 requests, while
-every member still gets its answer, in order."""
+every member still gets its answer, in order. Nor can callers together make the gateway hold
+upstream bodies without bound (`--max-upstream-memory`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import pytest
 from aiohttp import web
 
 from naftiko.adapters.mcp_envelope import BATCH_CONCURRENCY
+from naftiko.engine.upstream import Upstreams
+from naftiko.settings import Settings
 from tests.support.engine_harness import write_spec
 from tests.support.inprocess import serving
 from tests.support.servers import serve_app
@@ -186,3 +189,39 @@ def test_a_stdio_client_gets_at_most_64_requests_served_at_once(
         answers = [json.loads(line) for line in session.close()]
     assert sorted(a["id"] for a in answers) == list(range(100))
     assert upstream.most == 64
+
+
+def _call(number: int, n: str) -> dict[str, Any]:
+    params = {"name": "item", "arguments": {"n": n}}
+    return {"jsonrpc": "2.0", "id": number, "method": "tools/call", "params": params}
+
+
+async def test_upstream_bodies_held_at_once_are_bounded_and_let_go_with_their_answer(
+    upstream: Overlap, tmp_path: Path
+) -> None:
+    big = "x" * 1000  # each upstream answer is about 1 KB: two do not fit in 1,500 bytes
+    settings = Settings(max_upstream_memory=1500)
+    spec = _spec(tmp_path, upstream.url)
+    async with serving(spec, settings=settings) as gateway, gateway.client("batch-mcp") as c:
+        # A batch's answer leaves whole: the first body is held while the second is read.
+        both = (await c.post("/mcp", json=[_call(0, big), _call(1, big)])).json()
+        again = (await c.post("/mcp", json=_call(2, big))).json()
+        upstreams = gateway.runtime.engines[0].upstreams
+    assert isinstance(upstreams, Upstreams)
+    refused = (
+        "upstream 'up': the gateway holds as many upstream bodies as --max-upstream-memory "
+        "allows (1500 bytes); retry later"
+    )
+    results = [answer["result"] for answer in both]
+    assert sorted(r["isError"] for r in results) == [False, True]
+    assert [r["content"][0]["text"] for r in results if r["isError"]] == [refused]
+    # Released with the answer: the next request has the whole budget again.
+    assert again["result"]["isError"] is False
+    assert upstreams.budget.held == 0
+
+
+def test_past_the_memory_budget_a_rest_caller_is_told_to_retry_with_a_503() -> None:
+    from naftiko.adapters.common import status_for
+    from naftiko.engine.streams import MemoryFull
+
+    assert status_for(MemoryFull("up", 1500)) == 503

@@ -8,7 +8,11 @@ from pathlib import Path
 
 import click
 
-from naftiko.defaults import DEFAULT_MAX_BODY, DEFAULT_MAX_CONNECTIONS
+from naftiko.defaults import (
+    DEFAULT_MAX_BODY,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_UPSTREAM_MEMORY,
+)
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY
 
 _PATH = click.Path(path_type=Path)
@@ -32,6 +36,11 @@ _PATH = click.Path(path_type=Path)
     "--max-upstream-body",
     default=DEFAULT_MAX_UPSTREAM_BODY,
     help="Upstream response body limit in bytes.",
+)
+@click.option(
+    "--max-upstream-memory",
+    default=DEFAULT_MAX_UPSTREAM_MEMORY,
+    help="Upstream bodies held in memory by all requests at once, in bytes; past it: 503.",
 )
 @click.option(
     "--header-timeout", default=10.0, help="Time a client has to send request headers (s)."
@@ -109,6 +118,7 @@ def run(
     timeout: float,
     max_body: int,
     max_upstream_body: int,
+    max_upstream_memory: int,
     header_timeout: float,
     body_timeout: float,
     send_timeout: float,
@@ -165,6 +175,7 @@ def run(
             timeouts=Timeouts(connect=connect_timeout, total=timeout),
             max_body=max_body,
             max_upstream_body=max_upstream_body,
+            max_upstream_memory=max_upstream_memory,
             drain_seconds=drain_timeout,
             drain_delay=drain_delay,
             workers=worker_total,

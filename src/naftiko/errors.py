@@ -74,6 +74,11 @@ class NotFoundError(NaftikoError):
     """The caller asked for an action, resource or prompt that does not exist."""
 
 
+class Overloaded(NaftikoError):
+    """The gateway is at one of its capacity limits for now (REST 503, MCP isError): the
+    same request may succeed when retried."""
+
+
 class UnsupportedError(NaftikoError):
     """The spec uses a feature this runtime does not implement (REST 501, MCP isError)."""
 

@@ -26,6 +26,7 @@ from naftiko.engine.network import build_network
 from naftiko.engine.plan import Plan
 from naftiko.engine.planner import build_plan
 from naftiko.engine.startup import check_startup
+from naftiko.engine.streams import Budget
 from naftiko.engine.telemetry_config import tracing_config
 from naftiko.engine.tls import CertificateError, server_context
 from naftiko.engine.transport import Transport
@@ -163,6 +164,7 @@ def build(
     network = build_network(settings.proxy, settings.tls, consumed, env)
     for plan in plans:
         _start_tracing(runtime, plan, env)
+    budget = Budget(settings.max_upstream_memory)  # shared by every engine of the runtime
     for plan in plans:
         engine = Engine(
             plan,
@@ -170,6 +172,7 @@ def build(
             settings.max_upstream_body,
             network,
             transport=transport(plan) if transport is not None else None,
+            budget=budget,
         )
         engine.observe(runtime.telemetry, runtime.metrics)
         runtime.engines.append(engine)

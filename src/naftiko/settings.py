@@ -7,7 +7,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from naftiko.defaults import DEFAULT_MAX_BODY, DEFAULT_MAX_CONNECTIONS
+from naftiko.defaults import (
+    DEFAULT_MAX_BODY,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_UPSTREAM_MEMORY,
+)
 from naftiko.engine.options import ProxyOptions, Timeouts
 from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY
 from naftiko.engine.tls import TlsOptions
@@ -24,6 +28,7 @@ class Settings:
     timeouts: Timeouts = field(default_factory=Timeouts)
     max_body: int = DEFAULT_MAX_BODY
     max_upstream_body: int = DEFAULT_MAX_UPSTREAM_BODY
+    max_upstream_memory: int = DEFAULT_MAX_UPSTREAM_MEMORY  # all requests' bodies together
     drain_seconds: float = 10.0
     stdio: bool = False
     # Browser origins allowed to call the adapters (CORS, MCP Origin check), and extra
@@ -51,6 +56,7 @@ class Settings:
             "timeouts": min(self.timeouts.total, self.timeouts.connect),
             "max_body": self.max_body,
             "max_upstream_body": self.max_upstream_body,
+            "max_upstream_memory": self.max_upstream_memory,
             "header_timeout": self.header_timeout,
             "body_timeout": self.body_timeout,
             "send_timeout": self.send_timeout,

@@ -20,6 +20,7 @@ from naftiko.errors import (
     MappingError,
     NaftikoError,
     NotFoundError,
+    Overloaded,
     UnsupportedError,
     UpstreamError,
     UpstreamTimeout,
@@ -121,6 +122,8 @@ def status_for(exc: NaftikoError) -> int:
         return 404
     if isinstance(exc, UnsupportedError):
         return 501
+    if isinstance(exc, Overloaded):
+        return 503
     if isinstance(exc, UpstreamTimeout):
         return 504
     if isinstance(exc, UpstreamUnavailable | MappingError | UpstreamError):

@@ -52,7 +52,7 @@ from naftiko.adapters.limits import (
     replay,
 )
 from naftiko.adapters.origins import Cors, OriginPolicy
-from naftiko.engine import tracing
+from naftiko.engine import streams, tracing
 from naftiko.engine.metrics import Metrics
 from naftiko.engine.tracing import Trace
 from naftiko.vocabulary import HTTP_METHODS, SAFE_METHODS
@@ -124,6 +124,7 @@ class Edge:
         assert task is not None
         scope[TASK] = task
         token = tracing.enter(trace)
+        held = streams.hold()  # the upstream bodies this request reads, until its answer left
         try:
             await self._serve(scope, receive, exchange, task, head)
         except asyncio.CancelledError:
@@ -145,6 +146,7 @@ class Edge:
                     scope, exchange, self.endpoint.refuse(500, "internal error", b"")
                 )
         finally:
+            streams.release(held)
             self._account(scope, state, exchange.status, started, trace)
             tracing.leave(token)
 

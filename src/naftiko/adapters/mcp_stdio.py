@@ -17,7 +17,7 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any, BinaryIO
 
 from naftiko.adapters.mcp_envelope import (
@@ -44,6 +44,7 @@ from naftiko.adapters.mcp_server import (
     method_not_found,
     version_refusal,
 )
+from naftiko.engine import streams
 
 log = logging.getLogger("naftiko")
 
@@ -264,12 +265,22 @@ class _Session:
         )
 
     def _start(self, work: Any) -> None:
-        task = asyncio.ensure_future(work)
+        task = asyncio.ensure_future(_held(work))
         self.running.add(task)
         task.add_done_callback(self.running.discard)
 
     async def send(self, message: Any) -> None:
         await self.output.send(encode(message) + b"\n")
+
+
+async def _held(work: Awaitable[None]) -> None:
+    """One request's work, its upstream bodies counted against `--max-upstream-memory` until
+    its answer has been written (as the edge counts an HTTP request's)."""
+    held = streams.hold()
+    try:
+        await work
+    finally:
+        streams.release(held)
 
 
 class _Output:

@@ -34,7 +34,7 @@ from naftiko.engine.request import (
 from naftiko.engine.result import Result
 from naftiko.engine.scope import Scope
 from naftiko.engine.secrets import Secrets
-from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY, masked_chunks
+from naftiko.engine.streams import DEFAULT_MAX_UPSTREAM_BODY, Budget, masked_chunks
 from naftiko.engine.transport import Transport, UpstreamResponse
 from naftiko.engine.transport import is_json as _is_json
 from naftiko.engine.upstream import Upstreams
@@ -61,12 +61,14 @@ class Engine:
         network: Network | None = None,
         *,
         transport: Transport | None = None,
+        budget: Budget | None = None,
     ) -> None:
         """`transport` reaches the upstreams (and authorization servers); by default the
-        pooled aiohttp clients, built from `timeouts`, `max_upstream_body` and `network`."""
+        pooled aiohttp clients, built from `timeouts`, `max_upstream_body`, `network` and the
+        runtime's `budget` (`--max-upstream-memory`)."""
         self.plan = plan
         self.upstreams: Transport = transport or Upstreams(
-            dict(plan.clients), timeouts or Timeouts(), max_upstream_body, network
+            dict(plan.clients), timeouts or Timeouts(), max_upstream_body, network, budget
         )
         self.secrets = Secrets(
             plan.bindings.secrets

@@ -1,10 +1,13 @@
-"""Upstream bodies under a byte limit, and secret masking that holds across chunk borders."""
+"""Upstream bodies under byte limits (each one, and all that requests hold at once), and secret
+masking that holds across chunk borders."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextvars import ContextVar
 
-from naftiko.errors import UpstreamError
+from naftiko.defaults import DEFAULT_MAX_UPSTREAM_MEMORY
+from naftiko.errors import Overloaded, UpstreamError
 
 DEFAULT_MAX_UPSTREAM_BODY = 64 * 1024 * 1024
 CHUNK = 64 * 1024
@@ -19,6 +22,59 @@ class BodyTooLarge(UpstreamError):
             "(--max-upstream-body)",
             502,
         )
+
+
+class MemoryFull(Overloaded):
+    """Every request together holds `--max-upstream-memory` of upstream bodies: answered 503,
+    to be retried, rather than the process growing with the number of callers."""
+
+    def __init__(self, namespace: str, limit: int) -> None:
+        super().__init__(
+            f"upstream {namespace!r}: the gateway holds as many upstream bodies as "
+            f"--max-upstream-memory allows ({limit} bytes); retry later"
+        )
+
+
+class Budget:
+    """The upstream bytes held in memory by all the requests of one runtime at once. A body
+    read whole (not streamed) stays alive until its request's answer has left, so what a
+    request read counts until then: `hold()` when a request starts, `release()` when it
+    ends (the edge, the stdio session)."""
+
+    def __init__(self, limit: int = DEFAULT_MAX_UPSTREAM_MEMORY) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def take(self, size: int, namespace: str) -> None:
+        """Count `size` more bytes for the current request, or refuse them (`MemoryFull`).
+        Outside a request (no `hold()`) nothing is counted: nothing would release it."""
+        cell = _HELD.get()
+        if cell is None:
+            return
+        if self.held + size > self.limit:
+            raise MemoryFull(namespace, self.limit)
+        self.held += size
+        cell.append((self, size))
+
+
+# What the current request has taken, from which budget. A list shared by the tasks the
+# request spawns (an MCP batch's members), which copy the context.
+_Held = list[tuple[Budget, int]]
+_HELD: ContextVar[_Held | None] = ContextVar("naftiko_held_bodies", default=None)
+
+
+def hold() -> _Held:
+    """A request starts: what it reads is counted against its runtime's budget."""
+    cell: _Held = []
+    _HELD.set(cell)
+    return cell
+
+
+def release(cell: _Held) -> None:
+    """The request's answer has left: the bodies it read are gone."""
+    for budget, size in cell:
+        budget.held -= size
+    cell.clear()
 
 
 async def masked_chunks(

@@ -32,7 +32,7 @@ from naftiko.engine.network import (
 from naftiko.engine.options import Timeouts
 from naftiko.engine.plan import Client
 from naftiko.engine.request import UpstreamRequest
-from naftiko.engine.streams import CHUNK, DEFAULT_MAX_UPSTREAM_BODY, BodyTooLarge
+from naftiko.engine.streams import CHUNK, DEFAULT_MAX_UPSTREAM_BODY, BodyTooLarge, Budget
 from naftiko.engine.transport import UpstreamResponse, is_json
 from naftiko.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from naftiko.version import __version__
@@ -101,11 +101,13 @@ class Upstreams:
         timeouts: Timeouts,
         max_body: int = DEFAULT_MAX_UPSTREAM_BODY,
         network: Network | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self._clients = clients
         self._network = network or Network()
         self._timeouts = timeouts
         self.max_body = max_body
+        self.budget = budget or Budget()
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._fds_logged = False
         # Authorization servers (OAuth2 token endpoints, metadata, JWKS, introspection) get
@@ -277,9 +279,10 @@ class Upstreams:
             if small and CONTENT_ENCODING not in answered and TRANSFER_ENCODING not in answered:
                 # The parser stops at Content-Length and there is nothing to inflate: at most
                 # `declared` bytes, read in one call (no iterator, no StopAsyncIteration).
+                self.budget.take(declared or 0, namespace)
                 body = await response.content.read()
             else:
-                body = await _read(response, namespace, self.max_body)
+                body = await _read(response, namespace, self.max_body, self.budget)
             return UpstreamResponse(response.status, response.headers, body)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise _failure(namespace, exc) from None
@@ -300,7 +303,9 @@ class Upstreams:
             log.error("out of file descriptors: upstream connections fail (raise the limit)")
 
 
-async def _read(response: aiohttp.ClientResponse, namespace: str, limit: int) -> bytes:
+async def _read(
+    response: aiohttp.ClientResponse, namespace: str, limit: int, budget: Budget | None = None
+) -> bytes:
     """The whole body, refused as soon as it passes `limit` (an endless body ends there)."""
     chunks: list[bytes] = []
     size = 0
@@ -309,6 +314,8 @@ async def _read(response: aiohttp.ClientResponse, namespace: str, limit: int) ->
             size += len(chunk)
             if size > limit:
                 raise BodyTooLarge(namespace, limit)
+            if budget is not None:
+                budget.take(len(chunk), namespace)
             chunks.append(chunk)
     except BaseException:
         # The exception's traceback keeps this frame, and so the body read so far, alive until
