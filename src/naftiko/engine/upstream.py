@@ -115,13 +115,7 @@ class Upstreams:
         self._authority: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        # aiohttp rounds deadlines above `ceil_threshold` up to the next whole second; an
-        # infinite threshold keeps `--timeout` exact.
-        timeout = aiohttp.ClientTimeout(
-            total=self._timeouts.total,
-            sock_connect=self._timeouts.connect,
-            ceil_threshold=math.inf,
-        )
+        timeout = self._timeout(self._timeouts.total)
         for namespace in self._clients:
             connector = _Connector(
                 limit=0,
@@ -245,12 +239,12 @@ class Upstreams:
             _finish(response)
             hops += 1
             left = self._timeouts.total - (time.monotonic() - started)
-            if hops > _MAX_REDIRECTS or left <= 0:
-                problem = "redirected too often" if left > 0 else "did not answer in time"
-                error = UpstreamUnavailable if left > 0 else UpstreamTimeout
-                raise error(f"upstream {namespace!r} {problem}")
+            if left <= 0:
+                raise _failure(namespace, TimeoutError())
+            if hops > _MAX_REDIRECTS:
+                raise UpstreamUnavailable(f"upstream {namespace!r} redirected too often")
             url = target
-            hop = {"timeout": self._hop_timeout(left)}
+            hop = {"timeout": self._timeout(left)}
         handed_on = False
         try:
             if not 200 <= response.status <= 599:
@@ -290,9 +284,12 @@ class Upstreams:
             if not handed_on:
                 _finish(response)
 
-    def _hop_timeout(self, left: float) -> aiohttp.ClientTimeout:
+    def _timeout(self, total: float) -> aiohttp.ClientTimeout:
+        """The pools' timeout, and a redirect's (what is left of the first call's). aiohttp
+        rounds deadlines above `ceil_threshold` up to the next whole second; an infinite
+        threshold keeps `--timeout` exact."""
         return aiohttp.ClientTimeout(
-            total=left, sock_connect=self._timeouts.connect, ceil_threshold=math.inf
+            total=total, sock_connect=self._timeouts.connect, ceil_threshold=math.inf
         )
 
     def _note_descriptors(self, exc: BaseException) -> None:
