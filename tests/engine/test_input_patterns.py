@@ -5,12 +5,11 @@ loop, and the value it could not check never reaches the upstream."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from naftiko.errors import InputError
-from tests.support.engine_harness import gateway, write_spec
+from tests.support.engine_harness import gateway, tool_spec
 from tests.support.servers import Recorder
 from tests.support.transport import Upstream, recording_upstream, scripted
 
@@ -28,49 +27,9 @@ def seen(upstream: Upstream) -> Recorder:
 
 def _spec(folder: Path, base: str, pattern: str) -> Path:
     value = {"name": "v", "type": "string", "required": True, "pattern": pattern}
-    document: dict[str, Any] = {
-        "naftiko": "1.0.0-alpha2",
-        "capability": {
-            "exposes": [
-                {
-                    "type": "mcp",
-                    "port": 0,
-                    "namespace": "t",
-                    "tools": [
-                        {
-                            "name": "t",
-                            "description": "d",
-                            "call": "up.op",
-                            "inputParameters": [value],
-                        }
-                    ],
-                }
-            ],
-            "consumes": [
-                {
-                    "type": "http",
-                    "namespace": "up",
-                    "baseUri": base,
-                    "resources": [
-                        {
-                            "name": "r",
-                            "path": "/x",
-                            "operations": [
-                                {
-                                    "name": "op",
-                                    "method": "GET",
-                                    "inputParameters": [
-                                        {"name": "v", "in": "query", "value": "{{v}}"}
-                                    ],
-                                }
-                            ],
-                        }
-                    ],
-                }
-            ],
-        },
-    }
-    return write_spec(folder, document)
+    query = {"name": "v", "in": "query", "value": "{{v}}"}
+    op = {"name": "op", "method": "GET", "inputParameters": [query]}
+    return tool_spec(folder, base, op, {"inputParameters": [value]})
 
 
 async def test_a_catastrophically_backtracking_pattern_is_refused_in_bounded_time(

@@ -13,7 +13,7 @@ import pytest
 
 from naftiko.engine.aws_sigv4 import AwsCredentials, sign
 from naftiko.errors import SpecError
-from tests.support.engine_harness import gateway, plan_for, scripted_app, write_spec
+from tests.support.engine_harness import gateway, plan_for, scripted_app, tool_spec, write_spec
 from tests.support.servers import Recorder, serve_app
 from tests.support.transport import Upstream, recording_upstream, scripted
 
@@ -37,34 +37,6 @@ def seen(upstream: Upstream) -> Recorder:
     return upstream[1]
 
 
-def _spec(
-    folder: Path, base: str, op: dict[str, Any], tool: dict[str, Any], **consumes: Any
-) -> Path:
-    document = {
-        "naftiko": "1.0.0-alpha2",
-        "capability": {
-            "exposes": [
-                {
-                    "type": "mcp",
-                    "port": 0,
-                    "namespace": "t",
-                    "tools": [{"name": "t", "description": "d", "call": "up.op", **tool}],
-                }
-            ],
-            "consumes": [
-                {
-                    "type": "http",
-                    "namespace": "up",
-                    "baseUri": base,
-                    "resources": [{"name": "r", "path": "/x", "operations": [op]}],
-                    **consumes,
-                }
-            ],
-        },
-    }
-    return write_spec(folder, document)
-
-
 def _arg(name: str, kind: str = "string", required: bool = False) -> dict[str, Any]:
     return {"name": name, "type": kind, "required": required}
 
@@ -82,7 +54,7 @@ async def test_array_arguments_explode_in_the_query_and_are_comma_lists_in_heade
         ],
     }
     tool = {"inputParameters": [_arg("fields", "array", True)]}
-    async with gateway(_spec(tmp_path, upstream[0], op, tool), transport=upstream[2]) as gw:
+    async with gateway(tool_spec(tmp_path, upstream[0], op, tool), transport=upstream[2]) as gw:
         await gw.call(gw.tool("t"), {"fields": ["id", "to pic"]})
     (request,) = seen.requests
     assert request.query == "%24select=id&%24select=to%20pic"
@@ -100,7 +72,7 @@ async def test_a_json_body_template_with_optional_values_left_out_is_still_valid
         ' "all": [{{crewIds}}], "title": "Voyage {{note}}"}',
     }
     tool = {"inputParameters": [_arg("crewIds", "array"), _arg("cargoIds", "array"), _arg("note")]}
-    async with gateway(_spec(tmp_path, upstream[0], op, tool), transport=upstream[2]) as gw:
+    async with gateway(tool_spec(tmp_path, upstream[0], op, tool), transport=upstream[2]) as gw:
         await gw.call(gw.tool("t"), {"crewIds": [1, 2]})
         await gw.call(gw.tool("t"), {"note": 'say "hi"', "cargoIds": "[3]"})
     first, second = (json.loads(r.body) for r in seen.requests)
@@ -122,7 +94,7 @@ async def test_a_structured_json_body_omits_members_the_caller_left_out(
         "body": {"type": "json", "data": {"a": "{{a}}", "b": "{{b}}", "fixed": 1}},
     }
     tool = {"inputParameters": [_arg("a"), _arg("b", "integer")]}
-    async with gateway(_spec(tmp_path, upstream[0], op, tool), transport=upstream[2]) as gw:
+    async with gateway(tool_spec(tmp_path, upstream[0], op, tool), transport=upstream[2]) as gw:
         await gw.call(gw.tool("t"), {"b": 2})
     assert json.loads(seen.requests[0].body) == {"b": 2, "fixed": 1}
 
@@ -135,7 +107,7 @@ async def test_forwarded_requests_carry_the_namespace_fixed_headers(
         {"name": "X-API-Version", "in": "header", "value": "2026-01"},
         {"name": "X-Key", "in": "header", "value": "{{KEY}}"},
     ]
-    spec = _spec(tmp_path, upstream[0], op, {}, inputParameters=headers)
+    spec = tool_spec(tmp_path, upstream[0], op, {}, inputParameters=headers)
     async with gateway(spec, {"KEY": "k-123"}, transport=upstream[2]) as gw:
         result = await gw.engine.forward("up", "GET", "a/b", "q=1", {"X-Trace": "t"}, b"")
     assert result.status == 200
@@ -211,7 +183,7 @@ async def test_an_aws_sig_v4_upstream_receives_a_signature_over_what_it_received
         "service": "ce",
     }
     env = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret-key-value"}
-    spec = _spec(tmp_path, base, op, {"inputParameters": [_arg("q")]}, authentication=auth)
+    spec = tool_spec(tmp_path, base, op, {"inputParameters": [_arg("q")]}, authentication=auth)
     async with gateway(spec, env) as gw:
         await gw.call(gw.tool("t"), {"q": "a b/c"})
     (request,) = seen.requests
@@ -237,7 +209,7 @@ async def test_aggregate_semantics_become_the_hints_of_tools_that_ref_the_functi
     upstream: Upstream, tmp_path: Path
 ) -> None:
     op = {"name": "op", "method": "GET"}
-    spec = _spec(tmp_path, upstream[0], op, {})
+    spec = tool_spec(tmp_path, upstream[0], op, {})
     document: dict[str, Any] = __import__("yaml").safe_load(spec.read_text())
     document["capability"]["aggregates"] = [
         {
@@ -272,7 +244,7 @@ def test_upstream_oauth2_without_a_token_endpoint_is_refused_at_start(
 ) -> None:
     op = {"name": "op", "method": "GET"}
     auth = {"type": "oauth2", "scopes": ["read"]}
-    spec = _spec(tmp_path, upstream[0], op, {}, authentication=auth)
+    spec = tool_spec(tmp_path, upstream[0], op, {}, authentication=auth)
     with pytest.raises(SpecError) as caught:
         plan_for(spec)
     assert caught.value.location.path == "capability.consumes[0].authentication"

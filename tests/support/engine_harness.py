@@ -60,6 +60,36 @@ class Gateway:
         return await self.engine.invoke(action, arguments)
 
 
+def tool_spec(
+    folder: Path, base: str, op: dict[str, Any], tool: dict[str, Any], **consumes: Any
+) -> Path:
+    """A capability with one MCP tool `t` calling the one operation `op` of upstream `up`
+    (on `base`, path `/x`): `tool` and `consumes` add to the tool and the consumed API."""
+    document = {
+        "naftiko": "1.0.0-alpha2",
+        "capability": {
+            "exposes": [
+                {
+                    "type": "mcp",
+                    "port": 0,
+                    "namespace": "t",
+                    "tools": [{"name": "t", "description": "d", "call": "up.op", **tool}],
+                }
+            ],
+            "consumes": [
+                {
+                    "type": "http",
+                    "namespace": "up",
+                    "baseUri": base,
+                    "resources": [{"name": "r", "path": "/x", "operations": [op]}],
+                    **consumes,
+                }
+            ],
+        },
+    }
+    return write_spec(folder, document)
+
+
 @asynccontextmanager
 async def gateway(
     spec: Path, env: Mapping[str, str] | None = None, transport: Transport | None = None
