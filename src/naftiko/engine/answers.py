@@ -15,6 +15,7 @@ import naftiko.safejson as safejson
 from naftiko.engine.result import Result
 from naftiko.engine.transport import UpstreamResponse, is_json
 from naftiko.errors import UpstreamError
+from naftiko.vocabulary import is_field_value
 
 # What a caller of the gateway needs from an upstream's answer; everything else stays behind.
 _PASSED_BACK = frozenset(
@@ -61,15 +62,9 @@ def _field_value(value: str) -> str | None:
     (latin-1), or None for one no answer may carry. aiohttp reads header bytes as UTF-8
     (surrogate-escaped when they are not); written back as such, a byte past ASCII stopped
     the answer with a 500."""
-    if value.isascii():
-        if value.isprintable():
-            return value
-    else:
+    if not value.isascii():
         value = value.encode("utf-8", "surrogateescape").decode("latin-1")
-    # RFC 9110 §5.5: no control character but HTAB in a field value (obs-text is allowed).
-    if any((c < " " and c != "\t") or c == "\x7f" for c in value):
-        return None
-    return value
+    return value if is_field_value(value) else None
 
 
 def upstream_error(

@@ -20,6 +20,7 @@ from naftiko.engine.scope import Scope
 from naftiko.errors import InputError
 from naftiko.expressions import Var, parse_template, to_text
 from naftiko.model import ApiKeyAuth, Authentication
+from naftiko.vocabulary import is_field_value
 
 _PATH_SAFE = "-._~!$&'()*+,;=:@"
 _OMIT = object()  # a structured-body member whose value the caller left out
@@ -87,7 +88,7 @@ def header_value(name: str, value: str) -> str:
         raise InputError(name, "header values cannot contain line breaks")
     # RFC 9110 §5.5: no other control character either (HTAB aside); the HTTP client
     # refuses NUL and DEL itself, and that refusal was a 500 / -32603 instead of a 400.
-    if not value.isprintable() and any((c < " " and c != "\t") or c == "\x7f" for c in value):
+    if not is_field_value(value):
         raise InputError(name, "header values cannot contain control characters")
     return value
 
