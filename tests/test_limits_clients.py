@@ -360,3 +360,42 @@ def test_an_http_1_0_request_is_answered_and_its_connection_closed(rest: str) ->
             answer += chunk
     head = answer.partition(b"\r\n\r\n")[0].lower()
     assert head.startswith(b"http/1.1 200 ") and b"connection: close" in head
+
+
+@pytest.mark.parametrize(
+    ("target", "status"),
+    [(b"evil.example:443", b"400"), (b"/" + b"a" * 70_000, b"414")],
+    ids=["authority form", "past 64 KiB"],
+)
+def test_a_target_that_is_not_a_path_gets_a_problem_and_no_error_is_logged(
+    gateway: tuple[Running, Faulty], rest: str, target: bytes, status: bytes
+) -> None:
+    method = b"CONNECT" if b":" in target else b"GET"
+    answer = raw_exchange(rest, method + b" " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 " + status + b" ")
+    assert b"application/problem+json" in answer
+    assert "unexpected error" not in gateway[0].logs()
+
+
+def test_a_client_that_half_closes_after_its_request_still_gets_the_answer(rest: str) -> None:
+    host, port = rest.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"GET /f/ok/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        conn.shutdown(socket.SHUT_WR)  # as `nc -N` does: done sending, still reading
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert b"connection: close" in answer.lower()
+
+
+def test_an_h2c_upgrade_is_answered_over_http_1_1_and_the_connection_then_closes(
+    rest: str,
+) -> None:
+    answer = raw_exchange(
+        rest,
+        b"GET /f/ok/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 200 ")  # never 101: the gateway speaks HTTP/1.1
+    assert b"connection: close" in answer.lower()

@@ -32,6 +32,7 @@ from naftiko.serving_request import Request, asks_websocket, handshake, refusal
 log = logging.getLogger("naftiko")
 
 _HIGH_WATER = 64 * 1024  # request body buffered unread before reading pauses
+_MAX_TARGET = 0xFFFF  # the longest request target httptools can split
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,14 @@ class _Connection(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         if self._rejected:
             self.transport.close()
-        return None  # the transport closes itself: a half-closed client is done
+            return None
+        last = self._parsing
+        if self.scheme == "http" and last is not None and not last.complete:
+            # The client is done sending (a half-close, as `nc -N` does) but still reads:
+            # its requests are answered, then the connection closes (TLS has no half-close).
+            last.keep_alive = False
+            return True
+        return None  # nothing to answer: the transport closes itself
 
     def data_received(self, data: bytes) -> None:
         if self._rejected:
@@ -150,8 +158,9 @@ class _Connection(asyncio.Protocol):
             self._upgrade()
             return
         except httptools.HttpParserCallbackError:
-            log.exception("unexpected error reading a request")
-            self._refuse(400, "the request is not valid HTTP/1.1")
+            if not self.transport.is_closing():  # not refused by a callback itself: a bug
+                log.exception("unexpected error reading a request")
+                self._refuse(400, "the request is not valid HTTP/1.1")
             return
         except httptools.HttpParserError as exc:
             log.warning("invalid HTTP/1.1 request: %s", exc)
@@ -197,8 +206,9 @@ class _Connection(asyncio.Protocol):
         """`request`'s answer has left: the next pipelined request, or idle until one comes."""
         if self.transport.is_closing():
             return
+        # Reading resumes: the next request, or the rest of a body the answer did not need.
+        self.resume()
         if self._pipeline:
-            self.resume()
             self._start(self._pipeline.popleft())
             return
         self._idle_since = self.loop.time()
@@ -238,7 +248,16 @@ class _Connection(asyncio.Protocol):
         if parser.should_upgrade() and asks_websocket(self._headers):
             return  # handed over in `_upgrade`
         version = parser.get_http_version()
-        url = httptools.parse_url(self._url)
+        try:
+            url = httptools.parse_url(self._url)
+        except httptools.HttpParserInvalidURLError:
+            # An authority (CONNECT host:port) or a target llhttp took but cannot split:
+            # refused, and the parse stops here (the exception ends `feed_data`).
+            if len(self._url) > _MAX_TARGET:
+                self._refuse(414, f"request target is longer than {_MAX_TARGET} bytes")
+            else:
+                self._refuse(400, "the request target is not a path")
+            raise
         raw_path = url.path
         path = raw_path.decode("ascii")  # llhttp refuses a target that is not ASCII
         if "%" in path:
@@ -306,8 +325,11 @@ class _Connection(asyncio.Protocol):
 
     def _upgrade(self) -> None:
         """An upgrade: a WebSocket handshake goes to uvicorn's WebSocket protocol (whose app,
-        the edge, declines it); any other upgrade was served as a plain request."""
+        the edge, declines it); any other upgrade (h2c) is served as a plain request, and
+        the connection then closes: llhttp reads nothing more after an upgrade."""
         if not asks_websocket(self._headers):
+            if self._parsing is not None:
+                self._parsing.keep_alive = False
             return
         self.connections.discard(self)
         protocol = self.config.ws_protocol_class(
