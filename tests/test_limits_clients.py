@@ -377,18 +377,6 @@ def test_a_target_that_is_not_a_path_gets_a_problem_and_no_error_is_logged(
     assert "unexpected error" not in gateway[0].logs()
 
 
-def test_a_client_that_half_closes_after_its_request_still_gets_the_answer(rest: str) -> None:
-    host, port = rest.removeprefix("http://").rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=10) as conn:
-        conn.sendall(b"GET /f/ok/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        conn.shutdown(socket.SHUT_WR)  # as `nc -N` does: done sending, still reading
-        answer = b""
-        while chunk := conn.recv(65536):
-            answer += chunk
-    assert answer.startswith(b"HTTP/1.1 200 ")
-    assert b"connection: close" in answer.lower()
-
-
 def test_an_h2c_upgrade_is_answered_over_http_1_1_and_the_connection_then_closes(
     rest: str,
 ) -> None:

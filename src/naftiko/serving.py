@@ -138,14 +138,9 @@ class _Connection(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         if self._rejected:
             self.transport.close()
-            return None
-        last = self._parsing
-        if self.scheme == "http" and last is not None and not last.complete:
-            # The client is done sending (a half-close, as `nc -N` does) but still reads:
-            # its requests are answered, then the connection closes (TLS has no half-close).
-            last.keep_alive = False
-            return True
-        return None  # nothing to answer: the transport closes itself
+        # The transport closes itself: like nginx, a client's FIN before its answer is taken
+        # as the caller leaving (499), its request cancelled, even if it was a half-close.
+        return None
 
     def data_received(self, data: bytes) -> None:
         if self._rejected:
