@@ -47,7 +47,7 @@ class _Wire:
 
 
 def _request(wire: _Wire, method: str = "GET", *, keep_alive: bool = True) -> Request:
-    scope: dict[str, Any] = {"type": "http", "method": method, "headers": []}
+    scope: dict[str, Any] = {"type": "http", "http_version": "1.1", "method": method, "headers": []}
     return Request(cast(Connection, wire), scope, keep_alive, expect_continue=False)
 
 

@@ -103,6 +103,12 @@ class _Connection(asyncio.Protocol):
         self._idle_timer: asyncio.TimerHandle | None = None
         self._idle_since = 0.0
         self._rejected = False
+        # Bytes read since the last chunk's size line with no body byte after it: the
+        # trailers, whose fields httptools buffers whole (bounded like headers).
+        self._chunk_head = False
+        self._chunk_bytes = 0
+        # A refusal of a pipelined request, written once the answers before it are out.
+        self._refusal = b""
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -143,17 +149,19 @@ class _Connection(asyncio.Protocol):
         return None
 
     def data_received(self, data: bytes) -> None:
-        if self._rejected:
-            return  # read and dropped, so that closing does not reset the 503 away
+        if self._rejected or self._refusal:
+            return  # read and dropped, so that closing does not reset the refusal away
         if self._awaiting_headers:
             self._header_bytes += len(data)
+        elif self._chunk_head:
+            self._chunk_bytes += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._upgrade()
             return
         except httptools.HttpParserCallbackError:
-            if not self.transport.is_closing():  # not refused by a callback itself: a bug
+            if not self._refused():  # not refused by a callback itself: a bug
                 log.exception("unexpected error reading a request")
                 self._refuse(400, "the request is not valid HTTP/1.1")
             return
@@ -161,7 +169,12 @@ class _Connection(asyncio.Protocol):
             log.warning("invalid HTTP/1.1 request: %s", exc)
             self._refuse(400, "the request is not valid HTTP/1.1")
             return
-        if not self._awaiting_headers or self.transport.is_closing():
+        if self._refused():
+            return
+        if not self._awaiting_headers:
+            if self._chunk_bytes > self._limits.max_header_bytes:
+                limit = self._limits.max_header_bytes
+                self._refuse(431, f"request trailers are larger than {limit} bytes")
             return
         if self._header_bytes > self._limits.max_header_bytes:
             limit = self._limits.max_header_bytes
@@ -206,6 +219,10 @@ class _Connection(asyncio.Protocol):
         if self._pipeline:
             self._start(self._pipeline.popleft())
             return
+        if self._refusal:
+            self.transport.write(self._refusal)
+            self._linger()
+            return
         self._idle_since = self.loop.time()
         if self._idle_timer is None:
             self._idle_timer = self.loop.call_later(self.config.timeout_keep_alive, self._idle)
@@ -230,6 +247,10 @@ class _Connection(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._awaiting_headers:
+            # A trailer field: dropped (RFC 9110 §6.5.1), never merged into the headers the
+            # request was admitted with, which the app may already have read.
+            return
         name = name.lower()
         if name == b"expect" and value.lower() == b"100-continue":
             self._expect = True
@@ -254,6 +275,11 @@ class _Connection(asyncio.Protocol):
                 self._refuse(400, "the request target is not a path")
             raise
         raw_path = url.path
+        if raw_path is None:
+            if not url.schema:
+                self._refuse(400, "the request target is not a path")
+                raise httptools.HttpParserInvalidURLError("no path")
+            raw_path = b"/"  # absolute-form with an empty path (RFC 9112 §3.2.2)
         path = raw_path.decode("ascii")  # llhttp refuses a target that is not ASCII
         if "%" in path:
             path = urllib.parse.unquote(path)
@@ -273,7 +299,8 @@ class _Connection(asyncio.Protocol):
             "headers": self._headers,
         }
         keep_alive = version != "1.0" and parser.should_keep_alive()
-        request = Request(self, scope, keep_alive, self._expect)
+        # An HTTP/1.0 client never waits for a 100 (RFC 9110 §10.1.1: ignored).
+        request = Request(self, scope, keep_alive, self._expect and version != "1.0")
         self._parsing = request
         serving = self._serving
         if serving is None or serving.complete:
@@ -282,12 +309,19 @@ class _Connection(asyncio.Protocol):
             self._pause()  # answered in order: no more requests are read meanwhile
             self._pipeline.append(request)
 
+    def on_chunk_header(self) -> None:
+        self._chunk_head = True
+
     def on_body(self, body: bytes) -> None:
+        self._chunk_head = False
+        self._chunk_bytes = 0
         request = self._parsing
         if request is not None and request.body(body) > _HIGH_WATER:
             self._pause()
 
     def on_message_complete(self) -> None:
+        self._chunk_head = False
+        self._chunk_bytes = 0
         if self._parsing is not None:
             self._parsing.ended()
 
@@ -365,10 +399,7 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
     def _reject(self) -> None:
-        """Past the connection limit: a 503 at once, never a silent reset. The socket is read
-        (and dropped) a moment before closing: closing it with the request unread would reset
-        the connection and could lose the answer on the way."""
-        self._rejected = True
+        """Past the connection limit: a 503 at once, never a silent reset."""
         # Not counted as open: the connections admitted under the limit must not pay for the
         # ones refused past it while these linger.
         self.connections.discard(self)
@@ -379,7 +410,36 @@ class _Connection(asyncio.Protocol):
                 "(see --max-connections and the file descriptor limit)",
                 self._limits.max_connections,
             )
-        self._refuse(503, "too many connections; retry later", close=False)
+        self._refuse(503, "too many connections; retry later")
+
+    def _refuse(self, status: int, detail: str) -> None:
+        """Answered before any app sees the request: problem+json, then the connection ends.
+        A pipelined request's refusal waits for the answers before it (never written into
+        one of them, nor cutting it off), unless its body is the one being served."""
+        self._awaiting_headers = False
+        self._disarm()
+        if self._refused():
+            return
+        answer = refusal(status, detail)
+        serving, parsing = self._serving, self._parsing
+        busy = serving is not None and not serving.complete
+        if busy and (parsing is None or parsing is not serving or not parsing.more_body):
+            self._pause()
+            if parsing is not None and parsing.more_body and self._pipeline:
+                self._pipeline.pop().lost()  # its body was the broken part: never served
+            self._refusal = answer
+            return
+        self.transport.write(answer)
+        self._linger()
+
+    def _refused(self) -> bool:
+        return self._rejected or bool(self._refusal) or self.transport.is_closing()
+
+    def _linger(self) -> None:
+        """Closes after a refusal. The socket is read (and dropped) a moment first: closing it
+        with the client's bytes unread would reset the connection, and a client still sending
+        (a request past a limit) would lose the answer on the way."""
+        self._rejected = True
         if self._rejections.lingering >= _MAX_LINGERING:
             self.transport.close()
             return
@@ -391,15 +451,6 @@ class _Connection(asyncio.Protocol):
     def _stop_lingering(self) -> None:
         self._rejections.lingering -= 1
         self.transport.close()
-
-    def _refuse(self, status: int, detail: str, close: bool = True) -> None:
-        """Answered before any app sees the request: problem+json, then the connection ends."""
-        self._awaiting_headers = False
-        self._disarm()
-        if not self.transport.is_closing():
-            self.transport.write(refusal(status, detail))
-        if close:
-            self.transport.close()
 
 
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
@@ -413,7 +464,7 @@ def _address(value: Any) -> tuple[str, int] | None:
 
 
 class _Rejections:
-    """Per port: whether the limit was reported, and how many rejected sockets linger."""
+    """Per port: whether the limit was reported, and how many refused sockets linger."""
 
     def __init__(self) -> None:
         self.logged = False

@@ -175,7 +175,7 @@ class Request:
             body = (b"%x\r\n%b\r\n" % (len(body), body) if body else b"") + (
                 b"" if more else b"0\r\n\r\n"
             )
-        else:
+        elif self._remaining >= 0:
             self._remaining -= len(body)
             if self._remaining < 0 or (not more and self._remaining):
                 raise RuntimeError("answer body does not match its Content-Length")
@@ -214,16 +214,22 @@ class Request:
             raise RuntimeError("invalid character in an answer's header")
         if not self.keep_alive and not close:
             lines.append(b"connection: close\r\n")
+        unframed = False
         if (
             length is None
             and not chunked
             and self.scope["method"] != "HEAD"
             and status not in _NO_BODY_STATUSES
         ):
-            chunked = True
-            lines.append(b"transfer-encoding: chunked\r\n")
+            if self.scope["http_version"] == "1.0":
+                # No chunked coding for an HTTP/1.0 client (RFC 9112 §6.1): the body ends
+                # where the connection does, as it always does for 1.0.
+                unframed = True
+            else:
+                chunked = True
+                lines.append(b"transfer-encoding: chunked\r\n")
         self._chunked = chunked
-        self._remaining = 0 if chunked or length is None else length
+        self._remaining = -1 if unframed else 0 if chunked or length is None else length
         lines.append(b"\r\n")
         return b"".join(lines)
 

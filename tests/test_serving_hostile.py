@@ -1,0 +1,109 @@
+"""What the HTTP/1.1 connection (`serving.py`) does with requests real clients rarely send and
+hostile ones do: a bad request pipelined after good ones, trailer fields, absolute-form
+targets, HTTP/1.0 clients (raw sockets against `naftiko run`)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.support.faulty import Faulty, raw_exchange
+from tests.support.process import Running
+
+OK = b"GET /f/ok/%d HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+BODY = b'{"n": 1}'
+CHUNKED_POST = (
+    b"POST /record HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    b"Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n" % (len(BODY), BODY)
+)
+
+
+@pytest.fixture
+def gateway(limits: tuple[Running, Faulty]) -> tuple[Running, Faulty]:
+    limits[1].bodies.clear()
+    return limits
+
+
+@pytest.fixture
+def rest(gateway: tuple[Running, Faulty]) -> str:
+    return gateway[0].url("limits-rest")
+
+
+def _statuses(answer: bytes) -> list[bytes]:
+    return re.findall(rb"HTTP/1\.1 (\d{3}) ", answer)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\n\x00\r\n\r\n",
+        b"GET http://a?x HTTP/9\r\n",
+    ],
+    ids=["not http", "nul in a header", "bad version"],
+)
+def test_a_bad_request_pipelined_after_good_ones_is_refused_after_their_answers(
+    gateway: tuple[Running, Faulty], rest: str, bad: bytes
+) -> None:
+    # One write: the bad request is parsed while the good ones are still being answered.
+    answer = raw_exchange(rest, OK % 1 + OK % 2 + bad)
+    assert _statuses(answer) == [b"200", b"200", b"400"], answer
+    first, second, refused = answer.split(b"HTTP/1.1 ")[1:]
+    assert first.endswith(b'{"ok":true}') and second.endswith(b'{"ok":true}')
+    assert refused.endswith(b'"detail": "the request is not valid HTTP/1.1"}')
+    assert "unexpected error" not in gateway[0].logs()
+
+
+def test_a_trailer_field_never_joins_the_headers_the_request_was_admitted_with(
+    gateway: tuple[Running, Faulty], rest: str
+) -> None:
+    # A second Host (or an Authorization) in the trailers would be seen by whatever reads the
+    # headers after the body arrived: trailers are dropped, the request is served as sent.
+    answer = raw_exchange(
+        rest,
+        CHUNKED_POST + b"Host: evil.example\r\nAuthorization: Bearer stolen\r\n\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+    assert gateway[1].bodies == [BODY]
+
+
+def test_trailers_past_the_header_limit_are_a_431(rest: str) -> None:
+    # llhttp holds a trailer field whole until it ends: bounded like headers, not by memory.
+    # More than one read (256 KiB) of it, sent whole: the refusal lingers, so it is read.
+    answer = raw_exchange(rest, CHUNKED_POST + b"X-Trailer: " + b"a" * 300_000)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer
+    assert b"request trailers are larger than 8192 bytes" in answer
+
+
+@pytest.mark.parametrize("target", [b"http://127.0.0.1", b"http://127.0.0.1?x=1"])
+def test_an_absolute_form_target_without_a_path_is_the_root_and_logs_no_error(
+    gateway: tuple[Running, Faulty], rest: str, target: bytes
+) -> None:
+    answer = raw_exchange(
+        rest, b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    assert answer.startswith(b"HTTP/1.1 404 "), answer  # no operation on `/`
+    assert "unexpected error" not in gateway[0].logs()
+
+
+def test_an_http_1_0_client_gets_a_streamed_answer_unchunked_until_the_connection_closes(
+    rest: str,
+) -> None:
+    answer = raw_exchange(rest, b"GET /f/stream/4000 HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert b"transfer-encoding" not in head.lower()  # HTTP/1.0 has no chunked coding
+    assert body == b"[0" + b",0" * 2000 + b"]"
+
+
+def test_an_http_1_0_expect_100_continue_is_ignored(
+    gateway: tuple[Running, Faulty], rest: str
+) -> None:
+    answer = raw_exchange(
+        rest,
+        b"POST /record HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY),
+    )
+    assert _statuses(answer) == [b"200"], answer  # no interim 100 to a 1.0 client
+    assert gateway[1].bodies == [BODY]
