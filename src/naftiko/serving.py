@@ -206,7 +206,10 @@ class _Connection(asyncio.Protocol):
         await self._writable
 
     def resume(self) -> None:
-        if self._read_paused:
+        # Never while pipelined requests wait: a client that sends requests as fast as it
+        # reads answers would queue another read's worth of them per answer, without end.
+        # (The one request whose body is still arriving is the last parsed: it never waits.)
+        if self._read_paused and not self._pipeline:
             self._read_paused = False
             self.transport.resume_reading()
 
@@ -214,11 +217,12 @@ class _Connection(asyncio.Protocol):
         """`request`'s answer has left: the next pipelined request, or idle until one comes."""
         if self.transport.is_closing():
             return
-        # Reading resumes: the next request, or the rest of a body the answer did not need.
-        self.resume()
         if self._pipeline:
             self._start(self._pipeline.popleft())
+            self.resume()  # once none waits any more
             return
+        # Reading resumes: the next request, or the rest of a body the answer did not need.
+        self.resume()
         if self._refusal:
             self.transport.write(self._refusal)
             self._linger()
