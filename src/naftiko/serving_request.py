@@ -192,6 +192,10 @@ class Request:
             conn.answered(self)
 
     def _head_bytes(self, status: int, headers: Any) -> bytes:
+        if self._continue and self.more_body:
+            # Answered before its body was asked for: the client may never send it, and
+            # whatever it sends next would be read as that body. The connection ends here.
+            self.keep_alive = False
         lines = [_STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status]
         length: int | None = None
         chunked = close = False
