@@ -126,3 +126,18 @@ def test_an_expect_100_continue_request_answered_before_its_body_closes_the_conn
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 405 ")
     assert b"connection: close" in answer.lower()
+
+
+@pytest.mark.parametrize("framing", [b"Content-Length: 5", b"Transfer-Encoding: chunked"])
+def test_a_websocket_upgrade_announcing_a_body_is_refused_not_held_open(
+    gateway: tuple[Running, Faulty], rest: str, framing: bytes
+) -> None:
+    answer = raw_exchange(
+        rest,
+        b"GET /record HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n"
+        b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" + framing + b"\r\n\r\nhello",
+        bound=5,  # without an answer, the connection was held until the client gave up
+    )
+    assert answer.startswith(b"HTTP/1.1 403 "), answer
+    assert gateway[1].bodies == []

@@ -20,6 +20,7 @@ _BAD_NAME = re.compile(b'[\x00-\x20\x7f-\xff()<>@,;:\\[\\]={}\\\\"/?]')
 _BAD_VALUE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _NO_BODY_STATUSES = frozenset({204, 304})
+_BODY_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 # A body above this leaves in a second buffer of the same write, not copied after its head.
 _JOIN_BELOW = 64 * 1024
 
@@ -262,9 +263,12 @@ def asks_websocket(headers: list[tuple[bytes, bytes]]) -> bool:
 
 
 def handshake(method: bytes, url: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
-    """The request's head again, for the WebSocket protocol it is handed to."""
+    """The request's head again, for the WebSocket protocol it is handed to. Without its
+    framing headers: llhttp hands over what follows the head as the new protocol's bytes,
+    and a handshake that announced a body would wait for it for ever."""
     lines = [method, b" ", url, b" HTTP/1.1\r\n"]
     for name, value in headers:
-        lines += [name, b": ", value, b"\r\n"]
+        if name not in _BODY_FRAMING:
+            lines += [name, b": ", value, b"\r\n"]
     lines.append(b"\r\n")
     return b"".join(lines)
