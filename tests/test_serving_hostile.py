@@ -77,6 +77,21 @@ def test_trailers_past_the_header_limit_are_a_431(rest: str) -> None:
     assert b"request trailers are larger than 8192 bytes" in answer
 
 
+def test_a_request_whose_own_chunked_body_breaks_gets_a_400_and_ends_without_an_error(
+    gateway: tuple[Running, Faulty], rest: str
+) -> None:
+    # Its app is already running when the parse fails (here it answers 405 without reading
+    # the body): it learns the caller is gone, and never writes after the 400.
+    broken = CHUNKED_POST.rpartition(b"0\r\n")[0] + b"zz\r\n"
+    answer = raw_exchange(rest, broken.replace(b"/record", b"/f/ok/x"))
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert b"not valid HTTP/1.1" in answer
+    # A request after it, through the upstream, ends long after it would have failed.
+    raw_exchange(rest, b"GET /f/ok/after HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    gateway[0].stderr_line("limits-rest GET /f/ok/after ")
+    assert "unexpected error" not in gateway[0].logs()
+
+
 @pytest.mark.parametrize("target", [b"http://127.0.0.1", b"http://127.0.0.1?x=1"])
 def test_an_absolute_form_target_without_a_path_is_the_root_and_logs_no_error(
     gateway: tuple[Running, Faulty], rest: str, target: bytes

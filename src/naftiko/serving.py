@@ -433,6 +433,11 @@ class _Connection(asyncio.Protocol):
                 self._pipeline.pop().lost()  # its body was the broken part: never served
             self._refusal = answer
             return
+        if busy and serving is not None:
+            # Its own body broke: the 400 is its answer, and its app learns the caller is
+            # gone (it never writes after it).
+            caller_gone(serving.scope)
+            serving.lost()
         self.transport.write(answer)
         self._linger()
 
