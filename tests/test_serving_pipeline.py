@@ -8,7 +8,8 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from naftiko.serving import ClientLimits, protocol_for
+from naftiko.serving import protocol_for
+from naftiko.serving_limits import ClientLimits
 
 ASK = b"GET /%d HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 

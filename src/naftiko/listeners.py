@@ -25,7 +25,8 @@ from naftiko.adapters.limits import Drain
 from naftiko.logs import configure_logging
 from naftiko.reload import Generation, Listener, Reloader, Swap, listener_key, watch
 from naftiko.runtime import Runtime, Served, StartupError, build
-from naftiko.serving import ClientLimits, protocol_for
+from naftiko.serving import protocol_for
+from naftiko.serving_limits import ClientLimits
 from naftiko.settings import Settings
 
 log = logging.getLogger("naftiko")

@@ -1,17 +1,14 @@
 """The HTTP/1.1 connection uvicorn serves with (its `http=` protocol class): httptools (llhttp)
 parses the bytes, each request is one ASGI call of the listener's app (`serving_request.py`),
-and what a client may hold is bounded.
+and what a client may hold is bounded (`serving_limits.py`).
 
 uvicorn keeps the listening sockets, TLS and graceful shutdown (it calls `shutdown()` on each
 connection, then waits for its `connections` and `tasks` to empty). Its own httptools
 protocol spent ~100k instructions per request on work the edge already does (a check per
-header, an event and a keep-alive timer per request), and lacked these bounds:
-- the request headers must arrive within `header_seconds` (408) and fit `max_header_bytes`
-  (431); a silent connection is closed;
-- past `max_connections` on a port, a connection is answered 503 at once;
-- an answer whose buffer stays full (the client stopped reading) for `send_seconds` is cut;
-- bytes that are not HTTP get the problem+json 400 of every other refusal;
-- a caller that leaves before its answer cancels its request (`limits.caller_gone`).
+header, an event and a keep-alive timer per request), and lacked those bounds. Bytes that
+are not HTTP get the problem+json 400 of every other refusal; a caller that leaves before
+its answer cancels its request (`limits.caller_gone`); pipelined requests are answered in
+order, and no more are read while any waits.
 """
 
 from __future__ import annotations
@@ -20,14 +17,13 @@ import asyncio
 import logging
 import urllib.parse
 from collections import deque
-from dataclasses import dataclass
 from typing import Any, cast
 
 import httptools
 
 from naftiko.adapters.limits import TASK, caller_gone
-from naftiko.defaults import DEFAULT_MAX_CONNECTIONS
-from naftiko.serving_request import Request, asks_websocket, handshake, refusal
+from naftiko.serving_limits import Bounded, ClientLimits, Rejections
+from naftiko.serving_request import Request, asks_websocket, handshake
 
 log = logging.getLogger("naftiko")
 
@@ -35,33 +31,17 @@ _HIGH_WATER = 64 * 1024  # request body buffered unread before reading pauses
 _MAX_TARGET = 0xFFFF  # the longest request target httptools can split
 
 
-@dataclass(frozen=True)
-class ClientLimits:
-    header_seconds: float = 10.0  # from a connection's (or request's) first byte to its headers
-    max_header_bytes: int = 64 * 1024
-    max_connections: int = DEFAULT_MAX_CONNECTIONS  # on this port
-    send_seconds: float = 60.0  # the longest the answer's buffer may stay full (unread)
-
-
-_LINGER_SECONDS = 1.0
-_MAX_LINGERING = 32
-
-
 def protocol_for(limits: ClientLimits) -> type[asyncio.Protocol]:
     """uvicorn's `http=` protocol class, with `limits` applied to every connection."""
 
     class Protocol(_Connection):
         _limits = limits
-        _rejections = _Rejections()
+        _rejections = Rejections()
 
     return Protocol
 
 
-class _Connection(asyncio.Protocol):
-    _limits: ClientLimits
-    _rejections: _Rejections
-    transport: asyncio.Transport
-
+class _Connection(Bounded):
     def __init__(
         self,
         config: Any,
@@ -183,14 +163,6 @@ class _Connection(asyncio.Protocol):
             # Armed only for headers still incomplete after this read: a request that
             # arrives whole (nearly every one) costs no timer.
             self._arm()
-
-    def pause_writing(self) -> None:
-        # The answer's buffer is full: the client reads slower than we write. One that stops
-        # reading (or trickles) would hold the connection and the answer's bytes for ever,
-        # as many times as it has connections: like nginx's send_timeout, it gets a bound.
-        self.write_paused = True
-        if self._send_timer is None:
-            self._send_timer = self.loop.call_later(self._limits.send_seconds, self._unread)
 
     def resume_writing(self) -> None:
         self.write_paused = False
@@ -338,11 +310,6 @@ class _Connection(asyncio.Protocol):
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def _pause(self) -> None:
-        if not self._read_paused:
-            self._read_paused = True
-            self.transport.pause_reading()
-
     def _idle(self) -> None:
         self._idle_timer = None
         if self.transport.is_closing():
@@ -372,95 +339,6 @@ class _Connection(asyncio.Protocol):
         protocol.data_received(handshake(self.parser.get_method(), self._url, self._headers))
         self.transport.set_protocol(protocol)
 
-    def _stop_send_timer(self) -> None:
-        if self._send_timer is not None:
-            self._send_timer.cancel()
-            self._send_timer = None
-
-    def _unread(self) -> None:
-        self._send_timer = None
-        seconds = self._limits.send_seconds
-        log.info("client left its answer unread for %g s: connection closed", seconds)
-        self.transport.abort()
-
-    def _arm(self) -> None:
-        self._header_timer = self.loop.call_later(self._limits.header_seconds, self._expired)
-
-    def _disarm(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _expired(self) -> None:
-        self._header_timer = None
-        if not self._awaiting_headers or self.transport.is_closing():
-            return
-        if self._header_bytes:
-            # A request was begun: say why it is closed (a silent connection is just closed).
-            seconds = self._limits.header_seconds
-            self._refuse(408, f"request headers not received within {seconds:g} s")
-        else:
-            self.transport.close()
-
-    def _reject(self) -> None:
-        """Past the connection limit: a 503 at once, never a silent reset."""
-        # Not counted as open: the connections admitted under the limit must not pay for the
-        # ones refused past it while these linger.
-        self.connections.discard(self)
-        if not self._rejections.logged:
-            self._rejections.logged = True
-            log.error(
-                "connection limit (%d per port) reached: further connections are answered 503 "
-                "(see --max-connections and the file descriptor limit)",
-                self._limits.max_connections,
-            )
-        self._refuse(503, "too many connections; retry later")
-
-    def _refuse(self, status: int, detail: str) -> None:
-        """Answered before any app sees the request: problem+json, then the connection ends.
-        A pipelined request's refusal waits for the answers before it (never written into
-        one of them, nor cutting it off), unless its body is the one being served."""
-        self._awaiting_headers = False
-        self._disarm()
-        if self._refused():
-            return
-        answer = refusal(status, detail)
-        serving, parsing = self._serving, self._parsing
-        busy = serving is not None and not serving.complete
-        if busy and (parsing is None or parsing is not serving or not parsing.more_body):
-            self._pause()
-            if parsing is not None and parsing.more_body and self._pipeline:
-                self._pipeline.pop().lost()  # its body was the broken part: never served
-            self._refusal = answer
-            return
-        if busy and serving is not None:
-            # Its own body broke: the 400 is its answer, and its app learns the caller is
-            # gone (it never writes after it).
-            caller_gone(serving.scope)
-            serving.lost()
-        self.transport.write(answer)
-        self._linger()
-
-    def _refused(self) -> bool:
-        return self._rejected or bool(self._refusal) or self.transport.is_closing()
-
-    def _linger(self) -> None:
-        """Closes after a refusal. The socket is read (and dropped) a moment first: closing it
-        with the client's bytes unread would reset the connection, and a client still sending
-        (a request past a limit) would lose the answer on the way."""
-        self._rejected = True
-        if self._rejections.lingering >= _MAX_LINGERING:
-            self.transport.close()
-            return
-        self._rejections.lingering += 1
-        if self.transport.can_write_eof():  # TLS has no half-close: the linger alone serves
-            self.transport.write_eof()
-        self.loop.call_later(_LINGER_SECONDS, self._stop_lingering)
-
-    def _stop_lingering(self) -> None:
-        self._rejections.lingering -= 1
-        self.transport.close()
-
 
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
 
@@ -470,11 +348,3 @@ def _address(value: Any) -> tuple[str, int] | None:
     if isinstance(value, tuple) and len(value) >= 2:
         return str(value[0]), int(value[1])
     return None
-
-
-class _Rejections:
-    """Per port: whether the limit was reported, and how many refused sockets linger."""
-
-    def __init__(self) -> None:
-        self.logged = False
-        self.lingering = 0
