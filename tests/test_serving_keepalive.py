@@ -1,13 +1,15 @@
 """Keep-alive on the serving protocol: an idle connection is closed after --keepalive-timeout,
-counted from its last answer, and never while a request on it is still being answered."""
+counted from its last answer, and never while a request on it is still being answered; a
+refused connection lingers, so that its client reads the refusal."""
 
 from __future__ import annotations
 
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from naftiko.settings import Settings
-from tests.support.faulty import SECRET, faulty_spec, faulty_upstream
+from tests.support.faulty import SECRET, faulty_spec, faulty_upstream, raw_exchange
 from tests.support.threaded import naftiko_thread
 
 
@@ -45,3 +47,18 @@ def test_an_idle_connection_closes_after_the_keepalive_timeout_but_not_a_busy_on
                 assert _answer(conn).startswith(b"HTTP/1.1 200 ")
                 # Then idle: the server closes it (recv sees the end; the bound is a bound).
                 assert conn.recv(65536) == b""
+
+
+def test_every_client_refused_at_once_reads_its_refusal(tmp_path: Path) -> None:
+    # More refused at once than the 503s that may linger: each still reads its 431, none is
+    # reset while it is still sending the request that was too large.
+    with faulty_upstream() as upstream, socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        spec = faulty_spec(tmp_path, upstream.url, f"http://127.0.0.1:{closed.getsockname()[1]}")
+        settings = Settings(max_header_bytes=1024)
+        with naftiko_thread(spec, env={"LIMITS_SECRET": SECRET}, settings=settings) as gateway:
+            too_large = b"GET /f/ok/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 600_000
+            rest = gateway.url("limits-rest")
+            with ThreadPoolExecutor(48) as pool:
+                answers = list(pool.map(lambda _: raw_exchange(rest, too_large), range(48)))
+    assert all(answer.startswith(b"HTTP/1.1 431 ") for answer in answers)

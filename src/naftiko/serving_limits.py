@@ -145,16 +145,21 @@ class Bounded(asyncio.Protocol):
         with the client's bytes unread would reset the connection, and a client still sending
         (a request past a limit) would lose the answer on the way."""
         self._rejected = True
-        if self._rejections.lingering >= _MAX_LINGERING:
-            self.transport.close()
-            return
-        self._rejections.lingering += 1
+        # A connection past the limit (503) is no longer counted: how many of those linger
+        # is bounded here. Any other holds its place under the limit while it lingers.
+        counted = self in self.connections
+        if not counted:
+            if self._rejections.lingering >= _MAX_LINGERING:
+                self.transport.close()
+                return
+            self._rejections.lingering += 1
         if self.transport.can_write_eof():  # TLS has no half-close: the linger alone serves
             self.transport.write_eof()
-        self.loop.call_later(_LINGER_SECONDS, self._stop_lingering)
+        self.loop.call_later(_LINGER_SECONDS, self._stop_lingering, counted)
 
-    def _stop_lingering(self) -> None:
-        self._rejections.lingering -= 1
+    def _stop_lingering(self, counted: bool) -> None:
+        if not counted:
+            self._rejections.lingering -= 1
         self.transport.close()
 
 
