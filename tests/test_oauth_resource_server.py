@@ -218,6 +218,7 @@ REFUSALS: dict[str, tuple[int, str]] = {
     "unknown kid": (401, _invalid("the token's key is not among the issuer's keys")),
     "alg none": (401, _invalid("the token's algorithm is not accepted")),
     "HS256 keyed with the public key": (401, _invalid("the token's algorithm is not accepted")),
+    "alg not a string": (401, _invalid("the token's algorithm is not accepted")),
     "no exp": (401, _invalid("the token is malformed or incomplete")),
     "not a JWT": (401, _invalid("the token is not a JWT")),
     "missing scope": (
@@ -242,6 +243,8 @@ def _token(case: str, authority: AuthServer) -> str:
         "unknown kid": lambda: authority.mint(key=new_key("RSA")),
         "alg none": lambda: unsigned(good),
         "HS256 keyed with the public key": lambda: hmac_with_public_key(published, good),
+        # An unhashable `alg` is looked up in no table: a refusal, never a 500.
+        "alg not a string": lambda: unsigned(good, alg=["RS256"]),
         "no exp": lambda: authority.mint(exp=None),
         "not a JWT": lambda: "not-a-jwt",
         "missing scope": lambda: authority.mint(scope="orders:write"),

@@ -247,9 +247,9 @@ def new_key(kind: str = "RSA") -> Key:
     return RSAKey.generate_key(2048, parameters={"kid": kid})
 
 
-def unsigned(claims: dict[str, Any]) -> str:
-    """`alg: none`: a token with no signature at all."""
-    header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+def unsigned(claims: dict[str, Any], alg: object = "none") -> str:
+    """`alg: none` (or any other `alg` value): a token with no signature at all."""
+    header = _b64(json.dumps({"alg": alg, "typ": "JWT"}).encode())
     return f"{header}.{_b64(json.dumps(claims).encode())}."
 
 

@@ -232,7 +232,8 @@ class _JwtValidator:
         except jwt.PyJWTError:
             raise Refused("the token is not a JWT") from None
         alg = header.get("alg")
-        if alg not in _KEY_TYPES:
+        # A header is the caller's JSON: `alg` may be a list or an object (unhashable).
+        if not isinstance(alg, str) or alg not in _KEY_TYPES:
             raise Refused("the token's algorithm is not accepted")
         kid = header.get("kid")
         key = await self.keys.find(kid if isinstance(kid, str) else None, alg)
