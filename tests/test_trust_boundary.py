@@ -409,6 +409,19 @@ async def test_a_dot_segment_path_value_is_refused(
     assert groq[1].requests == []
 
 
+@pytest.mark.parametrize("value", ["%FF", "caf%E9", "%C0%AE", "%ED%A0%80"])
+async def test_a_path_value_that_is_not_utf8_is_refused_naming_the_input(
+    tmp_path: Path, env: dict[str, str], upstream: tuple[str, Recorder], value: str
+) -> None:
+    async with serving(_spec(tmp_path), env=env) as gateway, gateway.client("items-rest") as c:
+        refused = await c.get(f"/items/{value}")
+        served = await c.get("/items/caf%C3%A9")
+    assert (refused.status_code, refused.json()["field"]) == (400, "id")
+    assert "not UTF-8" in refused.json()["detail"]
+    assert served.status_code == 200
+    assert [r.raw_path for r in upstream[1].requests] == ["/items/caf%C3%A9"]
+
+
 async def test_a_dot_segment_tool_argument_is_refused(
     tmp_path: Path, groq: tuple[str, Recorder]
 ) -> None:
