@@ -391,6 +391,16 @@ async def test_a_redirect_within_the_upstream_is_followed_a_bounded_number_of_ti
     assert len(loop) == 11  # the first call and ten redirects
 
 
+async def test_a_created_answer_without_a_body_keeps_its_status_and_location(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    # A bodiless 201 (or 202) is not "no content": a client reads Created from the status.
+    async with serving(_spec(tmp_path), env=env) as gateway, gateway.client("items-rest") as c:
+        response = await c.get("/items/located", params={"q": "https://example.org/items/7"})
+    assert (response.status_code, response.content) == (201, b"")
+    assert response.headers["location"] == "https://example.org/items/7"
+
+
 # ------------------------------------------------------------------ 4. dot-segments
 
 

@@ -182,7 +182,8 @@ def _render(result: Result) -> Response:
     if result.raw is not None:
         return Response(result.raw, result.status, headers=headers, media_type=result.content_type)
     if result.body is None:
-        return Response(status_code=204 if result.status < 300 else result.status, headers=headers)
+        # A bodiless 200 is "no content"; a 201 or 202 keeps what its status says.
+        return Response(status_code=204 if result.status == 200 else result.status, headers=headers)
     # safejson writes a caller's exact decimals back as they were read.
     text = safejson.dumps(result.body, ensure_ascii=False, separators=(",", ":"))
     return Response(text.encode(), result.status, headers, media_type=result.content_type)
