@@ -401,6 +401,37 @@ async def test_a_created_answer_without_a_body_keeps_its_status_and_location(
     assert response.headers["location"] == "https://example.org/items/7"
 
 
+@pytest.mark.parametrize(
+    ("sent", "passed"),
+    [
+        ("{up}/v2/items/7", "7"),
+        ("/v2/items/7?x=1", "7?x=1"),
+        ("{up}/v2/orders/1", "../orders/1"),
+        ("{up}/v2/items/", "./"),
+        ("{up}/admin", None),
+        ("{up}/v2/items/../../admin", None),
+        ("http://[::1", None),
+        ("https://example.org/items/7", "https://example.org/items/7"),
+    ],
+)
+async def test_a_location_naming_the_upstream_itself_becomes_relative_to_the_caller(
+    tmp_path: Path, env: dict[str, str], upstream: Any, sent: str, passed: str | None
+) -> None:
+    # The upstream's address is configuration: a 201's Location naming it is rewritten
+    # relative to the URL the caller used (resolved there, it names the same tail on the
+    # gateway), or dropped when it points outside the configured base URI. Another origin's
+    # Location is the caller's to follow, as sent.
+    document = json.loads(json.dumps(BOUND))
+    document["capability"]["consumes"][0]["baseUri"] = "{{API_BASE}}/v2"
+    async with (
+        serving(_spec(tmp_path, document), env=env) as gateway,
+        gateway.client("items-rest") as c,
+    ):
+        response = await c.get("/items/located", params={"q": sent.format(up=upstream[0])})
+    assert response.status_code == 201
+    assert response.headers.get("location") == passed
+
+
 # ------------------------------------------------------------------ 4. dot-segments
 
 

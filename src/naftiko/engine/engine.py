@@ -314,6 +314,10 @@ class Engine:
                 tracing.correlate(request.headers)
                 response = await self._credentials.send(namespace, request, scope, stream=stream)
             status = response.status
+            if "Location" in response.headers:
+                base = self.plan.clients[namespace].base_uri
+                base = parse_template(base).render(scope.get, encode=to_text)
+                answers.relocate(response, request.url, base)
             return response
         except UpstreamError as exc:
             # Said once, here, for the operator: which upstream, which operation, why (the
