@@ -3,6 +3,7 @@ loopback: metadata discovery, the key cache and its expiry, introspection's boun
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -16,10 +17,12 @@ from naftiko.adapters.auth_oauth import (
     Metadata,
     Refused,
     discovery_urls,
+    validator,
 )
+from naftiko.engine.exposed import OAuthPolicy
 from naftiko.engine.options import Timeouts
 from naftiko.engine.upstream import Upstreams
-from tests.support.authserver import AuthServer, free_port, serve_auth_server
+from tests.support.authserver import INTROSPECTOR, AuthServer, free_port, serve_auth_server
 from tests.support.servers import Recorder, serve_app
 
 
@@ -148,3 +151,30 @@ async def test_an_authorization_server_answering_hostile_json_is_down_not_a_cras
             await Metadata(url, upstreams).get("jwks_uri")
     finally:
         await upstreams.close()
+
+
+async def test_concurrent_requests_with_one_new_opaque_token_introspect_it_once(
+    authority: AuthServer, upstreams: Upstreams
+) -> None:
+    policy = OAuthPolicy(
+        issuer=authority.issuer,
+        audience="https://api.example/orders",
+        resource=None,
+        scopes=("orders:read",),
+        validation="introspection",
+        client_id=INTROSPECTOR[0],
+        client_secret=INTROSPECTOR[1],
+    )
+    check = validator(policy, upstreams)
+    token = authority.opaque()
+    before = authority.count("introspect")
+    # A burst of one caller's requests, all before the first answer is cached.
+    claims = await asyncio.gather(*(check.validate(token) for _ in range(50)))
+    assert {c.subject for c in claims} == {"alice"}
+    assert authority.count("introspect") - before == 1
+    # A token the server says is inactive is refused to every one of them, and not cached.
+    refused = await asyncio.gather(
+        *(check.validate("never-issued") for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, Refused) for r in refused)
+    assert authority.count("introspect") - before == 2

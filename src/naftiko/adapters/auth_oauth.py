@@ -336,12 +336,28 @@ class _Introspection:
         self._metadata = metadata
         self._authority = authority
         self._cache: OrderedDict[bytes, tuple[float, dict[str, Any]]] = OrderedDict()
+        self._pending: dict[bytes, asyncio.Future[dict[str, Any]]] = {}
 
     async def validate(self, token: str) -> Claims:
         digest = hashlib.sha256(token.encode()).digest()
         cached = self._cache.get(digest)
         if cached is not None and cached[0] > time.time():
             return _claims(self.policy, cached[1])
+        # One question per token in flight: a burst of one caller's requests before the first
+        # answer is cached costs the authorization server one introspection, not one each.
+        pending = self._pending.get(digest)
+        if pending is None:
+            pending = self._pending[digest] = asyncio.ensure_future(self._ask(token, digest))
+            pending.add_done_callback(lambda task: self._settled(digest, task))
+        # Shielded: a caller who leaves does not cancel the answer the others wait for.
+        return _claims(self.policy, await asyncio.shield(pending))
+
+    def _settled(self, digest: bytes, task: asyncio.Future[dict[str, Any]]) -> None:
+        del self._pending[digest]
+        if not task.cancelled():
+            task.exception()  # retrieved: when every waiter has left, nobody else would
+
+    async def _ask(self, token: str, digest: bytes) -> dict[str, Any]:
         url = await self._metadata.get("introspection_endpoint")
         answer, _ = await _fetch_json(
             self._authority,
@@ -360,7 +376,7 @@ class _Introspection:
             self._cache.move_to_end(digest)
             while len(self._cache) > MAX_INTROSPECTED:
                 self._cache.popitem(last=False)
-        return _claims(self.policy, answer)
+        return answer
 
     def _check(self, answer: dict[str, Any]) -> None:
         now = time.time()
