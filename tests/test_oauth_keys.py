@@ -4,6 +4,7 @@ loopback: metadata discovery, the key cache and its expiry, introspection's boun
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -22,7 +23,13 @@ from naftiko.adapters.auth_oauth import (
 from naftiko.engine.exposed import OAuthPolicy
 from naftiko.engine.options import Timeouts
 from naftiko.engine.upstream import Upstreams
-from tests.support.authserver import INTROSPECTOR, AuthServer, free_port, serve_auth_server
+from tests.support.authserver import (
+    INTROSPECTOR,
+    AuthServer,
+    free_port,
+    new_key,
+    serve_auth_server,
+)
 from tests.support.servers import Recorder, serve_app
 
 
@@ -178,3 +185,41 @@ async def test_concurrent_requests_with_one_new_opaque_token_introspect_it_once(
     )
     assert all(isinstance(r, Refused) for r in refused)
     assert authority.count("introspect") - before == 2
+
+
+async def test_a_known_key_is_found_while_an_unknown_kid_waits_on_a_slow_key_set(
+    upstreams: Upstreams,
+) -> None:
+    # One forged `kid` makes the keys be fetched again; a slow authorization server must not
+    # hold every caller whose key is already known for that long.
+    key = new_key("RSA")
+    asked, release = threading.Event(), threading.Event()
+    fetches = 0
+
+    async def well_known(request: web.Request) -> web.Response:
+        issuer = f"http://{request.host}"
+        return web.json_response({"issuer": issuer, "jwks_uri": f"{issuer}/jwks"})
+
+    async def jwks(request: web.Request) -> web.Response:
+        nonlocal fetches
+        fetches += 1
+        if fetches > 1:
+            asked.set()
+            await asyncio.to_thread(release.wait, 10)
+        return web.json_response({"keys": [key.as_dict(private=False)]})
+
+    app = web.Application()
+    app.router.add_get("/.well-known/oauth-authorization-server", well_known)
+    app.router.add_get("/jwks", jwks)
+    with serve_app(app) as url:
+        keys = KeySet(Metadata(url, upstreams), upstreams)
+        await keys.find(key.kid, "RS256")
+        forged = asyncio.create_task(keys.find("forged", "RS256"))
+        assert await asyncio.to_thread(asked.wait, 10)
+        try:
+            found = await asyncio.wait_for(keys.find(key.kid, "RS256"), 10)
+        finally:
+            release.set()
+        assert found.key_id == key.kid
+        with pytest.raises(Refused):
+            await forged

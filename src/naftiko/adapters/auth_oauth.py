@@ -273,14 +273,20 @@ class KeySet:
         self._backoff = _Backoff(clock)
 
     async def find(self, kid: str | None, alg: str) -> PyJWK:
-        async with self._lock:
-            if self._clock() >= self._expires:
-                await self._refresh()
-            key = self._match(kid, alg)
-            if key is None and kid is not None and self._may_refresh_for_kid():
-                self._kid_refreshed = self._clock()
-                await self._refresh()
+        # The lock is taken only to fetch: a token whose key is known is never held behind
+        # a refetch that a forged `kid` started (the server may take --timeout to answer).
+        if self._clock() >= self._expires:
+            async with self._lock:
+                if self._clock() >= self._expires:  # not refreshed while this one waited
+                    await self._refresh()
+        key = self._match(kid, alg)
+        if key is None and kid is not None and self._may_refresh_for_kid():
+            async with self._lock:
                 key = self._match(kid, alg)
+                if key is None and self._may_refresh_for_kid():
+                    self._kid_refreshed = self._clock()
+                    await self._refresh()
+                    key = self._match(kid, alg)
         if key is None:
             raise Refused("the token's key is not among the issuer's keys")
         return key
