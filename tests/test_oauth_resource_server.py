@@ -4,6 +4,7 @@ listeners in a thread (tests/support/threaded.py), is the resource server."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -375,6 +376,31 @@ def test_an_oauth2_adapter_without_an_audience_or_resource_does_not_load(
     spec.write_text(dump_yaml(document))
     with pytest.raises(SpecError, match="needs an `audience` or a `resource`"):
         load(spec)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("scopes", ['orders:read", error="x'], "is not an RFC 6749 scope token"),
+        ("scopes", ["orders read"], "is not an RFC 6749 scope token"),
+        ("scopes", ["orders\r\nX-Injected: 1"], "is not an RFC 6749 scope token"),
+        ("resource", 'https://api.example/o"x', "is not an absolute http(s) URI"),
+        ("resource", "https://api.example/o\nx", "is not an absolute http(s) URI"),
+        ("authorizationServerUri", "as.example", "is not an absolute http(s) URI"),
+    ],
+)
+def test_an_oauth2_value_that_would_break_the_challenge_header_does_not_load(
+    tmp_path: Path, field: str, value: Any, reason: str
+) -> None:
+    # Scopes and the resource are written into every 401's WWW-Authenticate as quoted
+    # strings: a quote or a line break there would forge parameters or headers.
+    auth = {**_oauth("https://as.example"), field: value}
+    spec = tmp_path / "challenge.yaml"
+    document = {"naftiko": "1.0.0-alpha2", "capability": {"exposes": [_rest("r", auth)]}}
+    spec.write_text(dump_yaml(document))
+    with pytest.raises(SpecError, match=re.escape(reason)) as refused:
+        load(spec)
+    assert f"authentication.{field}" in str(refused.value)
 
 
 class _Memory:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from naftiko.errors import Problem
@@ -37,6 +38,8 @@ def check_adapters(cap: Capability, ctx: LoadContext, errors: list[Problem]) -> 
         elif isinstance(adapter, ExposesMcp):
             _mcp(adapter, at, ctx, errors)
         _adapter_secret(adapter.authentication, (*at, "authentication"), ctx, errors)
+        if isinstance(adapter.authentication, OAuth2Auth):
+            _oauth2_challenge(adapter.authentication, (*at, "authentication"), ctx, errors)
         _bind_references(adapter.authentication, (*at, "authentication"), binds, ctx, errors)
     for i, consumes in enumerate(cap.body.consumes):
         at = ("capability", "consumes", i, "authentication")
@@ -99,6 +102,30 @@ def _adapter_secret(
         article = "an" if missing[0] in "aeiou" else "a"
         msg = f"{auth.type if auth else ''} authentication needs {article} `{missing}`"
         errors.append(ctx.problem(at, msg))
+
+
+# RFC 6749 §3.3: a scope token is printable ASCII without space, `"` or `\\`.
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+# An absolute http(s) URI: no space, quote or control character (RFC 3986 has none).
+_HTTP_URI = re.compile(r"https?://[\x21\x23-\x3b\x3d\x3f-\x5b\x5d\x5f\x61-\x7a\x7e]+")
+
+
+def _oauth2_challenge(
+    auth: OAuth2Auth, at: PathKey, ctx: LoadContext, errors: list[Problem]
+) -> None:
+    """The scopes and the resource are written into every 401's `WWW-Authenticate` (RFC 6750
+    §3, RFC 9728 §5.1) as quoted strings: a `"`, a space inside a scope, or a line break
+    would end the string or the header, so they are refused here, not sent."""
+    for i, scope in enumerate(auth.scopes or []):
+        if not _SCOPE_TOKEN.fullmatch(scope):
+            msg = f"scope {scope!r} is not an RFC 6749 scope token"
+            msg += ' (printable ASCII; no space, `"` or `\\`)'
+            errors.append(ctx.problem((*at, "scopes", i), msg))
+    for key in ("resource", "authorizationServerUri"):
+        value = getattr(auth, key)
+        if value and "{{" not in value and not _HTTP_URI.fullmatch(value):
+            msg = f"{key} {value!r} is not an absolute http(s) URI"
+            errors.append(ctx.problem((*at, key), msg))
 
 
 def _bind_references(
