@@ -479,6 +479,45 @@ async def test_a_dot_segment_tool_argument_is_refused(
 # ------------------------------------------------------------------ 7. secrets never leave
 
 
+async def test_a_forward_never_passes_on_the_adapters_own_query_api_key(
+    tmp_path: Path, upstream: tuple[str, Recorder]
+) -> None:
+    document = {
+        "naftiko": "1.0.0-alpha2",
+        "binds": [{"namespace": "env", "keys": {"GW_KEY": "GW_KEY"}}],
+        "capability": {
+            "consumes": [
+                {"namespace": "up", "type": "http", "baseUri": upstream[0], "resources": []}
+            ],
+            "exposes": [
+                {
+                    "type": "rest",
+                    "namespace": "gw",
+                    "port": 0,
+                    "authentication": {
+                        "type": "apikey",
+                        "key": "gw_key",
+                        "placement": "query",
+                        "value": "{{GW_KEY}}",
+                    },
+                    "resources": [
+                        {"path": "/p/{{path}}", "name": "p", "forward": {"targetNamespace": "up"}}
+                    ],
+                }
+            ],
+        },
+    }
+    upstream[1].requests.clear()
+    async with (
+        serving(_spec(tmp_path, document), env={"GW_KEY": TOKEN}) as gateway,
+        gateway.client("gw") as c,
+    ):
+        response = await c.get(f"/p/x?a=1&gw_key={TOKEN}&gw%5Fkey={TOKEN}&b=2")
+    assert response.status_code == 200
+    # The caller's credential for the gateway is the gateway's to check, not the upstream's.
+    assert [r.query for r in upstream[1].requests] == ["a=1&b=2"]
+
+
 async def test_a_mock_output_rendering_a_secret_is_masked_on_rest_and_mcp(
     tmp_path: Path, env: dict[str, str]
 ) -> None:

@@ -22,6 +22,7 @@ from naftiko.adapters.rest_routes import RouteTable
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import RestPlan, Route
 from naftiko.engine.inputs import Input
+from naftiko.engine.request import without_parameter
 from naftiko.engine.result import Result
 from naftiko.errors import InputError, NaftikoError
 from naftiko.expressions import norm
@@ -50,6 +51,12 @@ class RestAdapter:
         # What `_arguments` reads of each route, worked out once (keyed by identity: the
         # routes live as long as the plan, and hashing a frozen Route hashes its action).
         self._inputs = {id(route): _Inputs(route) for route in plan.routes}
+        # The adapter's own API key, when callers send it in the query: a forward passes the
+        # rest of the query on, never the gateway's inbound credential (SECURITY.md 7).
+        guard = plan.guard
+        self._own_key = (
+            guard.key if guard and guard.kind == "apikey" and guard.placement == "query" else None
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -120,7 +127,7 @@ class RestAdapter:
             route.forward_namespace,
             request.method,
             variables.get("path", ""),
-            request.url.query,
+            without_parameter(request.url.query, self._own_key),
             {
                 h: _header_text(request.headers[h])
                 for h in route.trusted_headers
