@@ -47,6 +47,20 @@ def test_a_missing_variable_stops_startup_naming_it_and_the_spec_line(tmp_path: 
     assert done.stdout == ""  # no URL line: nothing was served
 
 
+def test_a_metrics_folder_that_cannot_be_written_stops_startup_with_one_line(
+    tmp_path: Path,
+) -> None:
+    spec = seed_for("http://127.0.0.1:9", tmp_path)
+    missing = tmp_path / "missing"
+    env = {"PATH": "/usr/bin", "GROQ_API_KEY": TOKEN, "PROMETHEUS_MULTIPROC_DIR": str(missing)}
+    done = _run("--workers", "2", str(spec), env=env)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        f"naftiko: PROMETHEUS_MULTIPROC_DIR={missing}: metrics cannot be written there "
+        "(No such file or directory)\n"
+    )
+
+
 def test_an_invalid_spec_stops_startup_with_its_located_error(tmp_path: Path) -> None:
     spec = tmp_path / "bad.yaml"
     spec.write_text("naftiko: 1.0.0-alpha2\ncapability:\n  exposes:\n  - type: rest\n    port: x\n")
