@@ -619,6 +619,15 @@ def test_control_characters_in_a_logged_request_are_escaped() -> None:
     assert escape_controls("a\rb\x1b[31mc\u2028d\x85") == "a\\x0db\\x1b[31mc\\u2028d\\x85"
 
 
+def test_invisible_and_direction_characters_in_a_logged_request_are_escaped() -> None:
+    from naftiko.logs import escape_controls
+
+    # U+202E turns the rest of a line around on a terminal (`... 200` read as `002 ...`);
+    # zero-width characters hide text: a log line must show what the caller sent.
+    assert escape_controls("/a\u202eb\u200bc\u2066d\ufeff") == "/a\\u202eb\\u200bc\\u2066d\\ufeff"
+    assert escape_controls("/caf\u00e9 \u4e2d") == "/caf\u00e9 \u4e2d"  # printable text stays
+
+
 def test_a_forged_access_line_stays_on_one_line_of_a_real_log(
     tmp_path: Path, groq: tuple[str, Recorder]
 ) -> None:
