@@ -10,15 +10,16 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from aiohttp import web
 
+from naftiko.adapters.auth_introspection import validator
 from naftiko.adapters.auth_oauth import (
     KEYS_TTL,
+    MAX_KEYS,
     RETRY_AFTER,
     AuthorityDown,
     KeySet,
     Metadata,
     Refused,
     discovery_urls,
-    validator,
 )
 from naftiko.engine.exposed import OAuthPolicy
 from naftiko.engine.options import Timeouts
@@ -223,3 +224,31 @@ async def test_a_known_key_is_found_while_an_unknown_kid_waits_on_a_slow_key_set
         assert found.key_id == key.kid
         with pytest.raises(Refused):
             await forged
+
+
+async def test_only_the_first_hundred_published_keys_are_looked_through(
+    upstreams: Upstreams, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A key set of thousands (a hostile or broken issuer, up to --max-upstream-body) would be
+    # scanned for every token, on the event loop.
+    first, last = new_key("EC"), new_key("EC")
+    published = [first.as_dict(private=False)]
+    published += [{**published[0], "kid": f"filler-{i}"} for i in range(MAX_KEYS + 400)]
+    published.append(last.as_dict(private=False))
+
+    async def well_known(request: web.Request) -> web.Response:
+        issuer = f"http://{request.host}"
+        return web.json_response({"issuer": issuer, "jwks_uri": f"{issuer}/jwks"})
+
+    async def jwks(request: web.Request) -> web.Response:
+        return web.json_response({"keys": published})
+
+    app = web.Application()
+    app.router.add_get("/.well-known/oauth-authorization-server", well_known)
+    app.router.add_get("/jwks", jwks)
+    with serve_app(app) as url:
+        keys = KeySet(Metadata(url, upstreams), upstreams, Clock())
+        assert (await keys.find(first.kid, "ES256")).key_id == first.kid
+        with pytest.raises(Refused, match="not among the issuer's keys"):
+            await keys.find(last.kid, "ES256")
+    assert f"publishes {MAX_KEYS + 402} keys: the first {MAX_KEYS} are used" in caplog.text

@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 
 from naftiko.adapters.auth_digest import DigestVerifier
+from naftiko.adapters.auth_introspection import validator
 from naftiko.adapters.auth_oauth import (  # Authority is re-exported for the adapters
     RETRY_AFTER,
     Authority,
@@ -25,7 +26,6 @@ from naftiko.adapters.auth_oauth import (  # Authority is re-exported for the ad
     Claims,
     Refused,
     Validator,
-    validator,
 )
 from naftiko.adapters.common import authorized, log, problem, unauthorized
 from naftiko.engine.exposed import Guard, OAuthPolicy
