@@ -26,6 +26,7 @@ RANK = {
     "health": 6,
     "listeners": 6,
     "serving": 6,
+    "serving_request": 6,
     "logbuffer": 6,
     "reload": 6,
     "readiness": 6,

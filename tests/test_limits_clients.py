@@ -4,6 +4,7 @@ a connection limit, and hostile JSON refused (raw sockets against `naftiko run`)
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -332,3 +333,57 @@ def test_a_websocket_upgrade_is_refused_and_never_reaches_the_upstream(
     # WebSocket protocol, loaded at the first upgrade), never 101, never passed on as a GET.
     assert answer.startswith(b"HTTP/1.1 403 "), answer
     assert gateway[1].bodies == []
+
+
+def test_pipelined_requests_are_answered_whole_and_in_order(rest: str) -> None:
+    host, port = rest.removeprefix("http://").rsplit(":", 1)
+    ask = b"GET /f/ok/%d HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(
+            ask % 1
+            + ask % 2
+            + b"GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", answer)
+    assert statuses == [b"200", b"200", b"404"], answer
+
+
+def test_an_http_1_0_request_is_answered_and_its_connection_closed(rest: str) -> None:
+    host, port = rest.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"GET /f/ok/x HTTP/1.0\r\n\r\n")
+        answer = b""
+        while chunk := conn.recv(65536):  # ends: the server closes after the answer
+            answer += chunk
+    head = answer.partition(b"\r\n\r\n")[0].lower()
+    assert head.startswith(b"http/1.1 200 ") and b"connection: close" in head
+
+
+@pytest.mark.parametrize(
+    ("target", "status"),
+    [(b"evil.example:443", b"400"), (b"/" + b"a" * 70_000, b"414")],
+    ids=["authority form", "past 64 KiB"],
+)
+def test_a_target_that_is_not_a_path_gets_a_problem_and_no_error_is_logged(
+    gateway: tuple[Running, Faulty], rest: str, target: bytes, status: bytes
+) -> None:
+    method = b"CONNECT" if b":" in target else b"GET"
+    answer = raw_exchange(rest, method + b" " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 " + status + b" ")
+    assert b"application/problem+json" in answer
+    assert "unexpected error" not in gateway[0].logs()
+
+
+def test_an_h2c_upgrade_is_answered_over_http_1_1_and_the_connection_then_closes(
+    rest: str,
+) -> None:
+    answer = raw_exchange(
+        rest,
+        b"GET /f/ok/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 200 ")  # never 101: the gateway speaks HTTP/1.1
+    assert b"connection: close" in answer.lower()

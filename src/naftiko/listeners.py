@@ -9,6 +9,7 @@ import gc
 import logging
 import math
 import os
+import resource
 import signal
 import socket
 import ssl
@@ -24,7 +25,7 @@ from naftiko.adapters.limits import Drain
 from naftiko.logs import configure_logging
 from naftiko.reload import Generation, Listener, Reloader, Swap, listener_key, watch
 from naftiko.runtime import Runtime, Served, StartupError, build
-from naftiko.serving import ClientLimits, connections_per_port, protocol_for, raise_fd_limit
+from naftiko.serving import ClientLimits, protocol_for
 from naftiko.settings import Settings
 
 log = logging.getLogger("naftiko")
@@ -87,10 +88,7 @@ async def serve(
             log_config=None,
             access_log=False,
             lifespan="off",
-            http=protocol,
-            # uvicorn answers 503 from the limit-th connection (its count includes the one
-            # asking), so the limit it is given is one more than ours.
-            limit_concurrency=per_port + 1,
+            http=protocol,  # serving.py: the connection limit is its own
             timeout_keep_alive=settings.keepalive_timeout,
             # A backstop only: the drain below answers and ends every request in time.
             timeout_graceful_shutdown=math.ceil(settings.drain_seconds) + 5,
@@ -263,3 +261,26 @@ def _serve_in_loop(
         uvloop.run(serve(runtime, ready, sockets=sockets))
     except ImportError:
         asyncio.run(serve(runtime, ready, sockets=sockets))
+
+
+_RESERVED_FDS = 64  # log files, upstream DNS, the spec's served files
+
+
+def raise_fd_limit() -> int:
+    """Lift the soft file descriptor limit to the hard one (as Go's runtime does); returns it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def connections_per_port(wanted: int, ports: int, fd_limit: int) -> int:
+    """At most `wanted` connections per port, fewer when the descriptors cannot cover them
+    all: each served request may hold a client socket and an upstream socket."""
+    budget = max(fd_limit - _RESERVED_FDS, 16) // (2 * max(ports, 1))
+    return max(1, min(wanted, budget))

@@ -118,7 +118,6 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level.upper())
     uvicorn_log = logging.getLogger("uvicorn.error")
     uvicorn_log.setLevel(logging.WARNING)
-    uvicorn_log.addFilter(_said_already)
     # The MCP SDK logs every stateless request's session teardown at INFO.
     logging.getLogger("mcp").setLevel(logging.WARNING)
 
@@ -146,9 +145,3 @@ def _direct_access(
         return True
 
     return write
-
-
-def _said_already(record: logging.LogRecord) -> bool:
-    """A pass-through body cut short (the upstream broke, or passed --max-upstream-body) is
-    logged by the edge, with its reason; uvicorn's line for the same event adds nothing."""
-    return record.getMessage() != "ASGI callable returned without completing response."

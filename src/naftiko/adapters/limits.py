@@ -38,8 +38,8 @@ class BodyLimits:
     max_header_bytes: int = 64 * 1024
 
 
-# Put in a request's scope by the edge; read by the serving protocol (serving.py) when the
-# caller's connection is lost before its answer is complete.
+# A request's task, in its scope: put there by the serving protocol (serving.py) or else by
+# the edge; cancelled by the protocol when the caller's connection is lost before its answer.
 TASK = "naftiko.task"
 GONE = "naftiko.gone"
 CALLER_GONE = 499  # nginx's "client closed request": the status of the access line and metric
