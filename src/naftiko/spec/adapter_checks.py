@@ -38,6 +38,7 @@ def check_adapters(cap: Capability, ctx: LoadContext, errors: list[Problem]) -> 
         elif isinstance(adapter, ExposesMcp):
             _mcp(adapter, at, ctx, errors)
         _adapter_secret(adapter.authentication, (*at, "authentication"), ctx, errors)
+        _credential_names(adapter.authentication, (*at, "authentication"), ctx, errors)
         if isinstance(adapter.authentication, OAuth2Auth):
             _oauth2_challenge(adapter.authentication, (*at, "authentication"), ctx, errors)
         _bind_references(adapter.authentication, (*at, "authentication"), binds, ctx, errors)
@@ -98,12 +99,23 @@ def _adapter_secret(
         # Without an expected audience any token of the issuer would pass, even one minted
         # for another service (the confused deputy that RFC 8707 resource indicators prevent).
         missing = "audience` or a `resource"
+    elif (
+        isinstance(auth, OAuth2Auth)
+        and auth.tokenValidation == "introspection"
+        and not (auth.clientId and auth.clientSecret)
+    ):
+        # RFC 7662 §2.1: the resource server authenticates to the introspection endpoint.
+        field = "clientId" if not auth.clientId else "clientSecret"
+        msg = f"oauth2 `tokenValidation: introspection` needs a `{field}` to ask the issuer"
+        errors.append(ctx.problem(at, msg))
     if missing is not None:
         article = "an" if missing[0] in "aeiou" else "a"
         msg = f"{auth.type if auth else ''} authentication needs {article} `{missing}`"
         errors.append(ctx.problem(at, msg))
 
 
+# RFC 9110 §5.6.2: a header name is a token.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 6749 §3.3: a scope token is printable ASCII without space, `"` or `\\`.
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 # An absolute http(s) URI: no space, quote or control character (RFC 3986 has none).
@@ -126,6 +138,25 @@ def _oauth2_challenge(
         if value and "{{" not in value and not _HTTP_URI.fullmatch(value):
             msg = f"{key} {value!r} is not an absolute http(s) URI"
             errors.append(ctx.problem((*at, key), msg))
+    issuer = auth.authorizationServerUri or ""
+    if "{{" not in issuer and ("?" in issuer or "#" in issuer):
+        # RFC 8414 §2: an issuer has no query or fragment; its metadata would not be found.
+        msg = f"authorizationServerUri {issuer!r} has a query or fragment (RFC 8414 allows none)"
+        errors.append(ctx.problem((*at, "authorizationServerUri"), msg))
+
+
+def _credential_names(
+    auth: Authentication | None, at: PathKey, ctx: LoadContext, errors: list[Problem]
+) -> None:
+    """Names a caller could never send: such an adapter would refuse everybody, silently."""
+    key = auth.key if isinstance(auth, ApiKeyAuth) and auth.placement == "header" else None
+    if key and "{{" not in key and not _TOKEN.fullmatch(key):
+        msg = f"header name {key!r} is not an HTTP token (RFC 9110 §5.1)"
+        errors.append(ctx.problem((*at, "key"), msg))
+    if isinstance(auth, BasicAuth) and auth.username and ":" in auth.username:
+        # RFC 7617 §2: the first colon of the credentials ends the user-id.
+        msg = f"username {auth.username!r} holds a ':', which no credentials can carry"
+        errors.append(ctx.problem((*at, "username"), msg))
 
 
 def _bind_references(
