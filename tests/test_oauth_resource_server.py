@@ -28,10 +28,11 @@ from tests.support.authserver import (
     serve_auth_server,
     unsigned,
 )
+from tests.support.echo import echo_app
 from tests.support.groq import TOKEN, batch
 from tests.support.mcp_client import MODES, rpc
 from tests.support.problems import problem_body
-from tests.support.servers import Recorder
+from tests.support.servers import Recorder, serve_app
 from tests.support.specs import ORDERS_REST, seed_for
 from tests.support.threaded import Gateway as Served
 from tests.support.threaded import naftiko_thread
@@ -259,6 +260,25 @@ def test_each_unacceptable_token_is_refused_with_its_status_and_challenge(
 ) -> None:
     status, challenge = REFUSALS[case]
     assert _refused(gateway.get("orders-rest", _token(case, authority)), status) == challenge
+
+
+def test_a_key_named_by_the_token_itself_is_never_fetched_nor_used(
+    gateway: Gateway, authority: AuthServer
+) -> None:
+    # `jku`, `x5u` and an embedded `jwk` point at the attacker's own key: a verifier that
+    # followed them would accept any token. Only the issuer's published keys count.
+    recorder = Recorder()
+    attacker = new_key("RSA")
+    with serve_app(echo_app(recorder)) as elsewhere:
+        header = {
+            "kid": authority.keys[0].kid,
+            "jku": f"{elsewhere}/jwks",
+            "x5u": f"{elsewhere}/cert.pem",
+            "jwk": attacker.as_dict(private=False),
+        }
+        response = gateway.get("orders-rest", authority.mint_with_header(attacker, header))
+    assert _refused(response, 401) == _invalid("the token's signature does not verify")
+    assert recorder.requests == []
 
 
 def test_a_flood_of_unknown_kids_refetches_the_keys_at_most_once(

@@ -101,6 +101,14 @@ class AuthServer:
             warnings.simplefilter("ignore")  # joserfc flags EdDSA as superseded by RFC 9864
             return jwt.encode(header, body, key, algorithms=[alg], registry=_REGISTRY)
 
+    def mint_with_header(self, key: Key, header: dict[str, Any], **claims: Any) -> str:
+        """A token signed by `key` whose JOSE header carries `header` besides `alg` (`jku`,
+        `x5u`, `jwk`: places a careless verifier would fetch its key from)."""
+        body = {"iss": self.issuer, "sub": SUBJECT, "aud": "https://api.example/orders"}
+        body |= {"scope": "orders:read", "exp": int(time.time()) + 300, **claims}
+        full = {"alg": _ALGS[key.key_type], **header}
+        return jwt.encode(full, body, key, algorithms=[full["alg"]], registry=_REGISTRY)
+
     def opaque(self, **claims: Any) -> str:
         """An opaque token that only introspection can explain."""
         token = secrets.token_urlsafe(24)
