@@ -104,9 +104,9 @@ class AuthServer:
     def mint_with_header(self, key: Key, header: dict[str, Any], **claims: Any) -> str:
         """A token signed by `key` whose JOSE header carries `header` besides `alg` (`jku`,
         `x5u`, `jwk`: places a careless verifier would fetch its key from)."""
-        body = {"iss": self.issuer, "sub": SUBJECT, "aud": "https://api.example/orders"}
-        body |= {"scope": "orders:read", "exp": int(time.time()) + 300, **claims}
-        full = {"alg": _ALGS[key.key_type], **header}
+        body: dict[str, Any] = {"iss": self.issuer, "sub": SUBJECT, "scope": "orders:read"}
+        body |= {"aud": "https://api.example/orders", "exp": int(time.time()) + 300, **claims}
+        full: dict[str, Any] = {"alg": _ALGS[key.key_type], **header}
         return jwt.encode(full, body, key, algorithms=[full["alg"]], registry=_REGISTRY)
 
     def opaque(self, **claims: Any) -> str:
