@@ -518,6 +518,75 @@ async def test_a_forward_never_passes_on_the_adapters_own_query_api_key(
     assert [r.query for r in upstream[1].requests] == ["a=1&b=2"]
 
 
+def _forwarding(upstream: str, auth: dict[str, Any], trusted: list[str]) -> dict[str, Any]:
+    return {
+        "naftiko": "1.0.0-alpha2",
+        "capability": {
+            "consumes": [
+                {
+                    "namespace": "up",
+                    "type": "http",
+                    "baseUri": upstream,
+                    "authentication": auth,
+                    "resources": [],
+                }
+            ],
+            "exposes": [
+                {
+                    "type": "rest",
+                    "namespace": "gw",
+                    "port": 0,
+                    "resources": [
+                        {
+                            "path": "/p/{{path}}",
+                            "name": "p",
+                            "forward": {"targetNamespace": "up", "trustedHeaders": trusted},
+                        }
+                    ],
+                }
+            ],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("auth", "sent"),
+    [
+        ({"type": "bearer", "token": TOKEN}, {"Authorization": "Bearer caller"}),
+        ({"type": "apikey", "key": "X-Api-Key", "value": TOKEN}, {"X-Api-Key": "caller"}),
+    ],
+)
+async def test_a_trusted_header_cannot_replace_the_forwards_configured_credentials(
+    tmp_path: Path, upstream: tuple[str, Recorder], auth: dict[str, str], sent: dict[str, str]
+) -> None:
+    (name,) = sent
+    document = _forwarding(upstream[0], auth, [name, "X-Trace"])
+    upstream[1].requests.clear()
+    async with serving(_spec(tmp_path, document)) as gateway, gateway.client("gw") as c:
+        response = await c.get("/p/x", headers={**sent, "X-Trace": "t1"})
+    assert response.status_code == 200
+    (seen,) = upstream[1].requests
+    assert seen.headers[name] != "caller"
+    assert TOKEN in seen.headers[name]
+    assert seen.headers["X-Trace"] == "t1"  # other trusted headers still pass
+
+
+@pytest.mark.parametrize(
+    "name", ["Host", "Transfer-Encoding", "Content-Length", "Connection", "X Bad"]
+)
+def test_a_forward_may_not_trust_a_header_that_frames_or_addresses_the_request(
+    tmp_path: Path, name: str
+) -> None:
+    from naftiko.errors import SpecError
+    from naftiko.spec.loader import load
+
+    document = _forwarding("http://127.0.0.1:9", {"type": "bearer", "token": "t"}, [name])
+    with pytest.raises(SpecError) as refused:
+        load(_spec(tmp_path, document))
+    assert "resources[0].forward.trustedHeaders[0]: trusted header" in str(refused.value)
+    assert "a caller may never set it upstream" in str(refused.value)
+
+
 async def test_a_mock_output_rendering_a_secret_is_masked_on_rest_and_mcp(
     tmp_path: Path, env: dict[str, str]
 ) -> None:

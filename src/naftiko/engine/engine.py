@@ -189,6 +189,9 @@ class Engine:
             value = param_value(param, scope)
             if value is not None:
                 fixed[param.name] = header_value(param.name, to_text(value))
+        owned = auth.owned_headers(client.authentication)
+        if owned:
+            headers = {k: v for k, v in headers.items() if k.lower() not in owned}
         request = UpstreamRequest(method, url, headers={**headers, **fixed}, body=body or None)
         request.idempotent = method in IDEMPOTENT_METHODS
         try:
