@@ -587,6 +587,33 @@ def test_a_forward_may_not_trust_a_header_that_frames_or_addresses_the_request(
     assert "a caller may never set it upstream" in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        ({"name": "Host", "in": "header"}, "may not come from a caller"),
+        ({"name": "Authorization", "in": "header"}, "may not come from a caller: the namespace's"),
+        ({"name": "Transfer-Encoding", "in": "header"}, "frames the request"),
+        ({"name": "Content-Length", "in": "header", "value": "0"}, "frames the request"),
+    ],
+)
+def test_an_upstream_header_a_caller_may_not_fill_does_not_load(
+    tmp_path: Path, header: dict[str, str], reason: str
+) -> None:
+    # A caller-chosen Host picks the upstream's virtual host; Authorization replaces the
+    # bound token; Transfer-Encoding beside the gateway's Content-Length smuggles a request.
+    from naftiko.errors import SpecError
+    from naftiko.spec.loader import load
+
+    document = json.loads(json.dumps(BOUND))
+    document["capability"]["consumes"][0]["resources"][0]["operations"][0][
+        "inputParameters"
+    ].insert(0, header)
+    with pytest.raises(SpecError) as refused:
+        load(_spec(tmp_path, document))
+    where = "consumes[0].resources[0].operations[0].inputParameters[0].name"
+    assert f"{where}: header {header['name']!r} {reason}" in str(refused.value)
+
+
 async def test_a_mock_output_rendering_a_secret_is_masked_on_rest_and_mcp(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
