@@ -594,24 +594,34 @@ def test_a_forward_may_not_trust_a_header_that_frames_or_addresses_the_request(
         ({"name": "Authorization", "in": "header"}, "may not come from a caller: the namespace's"),
         ({"name": "Transfer-Encoding", "in": "header"}, "frames the request"),
         ({"name": "Content-Length", "in": "header", "value": "0"}, "frames the request"),
+        ({"name": "api_key", "in": "query"}, "may not come from a caller: the namespace's API"),
     ],
 )
 def test_an_upstream_header_a_caller_may_not_fill_does_not_load(
     tmp_path: Path, header: dict[str, str], reason: str
 ) -> None:
     # A caller-chosen Host picks the upstream's virtual host; Authorization replaces the
-    # bound token; Transfer-Encoding beside the gateway's Content-Length smuggles a request.
+    # bound token; Transfer-Encoding beside the gateway's Content-Length smuggles a request;
+    # a second `api_key` ahead of the bound one is read first by many upstreams.
     from naftiko.errors import SpecError
     from naftiko.spec.loader import load
 
     document = json.loads(json.dumps(BOUND))
+    if header["in"] == "query":
+        document["capability"]["consumes"][0]["authentication"] = {
+            "type": "apikey",
+            "key": "api_key",
+            "value": "{{API_TOKEN}}",
+            "placement": "query",
+        }
     document["capability"]["consumes"][0]["resources"][0]["operations"][0][
         "inputParameters"
     ].insert(0, header)
     with pytest.raises(SpecError) as refused:
         load(_spec(tmp_path, document))
     where = "consumes[0].resources[0].operations[0].inputParameters[0].name"
-    assert f"{where}: header {header['name']!r} {reason}" in str(refused.value)
+    kind = "header" if header["in"] == "header" else "query parameter"
+    assert f"{where}: {kind} {header['name']!r} {reason}" in str(refused.value)
 
 
 async def test_a_mock_output_rendering_a_secret_is_masked_on_rest_and_mcp(

@@ -29,12 +29,12 @@ from naftiko.model import (
     LookupStep,
     OutputParameter,
 )
-from naftiko.model.auth import owned_headers
 from naftiko.model.base import Model
 from naftiko.model.exposes import _Unit
 from naftiko.spec.adapter_checks import check_adapters
 from naftiko.spec.files import resolve_location
 from naftiko.spec.template_checks import check_dotted_variables
+from naftiko.spec.upstream_checks import caller_inputs
 from naftiko.vocabulary import HTTP_METHODS
 
 if TYPE_CHECKING:
@@ -106,15 +106,15 @@ def _check_consumes(c: ConsumesHttp, at: PathKey, ctx: LoadContext, errors: list
     elif not base.startswith(("http://", "https://", "{{")):
         msg = f"baseUri {base!r} needs an http:// or https:// scheme"
         errors.append(ctx.problem((*at, "baseUri"), msg))
-    owned = owned_headers(c.authentication)
-    _header_inputs(c.inputParameters, (*at, "inputParameters"), owned, ctx, errors)
+    auth = c.authentication
+    caller_inputs(c.inputParameters, (*at, "inputParameters"), auth, ctx, errors)
     ops: dict[str, PathKey] = {}
     for r, resource in enumerate(c.resources):
         rat = (*at, "resources", r)
-        _header_inputs(resource.inputParameters, (*rat, "inputParameters"), owned, ctx, errors)
+        caller_inputs(resource.inputParameters, (*rat, "inputParameters"), auth, ctx, errors)
         for o, op in enumerate(resource.operations):
             oat = (*rat, "operations", o, "inputParameters")
-            _header_inputs(op.inputParameters, oat, owned, ctx, errors)
+            caller_inputs(op.inputParameters, oat, auth, ctx, errors)
         _template(resource.path, (*rat, "path"), ctx, errors)
         for o, op in enumerate(resource.operations):
             oat = (*rat, "operations", o)
@@ -141,40 +141,6 @@ def _check_consumes(c: ConsumesHttp, at: PathKey, ctx: LoadContext, errors: list
             for p, out in enumerate(op.outputParameters):
                 if isinstance(out.value, str) and out.value.strip().startswith("$"):
                     _jsonpath(out.value, (*oat, "outputParameters", p, "value"), ctx, errors)
-
-
-# The gateway frames each upstream request itself: a Transfer-Encoding beside its own
-# Content-Length would smuggle a second request to the upstream.
-_FRAMING = frozenset(
-    {"content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer"}
-    | {"upgrade", "proxy-connection"}
-)
-
-
-def _header_inputs(
-    params: Sequence[InputParameter],
-    at: PathKey,
-    owned: frozenset[str],
-    ctx: LoadContext,
-    errors: list[Problem],
-) -> None:
-    """Upstream headers a caller may not fill (SECURITY.md 1): the upstream's authority
-    (`Host`) and credentials are configuration's, the request's framing the gateway's."""
-    for p, param in enumerate(params):
-        name = param.name.lower()
-        if param.in_ != "header":
-            continue
-        if name in _FRAMING:
-            reason = "frames the request: the gateway sets it"
-        elif param.value is not None:
-            continue
-        elif name in ("host", "proxy-authorization"):
-            reason = "may not come from a caller: the upstream's address is configuration's"
-        elif name in owned:
-            reason = "may not come from a caller: the namespace's credentials set it"
-        else:
-            continue
-        errors.append(ctx.problem((*at, p, "name"), f"header {param.name!r} {reason}"))
 
 
 def _template(text: str, at: PathKey, ctx: LoadContext, errors: list[Problem]) -> None:
