@@ -89,6 +89,8 @@ async def serve(
             access_log=False,
             lifespan="off",
             http=protocol,  # serving.py: the connection limit is its own
+            # Said, not guessed: `Swap` returns the app's coroutine without being one.
+            interface="asgi3",
             timeout_keep_alive=settings.keepalive_timeout,
             # A backstop only: the drain below answers and ends every request in time.
             timeout_graceful_shutdown=math.ceil(settings.drain_seconds) + 5,

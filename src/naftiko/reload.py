@@ -26,10 +26,12 @@ class Swap:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        # Read once: a request begun on one app stays on it even if a reload swaps meanwhile.
-        app = self.app
-        await app(scope, receive, send)
+    def __call__(self, scope: Scope, receive: Any, send: Any) -> Awaitable[None]:
+        # The current app's own coroutine, not one wrapped around it: no await layer for
+        # every resumption of every request. Read once, so a request begun on one app stays
+        # on it even if a reload swaps meanwhile.
+        app: Callable[..., Awaitable[None]] = self.app
+        return app(scope, receive, send)
 
 
 @dataclass

@@ -357,15 +357,13 @@ class Edge:
 
 
 class _Exchange:
-    """The answer as it leaves: stamped with the edge's headers, its status watched, and its
-    start held back until the first piece of body, so that both leave together (one write,
-    and no window in which a replica dying leaves a client with headers and no body)."""
+    """The answer as it leaves: stamped with the edge's headers and its status watched. (The
+    serving protocol writes a head together with the first piece of its body.)"""
 
-    __slots__ = ("_pending", "_send", "body", "extra", "started", "status")
+    __slots__ = ("_send", "body", "extra", "started", "status")
 
     def __init__(self, send: Send, extra: list[tuple[bytes, bytes]]) -> None:
         self._send = send
-        self._pending: Message | None = None
         self.extra = extra
         self.started = False
         self.status = 0
@@ -385,11 +383,7 @@ class _Exchange:
                     names = {key.lower() for key, _ in headers}
                     mine = [(k, v) for k, v in mine if k not in names]
                     break
-            self._pending = {**message, "headers": [*headers, *mine]}
-            return
-        if self._pending is not None:
-            start, self._pending = self._pending, None
-            await self._send(start)
+            message = {**message, "headers": [*headers, *mine]}
         await self._send(message)
 
 
