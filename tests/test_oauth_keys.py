@@ -4,11 +4,14 @@ loopback: metadata discovery, the key cache and its expiry, introspection's boun
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from naftiko.adapters.auth_introspection import validator
 from naftiko.adapters.auth_oauth import (
@@ -23,6 +26,7 @@ from naftiko.adapters.auth_oauth import (
 )
 from naftiko.engine.exposed import OAuthPolicy
 from naftiko.engine.options import Timeouts
+from naftiko.engine.transport import UpstreamResponse
 from naftiko.engine.upstream import Upstreams
 from tests.support.authserver import (
     INTROSPECTOR,
@@ -252,3 +256,35 @@ async def test_only_the_first_hundred_published_keys_are_looked_through(
         with pytest.raises(Refused, match="not among the issuer's keys"):
             await keys.find(last.kid, "ES256")
     assert f"publishes {MAX_KEYS + 402} keys: the first {MAX_KEYS} are used" in caplog.text
+
+
+class _Documents:
+    """An authorization server as the resource server's client sees it: each URL answers
+    its JSON document (the authority seam, as the in-memory transport is the upstream's)."""
+
+    def __init__(self, documents: dict[str, Any]) -> None:
+        self.documents = documents
+        self.asked: list[str] = []
+
+    async def call_authority(
+        self, url: str, form: dict[str, str] | None = None, basic: tuple[str, str] | None = None
+    ) -> UpstreamResponse:
+        self.asked.append(url)
+        body = json.dumps(self.documents.get(url, {})).encode()
+        headers = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"}))
+        return UpstreamResponse(200 if url in self.documents else 404, headers, body)
+
+
+@pytest.mark.parametrize("field", ["jwks_uri", "introspection_endpoint"])
+async def test_an_https_issuer_naming_a_plain_http_endpoint_is_not_followed(field: str) -> None:
+    issuer = "https://as.example"
+    metadata = {
+        "issuer": issuer,
+        "jwks_uri": f"{issuer}/jwks",
+        "introspection_endpoint": f"{issuer}/introspect",
+        field: "http://as.example/" + field,
+    }
+    authority = _Documents({f"{issuer}/.well-known/oauth-authorization-server": metadata})
+    with pytest.raises(AuthorityDown, match=f"names a plain-http {field}"):
+        await Metadata(issuer, authority).get(field)
+    assert authority.asked == [f"{issuer}/.well-known/oauth-authorization-server"]

@@ -189,6 +189,10 @@ class Metadata:
         value = document.get(field) if document is not None else None
         if not isinstance(value, str) or not value.startswith(("https://", "http://")):
             raise AuthorityDown(f"the authorization server's metadata has no usable {field}")
+        if self._issuer.startswith("https://") and not value.startswith("https://"):
+            # An https issuer's keys (or introspection secret) over plain http: anyone on the
+            # path could serve their own keys. RFC 8414 §3: metadata endpoints use TLS.
+            raise AuthorityDown(f"the authorization server's metadata names a plain-http {field}")
         return value
 
     async def _discover(self) -> tuple[dict[str, Any], float]:
