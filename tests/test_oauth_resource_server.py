@@ -378,6 +378,12 @@ def test_an_unreachable_authorization_server_fails_closed_with_503(
     assert problem_body(response, 503)["title"] == "Service Unavailable"
     assert "www-authenticate" not in response.headers
     assert "is unreachable" in gateway.running.log_line("refusing GET /orders")
+    # Every caller with a token gets the same 503: the log says so once per interval, not
+    # once per request (the access log has a line for each).
+    for _ in range(3):
+        assert gateway.get("orders-down", authority.mint()).status_code == 503
+    assert gateway.running.log_line("orders-down GET /orders 503")
+    assert sum("refusing GET /orders" in line for line in gateway.running.lines) == 1
 
 
 def test_the_access_log_names_the_validated_caller(gateway: Gateway, authority: AuthServer) -> None:
