@@ -26,6 +26,7 @@ from tests.support.yamlio import dump_yaml, load_yaml
 MCP_TOKEN = "mcp-caller-token-123"
 ECHO_TOKEN = "echo-upstream-token-456"
 OUTREACH = "Write to {{participant_name}} about {{product}}; keep {{unknown}} as is."
+REGIONS = ["eu-west", "eu-north", "us-east"]
 
 
 def _docs_adapter() -> dict[str, Any]:
@@ -61,6 +62,7 @@ def _docs_adapter() -> dict[str, Any]:
                 "call": "groq-batch.retrievebatch",
             },
             {"name": "batches", "uri": "groq://batches", "call": "groq-batch.listbatches"},
+            {"name": "region", "uri": "echo://regions/{region}", "call": "echo.region"},
         ],
         "prompts": [
             {
@@ -110,7 +112,20 @@ def _echo_consumes(upstream: str) -> dict[str, Any]:
         "baseUri": upstream,
         "authentication": {"type": "bearer", "token": "{{env.ECHO_TOKEN}}"},
         "resources": [
-            {"name": "any", "path": "/anything", "operations": [{"name": "get", "method": "GET"}]}
+            {"name": "any", "path": "/anything", "operations": [{"name": "get", "method": "GET"}]},
+            {
+                "name": "regions",
+                "path": "/anything/{{region}}",
+                "operations": [
+                    {
+                        "name": "region",
+                        "method": "GET",
+                        "inputParameters": [
+                            {"name": "region", "in": "path", "type": "string", "enum": REGIONS}
+                        ],
+                    }
+                ],
+            },
         ],
     }
 
@@ -327,7 +342,8 @@ async def test_a_resource_template_is_read_through_the_upstream(
         templates = (await client.list_resource_templates()).resource_templates
         (content,) = (await client.read_resource("groq://batches/batch_5")).contents
     assert [(t.uri_template, t.name, t.title) for t in templates] == [
-        ("groq://batches/{batch_id}", "batch", "Batch")
+        ("groq://batches/{batch_id}", "batch", "Batch"),
+        ("echo://regions/{region}", "region", None),
     ]
     assert (content.mime_type, json.loads(_text(content))) == ("application/json", batch("batch_5"))
     assert [(r.path, r.headers["Authorization"]) for r in recorder.requests] == [
@@ -396,3 +412,52 @@ async def test_an_unset_optional_argument_leaves_no_placeholder(docs: str) -> No
     async with mcp_http(docs, "legacy") as client:
         prompt = await client.get_prompt("outreach", {"participant_name": "Ada"})
     assert _text(prompt.messages[0].content) == "Write to Ada about ; keep {{unknown}} as is."
+
+
+# ----------------------------------------------------------------------------- completion, logging
+
+
+def _complete(docs: str, ref: dict[str, str], name: str, value: str) -> dict[str, Any]:
+    params = {"ref": ref, "argument": {"name": name, "value": value}}
+    answer: dict[str, Any] = rpc(docs, "completion/complete", params).json()
+    return answer
+
+
+def test_a_template_variable_completes_from_the_values_its_spec_declares(docs: str) -> None:
+    template = {"type": "ref/resource", "uri": "echo://regions/{region}"}
+    assert _complete(docs, template, "region", "eu")["result"] == {
+        "completion": {"values": ["eu-west", "eu-north"], "total": 2, "hasMore": False}
+    }
+    # No values declared (a free batch id): nothing to offer, which is an answer too.
+    batches = {"type": "ref/resource", "uri": "groq://batches/{batch_id}"}
+    assert _complete(docs, batches, "batch_id", "b")["result"]["completion"]["values"] == []
+    prompt = {"type": "ref/prompt", "name": "outreach"}
+    assert _complete(docs, prompt, "product", "x")["result"]["completion"]["values"] == []
+
+
+@pytest.mark.parametrize(
+    ("ref", "name", "said"),
+    [
+        ({"type": "ref/prompt", "name": "nope"}, "a", "Unknown prompt: nope"),
+        ({"type": "ref/prompt", "name": "outreach"}, "zz", "Unknown argument 'zz'"),
+        ({"type": "ref/resource", "uri": "echo://nope/{x}"}, "x", "Unknown resource template"),
+        ({"type": "ref/resource", "uri": "echo://regions/{region}"}, "zz", "Unknown variable"),
+        ({"type": "ref/tool", "name": "echo"}, "a", "'ref.type' must be"),
+    ],
+)
+def test_completing_what_the_adapter_does_not_have_is_invalid_params(
+    docs: str, ref: dict[str, str], name: str, said: str
+) -> None:
+    error = _complete(docs, ref, name, "")["error"]
+    assert error["code"] == INVALID_PARAMS and said in error["message"]
+
+
+async def test_the_logging_level_is_accepted_and_completions_are_announced(docs: str) -> None:
+    async with mcp_http(docs, "legacy") as client:
+        capabilities = client.server_capabilities
+        assert capabilities is not None
+        assert capabilities.completions is not None and capabilities.logging is not None
+    # Bare: the SDK warns that logging is deprecated (2026-07-28 drops it; so does discover).
+    assert rpc(docs, "logging/setLevel", {"level": "warning"}).json()["result"] == {}
+    wrong = rpc(docs, "logging/setLevel", {"level": "loud"}).json()["error"]
+    assert wrong["code"] == INVALID_PARAMS and "'level' must be one of debug" in wrong["message"]

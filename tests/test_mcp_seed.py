@@ -218,7 +218,7 @@ def test_the_handshake_reports_the_adapter_description_as_instructions(gateway: 
     result = _bare(gateway, "initialize", init)["result"]
     assert (result["protocolVersion"], result["serverInfo"]["name"]) == ("2025-06-18", MCP)
     assert result["instructions"].startswith("MCP adapter for GroqCloud API")
-    assert result["capabilities"] == {"tools": {"listChanged": False}}
+    assert result["capabilities"] == {"logging": {}, "tools": {"listChanged": False}}
 
 
 async def test_a_stdio_session_lists_and_calls_tools(

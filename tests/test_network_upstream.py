@@ -4,8 +4,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -282,3 +286,49 @@ async def test_a_proxy_asking_credentials_for_a_plain_http_call_is_a_502_not_its
         "(the proxy refused the request: 407 Proxy Authentication Required)"
     )
     assert (status, body) == (502, _problem(detail))
+
+
+@contextmanager
+def _echoing_proxy(status: bytes) -> Iterator[str]:
+    """A proxy whose reason phrase repeats what it was sent: the request line (the upstream's
+    address) and its Proxy-Authorization (the operator's credential)."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn, contextlib.suppress(OSError):
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += conn.recv(65536)
+                lines = head.split(b"\r\n")
+                said = b" ".join([lines[0], *(h for h in lines if h.startswith(b"Proxy-Auth"))])
+                conn.sendall(b"HTTP/1.1 %s %s\r\nContent-Length: 0\r\n\r\n" % (status, said))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://operator:pr0xy-s3cret@127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        server.shutdown(socket.SHUT_RDWR)
+        server.close()
+        thread.join(10)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "status", "detail"),
+    [
+        ("https", b"403", "the proxy refused the tunnel: 403 Forbidden"),
+        ("http", b"407", "the proxy refused the request: 407 Proxy Authentication Required"),
+    ],
+)
+async def test_a_proxy_refusal_names_the_standard_reason_never_the_proxys_own_words(
+    tmp_path: Path, scheme: str, status: bytes, detail: str
+) -> None:
+    with _echoing_proxy(status) as proxy:
+        settings = Settings(proxy=ProxyOptions(proxy))
+        got = await _call(spec(tmp_path, f"{scheme}://internal.example:8443"), {}, settings)
+    assert got == (502, _problem(f"upstream 'partner' failed ({detail})"))

@@ -3,13 +3,20 @@ loopback: metadata discovery, the key cache and its expiry, introspection's boun
 
 from __future__ import annotations
 
+import asyncio
+import json
+import threading
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
+from naftiko.adapters.auth_introspection import validator
 from naftiko.adapters.auth_oauth import (
     KEYS_TTL,
+    MAX_KEYS,
     RETRY_AFTER,
     AuthorityDown,
     KeySet,
@@ -17,9 +24,17 @@ from naftiko.adapters.auth_oauth import (
     Refused,
     discovery_urls,
 )
+from naftiko.engine.exposed import OAuthPolicy
 from naftiko.engine.options import Timeouts
+from naftiko.engine.transport import UpstreamResponse
 from naftiko.engine.upstream import Upstreams
-from tests.support.authserver import AuthServer, free_port, serve_auth_server
+from tests.support.authserver import (
+    INTROSPECTOR,
+    AuthServer,
+    free_port,
+    new_key,
+    serve_auth_server,
+)
 from tests.support.servers import Recorder, serve_app
 
 
@@ -148,3 +163,128 @@ async def test_an_authorization_server_answering_hostile_json_is_down_not_a_cras
             await Metadata(url, upstreams).get("jwks_uri")
     finally:
         await upstreams.close()
+
+
+async def test_concurrent_requests_with_one_new_opaque_token_introspect_it_once(
+    authority: AuthServer, upstreams: Upstreams
+) -> None:
+    policy = OAuthPolicy(
+        issuer=authority.issuer,
+        audience="https://api.example/orders",
+        resource=None,
+        scopes=("orders:read",),
+        validation="introspection",
+        client_id=INTROSPECTOR[0],
+        client_secret=INTROSPECTOR[1],
+    )
+    check = validator(policy, upstreams)
+    token = authority.opaque()
+    before = authority.count("introspect")
+    # A burst of one caller's requests, all before the first answer is cached.
+    claims = await asyncio.gather(*(check.validate(token) for _ in range(50)))
+    assert {c.subject for c in claims} == {"alice"}
+    assert authority.count("introspect") - before == 1
+    # A token the server says is inactive is refused to every one of them, and not cached.
+    refused = await asyncio.gather(
+        *(check.validate("never-issued") for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, Refused) for r in refused)
+    assert authority.count("introspect") - before == 2
+
+
+async def test_a_known_key_is_found_while_an_unknown_kid_waits_on_a_slow_key_set(
+    upstreams: Upstreams,
+) -> None:
+    # One forged `kid` makes the keys be fetched again; a slow authorization server must not
+    # hold every caller whose key is already known for that long.
+    key = new_key("RSA")
+    asked, release = threading.Event(), threading.Event()
+    fetches = 0
+
+    async def well_known(request: web.Request) -> web.Response:
+        issuer = f"http://{request.host}"
+        return web.json_response({"issuer": issuer, "jwks_uri": f"{issuer}/jwks"})
+
+    async def jwks(request: web.Request) -> web.Response:
+        nonlocal fetches
+        fetches += 1
+        if fetches > 1:
+            asked.set()
+            await asyncio.to_thread(release.wait, 10)
+        return web.json_response({"keys": [key.as_dict(private=False)]})
+
+    app = web.Application()
+    app.router.add_get("/.well-known/oauth-authorization-server", well_known)
+    app.router.add_get("/jwks", jwks)
+    with serve_app(app) as url:
+        keys = KeySet(Metadata(url, upstreams), upstreams)
+        await keys.find(key.kid, "RS256")
+        forged = asyncio.create_task(keys.find("forged", "RS256"))
+        assert await asyncio.to_thread(asked.wait, 10)
+        try:
+            found = await asyncio.wait_for(keys.find(key.kid, "RS256"), 10)
+        finally:
+            release.set()
+        assert found.key_id == key.kid
+        with pytest.raises(Refused):
+            await forged
+
+
+async def test_only_the_first_hundred_published_keys_are_looked_through(
+    upstreams: Upstreams, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A key set of thousands (a hostile or broken issuer, up to --max-upstream-body) would be
+    # scanned for every token, on the event loop.
+    first, last = new_key("EC"), new_key("EC")
+    published = [first.as_dict(private=False)]
+    published += [{**published[0], "kid": f"filler-{i}"} for i in range(MAX_KEYS + 400)]
+    published.append(last.as_dict(private=False))
+
+    async def well_known(request: web.Request) -> web.Response:
+        issuer = f"http://{request.host}"
+        return web.json_response({"issuer": issuer, "jwks_uri": f"{issuer}/jwks"})
+
+    async def jwks(request: web.Request) -> web.Response:
+        return web.json_response({"keys": published})
+
+    app = web.Application()
+    app.router.add_get("/.well-known/oauth-authorization-server", well_known)
+    app.router.add_get("/jwks", jwks)
+    with serve_app(app) as url:
+        keys = KeySet(Metadata(url, upstreams), upstreams, Clock())
+        assert (await keys.find(first.kid, "ES256")).key_id == first.kid
+        with pytest.raises(Refused, match="not among the issuer's keys"):
+            await keys.find(last.kid, "ES256")
+    assert f"publishes {MAX_KEYS + 402} keys: the first {MAX_KEYS} are used" in caplog.text
+
+
+class _Documents:
+    """An authorization server as the resource server's client sees it: each URL answers
+    its JSON document (the authority seam, as the in-memory transport is the upstream's)."""
+
+    def __init__(self, documents: dict[str, Any]) -> None:
+        self.documents = documents
+        self.asked: list[str] = []
+
+    async def call_authority(
+        self, url: str, form: dict[str, str] | None = None, basic: tuple[str, str] | None = None
+    ) -> UpstreamResponse:
+        self.asked.append(url)
+        body = json.dumps(self.documents.get(url, {})).encode()
+        headers = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"}))
+        return UpstreamResponse(200 if url in self.documents else 404, headers, body)
+
+
+@pytest.mark.parametrize("field", ["jwks_uri", "introspection_endpoint"])
+async def test_an_https_issuer_naming_a_plain_http_endpoint_is_not_followed(field: str) -> None:
+    issuer = "https://as.example"
+    metadata = {
+        "issuer": issuer,
+        "jwks_uri": f"{issuer}/jwks",
+        "introspection_endpoint": f"{issuer}/introspect",
+        field: "http://as.example/" + field,
+    }
+    authority = _Documents({f"{issuer}/.well-known/oauth-authorization-server": metadata})
+    with pytest.raises(AuthorityDown, match=f"names a plain-http {field}"):
+        await Metadata(issuer, authority).get(field)
+    assert authority.asked == [f"{issuer}/.well-known/oauth-authorization-server"]

@@ -4,6 +4,7 @@ listeners in a thread (tests/support/threaded.py), is the resource server."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,10 +28,11 @@ from tests.support.authserver import (
     serve_auth_server,
     unsigned,
 )
+from tests.support.echo import echo_app
 from tests.support.groq import TOKEN, batch
 from tests.support.mcp_client import MODES, rpc
 from tests.support.problems import problem_body
-from tests.support.servers import Recorder
+from tests.support.servers import Recorder, serve_app
 from tests.support.specs import ORDERS_REST, seed_for
 from tests.support.threaded import Gateway as Served
 from tests.support.threaded import naftiko_thread
@@ -218,6 +220,7 @@ REFUSALS: dict[str, tuple[int, str]] = {
     "unknown kid": (401, _invalid("the token's key is not among the issuer's keys")),
     "alg none": (401, _invalid("the token's algorithm is not accepted")),
     "HS256 keyed with the public key": (401, _invalid("the token's algorithm is not accepted")),
+    "alg not a string": (401, _invalid("the token's algorithm is not accepted")),
     "no exp": (401, _invalid("the token is malformed or incomplete")),
     "not a JWT": (401, _invalid("the token is not a JWT")),
     "missing scope": (
@@ -242,6 +245,8 @@ def _token(case: str, authority: AuthServer) -> str:
         "unknown kid": lambda: authority.mint(key=new_key("RSA")),
         "alg none": lambda: unsigned(good),
         "HS256 keyed with the public key": lambda: hmac_with_public_key(published, good),
+        # An unhashable `alg` is looked up in no table: a refusal, never a 500.
+        "alg not a string": lambda: unsigned(good, alg=["RS256"]),
         "no exp": lambda: authority.mint(exp=None),
         "not a JWT": lambda: "not-a-jwt",
         "missing scope": lambda: authority.mint(scope="orders:write"),
@@ -255,6 +260,25 @@ def test_each_unacceptable_token_is_refused_with_its_status_and_challenge(
 ) -> None:
     status, challenge = REFUSALS[case]
     assert _refused(gateway.get("orders-rest", _token(case, authority)), status) == challenge
+
+
+def test_a_key_named_by_the_token_itself_is_never_fetched_nor_used(
+    gateway: Gateway, authority: AuthServer
+) -> None:
+    # `jku`, `x5u` and an embedded `jwk` point at the attacker's own key: a verifier that
+    # followed them would accept any token. Only the issuer's published keys count.
+    recorder = Recorder()
+    attacker = new_key("RSA")
+    with serve_app(echo_app(recorder)) as elsewhere:
+        header = {
+            "kid": authority.keys[0].kid,
+            "jku": f"{elsewhere}/jwks",
+            "x5u": f"{elsewhere}/cert.pem",
+            "jwk": attacker.as_dict(private=False),
+        }
+        response = gateway.get("orders-rest", authority.mint_with_header(attacker, header))
+    assert _refused(response, 401) == _invalid("the token's signature does not verify")
+    assert recorder.requests == []
 
 
 def test_a_flood_of_unknown_kids_refetches_the_keys_at_most_once(
@@ -354,6 +378,12 @@ def test_an_unreachable_authorization_server_fails_closed_with_503(
     assert problem_body(response, 503)["title"] == "Service Unavailable"
     assert "www-authenticate" not in response.headers
     assert "is unreachable" in gateway.running.log_line("refusing GET /orders")
+    # Every caller with a token gets the same 503: the log says so once per interval, not
+    # once per request (the access log has a line for each).
+    for _ in range(3):
+        assert gateway.get("orders-down", authority.mint()).status_code == 503
+    assert gateway.running.log_line("orders-down GET /orders 503")
+    assert sum("refusing GET /orders" in line for line in gateway.running.lines) == 1
 
 
 def test_the_access_log_names_the_validated_caller(gateway: Gateway, authority: AuthServer) -> None:
@@ -372,6 +402,31 @@ def test_an_oauth2_adapter_without_an_audience_or_resource_does_not_load(
     spec.write_text(dump_yaml(document))
     with pytest.raises(SpecError, match="needs an `audience` or a `resource`"):
         load(spec)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("scopes", ['orders:read", error="x'], "is not an RFC 6749 scope token"),
+        ("scopes", ["orders read"], "is not an RFC 6749 scope token"),
+        ("scopes", ["orders\r\nX-Injected: 1"], "is not an RFC 6749 scope token"),
+        ("resource", 'https://api.example/o"x', "is not an absolute http(s) URI"),
+        ("resource", "https://api.example/o\nx", "is not an absolute http(s) URI"),
+        ("authorizationServerUri", "as.example", "is not an absolute http(s) URI"),
+    ],
+)
+def test_an_oauth2_value_that_would_break_the_challenge_header_does_not_load(
+    tmp_path: Path, field: str, value: Any, reason: str
+) -> None:
+    # Scopes and the resource are written into every 401's WWW-Authenticate as quoted
+    # strings: a quote or a line break there would forge parameters or headers.
+    auth = {**_oauth("https://as.example"), field: value}
+    spec = tmp_path / "challenge.yaml"
+    document = {"naftiko": "1.0.0-alpha2", "capability": {"exposes": [_rest("r", auth)]}}
+    spec.write_text(dump_yaml(document))
+    with pytest.raises(SpecError, match=re.escape(reason)) as refused:
+        load(spec)
+    assert f"authentication.{field}" in str(refused.value)
 
 
 class _Memory:

@@ -12,9 +12,10 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from naftiko.errors import NaftikoError
+from naftiko.errors import NaftikoError, SpecError
 from naftiko.runtime import build
 from naftiko.settings import Settings
+from naftiko.spec.loader import load
 from tests.support.inprocess import serving
 from tests.support.problems import problem_body
 from tests.support.yamlio import dump_yaml
@@ -126,6 +127,49 @@ def test_an_unbound_adapter_secret_stops_startup(tmp_path: Path) -> None:
     spec.write_text(dump_yaml(document))
     with pytest.raises(NaftikoError, match="variable NOPE is not set"):
         build([spec], Settings(), {})
+
+
+_OAUTH = {"type": "oauth2", "authorizationServerUri": "https://as.example"}
+
+
+@pytest.mark.parametrize(
+    ("auth", "where", "reason"),
+    [
+        (
+            {**_OAUTH, "resource": "https://r.example/o", "tokenValidation": "introspection"},
+            "authentication",
+            "`tokenValidation: introspection` needs a `clientId` to ask the issuer",
+        ),
+        (
+            {**_OAUTH, "authorizationServerUri": "https://as.example/t?x=1", "audience": "a"},
+            "authentication.authorizationServerUri",
+            "has a query or fragment (RFC 8414 allows none)",
+        ),
+        (
+            {"type": "apikey", "key": "X Api:Key", "value": "v"},
+            "authentication.key",
+            "header name 'X Api:Key' is not an HTTP token",
+        ),
+        (
+            {"type": "basic", "username": "al:ice", "password": "p"},
+            "authentication.username",
+            "username 'al:ice' holds a ':', which no credentials can carry",
+        ),
+    ],
+    ids=["introspection without client", "issuer with a query", "header name", "basic user"],
+)
+def test_adapter_credentials_no_caller_could_meet_are_refused_at_load(
+    tmp_path: Path, auth: dict[str, str], where: str, reason: str
+) -> None:
+    # Each would load, then refuse every caller (or, for introspection, stop `run` only,
+    # with no field named): `validate` says why, where.
+    spec = tmp_path / "guard.yaml"
+    document = {"naftiko": "1.0.0-alpha2", "capability": {"exposes": [_adapter("g", auth)]}}
+    spec.write_text(dump_yaml(document))
+    with pytest.raises(SpecError) as refused:
+        load(spec)
+    assert f"capability.exposes[0].{where}: " in str(refused.value)
+    assert reason in str(refused.value)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+import threading
 from pathlib import Path
 
 import httpx2 as httpx
@@ -21,13 +22,11 @@ from naftiko.listeners import bind
 from naftiko.runtime import build
 from naftiko.settings import Settings
 from tests.support.groq import TOKEN
-from tests.support.process import NAFTIKO, naftiko_run
+from tests.support.process import NAFTIKO
 from tests.support.servers import Recorder
 from tests.support.specs import seed_for
 from tests.support.threaded import naftiko_thread
 from tests.support.yamlio import dump_yaml, load_yaml
-
-ADAPTERS = 2  # the seed exposes REST and MCP
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -45,6 +44,20 @@ def test_a_missing_variable_stops_startup_naming_it_and_the_spec_line(tmp_path: 
     assert "Traceback" not in done.stderr + done.stdout
     assert len(done.stderr.strip().splitlines()) == 1
     assert done.stdout == ""  # no URL line: nothing was served
+
+
+def test_a_metrics_folder_that_cannot_be_written_stops_startup_with_one_line(
+    tmp_path: Path,
+) -> None:
+    spec = seed_for("http://127.0.0.1:9", tmp_path)
+    missing = tmp_path / "missing"
+    env = {"PATH": "/usr/bin", "GROQ_API_KEY": TOKEN, "PROMETHEUS_MULTIPROC_DIR": str(missing)}
+    done = _run("--workers", "2", str(spec), env=env)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        f"naftiko: PROMETHEUS_MULTIPROC_DIR={missing}: metrics cannot be written there "
+        "(No such file or directory)\n"
+    )
 
 
 def test_an_invalid_spec_stops_startup_with_its_located_error(tmp_path: Path) -> None:
@@ -84,16 +97,39 @@ def test_variables_can_come_from_an_env_file(
     assert recorder.requests[-1].headers["Authorization"] == f"Bearer {TOKEN}"
 
 
-def test_sigterm_stops_the_process_cleanly(
+def test_a_sighup_sent_while_starting_becomes_a_reload_and_sigterm_stops_cleanly(
     groq_upstream: tuple[str, Recorder], tmp_path: Path
 ) -> None:
     # Its key from `--env-file` only: without the flag reaching the runtime, the start would
     # be refused (the missing-variable test above), not served.
     spec = seed_for(groq_upstream[0], tmp_path)
-    args = ("--env-file", str(_env_file(tmp_path)))
-    with naftiko_run(spec, args=args, adapters=ADAPTERS) as running:
-        running.process.send_signal(signal.SIGTERM)
-        assert running.process.wait(15) == 0
+    # The signal must arrive during the start, whatever the machine's speed: blocked in this
+    # thread while the child is made, it is held for the child from its first instruction
+    # (a signal mask survives exec), as one sent during its start would be.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        process = subprocess.Popen(
+            [NAFTIKO, "run", "--env-file", str(_env_file(tmp_path)), str(spec)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    process.send_signal(signal.SIGHUP)
+    bound = threading.Timer(60, process.terminate)  # a bound, not a timing
+    bound.start()
+    assert process.stderr is not None
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if "reloaded:" in line:
+            break
+    bound.cancel()
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=15)
+    assert process.returncode == 0, "".join(lines)
+    assert any("reloaded:" in line for line in lines)
 
 
 def _env_file(folder: Path) -> Path:

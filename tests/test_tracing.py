@@ -282,6 +282,27 @@ async def test_observability_disabled_builds_no_tracer_and_forwards_only_the_cal
     assert traces.status_code == 404
 
 
+@pytest.mark.parametrize(
+    "invalid",
+    [
+        f"ff-{CALLER_TRACE}-{CALLER_SPAN}-01",  # version ff is forbidden
+        f"00-{'0' * 32}-{CALLER_SPAN}-01",  # an all-zero trace id
+        f"00-{CALLER_TRACE}-{'0' * 16}-01",  # an all-zero parent id
+    ],
+)
+async def test_an_invalid_traceparent_is_not_forwarded(
+    tmp_path: Path, groq: tuple[str, Recorder], invalid: str
+) -> None:
+    # W3C Trace Context §3.2: a vendor ignores such a header (and starts a trace of its own).
+    spec = _seed(tmp_path, groq[0], {"enabled": False})
+    async with (
+        serving(spec, env={"GROQ_API_KEY": TOKEN}) as gateway,
+        gateway.client("groq-batch-rest") as client,
+    ):
+        await client.get(BATCH, headers={"traceparent": invalid})
+    assert "traceparent" not in _headers(groq[1])
+
+
 async def test_the_callers_validated_claims_are_attributes_of_its_server_span(
     tmp_path: Path, groq: tuple[str, Recorder], collector: Receiver
 ) -> None:

@@ -391,6 +391,47 @@ async def test_a_redirect_within_the_upstream_is_followed_a_bounded_number_of_ti
     assert len(loop) == 11  # the first call and ten redirects
 
 
+async def test_a_created_answer_without_a_body_keeps_its_status_and_location(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    # A bodiless 201 (or 202) is not "no content": a client reads Created from the status.
+    async with serving(_spec(tmp_path), env=env) as gateway, gateway.client("items-rest") as c:
+        response = await c.get("/items/located", params={"q": "https://example.org/items/7"})
+    assert (response.status_code, response.content) == (201, b"")
+    assert response.headers["location"] == "https://example.org/items/7"
+
+
+@pytest.mark.parametrize(
+    ("sent", "passed"),
+    [
+        ("{up}/v2/items/7", "7"),
+        ("/v2/items/7?x=1", "7?x=1"),
+        ("{up}/v2/orders/1", "../orders/1"),
+        ("{up}/v2/items/", "./"),
+        ("{up}/admin", None),
+        ("{up}/v2/items/../../admin", None),
+        ("http://[::1", None),
+        ("https://example.org/items/7", "https://example.org/items/7"),
+    ],
+)
+async def test_a_location_naming_the_upstream_itself_becomes_relative_to_the_caller(
+    tmp_path: Path, env: dict[str, str], upstream: Any, sent: str, passed: str | None
+) -> None:
+    # The upstream's address is configuration: a 201's Location naming it is rewritten
+    # relative to the URL the caller used (resolved there, it names the same tail on the
+    # gateway), or dropped when it points outside the configured base URI. Another origin's
+    # Location is the caller's to follow, as sent.
+    document = json.loads(json.dumps(BOUND))
+    document["capability"]["consumes"][0]["baseUri"] = "{{API_BASE}}/v2"
+    async with (
+        serving(_spec(tmp_path, document), env=env) as gateway,
+        gateway.client("items-rest") as c,
+    ):
+        response = await c.get("/items/located", params={"q": sent.format(up=upstream[0])})
+    assert response.status_code == 201
+    assert response.headers.get("location") == passed
+
+
 # ------------------------------------------------------------------ 4. dot-segments
 
 
@@ -409,6 +450,19 @@ async def test_a_dot_segment_path_value_is_refused(
     assert groq[1].requests == []
 
 
+@pytest.mark.parametrize("value", ["%FF", "caf%E9", "%C0%AE", "%ED%A0%80"])
+async def test_a_path_value_that_is_not_utf8_is_refused_naming_the_input(
+    tmp_path: Path, env: dict[str, str], upstream: tuple[str, Recorder], value: str
+) -> None:
+    async with serving(_spec(tmp_path), env=env) as gateway, gateway.client("items-rest") as c:
+        refused = await c.get(f"/items/{value}")
+        served = await c.get("/items/caf%C3%A9")
+    assert (refused.status_code, refused.json()["field"]) == (400, "id")
+    assert "not UTF-8" in refused.json()["detail"]
+    assert served.status_code == 200
+    assert [r.raw_path for r in upstream[1].requests] == ["/items/caf%C3%A9"]
+
+
 async def test_a_dot_segment_tool_argument_is_refused(
     tmp_path: Path, groq: tuple[str, Recorder]
 ) -> None:
@@ -423,6 +477,151 @@ async def test_a_dot_segment_tool_argument_is_refused(
 
 
 # ------------------------------------------------------------------ 7. secrets never leave
+
+
+async def test_a_forward_never_passes_on_the_adapters_own_query_api_key(
+    tmp_path: Path, upstream: tuple[str, Recorder]
+) -> None:
+    document = {
+        "naftiko": "1.0.0-alpha2",
+        "binds": [{"namespace": "env", "keys": {"GW_KEY": "GW_KEY"}}],
+        "capability": {
+            "consumes": [
+                {"namespace": "up", "type": "http", "baseUri": upstream[0], "resources": []}
+            ],
+            "exposes": [
+                {
+                    "type": "rest",
+                    "namespace": "gw",
+                    "port": 0,
+                    "authentication": {
+                        "type": "apikey",
+                        "key": "gw_key",
+                        "placement": "query",
+                        "value": "{{GW_KEY}}",
+                    },
+                    "resources": [
+                        {"path": "/p/{{path}}", "name": "p", "forward": {"targetNamespace": "up"}}
+                    ],
+                }
+            ],
+        },
+    }
+    upstream[1].requests.clear()
+    async with (
+        serving(_spec(tmp_path, document), env={"GW_KEY": TOKEN}) as gateway,
+        gateway.client("gw") as c,
+    ):
+        response = await c.get(f"/p/x?a=1&gw_key={TOKEN}&gw%5Fkey={TOKEN}&b=2")
+    assert response.status_code == 200
+    # The caller's credential for the gateway is the gateway's to check, not the upstream's.
+    assert [r.query for r in upstream[1].requests] == ["a=1&b=2"]
+
+
+def _forwarding(upstream: str, auth: dict[str, Any], trusted: list[str]) -> dict[str, Any]:
+    return {
+        "naftiko": "1.0.0-alpha2",
+        "capability": {
+            "consumes": [
+                {
+                    "namespace": "up",
+                    "type": "http",
+                    "baseUri": upstream,
+                    "authentication": auth,
+                    "resources": [],
+                }
+            ],
+            "exposes": [
+                {
+                    "type": "rest",
+                    "namespace": "gw",
+                    "port": 0,
+                    "resources": [
+                        {
+                            "path": "/p/{{path}}",
+                            "name": "p",
+                            "forward": {"targetNamespace": "up", "trustedHeaders": trusted},
+                        }
+                    ],
+                }
+            ],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("auth", "sent"),
+    [
+        ({"type": "bearer", "token": TOKEN}, {"Authorization": "Bearer caller"}),
+        ({"type": "apikey", "key": "X-Api-Key", "value": TOKEN}, {"X-Api-Key": "caller"}),
+    ],
+)
+async def test_a_trusted_header_cannot_replace_the_forwards_configured_credentials(
+    tmp_path: Path, upstream: tuple[str, Recorder], auth: dict[str, str], sent: dict[str, str]
+) -> None:
+    (name,) = sent
+    document = _forwarding(upstream[0], auth, [name, "X-Trace"])
+    upstream[1].requests.clear()
+    async with serving(_spec(tmp_path, document)) as gateway, gateway.client("gw") as c:
+        response = await c.get("/p/x", headers={**sent, "X-Trace": "t1"})
+    assert response.status_code == 200
+    (seen,) = upstream[1].requests
+    assert seen.headers[name] != "caller"
+    assert TOKEN in seen.headers[name]
+    assert seen.headers["X-Trace"] == "t1"  # other trusted headers still pass
+
+
+@pytest.mark.parametrize(
+    "name", ["Host", "Transfer-Encoding", "Content-Length", "Connection", "X Bad"]
+)
+def test_a_forward_may_not_trust_a_header_that_frames_or_addresses_the_request(
+    tmp_path: Path, name: str
+) -> None:
+    from naftiko.errors import SpecError
+    from naftiko.spec.loader import load
+
+    document = _forwarding("http://127.0.0.1:9", {"type": "bearer", "token": "t"}, [name])
+    with pytest.raises(SpecError) as refused:
+        load(_spec(tmp_path, document))
+    assert "resources[0].forward.trustedHeaders[0]: trusted header" in str(refused.value)
+    assert "a caller may never set it upstream" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        ({"name": "Host", "in": "header"}, "may not come from a caller"),
+        ({"name": "Authorization", "in": "header"}, "may not come from a caller: the namespace's"),
+        ({"name": "Transfer-Encoding", "in": "header"}, "frames the request"),
+        ({"name": "Content-Length", "in": "header", "value": "0"}, "frames the request"),
+        ({"name": "api_key", "in": "query"}, "may not come from a caller: the namespace's API"),
+    ],
+)
+def test_an_upstream_header_a_caller_may_not_fill_does_not_load(
+    tmp_path: Path, header: dict[str, str], reason: str
+) -> None:
+    # A caller-chosen Host picks the upstream's virtual host; Authorization replaces the
+    # bound token; Transfer-Encoding beside the gateway's Content-Length smuggles a request;
+    # a second `api_key` ahead of the bound one is read first by many upstreams.
+    from naftiko.errors import SpecError
+    from naftiko.spec.loader import load
+
+    document = json.loads(json.dumps(BOUND))
+    if header["in"] == "query":
+        document["capability"]["consumes"][0]["authentication"] = {
+            "type": "apikey",
+            "key": "api_key",
+            "value": "{{API_TOKEN}}",
+            "placement": "query",
+        }
+    document["capability"]["consumes"][0]["resources"][0]["operations"][0][
+        "inputParameters"
+    ].insert(0, header)
+    with pytest.raises(SpecError) as refused:
+        load(_spec(tmp_path, document))
+    where = "consumes[0].resources[0].operations[0].inputParameters[0].name"
+    kind = "header" if header["in"] == "header" else "query parameter"
+    assert f"{where}: {kind} {header['name']!r} {reason}" in str(refused.value)
 
 
 async def test_a_mock_output_rendering_a_secret_is_masked_on_rest_and_mcp(
@@ -524,6 +723,15 @@ def test_control_characters_in_a_logged_request_are_escaped() -> None:
     assert "\n" not in escape_controls(forged)
     assert escape_controls(forged).startswith("/nope\\x0a2026")
     assert escape_controls("a\rb\x1b[31mc\u2028d\x85") == "a\\x0db\\x1b[31mc\\u2028d\\x85"
+
+
+def test_invisible_and_direction_characters_in_a_logged_request_are_escaped() -> None:
+    from naftiko.logs import escape_controls
+
+    # U+202E turns the rest of a line around on a terminal (`... 200` read as `002 ...`);
+    # zero-width characters hide text: a log line must show what the caller sent.
+    assert escape_controls("/a\u202eb\u200bc\u2066d\ufeff") == "/a\\u202eb\\u200bc\\u2066d\\ufeff"
+    assert escape_controls("/caf\u00e9 \u4e2d") == "/caf\u00e9 \u4e2d"  # printable text stays
 
 
 def test_a_forged_access_line_stays_on_one_line_of_a_real_log(

@@ -20,6 +20,14 @@ def main() -> None:
     import gc
 
     gc.disable()
+    if sys.argv[1:2] == ["run"]:
+        import signal
+
+        # A SIGHUP before `run` has its reload handler would end the process (the default
+        # action): held from here, the earliest point, until `serve` installs the handler,
+        # it becomes a reload once the ports answer. Blocked before any thread exists, so no
+        # thread can take it either.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     from naftiko.cli import main as cli_main
 
     cli_main()

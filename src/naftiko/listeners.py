@@ -131,6 +131,8 @@ async def serve(
         reloader.listeners[key] = Listener(swap, server, served, key)
     if owns_process:
         loop.add_signal_handler(signal.SIGHUP, lambda: _spawn(reloader.reload()))
+        # The CLI held SIGHUP while the process started: one sent meanwhile reloads now.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
         # Everything built so far (modules, models, plans) lives as long as the process: the
         # cycle collector need not walk it again and again while requests are served. A
         # second after the ports answer: a full collection takes tens of milliseconds that

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -31,20 +30,22 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-# C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
 def escape_controls(text: str) -> str:
-    """A request's path or value logged as text cannot start a line of its own."""
-    # No character `_CONTROLS` matches is printable: a printable text (nearly every line)
-    # is returned without the regex's scan.
-    return text if text.isprintable() else _CONTROLS.sub(_escaped, text)
+    """A request's path or value logged as text cannot start a line of its own, nor hide or
+    turn text around: every character Python does not call printable is escaped (C0 and C1
+    controls, DEL, line and paragraph separators, and the invisible format characters, such
+    as U+202E RIGHT-TO-LEFT OVERRIDE or U+200B ZERO WIDTH SPACE)."""
+    # A printable text (nearly every line) is returned as it is, after one scan in C.
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escaped(c) for c in text)
 
 
-def _escaped(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 class _TextFormatter(logging.Formatter):

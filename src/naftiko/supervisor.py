@@ -140,10 +140,10 @@ class Supervisor:
             code = 1
             try:
                 _end_with(supervisor)
-                # Until the worker's loop handles SIGHUP, a reload must not end it.
-                signal.signal(signal.SIGHUP, signal.SIG_IGN)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+                # SIGHUP stays blocked until the worker's loop handles it (`serve` unblocks
+                # it): a reload told while the worker starts is held, neither fatal nor lost.
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS - {signal.SIGHUP})
                 self._worker()
                 code = 0
             except BaseException:

@@ -33,3 +33,23 @@ def test_digits_python_reads_but_no_api_writes_are_no_number(text: str) -> None:
     with pytest.raises(InputError):
         coerce(Input("n", type="integer"), text)
     assert outputs.coerce("number", text) == text
+
+
+@pytest.mark.parametrize("text", [" 7", "7 ", "+5", "\t7", "07", ".5", "5.", "0x10", "1e", "--1"])
+def test_an_input_number_must_be_written_as_json_writes_one(text: str) -> None:
+    # JSON Schema's integer and number are JSON numbers: no sign but `-`, no padding, no
+    # leading zero. Python's int() and float() would read these as 7, 5, 0.5 ...
+    for kind in ("integer", "number"):
+        with pytest.raises(InputError) as refused:
+            coerce(Input("count", type=kind), text)
+        assert refused.value.field == "count"
+
+
+@pytest.mark.parametrize(("text", "number"), [("-5", -5), ("0", 0), ("-0", 0), ("12", 12)])
+def test_an_input_integer_in_json_notation_is_read(text: str, number: int) -> None:
+    assert coerce(Input("count", type="integer"), text) == number
+
+
+def test_output_coercion_still_reads_a_padded_cell() -> None:
+    # CSV cells carry spaces: outputs keep the lenient reading.
+    assert outputs.coerce("number", " 7") == 7

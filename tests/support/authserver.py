@@ -101,6 +101,14 @@ class AuthServer:
             warnings.simplefilter("ignore")  # joserfc flags EdDSA as superseded by RFC 9864
             return jwt.encode(header, body, key, algorithms=[alg], registry=_REGISTRY)
 
+    def mint_with_header(self, key: Key, header: dict[str, Any], **claims: Any) -> str:
+        """A token signed by `key` whose JOSE header carries `header` besides `alg` (`jku`,
+        `x5u`, `jwk`: places a careless verifier would fetch its key from)."""
+        body: dict[str, Any] = {"iss": self.issuer, "sub": SUBJECT, "scope": "orders:read"}
+        body |= {"aud": "https://api.example/orders", "exp": int(time.time()) + 300, **claims}
+        full: dict[str, Any] = {"alg": _ALGS[key.key_type], **header}
+        return jwt.encode(full, body, key, algorithms=[full["alg"]], registry=_REGISTRY)
+
     def opaque(self, **claims: Any) -> str:
         """An opaque token that only introspection can explain."""
         token = secrets.token_urlsafe(24)
@@ -247,9 +255,9 @@ def new_key(kind: str = "RSA") -> Key:
     return RSAKey.generate_key(2048, parameters={"kid": kid})
 
 
-def unsigned(claims: dict[str, Any]) -> str:
-    """`alg: none`: a token with no signature at all."""
-    header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+def unsigned(claims: dict[str, Any], alg: object = "none") -> str:
+    """`alg: none` (or any other `alg` value): a token with no signature at all."""
+    header = _b64(json.dumps({"alg": alg, "typ": "JWT"}).encode())
     return f"{header}.{_b64(json.dumps(claims).encode())}."
 
 

@@ -94,6 +94,8 @@ def answer(seen: Recorded) -> Reply:
         return _oauth(seen)
     if path == "/items/redirect":  # an open redirect: to wherever the query says
         return Reply(302, b"", headers={"Location": dict(parse_qsl(seen.query)).get("q", "")})
+    if path.endswith("/located"):  # a created resource, wherever the query says it is
+        return Reply(201, b"", headers={"Location": dict(parse_qsl(seen.query)).get("q", "")})
     if path == "/items/loop":
         return Reply(302, b"", headers={"Location": "/items/loop"})
     return _echo(seen)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 
 from naftiko.adapters.auth_digest import DigestVerifier
+from naftiko.adapters.auth_introspection import validator
 from naftiko.adapters.auth_oauth import (  # Authority is re-exported for the adapters
     RETRY_AFTER,
     Authority,
@@ -25,12 +27,12 @@ from naftiko.adapters.auth_oauth import (  # Authority is re-exported for the ad
     Claims,
     Refused,
     Validator,
-    validator,
 )
 from naftiko.adapters.common import authorized, log, problem, unauthorized
 from naftiko.engine.exposed import Guard, OAuthPolicy
 
 PRM_PATH = "/.well-known/oauth-protected-resource"
+REPORT_INTERVAL = 60.0  # an unreachable authorization server is logged this often at most
 CALLER = "naftiko.caller"  # key in scope["state"]: who was admitted, for the access log
 IDENTITY = "naftiko.identity"  # key in scope["state"]: validated token claims, for traces
 _SAFE_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]+)?$|^\[[0-9A-Fa-f:.]+\](:[0-9]+)?$")
@@ -47,6 +49,7 @@ class Gate:
         self._policy: OAuthPolicy | None = guard.oauth if guard is not None else None
         self._validator: Validator | None = None
         self._metadata_paths: frozenset[str] = frozenset()
+        self._refused, self._said = 0, -REPORT_INTERVAL
         if self._policy is not None:
             if authority is None:
                 raise ValueError("an oauth2 gate needs the authorization-server client")
@@ -103,7 +106,7 @@ class Gate:
             status = 403 if exc.error == "insufficient_scope" else 401
             return self._challenge(conn, policy, status, exc.description, exc.error)
         except AuthorityDown as exc:
-            log.warning("refusing %s %s: %s", conn.scope["method"], conn.scope["path"], exc)
+            self._report(conn, exc)
             refusal = problem(503, "the authorization server cannot be reached; try again later")
             refusal.headers["Retry-After"] = str(int(RETRY_AFTER))
             return refusal
@@ -115,6 +118,17 @@ class Gate:
             "enduser.scope": " ".join(claims.scopes),
         }
         return None
+
+    def _report(self, conn: HTTPConnection, exc: AuthorityDown) -> None:
+        """Said once per interval with how many were refused meanwhile, not once per request:
+        any caller with any token could otherwise write a WARNING line per request."""
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._said < REPORT_INTERVAL:
+            return
+        count, self._refused, self._said = self._refused, 0, now
+        method, path = conn.scope["method"], conn.scope["path"]
+        log.warning("refusing %s %s: %s (%d request(s) refused so)", method, path, exc, count)
 
     def _challenge(
         self,

@@ -1,5 +1,5 @@
 """OAuth 2.1 resource server (SEMANTICS §5.8): bearer JWTs checked against the authorization
-server's published keys, or opaque tokens checked by RFC 7662 introspection.
+server's published keys (opaque tokens are introspected: auth_introspection).
 
 Signatures and claims are checked by PyJWT (with `cryptography`), never by code of ours; this
 module decides *which* key and algorithm may be used, fetches metadata and keys through the
@@ -9,15 +9,13 @@ runtime's pooled authorization-server client, and caches what it fetched.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import importlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 import naftiko.safejson as safejson
 
@@ -44,7 +42,7 @@ LEEWAY = 30.0  # seconds of clock skew tolerated on exp/nbf/iat
 KEYS_TTL = 300.0  # JWKS and metadata kept this long unless Cache-Control says otherwise
 MAX_KEYS_TTL = 3600.0
 MIN_KID_REFRESH = 30.0  # an unknown `kid` refetches the keys at most this often
-MAX_INTROSPECTED = 10_000
+MAX_KEYS = 100  # of a JWKS, the first this many are used
 RETRY_AFTER = 5.0  # after a failed fetch, requests are refused at once for this long
 
 
@@ -82,13 +80,6 @@ class Validator(Protocol):
     async def validate(self, token: str) -> Claims: ...
 
 
-def validator(policy: OAuthPolicy, authority: Authority) -> Validator:
-    metadata = Metadata(policy.issuer, authority)
-    if policy.validation == "introspection":
-        return _Introspection(policy, metadata, authority)
-    return _JwtValidator(policy, metadata, authority)
-
-
 def scopes_of(claims: dict[str, Any]) -> tuple[str, ...]:
     """`scope` (RFC 8693/9068, space-separated) or `scp` (a list, or a string)."""
     value = claims.get("scope", claims.get("scp"))
@@ -106,7 +97,7 @@ def _check_scopes(policy: OAuthPolicy, claims: dict[str, Any]) -> tuple[str, ...
     return granted
 
 
-def _claims(policy: OAuthPolicy, claims: dict[str, Any]) -> Claims:
+def claims_of(policy: OAuthPolicy, claims: dict[str, Any]) -> Claims:
     granted = _check_scopes(policy, claims)
     subject, client = claims.get("sub"), claims.get("client_id", claims.get("azp"))
     return Claims(
@@ -116,7 +107,7 @@ def _claims(policy: OAuthPolicy, claims: dict[str, Any]) -> Claims:
     )
 
 
-async def _fetch_json(authority: Authority, url: str, what: str, **kw: Any) -> tuple[Any, float]:
+async def fetch_json(authority: Authority, url: str, what: str, **kw: Any) -> tuple[Any, float]:
     """`url`'s JSON document and how long it may be cached; AuthorityDown when unusable."""
     try:
         answer = await authority.call_authority(url, **kw)
@@ -198,13 +189,17 @@ class Metadata:
         value = document.get(field) if document is not None else None
         if not isinstance(value, str) or not value.startswith(("https://", "http://")):
             raise AuthorityDown(f"the authorization server's metadata has no usable {field}")
+        if self._issuer.startswith("https://") and not value.startswith("https://"):
+            # An https issuer's keys (or introspection secret) over plain http: anyone on the
+            # path could serve their own keys. RFC 8414 §3: metadata endpoints use TLS.
+            raise AuthorityDown(f"the authorization server's metadata names a plain-http {field}")
         return value
 
     async def _discover(self) -> tuple[dict[str, Any], float]:
         failure = "no metadata document"
         for url in discovery_urls(self._issuer):
             try:
-                document, ttl = await _fetch_json(self._authority, url, "metadata")
+                document, ttl = await fetch_json(self._authority, url, "metadata")
             except AuthorityDown as exc:
                 failure = str(exc)
                 continue
@@ -218,7 +213,7 @@ class Metadata:
         raise AuthorityDown(f"authorization server {self._issuer}: {failure}")
 
 
-class _JwtValidator:
+class JwtValidator:
     def __init__(self, policy: OAuthPolicy, metadata: Metadata, authority: Authority) -> None:
         self.policy = policy
         self.keys = KeySet(metadata, authority)
@@ -232,7 +227,8 @@ class _JwtValidator:
         except jwt.PyJWTError:
             raise Refused("the token is not a JWT") from None
         alg = header.get("alg")
-        if alg not in _KEY_TYPES:
+        # A header is the caller's JSON: `alg` may be a list or an object (unhashable).
+        if not isinstance(alg, str) or alg not in _KEY_TYPES:
             raise Refused("the token's algorithm is not accepted")
         kid = header.get("kid")
         key = await self.keys.find(kid if isinstance(kid, str) else None, alg)
@@ -249,7 +245,7 @@ class _JwtValidator:
             )
         except jwt.PyJWTError as exc:
             raise Refused(_refusal(jwt, exc)) from None
-        return _claims(self.policy, claims)
+        return claims_of(self.policy, claims)
 
 
 class KeySet:
@@ -272,14 +268,20 @@ class KeySet:
         self._backoff = _Backoff(clock)
 
     async def find(self, kid: str | None, alg: str) -> PyJWK:
-        async with self._lock:
-            if self._clock() >= self._expires:
-                await self._refresh()
-            key = self._match(kid, alg)
-            if key is None and kid is not None and self._may_refresh_for_kid():
-                self._kid_refreshed = self._clock()
-                await self._refresh()
+        # The lock is taken only to fetch: a token whose key is known is never held behind
+        # a refetch that a forged `kid` started (the server may take --timeout to answer).
+        if self._clock() >= self._expires:
+            async with self._lock:
+                if self._clock() >= self._expires:  # not refreshed while this one waited
+                    await self._refresh()
+        key = self._match(kid, alg)
+        if key is None and kid is not None and self._may_refresh_for_kid():
+            async with self._lock:
                 key = self._match(kid, alg)
+                if key is None and self._may_refresh_for_kid():
+                    self._kid_refreshed = self._clock()
+                    await self._refresh()
+                    key = self._match(kid, alg)
         if key is None:
             raise Refused("the token's key is not among the issuer's keys")
         return key
@@ -293,11 +295,20 @@ class KeySet:
 
     async def _fetch(self) -> None:
         url = await self._metadata.get("jwks_uri")
-        document, ttl = await _fetch_json(self._authority, url, "keys")
+        document, ttl = await fetch_json(self._authority, url, "keys")
         keys = document.get("keys") if isinstance(document, dict) else None
         if not isinstance(keys, list):
             raise AuthorityDown("the authorization server's jwks_uri holds no key set")
-        self._keys = [k for k in keys if isinstance(k, dict)]
+        published = [k for k in keys if isinstance(k, dict)]
+        if len(published) > MAX_KEYS:
+            # Every token's key is looked for among them, on the event loop: 200,000 keys
+            # (a 64 MiB answer) took 48 ms per request. A real issuer publishes a handful.
+            log.warning(
+                "the authorization server publishes %d keys: the first %d are used",
+                len(published),
+                MAX_KEYS,
+            )
+        self._keys = published[:MAX_KEYS]
         self._expires = self._clock() + ttl
 
     def _match(self, kid: str | None, alg: str) -> PyJWK | None:
@@ -324,57 +335,6 @@ def _fits(jwk: dict[str, Any], alg: str) -> bool:
     if alg in _CURVES:
         return jwk.get("crv") == _CURVES[alg]
     return alg != "EdDSA" or jwk.get("crv") in ("Ed25519", "Ed448")
-
-
-class _Introspection:
-    """RFC 7662: the authorization server says whether a token is active; an active answer is
-    cached until the token's own expiry (bounded, oldest first out); inactive ones are not."""
-
-    def __init__(self, policy: OAuthPolicy, metadata: Metadata, authority: Authority) -> None:
-        self.policy = policy
-        self._metadata = metadata
-        self._authority = authority
-        self._cache: OrderedDict[bytes, tuple[float, dict[str, Any]]] = OrderedDict()
-
-    async def validate(self, token: str) -> Claims:
-        digest = hashlib.sha256(token.encode()).digest()
-        cached = self._cache.get(digest)
-        if cached is not None and cached[0] > time.time():
-            return _claims(self.policy, cached[1])
-        url = await self._metadata.get("introspection_endpoint")
-        answer, _ = await _fetch_json(
-            self._authority,
-            url,
-            "introspection",
-            form={"token": token, "token_type_hint": "access_token"},
-            # RFC 6749 §2.3.1: both are form-urlencoded before they go into Basic.
-            basic=(quote_plus(self.policy.client_id), quote_plus(self.policy.client_secret)),
-        )
-        if not isinstance(answer, dict) or answer.get("active") is not True:
-            raise Refused("the token is not active")
-        self._check(answer)
-        expiry = answer.get("exp")
-        if isinstance(expiry, int | float):
-            self._cache[digest] = (float(expiry), answer)
-            self._cache.move_to_end(digest)
-            while len(self._cache) > MAX_INTROSPECTED:
-                self._cache.popitem(last=False)
-        return _claims(self.policy, answer)
-
-    def _check(self, answer: dict[str, Any]) -> None:
-        now = time.time()
-        expiry, not_before = answer.get("exp"), answer.get("nbf")
-        if isinstance(expiry, int | float) and expiry + LEEWAY <= now:
-            raise Refused("the token has expired")
-        if isinstance(not_before, int | float) and not_before - LEEWAY > now:
-            raise Refused("the token is not valid yet")
-        issuer = answer.get("iss")
-        if isinstance(issuer, str) and issuer.rstrip("/") != self.policy.issuer:
-            raise Refused("the token comes from another issuer")
-        audience = answer.get("aud")
-        audiences = [audience] if isinstance(audience, str) else audience
-        if isinstance(audiences, list) and self.policy.audience not in audiences:
-            raise Refused("the token is meant for another audience")
 
 
 # Why a token was refused, by the PyJWT exception that said so.

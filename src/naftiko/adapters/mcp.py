@@ -80,6 +80,7 @@ class McpAdapter:
             instructions=self.plan.description,
             resources=has_resources,
             prompts=has_prompts,
+            completions=has_prompts or self._resources.has_templates(),
         )
         handlers: dict[str, Handler] = {
             "tools/list": self._list_tools,
@@ -92,6 +93,8 @@ class McpAdapter:
         if has_prompts:
             handlers["prompts/list"] = self._list_prompts
             handlers["prompts/get"] = self._get_prompt
+        if identity.completions:
+            handlers["completion/complete"] = self._complete
         return McpServer(identity, handlers)
 
     @contextlib.asynccontextmanager
@@ -171,6 +174,25 @@ class McpAdapter:
 
     async def _get_prompt(self, params: Params) -> dict[str, Any]:
         return await self._prompts.get(params["name"], params.get("arguments") or {})
+
+    async def _complete(self, params: Params) -> dict[str, Any]:
+        ref, argument = params["ref"], params["argument"]
+        if ref["type"] == "ref/prompt":
+            values = self._prompts.complete(ref["name"], argument["name"])
+        else:
+            values = self._resources.complete(ref["uri"], argument["name"], argument["value"])
+        # At most 100 values in one answer (MCP); `total` says how many there are.
+        shown = list(values[:_MAX_COMPLETIONS])
+        return {
+            "completion": {
+                "values": shown,
+                "total": len(values),
+                "hasMore": len(values) > len(shown),
+            }
+        }
+
+
+_MAX_COMPLETIONS = 100
 
 
 def _tool_attributes(name: str) -> dict[str, str]:

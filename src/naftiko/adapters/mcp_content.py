@@ -98,6 +98,23 @@ class Resources:
             ]
         }
 
+    def has_templates(self) -> bool:
+        return any(d.pattern is not None for d in self._dynamic)
+
+    def complete(self, uri: str, variable: str, typed: str) -> tuple[str, ...]:
+        """The values of the spec's enum for `variable` of template `uri` that begin with
+        what was `typed` (none when the spec declares no enum for it)."""
+        for dynamic in self._dynamic:
+            if dynamic.pattern is not None and dynamic.spec.uri == uri:
+                if variable not in dynamic.names:
+                    raise RpcError(INVALID_PARAMS, f"Unknown variable {variable!r} of {uri}")
+                operation = dynamic.action.operation
+                # The values the consumed operation's parameter of that name declares.
+                params = operation.params if operation is not None else ()
+                enum = next((p.enum for p in params if p.name == variable and p.enum), ())
+                return tuple(str(v) for v in enum if str(v).startswith(typed))
+        raise RpcError(INVALID_PARAMS, f"Unknown resource template: {uri}")
+
     async def read(self, uri: str) -> dict[str, Any]:
         for dynamic in self._dynamic:
             if dynamic.pattern is None:
@@ -214,6 +231,16 @@ class Prompts:
 
     def list(self) -> dict[str, Any]:
         return self._listing
+
+    def complete(self, name: str, argument: str) -> tuple[str, ...]:
+        """A prompt argument's completions: none, a spec gives arguments no values to offer;
+        an unknown prompt or argument is -32602."""
+        prompt = self._prompts.get(name)
+        if prompt is None:
+            raise RpcError(INVALID_PARAMS, f"Unknown prompt: {name}")
+        if all(a.name != argument for a in prompt.arguments):
+            raise RpcError(INVALID_PARAMS, f"Unknown argument {argument!r} of prompt {name!r}")
+        return ()
 
     async def get(self, name: str, arguments: dict[str, str]) -> dict[str, Any]:
         prompt = self._prompts.get(name)

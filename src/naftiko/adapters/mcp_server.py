@@ -114,6 +114,7 @@ class Identity:
     instructions: str | None
     resources: bool
     prompts: bool
+    completions: bool = False  # prompt arguments or resource-template variables to complete
 
     def info(self) -> dict[str, Any]:
         info: dict[str, Any] = {"name": self.name}
@@ -122,8 +123,14 @@ class Identity:
         info["version"] = self.version
         return info
 
-    def capabilities(self) -> dict[str, Any]:
+    def capabilities(self, logging: bool = False) -> dict[str, Any]:
+        """`logging` only in the handshake eras: 2026-07-28 has no `logging/setLevel`."""
         capabilities: dict[str, Any] = {}
+        if self.completions:
+            capabilities["completions"] = {}
+        if logging:
+            # Accepted, and nothing is filtered by it: the gateway sends no log notifications.
+            capabilities["logging"] = {}
         if self.prompts:
             capabilities["prompts"] = {"listChanged": False}
         if self.resources:
@@ -170,6 +177,9 @@ class McpServer:
         if method == "ping":
             _checked(method, params, _ping_params)
             return {}
+        if method == "logging/setLevel":
+            _checked(method, params, _level_params)
+            return {}
         return await self._dispatch(method, params)
 
     async def modern(self, method: str, params: Params | None) -> dict[str, Any]:
@@ -197,7 +207,7 @@ class McpServer:
         return {**result, "resultType": "complete", "_meta": stamped}
 
     def serves(self, method: str) -> bool:
-        return method in self._handlers or method in ("initialize", "ping")
+        return method in self._handlers or method in ("initialize", "ping", "logging/setLevel")
 
     async def _dispatch(self, method: str, params: Params | None) -> dict[str, Any]:
         handler = self._handlers.get(method)
@@ -211,7 +221,7 @@ class McpServer:
         requested = checked["protocolVersion"]
         result: dict[str, Any] = {
             "protocolVersion": requested if requested in HANDSHAKE_VERSIONS else LATEST_HANDSHAKE,
-            "capabilities": self.identity.capabilities(),
+            "capabilities": self.identity.capabilities(logging=True),
             "serverInfo": self.identity.info(),
         }
         if self.identity.instructions is not None:
@@ -270,6 +280,34 @@ def _prompt_params(params: Params) -> str | None:
     return _string(params, "name")
 
 
+_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
+
+def _level_params(params: Params) -> str | None:
+    if params.get("level") in _LEVELS:
+        return None
+    return f"'level' must be one of {', '.join(_LEVELS)}"
+
+
+def _complete_params(params: Params) -> str | None:
+    ref, argument = params.get("ref"), params.get("argument")
+    if not isinstance(ref, dict) or ref.get("type") not in ("ref/prompt", "ref/resource"):
+        return "'ref.type' must be 'ref/prompt' or 'ref/resource'"
+    key = "name" if ref["type"] == "ref/prompt" else "uri"
+    if not isinstance(argument, dict):
+        return "'argument' must be an object"
+    context = params.get("context")
+    if context is not None and not (
+        isinstance(context, dict) and _optional(context, "arguments", dict)
+    ):
+        return "'context.arguments' must be an object"
+    return (
+        _string(ref, key, "ref.")
+        or _string(argument, "name", "argument.")
+        or _string(argument, "value", "argument.")
+    )
+
+
 def _listen_params(params: Params) -> str | None:
     return (
         None
@@ -293,4 +331,5 @@ _CHECKS: dict[str, Check] = {
     "tools/call": _call_params,
     "resources/read": _read_params,
     "prompts/get": _prompt_params,
+    "completion/complete": _complete_params,
 }

@@ -22,6 +22,7 @@ from naftiko.adapters.rest_routes import RouteTable
 from naftiko.engine.engine import Engine
 from naftiko.engine.exposed import RestPlan, Route
 from naftiko.engine.inputs import Input
+from naftiko.engine.request import without_parameter
 from naftiko.engine.result import Result
 from naftiko.errors import InputError, NaftikoError
 from naftiko.expressions import norm
@@ -50,6 +51,12 @@ class RestAdapter:
         # What `_arguments` reads of each route, worked out once (keyed by identity: the
         # routes live as long as the plan, and hashing a frozen Route hashes its action).
         self._inputs = {id(route): _Inputs(route) for route in plan.routes}
+        # The adapter's own API key, when callers send it in the query: a forward passes the
+        # rest of the query on, never the gateway's inbound credential (SECURITY.md 7).
+        guard = plan.guard
+        self._own_key = (
+            guard.key if guard and guard.kind == "apikey" and guard.placement == "query" else None
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -120,7 +127,7 @@ class RestAdapter:
             route.forward_namespace,
             request.method,
             variables.get("path", ""),
-            request.url.query,
+            without_parameter(request.url.query, self._own_key),
             {
                 h: _header_text(request.headers[h])
                 for h in route.trusted_headers
@@ -182,7 +189,8 @@ def _render(result: Result) -> Response:
     if result.raw is not None:
         return Response(result.raw, result.status, headers=headers, media_type=result.content_type)
     if result.body is None:
-        return Response(status_code=204 if result.status < 300 else result.status, headers=headers)
+        # A bodiless 200 is "no content"; a 201 or 202 keeps what its status says.
+        return Response(status_code=204 if result.status == 200 else result.status, headers=headers)
     # safejson writes a caller's exact decimals back as they were read.
     text = safejson.dumps(result.body, ensure_ascii=False, separators=(",", ":"))
     return Response(text.encode(), result.status, headers, media_type=result.content_type)

@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 from naftiko.engine.exposed import Route
+from naftiko.errors import InputError
 from naftiko.expressions import parse_template
 
 _FEW = 8
@@ -103,7 +104,8 @@ class RouteTable:
                 variables = {}
                 for group, name in route.variables:
                     value = found.group(group)
-                    variables[name] = unquote(value) if "%" in value else value
+                    plain = "%" not in value and value.isascii()
+                    variables[name] = value if plain else _decoded(name, value)
                 return Match(route, variables, allowed, self._names[index])
             allowed.append(route.method)
         return Match(None, {}, allowed)
@@ -116,6 +118,16 @@ class RouteTable:
         methods = frozenset(self._routes[index].method for index, _ in self._scan(path))
         self._last_methods = (path, methods)
         return methods
+
+
+def _decoded(name: str, value: str) -> str:
+    """A path value's text: `value` is the raw path's bytes read as latin-1, percent-escapes
+    and all. Bytes that are not UTF-8 are refused rather than replaced by U+FFFD, which would
+    send the upstream a value the caller never wrote."""
+    try:
+        return unquote_to_bytes(value.encode("latin-1")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(name, "the path value is not UTF-8 text") from None
 
 
 def _segments(template: str) -> list[str | None] | None:

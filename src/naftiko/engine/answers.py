@@ -10,6 +10,9 @@ import logging
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import SplitResult, urljoin, urlsplit
+
+from multidict import CIMultiDict, CIMultiDictProxy
 
 import naftiko.safejson as safejson
 from naftiko.engine.result import Result
@@ -65,6 +68,53 @@ def _field_value(value: str) -> str | None:
     if not value.isascii():
         value = value.encode("utf-8", "surrogateescape").decode("latin-1")
     return value if is_field_value(value) else None
+
+
+def relocate(response: UpstreamResponse, called: str, base: str) -> None:
+    """Rewrite the `Location` of `response` (to `called`, under the base URI `base`) for the
+    caller. The upstream's own address is configuration, which a caller never learns (as
+    errors name the namespace, not the address), so a Location on the upstream's origin
+    becomes a reference relative to the URL called: resolved against the URL the caller
+    used, it names the same tail on the gateway (exactly so for a forward). One outside the
+    base URI, with dot-segments, or unreadable is dropped. Another origin's is kept as sent:
+    a redirect there is the caller's to follow."""
+    kept = CIMultiDict(response.headers)
+    location = kept.popall("Location", [""])[-1]
+    try:
+        target, origin = urlsplit(urljoin(called, location)), urlsplit(called)
+        same = _origin(target) == _origin(origin)
+    except ValueError:
+        target, same = None, True
+    if not same:
+        return
+    relative = _relative(origin.path, target, urlsplit(base).path) if target else None
+    if relative is not None:
+        kept["Location"] = relative
+    response.headers = CIMultiDictProxy(kept)
+
+
+def _origin(url: SplitResult) -> tuple[str, str | None, int | None]:
+    scheme = url.scheme.lower()
+    return scheme, url.hostname, url.port or {"http": 80, "https": 443}.get(scheme)
+
+
+def _relative(called: str, target: SplitResult, base: str) -> str | None:
+    segments = target.path.split("/")
+    base = base.rstrip("/")
+    under = target.path == base or target.path.startswith(base + "/")
+    if not under or "." in segments or ".." in segments:
+        return None
+    folders = called.split("/")[:-1]
+    common = 0
+    while common < min(len(folders), len(segments) - 1):
+        if folders[common] != segments[common]:
+            break
+        common += 1
+    reference = "../" * (len(folders) - common) + "/".join(segments[common:])
+    if not reference or reference.startswith("/") or ":" in reference.split("/")[0]:
+        reference = "./" + reference  # never empty, an absolute path or a scheme
+    query, fragment = target.query, target.fragment
+    return reference + (f"?{query}" if query else "") + (f"#{fragment}" if fragment else "")
 
 
 def upstream_error(

@@ -41,6 +41,7 @@ from naftiko.engine.upstream import Upstreams
 from naftiko.errors import InputError, NaftikoError, UpstreamError, redacted
 from naftiko.expressions import Const, Ref, WithValue, parse_template, to_text
 from naftiko.model import Authentication
+from naftiko.model.auth import owned_headers
 from naftiko.vocabulary import IDEMPOTENT_METHODS
 
 upstream_log = logging.getLogger("naftiko.upstream")
@@ -189,6 +190,9 @@ class Engine:
             value = param_value(param, scope)
             if value is not None:
                 fixed[param.name] = header_value(param.name, to_text(value))
+        owned = owned_headers(client.authentication)
+        if owned:
+            headers = {k: v for k, v in headers.items() if k.lower() not in owned}
         request = UpstreamRequest(method, url, headers={**headers, **fixed}, body=body or None)
         request.idempotent = method in IDEMPOTENT_METHODS
         try:
@@ -314,6 +318,10 @@ class Engine:
                 tracing.correlate(request.headers)
                 response = await self._credentials.send(namespace, request, scope, stream=stream)
             status = response.status
+            if "Location" in response.headers:
+                base = self.plan.clients[namespace].base_uri
+                base = parse_template(base).render(scope.get, encode=to_text)
+                answers.relocate(response, request.url, base)
             return response
         except UpstreamError as exc:
             # Said once, here, for the operator: which upstream, which operation, why (the

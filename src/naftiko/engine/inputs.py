@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,6 +22,11 @@ if TYPE_CHECKING:
 # many e-mail patterns found in OpenAPI documents) would take hours on a 40-character value,
 # with the event loop serving no one meanwhile: past this bound the value is refused.
 PATTERN_SECONDS = 0.1
+
+# A caller's text is a number only as JSON writes one (RFC 8259 §6), the notation JSON Schema's
+# `integer` and `number` are defined over: `+5`, ` 7`, `07` and `.5`, which Python's int() and
+# float() read, are refused rather than silently normalised.
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object")
 
@@ -142,7 +148,7 @@ def _number(value: Any) -> int | float | Decimal | None:
         return value  # a JSON number no double holds exactly (safejson): kept as written
     if isinstance(value, int | float):
         return int(value) if isinstance(value, float) and value.is_integer() else value
-    if isinstance(value, str):
+    if isinstance(value, str) and _JSON_NUMBER.fullmatch(value):
         number = number_from_text(value)
         return number if number is not None and math.isfinite(number) else None
     return None

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import platform
+import tempfile
 import time
 from bisect import bisect_left
 from typing import Any
 
+from naftiko.errors import NaftikoError
 from naftiko.version import __version__
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -26,6 +28,20 @@ _CLIENT = ("http_request_method", "server_address", "http_response_status_code",
 # a new series, kept for the process's life. Past this many, new hosts share one series.
 MAX_SERVERS = 100
 OTHER_SERVER = "_other"
+
+
+def _writable(directory: str) -> None:
+    """prometheus_client writes each process's values as files there, from the first metric
+    on: a folder that is missing or read-only was an internal error (FileNotFoundError) at
+    start. It is one line naming the variable instead."""
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise NaftikoError(
+            f"{MULTIPROCESS_ENV}={directory}: metrics cannot be written there ({reason})"
+        ) from None
 
 
 class Metrics:
@@ -45,6 +61,8 @@ class Metrics:
         disable_created_metrics()
         self.started = time.time()
         self._directory = os.environ.get(MULTIPROCESS_ENV) or None
+        if self._directory is not None:
+            _writable(self._directory)
         registry = self.registry = CollectorRegistry(auto_describe=False)
         self._requests = Counter("naftiko_request", "Requests served.", _REQUEST, registry=registry)
 

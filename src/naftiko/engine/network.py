@@ -12,6 +12,7 @@ import socket
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
@@ -230,11 +231,21 @@ def os_error_reason(exc: OSError) -> str:
     return os.strerror(exc.errno) if exc.errno else type(exc).__name__
 
 
+def status_text(status: int) -> str:
+    """`403 Forbidden`: a status with its standard phrase. A proxy's own reason phrase is
+    never repeated: it may echo the request line (the upstream's address) or the
+    Proxy-Authorization it was sent."""
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
 def failure_reason(exc: BaseException) -> str | None:
     """Why a TLS handshake or a proxy failed, in words a caller may read (the reason and
     the kind of failure, never a host, address or credential); None for other failures."""
     if isinstance(exc, aiohttp.ClientHttpProxyError):
-        return f"the proxy refused the tunnel: {exc.status} {exc.message}"
+        return f"the proxy refused the tunnel: {status_text(exc.status)}"
     if isinstance(exc, aiohttp.ClientProxyConnectionError):
         return f"the proxy is unreachable ({os_error_reason(exc.os_error)})"
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):

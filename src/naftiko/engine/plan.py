@@ -50,6 +50,7 @@ class ConsumedParam:
     required: bool = False
     type: str | None = None
     description: str | None = None
+    enum: tuple[Any, ...] | None = None  # the values the upstream takes (MCP completion)
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,7 @@ def _consumed_param(param: InputParameter) -> ConsumedParam:
         required=param.required is True,
         type=param.type,
         description=param.description,
+        enum=tuple(param.enum) if param.enum else None,
     )
 
 

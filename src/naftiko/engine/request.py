@@ -237,6 +237,11 @@ def without_credential(query: str, auth: Authentication | None) -> str:
     sent twice, an upstream reading the first copy would take the caller's value for the
     gateway's credential (the configuration's, SECURITY.md 1)."""
     key = auth.key if isinstance(auth, ApiKeyAuth) and auth.placement == "query" else None
+    return without_parameter(query, key)
+
+
+def without_parameter(query: str, key: str | None) -> str:
+    """`query` without any `key=…` pair (however its name is percent-encoded)."""
     if not key or not query:
         return query
     pairs = query.split("&")

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from opentelemetry import trace
@@ -32,11 +32,16 @@ from naftiko.engine.telemetry_config import TracingConfig
 from naftiko.engine.telemetry_local import Recent
 from naftiko.version import __version__
 
+if TYPE_CHECKING:
+    import requests
+
 log = logging.getLogger("naftiko.telemetry")
 
 # The SDK's defaults (OTEL_BSP_*) bound the queue and batch; a failing collector is retried
 # by the exporter within its own timeout, on the export thread, never on a request's.
 _FAILURE_LOG_INTERVAL = 60.0
+_EXPORTER_LOGGERS = "opentelemetry.exporter.otlp"
+_REASON_CHARS = 200
 
 
 class Telemetry:
@@ -176,22 +181,56 @@ def _exporter(config: TracingConfig) -> SpanExporter | None:
         return None  # no collector named anywhere: local traces only
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
+    session = _session()
     if config.endpoint is None:
-        return OTLPSpanExporter()  # OTEL_EXPORTER_OTLP_* as the SDK defines them
+        # OTEL_EXPORTER_OTLP_* as the SDK defines them.
+        return OTLPSpanExporter(session=session)
     endpoint = config.endpoint.rstrip("/")
     # A base URL, as OTEL_EXPORTER_OTLP_ENDPOINT is: the signal's path is appended.
     if not endpoint.endswith("/v1/traces"):
         endpoint += "/v1/traces"
-    return OTLPSpanExporter(endpoint=endpoint)
+    return OTLPSpanExporter(endpoint=endpoint, session=session)
+
+
+def _session() -> requests.Session:
+    """The exporter's HTTP session. The exporter looks only at a collector's status, reason
+    and `Retry-After`, but `requests` would read the whole body first, with its timeout per
+    read: a collector answering an endless body grew the process by gigabytes, and one
+    trickling it held the export thread for ever. The body is now never read: the
+    connection is closed once the head is in (one connection per export batch)."""
+    import requests
+
+    session = requests.Session()
+    session.hooks["response"].append(_unread)
+    return session
+
+
+def _unread(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    response.close()
 
 
 class _Logged(SpanExporter):
-    """The exporter, with a failing collector said once per interval, not once per batch."""
+    """The exporter, with a failing collector said once per interval, not once per batch.
+    The exporter's own lines (an ERROR per failed batch and a WARNING per retry, with the
+    collector's reason phrase, which it may make 64 KiB long) are kept out of the log; the
+    last of them, cut short, is part of the report."""
 
     def __init__(self, inner: SpanExporter) -> None:
         self._inner = inner
         self._said = -_FAILURE_LOG_INTERVAL
         self._dropped = 0
+        self._last = ""
+        self._quieted = [
+            logger
+            for name, logger in logging.Logger.manager.loggerDict.items()
+            if name.startswith(_EXPORTER_LOGGERS) and isinstance(logger, logging.Logger)
+        ]
+        for logger in self._quieted:
+            logger.addFilter(self._heard)
+
+    def _heard(self, record: logging.LogRecord) -> bool:
+        self._last = record.getMessage()[:_REASON_CHARS]
+        return False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         result = self._inner.export(spans)
@@ -201,14 +240,17 @@ class _Logged(SpanExporter):
             if now - self._said >= _FAILURE_LOG_INTERVAL:
                 self._said = now
                 log.warning(
-                    "trace export failed: %d span(s) dropped since the last report",
+                    "trace export failed: %d span(s) dropped since the last report (%s)",
                     self._dropped,
+                    self._last or "no reason given",
                 )
                 self._dropped = 0
         return result
 
     def shutdown(self) -> None:
         self._inner.shutdown()
+        for logger in self._quieted:
+            logger.removeFilter(self._heard)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self._inner.force_flush(timeout_millis)

@@ -87,7 +87,10 @@ class TraceIds(logging.Filter):
 # What a request may arrive with (read by the adapters' edge, `edge_head`): a caller's id is
 # echoed in headers and logs, so printable ASCII, bounded, or we mint our own (`new_id`).
 REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,200}")
-TRACEPARENT = re.compile(rb"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+# W3C Trace Context §3.2: version ff and all-zero ids are invalid, so ignored.
+TRACEPARENT = re.compile(
+    rb"(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}"
+)
 
 
 class _RandomPool:

@@ -27,6 +27,7 @@ from naftiko.engine.network import (
     os_error_reason,
     proxied_headers,
     same_origin_redirect,
+    status_text,
     via,
 )
 from naftiko.engine.options import Timeouts
@@ -257,7 +258,7 @@ class Upstreams:
                 )
             if response.status == 407 and proxy is not None:
                 # Only a proxy asks for proxy credentials: not the upstream's answer.
-                reason = f"the proxy refused the request: 407 {response.reason or ''}".strip()
+                reason = f"the proxy refused the request: {status_text(407)}"
                 raise _unavailable(namespace, "failed", reason, proxy.shown)
             declared = response.content_length
             if declared is not None and declared > self.max_body:

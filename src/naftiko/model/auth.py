@@ -86,3 +86,21 @@ Authentication = Annotated[
     | Annotated[UnsupportedAuth, Tag("unsupported")],
     Discriminator(_auth_tag),
 ]
+
+
+_SIGNED = frozenset({"authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"})
+
+
+def owned_headers(auth: Authentication | None) -> frozenset[str]:
+    """The request headers (lower-case) that `auth` sets: a forward's caller may not send
+    them in its stead, whatever `trustedHeaders` says (credentials are configuration's)."""
+    if isinstance(auth, BearerAuth | BasicAuth | DigestAuth | OAuth2Auth):
+        return frozenset({"authorization"})
+    if isinstance(auth, AwsSigV4Auth):
+        return _SIGNED
+    if isinstance(auth, ApiKeyAuth):
+        names = {name.lower() for name in auth.headers or {}}
+        if auth.key and auth.placement != "query":
+            names.add(auth.key.lower())
+        return frozenset(names)
+    return frozenset()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from naftiko.errors import Problem
@@ -37,15 +38,43 @@ def check_adapters(cap: Capability, ctx: LoadContext, errors: list[Problem]) -> 
         elif isinstance(adapter, ExposesMcp):
             _mcp(adapter, at, ctx, errors)
         _adapter_secret(adapter.authentication, (*at, "authentication"), ctx, errors)
+        _credential_names(adapter.authentication, (*at, "authentication"), ctx, errors)
+        if isinstance(adapter.authentication, OAuth2Auth):
+            _oauth2_challenge(adapter.authentication, (*at, "authentication"), ctx, errors)
         _bind_references(adapter.authentication, (*at, "authentication"), binds, ctx, errors)
     for i, consumes in enumerate(cap.body.consumes):
         at = ("capability", "consumes", i, "authentication")
         _bind_references(consumes.authentication, at, binds, ctx, errors)
 
 
+# What a forward may not take from its caller: the upstream's authority is configuration's,
+# and the framing of the request the gateway sends is its own (a caller's Transfer-Encoding
+# beside the gateway's Content-Length would be request smuggling towards the upstream).
+_UNTRUSTABLE = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authorization",
+        "proxy-connection",
+    }
+)
+
+
 def _rest(adapter: ExposesRest, at: PathKey, ctx: LoadContext, errors: list[Problem]) -> None:
     for r, resource in enumerate(adapter.resources):
         rat = (*at, "resources", r)
+        trusted = resource.forward.trustedHeaders if resource.forward is not None else []
+        for h, name in enumerate(trusted):
+            if name.lower() in _UNTRUSTABLE or not _TOKEN.fullmatch(name):
+                why = "is not a header name" if not _TOKEN.fullmatch(name) else "is the gateway's"
+                msg = f"trusted header {name!r} {why}: a caller may never set it upstream"
+                errors.append(ctx.problem((*rat, "forward", "trustedHeaders", h), msg))
         offset = unbalanced_braces(resource.path)
         if offset is not None:
             msg = f"unbalanced braces at character {offset + 1} of {resource.path!r}"
@@ -95,10 +124,64 @@ def _adapter_secret(
         # Without an expected audience any token of the issuer would pass, even one minted
         # for another service (the confused deputy that RFC 8707 resource indicators prevent).
         missing = "audience` or a `resource"
+    elif (
+        isinstance(auth, OAuth2Auth)
+        and auth.tokenValidation == "introspection"
+        and not (auth.clientId and auth.clientSecret)
+    ):
+        # RFC 7662 §2.1: the resource server authenticates to the introspection endpoint.
+        field = "clientId" if not auth.clientId else "clientSecret"
+        msg = f"oauth2 `tokenValidation: introspection` needs a `{field}` to ask the issuer"
+        errors.append(ctx.problem(at, msg))
     if missing is not None:
         article = "an" if missing[0] in "aeiou" else "a"
         msg = f"{auth.type if auth else ''} authentication needs {article} `{missing}`"
         errors.append(ctx.problem(at, msg))
+
+
+# RFC 9110 §5.6.2: a header name is a token.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 6749 §3.3: a scope token is printable ASCII without space, `"` or `\\`.
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+# An absolute http(s) URI: no space, quote or control character (RFC 3986 has none).
+_HTTP_URI = re.compile(r"https?://[\x21\x23-\x3b\x3d\x3f-\x5b\x5d\x5f\x61-\x7a\x7e]+")
+
+
+def _oauth2_challenge(
+    auth: OAuth2Auth, at: PathKey, ctx: LoadContext, errors: list[Problem]
+) -> None:
+    """The scopes and the resource are written into every 401's `WWW-Authenticate` (RFC 6750
+    §3, RFC 9728 §5.1) as quoted strings: a `"`, a space inside a scope, or a line break
+    would end the string or the header, so they are refused here, not sent."""
+    for i, scope in enumerate(auth.scopes or []):
+        if not _SCOPE_TOKEN.fullmatch(scope):
+            msg = f"scope {scope!r} is not an RFC 6749 scope token"
+            msg += ' (printable ASCII; no space, `"` or `\\`)'
+            errors.append(ctx.problem((*at, "scopes", i), msg))
+    for key in ("resource", "authorizationServerUri"):
+        value = getattr(auth, key)
+        if value and "{{" not in value and not _HTTP_URI.fullmatch(value):
+            msg = f"{key} {value!r} is not an absolute http(s) URI"
+            errors.append(ctx.problem((*at, key), msg))
+    issuer = auth.authorizationServerUri or ""
+    if "{{" not in issuer and ("?" in issuer or "#" in issuer):
+        # RFC 8414 §2: an issuer has no query or fragment; its metadata would not be found.
+        msg = f"authorizationServerUri {issuer!r} has a query or fragment (RFC 8414 allows none)"
+        errors.append(ctx.problem((*at, "authorizationServerUri"), msg))
+
+
+def _credential_names(
+    auth: Authentication | None, at: PathKey, ctx: LoadContext, errors: list[Problem]
+) -> None:
+    """Names a caller could never send: such an adapter would refuse everybody, silently."""
+    key = auth.key if isinstance(auth, ApiKeyAuth) and auth.placement == "header" else None
+    if key and "{{" not in key and not _TOKEN.fullmatch(key):
+        msg = f"header name {key!r} is not an HTTP token (RFC 9110 §5.1)"
+        errors.append(ctx.problem((*at, "key"), msg))
+    if isinstance(auth, BasicAuth) and auth.username and ":" in auth.username:
+        # RFC 7617 §2: the first colon of the credentials ends the user-id.
+        msg = f"username {auth.username!r} holds a ':', which no credentials can carry"
+        errors.append(ctx.problem((*at, "username"), msg))
 
 
 def _bind_references(

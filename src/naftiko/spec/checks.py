@@ -34,6 +34,7 @@ from naftiko.model.exposes import _Unit
 from naftiko.spec.adapter_checks import check_adapters
 from naftiko.spec.files import resolve_location
 from naftiko.spec.template_checks import check_dotted_variables
+from naftiko.spec.upstream_checks import caller_inputs
 from naftiko.vocabulary import HTTP_METHODS
 
 if TYPE_CHECKING:
@@ -105,9 +106,15 @@ def _check_consumes(c: ConsumesHttp, at: PathKey, ctx: LoadContext, errors: list
     elif not base.startswith(("http://", "https://", "{{")):
         msg = f"baseUri {base!r} needs an http:// or https:// scheme"
         errors.append(ctx.problem((*at, "baseUri"), msg))
+    auth = c.authentication
+    caller_inputs(c.inputParameters, (*at, "inputParameters"), auth, ctx, errors)
     ops: dict[str, PathKey] = {}
     for r, resource in enumerate(c.resources):
         rat = (*at, "resources", r)
+        caller_inputs(resource.inputParameters, (*rat, "inputParameters"), auth, ctx, errors)
+        for o, op in enumerate(resource.operations):
+            oat = (*rat, "operations", o, "inputParameters")
+            caller_inputs(op.inputParameters, oat, auth, ctx, errors)
         _template(resource.path, (*rat, "path"), ctx, errors)
         for o, op in enumerate(resource.operations):
             oat = (*rat, "operations", o)

@@ -47,11 +47,17 @@ def import_openapi(
     return Imported(doc, source.warnings, name)
 
 
-class _Dumper(yaml.SafeDumper):
-    """No `&id001` anchors: a shared enum or schema is written out at each use."""
+def _no_aliases(dumper: Any, data: Any) -> bool:
+    return True
 
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
+
+# No `&id001` anchors: a shared enum or schema is written out at each use. libyaml's emitter
+# when PyYAML has it (the same text, ~4x faster: 20,000 operations took 28 s without it).
+_Dumper: Any = type(
+    "_Dumper",
+    (yaml.CSafeDumper if yaml.__with_libyaml__ else yaml.SafeDumper,),
+    {"ignore_aliases": _no_aliases},
+)
 
 
 def render(document: dict[str, Any], output_format: str) -> str:
