@@ -5,6 +5,7 @@ the start with one line."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -29,6 +30,7 @@ from tests.support.network import ForwardProxy, Pki, forward_proxy, make_pki
 from tests.support.process import Running, naftiko_run
 from tests.support.servers import Recorder, serve_app
 from tests.support.specs import seed_for
+from tests.support.threaded import naftiko_thread
 from tests.support.yamlio import dump_yaml, load_yaml
 
 MAX_CONNECTIONS = 2
@@ -154,6 +156,25 @@ def test_a_certificate_for_one_adapter_serves_only_that_adapter_over_https(
         "groq-batch-rest": "https",
         "groq-batch-mcp": "http",
     }
+
+
+@pytest.mark.parametrize(
+    "sent", [b"", bytes.fromhex("16030100a5010000a10303")], ids=["silent", "half a hello"]
+)
+def test_a_tls_handshake_not_done_within_the_header_timeout_is_dropped(
+    tmp_path: Path, pki: Pki, sent: bytes
+) -> None:
+    # Before any protocol, so outside every other limit: asyncio's default held it 60 s.
+    spec = seed_for("https://localhost:1", tmp_path)
+    served = (ServedCert(None, pki.server_chain, pki.server_key),)
+    settings = Settings(tls=TlsOptions(served=served), header_timeout=1)
+    with naftiko_thread(spec, env={"GROQ_API_KEY": TOKEN}, settings=settings) as gateway:
+        host, port = gateway.url("groq-batch-rest").removeprefix("https://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=30) as conn:
+            conn.sendall(sent)
+            # Dropped (an end or a reset), long before the client's 30 s.
+            with contextlib.suppress(ConnectionResetError):
+                assert conn.recv(65536) == b""
 
 
 @pytest.mark.parametrize(

@@ -103,7 +103,7 @@ async def serve(
             ws=_WebSockets,
         )
         config.load()
-        server = uvicorn.Server(config)
+        server = _Server(config, client_limits.header_seconds)
         server.lifespan = config.lifespan_class(config)
         await server.startup(sockets=[sock or bind(served, runtime)])
         served.state = "started"
@@ -182,6 +182,40 @@ def _rebuilt(old: Runtime) -> Runtime:
 def _given(context: ssl.SSLContext) -> Callable[[Any, Any], ssl.SSLContext]:
     """uvicorn's hook for a context built elsewhere (ours were checked in `build`)."""
     return lambda _config, _default: context
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server on our bound sockets, with one bound its start lacks: a TLS handshake
+    not done within `--header-timeout` is dropped (asyncio's default held a silent or
+    half-done one for 60 s, before any protocol, so outside every other limit)."""
+
+    def __init__(self, config: uvicorn.Config, handshake_seconds: float) -> None:
+        super().__init__(config)
+        self.handshake_seconds = handshake_seconds
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        config, loop = self.config, asyncio.get_running_loop()
+
+        protocol: Any = config.http_protocol_class
+
+        def connection() -> asyncio.Protocol:
+            made: asyncio.Protocol = protocol(
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+            return made
+
+        handshake = self.handshake_seconds if config.ssl else None  # only meaningful with TLS
+        self.servers = [
+            await loop.create_server(
+                connection,
+                sock=sock,
+                ssl=config.ssl,
+                backlog=config.backlog,
+                ssl_handshake_timeout=handshake,
+            )
+            for sock in sockets or ()
+        ]
+        self.started = True
 
 
 class _WebSockets(asyncio.Protocol):
