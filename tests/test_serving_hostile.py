@@ -92,6 +92,16 @@ def test_a_request_whose_own_chunked_body_breaks_gets_a_400_and_ends_without_an_
     assert "unexpected error" not in gateway[0].logs()
 
 
+def test_a_body_in_a_transfer_coding_besides_chunked_is_a_501_never_passed_on(
+    gateway: tuple[Running, Faulty], rest: str
+) -> None:
+    coded = CHUNKED_POST.replace(b"chunked", b"gzip, chunked") + b"\r\n"
+    answer = raw_exchange(rest, coded)
+    assert answer.startswith(b"HTTP/1.1 501 "), answer
+    assert b"no transfer coding but chunked is supported" in answer
+    assert gateway[1].bodies == []
+
+
 @pytest.mark.parametrize("target", [b"http://127.0.0.1", b"http://127.0.0.1?x=1"])
 def test_an_absolute_form_target_without_a_path_is_the_root_and_logs_no_error(
     gateway: tuple[Running, Faulty], rest: str, target: bytes

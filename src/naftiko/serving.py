@@ -74,6 +74,7 @@ class _Connection(Bounded):
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._expect = False
+        self._coded = False  # a transfer coding besides chunked (gzip, ...)
         self._awaiting_headers = True
         self._header_bytes = 0
         self._header_timer: asyncio.TimerHandle | None = None
@@ -218,6 +219,7 @@ class _Connection(Bounded):
         self._url = b""
         self._headers = []
         self._expect = False
+        self._coded = False  # a transfer coding besides chunked (gzip, ...)
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -230,6 +232,8 @@ class _Connection(Bounded):
         name = name.lower()
         if name == b"expect" and value.lower() == b"100-continue":
             self._expect = True
+        elif name == b"transfer-encoding" and value.strip().lower() != b"chunked":
+            self._coded = True  # llhttp has checked that chunked is the last coding
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -239,6 +243,10 @@ class _Connection(Bounded):
         parser = self.parser
         if parser.should_upgrade() and asks_websocket(self._headers):
             return  # handed over in `_upgrade`
+        if self._coded:
+            # Never passed on still coded, as if it were the body (RFC 9112 §6.1).
+            self._refuse(501, "no transfer coding but chunked is supported")
+            raise httptools.HttpParserError("transfer coding")
         version = parser.get_http_version()
         try:
             url = httptools.parse_url(self._url)
