@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
+import naftiko.adapters.auth_introspection as introspection
 from naftiko.adapters.auth_introspection import validator
 from naftiko.adapters.auth_oauth import (
     KEYS_TTL,
@@ -189,6 +192,32 @@ async def test_concurrent_requests_with_one_new_opaque_token_introspect_it_once(
         *(check.validate("never-issued") for _ in range(5)), return_exceptions=True
     )
     assert all(isinstance(r, Refused) for r in refused)
+    assert authority.count("introspect") - before == 2
+
+
+async def test_an_introspected_token_is_asked_about_again_after_a_minute(
+    authority: AuthServer, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Cached until its own expiry (an hour here) a revoked token would be served for an hour.
+    policy = OAuthPolicy(
+        issuer=authority.issuer,
+        audience="https://api.example/orders",
+        resource=None,
+        scopes=("orders:read",),
+        validation="introspection",
+        client_id=INTROSPECTOR[0],
+        client_secret=INTROSPECTOR[1],
+    )
+    check = validator(policy, upstreams)
+    token = authority.opaque()
+    before = authority.count("introspect")
+    await check.validate(token)
+    await check.validate(token)  # cached
+    assert authority.count("introspect") - before == 1
+    later = time.time() + introspection.CACHE_SECONDS + 1
+    # The module's clock only (the authorization server's thread keeps the real one).
+    monkeypatch.setattr(introspection, "time", SimpleNamespace(time=lambda: later))
+    await check.validate(token)
     assert authority.count("introspect") - before == 2
 
 
