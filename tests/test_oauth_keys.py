@@ -20,6 +20,7 @@ from naftiko.adapters.auth_introspection import validator
 from naftiko.adapters.auth_oauth import (
     KEYS_TTL,
     MAX_KEYS,
+    MAX_STALE,
     RETRY_AFTER,
     AuthorityDown,
     KeySet,
@@ -141,6 +142,40 @@ async def test_a_failing_authorization_server_is_not_asked_again_for_a_few_secon
             await metadata.get("jwks_uri")
     assert asked == len(discovery_urls(url))  # one discovery for the three requests
     assert len(recorder.requests) == 2 * asked
+
+
+async def test_keys_past_their_lifetime_serve_while_the_authorization_server_is_down(
+    upstreams: Upstreams,
+) -> None:
+    # An outage of the issuer alone must not lock every caller out at the keys' next
+    # refresh, but a key it withdrew must not be trusted for ever either.
+    key = new_key("RSA")
+    down = False
+
+    async def well_known(request: web.Request) -> web.Response:
+        if down:
+            return web.Response(status=500)
+        issuer = f"http://{request.host}"
+        return web.json_response({"issuer": issuer, "jwks_uri": f"{issuer}/jwks"})
+
+    async def jwks(request: web.Request) -> web.Response:
+        if down:
+            return web.Response(status=500)
+        return web.json_response({"keys": [key.as_dict(private=False)]})
+
+    app = web.Application()
+    app.router.add_get("/.well-known/oauth-authorization-server", well_known)
+    app.router.add_get("/jwks", jwks)
+    clock = Clock()
+    with serve_app(app) as url:
+        keys = KeySet(Metadata(url, upstreams, clock), upstreams, clock)
+        assert (await keys.find(key.kid, "RS256")).key_id == key.kid
+        down = True
+        clock.now += KEYS_TTL + 1  # both past their lifetime, the server answering 500
+        assert (await keys.find(key.kid, "RS256")).key_id == key.kid
+        clock.now += MAX_STALE
+        with pytest.raises(AuthorityDown, match="the authorization server answered"):
+            await keys.find(key.kid, "RS256")
 
 
 @pytest.mark.parametrize(
