@@ -6,17 +6,21 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
+import naftiko.adapters.auth_introspection as introspection
 from naftiko.adapters.auth_introspection import validator
 from naftiko.adapters.auth_oauth import (
     KEYS_TTL,
     MAX_KEYS,
+    MAX_STALE,
     RETRY_AFTER,
     AuthorityDown,
     KeySet,
@@ -140,6 +144,40 @@ async def test_a_failing_authorization_server_is_not_asked_again_for_a_few_secon
     assert len(recorder.requests) == 2 * asked
 
 
+async def test_keys_past_their_lifetime_serve_while_the_authorization_server_is_down(
+    upstreams: Upstreams,
+) -> None:
+    # An outage of the issuer alone must not lock every caller out at the keys' next
+    # refresh, but a key it withdrew must not be trusted for ever either.
+    key = new_key("RSA")
+    down = False
+
+    async def well_known(request: web.Request) -> web.Response:
+        if down:
+            return web.Response(status=500)
+        issuer = f"http://{request.host}"
+        return web.json_response({"issuer": issuer, "jwks_uri": f"{issuer}/jwks"})
+
+    async def jwks(request: web.Request) -> web.Response:
+        if down:
+            return web.Response(status=500)
+        return web.json_response({"keys": [key.as_dict(private=False)]})
+
+    app = web.Application()
+    app.router.add_get("/.well-known/oauth-authorization-server", well_known)
+    app.router.add_get("/jwks", jwks)
+    clock = Clock()
+    with serve_app(app) as url:
+        keys = KeySet(Metadata(url, upstreams, clock), upstreams, clock)
+        assert (await keys.find(key.kid, "RS256")).key_id == key.kid
+        down = True
+        clock.now += KEYS_TTL + 1  # both past their lifetime, the server answering 500
+        assert (await keys.find(key.kid, "RS256")).key_id == key.kid
+        clock.now += MAX_STALE
+        with pytest.raises(AuthorityDown, match="the authorization server answered"):
+            await keys.find(key.kid, "RS256")
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
@@ -189,6 +227,32 @@ async def test_concurrent_requests_with_one_new_opaque_token_introspect_it_once(
         *(check.validate("never-issued") for _ in range(5)), return_exceptions=True
     )
     assert all(isinstance(r, Refused) for r in refused)
+    assert authority.count("introspect") - before == 2
+
+
+async def test_an_introspected_token_is_asked_about_again_after_a_minute(
+    authority: AuthServer, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Cached until its own expiry (an hour here) a revoked token would be served for an hour.
+    policy = OAuthPolicy(
+        issuer=authority.issuer,
+        audience="https://api.example/orders",
+        resource=None,
+        scopes=("orders:read",),
+        validation="introspection",
+        client_id=INTROSPECTOR[0],
+        client_secret=INTROSPECTOR[1],
+    )
+    check = validator(policy, upstreams)
+    token = authority.opaque()
+    before = authority.count("introspect")
+    await check.validate(token)
+    await check.validate(token)  # cached
+    assert authority.count("introspect") - before == 1
+    later = time.time() + introspection.CACHE_SECONDS + 1
+    # The module's clock only (the authorization server's thread keeps the real one).
+    monkeypatch.setattr(introspection, "time", SimpleNamespace(time=lambda: later))
+    await check.validate(token)
     assert authority.count("introspect") - before == 2
 
 

@@ -1,6 +1,7 @@
 """RFC 7662 token introspection for the OAuth 2.1 resource server (auth_oauth has the JWT
 side): the authorization server says whether an opaque token is active; its answer is cached
-until the token's own expiry, and one question per token is in flight at a time."""
+until the token's own expiry but at most `CACHE_SECONDS`, and one question per token is in
+flight at a time."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ from naftiko.adapters.auth_oauth import (
 from naftiko.engine.exposed import OAuthPolicy
 
 MAX_INTROSPECTED = 10_000  # active answers cached at once, oldest first out
+# A token revoked at the authorization server is refused within this long, not at its own
+# expiry (hours, for some servers); one introspection per token and minute is the price.
+CACHE_SECONDS = 60.0
 
 
 def validator(policy: OAuthPolicy, authority: Authority) -> Validator:
@@ -36,7 +40,8 @@ def validator(policy: OAuthPolicy, authority: Authority) -> Validator:
 
 class Introspection:
     """RFC 7662: the authorization server says whether a token is active; an active answer is
-    cached until the token's own expiry (bounded, oldest first out); inactive ones are not."""
+    cached until the token's own expiry, at most `CACHE_SECONDS` (bounded in number, oldest
+    first out); inactive ones are not."""
 
     def __init__(self, policy: OAuthPolicy, metadata: Metadata, authority: Authority) -> None:
         self.policy = policy
@@ -79,7 +84,7 @@ class Introspection:
         self._check(answer)
         expiry = answer.get("exp")
         if isinstance(expiry, int | float):
-            self._cache[digest] = (float(expiry), answer)
+            self._cache[digest] = (min(float(expiry), time.time() + CACHE_SECONDS), answer)
             self._cache.move_to_end(digest)
             while len(self._cache) > MAX_INTROSPECTED:
                 self._cache.popitem(last=False)

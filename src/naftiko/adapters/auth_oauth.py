@@ -44,6 +44,10 @@ MAX_KEYS_TTL = 3600.0
 MIN_KID_REFRESH = 30.0  # an unknown `kid` refetches the keys at most this often
 MAX_KEYS = 100  # of a JWKS, the first this many are used
 RETRY_AFTER = 5.0  # after a failed fetch, requests are refused at once for this long
+# Keys and metadata past their lifetime still serve while the authorization server cannot be
+# reached, for at most this long: an outage of the issuer alone does not lock every caller
+# out, and a key it has withdrawn stops working within the hour even so.
+MAX_STALE = 3600.0
 
 
 class Authority(Protocol):
@@ -145,6 +149,10 @@ def discovery_urls(issuer: str) -> list[str]:
 _T = TypeVar("_T")
 
 
+class _NotAskedYet(AuthorityDown):
+    """The authorization server failed a moment ago and is not asked again yet."""
+
+
 class _Backoff:
     """The last failure to reach the authorization server, remembered for RETRY_AFTER seconds:
     requests queued behind one fetch fail at once instead of each waiting out a timeout."""
@@ -156,7 +164,7 @@ class _Backoff:
 
     async def run(self, fetch: Callable[[], Awaitable[_T]]) -> _T:
         if self._failure is not None and self._clock() < self._until:
-            raise AuthorityDown(f"{self._failure} (not asked again yet)")
+            raise _NotAskedYet(f"{self._failure} (not asked again yet)")
         try:
             result = await fetch()
         except AuthorityDown as exc:
@@ -183,8 +191,13 @@ class Metadata:
     async def get(self, field: str) -> str:
         async with self._lock:
             if self._document is None or self._clock() >= self._expires:
-                fresh, ttl = await self._backoff.run(self._discover)
-                self._document, self._expires = fresh, self._clock() + ttl
+                try:
+                    fresh, ttl = await self._backoff.run(self._discover)
+                except AuthorityDown as exc:
+                    if not _stale_serves(self._document, self._expires, self._clock, exc):
+                        raise
+                else:
+                    self._document, self._expires = fresh, self._clock() + ttl
             document = self._document
         value = document.get(field) if document is not None else None
         if not isinstance(value, str) or not value.startswith(("https://", "http://")):
@@ -273,7 +286,11 @@ class KeySet:
         if self._clock() >= self._expires:
             async with self._lock:
                 if self._clock() >= self._expires:  # not refreshed while this one waited
-                    await self._refresh()
+                    try:
+                        await self._refresh()
+                    except AuthorityDown as exc:
+                        if not _stale_serves(self._keys, self._expires, self._clock, exc):
+                            raise
         key = self._match(kid, alg)
         if key is None and kid is not None and self._may_refresh_for_kid():
             async with self._lock:
@@ -324,6 +341,19 @@ class KeySet:
             return jwt.PyJWK(candidates[0], algorithm=alg)
         except jwt.PyJWTError:
             return None
+
+
+def _stale_serves(
+    held: object, expired: float, clock: Callable[[], float], exc: AuthorityDown
+) -> bool:
+    """Whether what is `held` (keys, metadata) serves on though its refresh failed: there is
+    some, and it expired less than MAX_STALE ago. Said once per failed refresh (the backoff
+    lets one through every RETRY_AFTER)."""
+    if not held or clock() - expired >= MAX_STALE:
+        return False
+    if not isinstance(exc, _NotAskedYet):
+        log.warning("%s: the keys and metadata fetched last serve meanwhile", exc)
+    return True
 
 
 def _fits(jwk: dict[str, Any], alg: str) -> bool:
