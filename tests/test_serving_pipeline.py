@@ -38,12 +38,14 @@ async def test_reading_stays_paused_while_pipelined_requests_wait_for_their_turn
         loaded=True, loaded_app=app, timeout_keep_alive=5, root_path="", ws_protocol_class=None
     )
     state = SimpleNamespace(connections=set(), tasks=set())
-    protocol = protocol_for(ClientLimits())
+    # uvicorn's protocol signature (config, server state, app state), which `type` hides.
+    protocol: Any = protocol_for(ClientLimits())
     connections: list[Any] = []
 
     def factory() -> asyncio.Protocol:
-        connections.append(protocol(config, state, {}))
-        return connections[-1]
+        made: asyncio.Protocol = protocol(config, state, {})
+        connections.append(made)
+        return made
 
     server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
