@@ -26,6 +26,7 @@ from naftiko.adapters.auth_oauth import (
     KeySet,
     Metadata,
     Refused,
+    Validator,
     discovery_urls,
 )
 from naftiko.engine.exposed import OAuthPolicy
@@ -203,9 +204,8 @@ async def test_an_authorization_server_answering_hostile_json_is_down_not_a_cras
         await upstreams.close()
 
 
-async def test_concurrent_requests_with_one_new_opaque_token_introspect_it_once(
-    authority: AuthServer, upstreams: Upstreams
-) -> None:
+def _introspecting(authority: AuthServer, upstreams: Upstreams) -> Validator:
+    """The validator of an adapter whose opaque tokens `authority` introspects."""
     policy = OAuthPolicy(
         issuer=authority.issuer,
         audience="https://api.example/orders",
@@ -215,7 +215,13 @@ async def test_concurrent_requests_with_one_new_opaque_token_introspect_it_once(
         client_id=INTROSPECTOR[0],
         client_secret=INTROSPECTOR[1],
     )
-    check = validator(policy, upstreams)
+    return validator(policy, upstreams)
+
+
+async def test_concurrent_requests_with_one_new_opaque_token_introspect_it_once(
+    authority: AuthServer, upstreams: Upstreams
+) -> None:
+    check = _introspecting(authority, upstreams)
     token = authority.opaque()
     before = authority.count("introspect")
     # A burst of one caller's requests, all before the first answer is cached.
@@ -234,16 +240,7 @@ async def test_an_introspected_token_is_asked_about_again_after_a_minute(
     authority: AuthServer, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Cached until its own expiry (an hour here) a revoked token would be served for an hour.
-    policy = OAuthPolicy(
-        issuer=authority.issuer,
-        audience="https://api.example/orders",
-        resource=None,
-        scopes=("orders:read",),
-        validation="introspection",
-        client_id=INTROSPECTOR[0],
-        client_secret=INTROSPECTOR[1],
-    )
-    check = validator(policy, upstreams)
+    check = _introspecting(authority, upstreams)
     token = authority.opaque()
     before = authority.count("introspect")
     await check.validate(token)
