@@ -319,16 +319,12 @@ def test_a_head_answer_leaves_at_once_and_the_connection_serves_the_next_request
 def test_a_websocket_upgrade_is_refused_and_never_reaches_the_upstream(
     gateway: tuple[Running, Faulty], rest: str
 ) -> None:
-    host, port = rest.removeprefix("http://").rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=10) as conn:
-        conn.sendall(
-            b"GET /record HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n"
-            b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
-            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-        )
-        answer = b""
-        while chunk := conn.recv(65536):
-            answer += chunk
+    answer = raw_exchange(
+        rest,
+        b"GET /record HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n"
+        b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
     # No adapter serves WebSockets: the handshake is declined with 403 (by uvicorn's
     # WebSocket protocol, loaded at the first upgrade), never 101, never passed on as a GET.
     assert answer.startswith(b"HTTP/1.1 403 "), answer

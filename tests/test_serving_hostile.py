@@ -5,7 +5,6 @@ targets, HTTP/1.0 clients (raw sockets against `naftiko run`)."""
 from __future__ import annotations
 
 import re
-import socket
 
 import pytest
 
@@ -140,15 +139,11 @@ def test_an_expect_100_continue_request_answered_before_its_body_closes_the_conn
 ) -> None:
     # The client waits for a 100 that never comes (GET only here: 405): had the connection
     # stayed open, its next request would have been read as the body it never sent.
-    host, port = rest.removeprefix("http://").rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=10) as conn:
-        conn.sendall(
-            b"POST /f/ok/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            b"Expect: 100-continue\r\nContent-Length: 100\r\n\r\n"
-        )
-        answer = b""
-        while chunk := conn.recv(65536):  # ends: the server closes after the answer
-            answer += chunk
+    answer = raw_exchange(  # read until the server closes the connection
+        rest,
+        b"POST /f/ok/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Expect: 100-continue\r\nContent-Length: 100\r\n\r\n",
+    )
     assert answer.startswith(b"HTTP/1.1 405 ")
     assert b"connection: close" in answer.lower()
 
