@@ -6,6 +6,7 @@ either replica; a draining replica's readiness turns 503 while it still serves."
 
 from __future__ import annotations
 
+import random
 import shutil
 import signal
 import socket
@@ -38,14 +39,22 @@ pytestmark = pytest.mark.skipif(
 
 
 def _free_ports(count: int) -> list[int]:
-    """Fixed ports, so that a restarted replica is where nginx expects it."""
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
+    """Fixed ports, so that a restarted replica is where nginx expects it. Taken below the
+    kernel's ephemeral range: a port from inside it, free when picked, could be handed to
+    another test's outgoing connection before the replica binds it ("already in use")."""
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    low = int(ephemeral.read_text().split()[0]) if ephemeral.exists() else 32768
+    ports: list[int] = []
+    for port in random.sample(range(10_000, low), 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise RuntimeError(f"no {count} free ports below {low}")
 
 
 def _replica_spec(upstream: str, folder: Path, rest: int, mcp: int, control: int) -> Path:
