@@ -4,24 +4,25 @@ else would render as nothing on every call, so it is a located error instead."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import TYPE_CHECKING, Any
 
 from naftiko.errors import Problem
 from naftiko.expressions import parse_template
 from naftiko.model import Capability, ConsumesHttp, StructuredBody
-from naftiko.model.steps import CallStep, LookupStep, ScriptStep
 
 if TYPE_CHECKING:
     from naftiko.spec.loader import LoadContext
     from naftiko.spec.source import PathKey
 
 
-def check_dotted_variables(cap: Capability, ctx: LoadContext, errors: list[Problem]) -> None:
+def check_dotted_variables(
+    cap: Capability, ctx: LoadContext, errors: list[Problem], steps: Collection[str]
+) -> None:
+    """`steps`: the name of every step of every unit (what a `{{step.field}}` may name)."""
     if cap.capability is None:
         return  # a shared consumes file: its callers' steps are not known here
-    known = {b.namespace for b in (*cap.binds, *cap.body.binds)} | {"env"}
-    known |= set(_step_names(cap.capability))
+    known = {b.namespace for b in (*cap.binds, *cap.body.binds)} | {"env"} | set(steps)
     for i, c in enumerate(cap.body.consumes):
         for text, at in _templates(c, ("capability", "consumes", i)):
             for var in parse_template(text, single_braces=True).variables:
@@ -32,17 +33,6 @@ def check_dotted_variables(cap: Capability, ctx: LoadContext, errors: list[Probl
                         "so this would always render empty"
                     )
                     errors.append(ctx.problem(at, msg))
-
-
-def _step_names(node: Any) -> Iterator[str]:
-    if isinstance(node, CallStep | LookupStep | ScriptStep):
-        yield node.name
-    elif isinstance(node, list):
-        for item in node:
-            yield from _step_names(item)
-    elif hasattr(type(node), "model_fields"):
-        for name in type(node).model_fields:
-            yield from _step_names(getattr(node, name))
 
 
 def _templates(c: ConsumesHttp, at: PathKey) -> Iterator[tuple[str, PathKey]]:
