@@ -5,6 +5,7 @@ targets, HTTP/1.0 clients (raw sockets against `naftiko run`)."""
 from __future__ import annotations
 
 import re
+import socket
 
 import pytest
 
@@ -161,3 +162,29 @@ def test_a_websocket_upgrade_announcing_a_body_is_refused_not_held_open(
     )
     assert answer.startswith(b"HTTP/1.1 403 "), answer
     assert gateway[1].bodies == []
+
+
+def test_an_http_1_0_client_that_asks_to_keep_the_connection_is_served_on_it(rest: str) -> None:
+    # `ab -k` and old proxies: HTTP/1.0 with Connection: keep-alive, told it is kept.
+    ask = b"GET /f/ok/%d HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n"
+    host, port = rest.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(ask % 1)
+        first = b""
+        while b"\r\n\r\n" not in first:
+            first += conn.recv(65536)
+        conn.sendall(b"GET /f/ok/2 HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")  # this one closes
+        rest_of_it = b""
+        while chunk := conn.recv(65536):
+            rest_of_it += chunk
+    assert first.startswith(b"HTTP/1.1 200 ")
+    assert b"connection: keep-alive" in first.lower()
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", first + rest_of_it) == [b"200", b"200"]
+
+
+def test_an_http_1_0_keep_alive_ends_with_an_answer_of_unknown_length(rest: str) -> None:
+    answer = raw_exchange(  # read until the server closes: the body ends there
+        rest, b"GET /f/stream/4000 HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n"
+    )
+    head = answer.partition(b"\r\n\r\n")[0].lower()
+    assert b"connection: close" in head and b"transfer-encoding" not in head

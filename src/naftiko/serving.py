@@ -282,7 +282,8 @@ class _Connection(Bounded):
             "query_string": url.query or b"",
             "headers": self._headers,
         }
-        keep_alive = version != "1.0" and parser.should_keep_alive()
+        # HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
+        keep_alive = parser.should_keep_alive()
         # An HTTP/1.0 client never waits for a 100 (RFC 9110 §10.1.1: ignored).
         request = Request(self, scope, keep_alive, self._expect and version != "1.0")
         self._parsing = request

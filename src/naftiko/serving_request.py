@@ -217,22 +217,28 @@ class Request:
         # One scan over all names and one over all values, not two per header.
         if _BAD_NAME.search(b"".join(names)) or _BAD_VALUE.search(b"\t".join(values)):
             raise RuntimeError("invalid character in an answer's header")
-        if not self.keep_alive and not close:
-            lines.append(b"connection: close\r\n")
         unframed = False
+        old = self.scope["http_version"] == "1.0"
         if (
             length is None
             and not chunked
             and self.scope["method"] != "HEAD"
             and status not in _NO_BODY_STATUSES
         ):
-            if self.scope["http_version"] == "1.0":
+            if old:
                 # No chunked coding for an HTTP/1.0 client (RFC 9112 §6.1): the body ends
-                # where the connection does, as it always does for 1.0.
+                # where the connection does.
                 unframed = True
+                self.keep_alive = False
             else:
                 chunked = True
                 lines.append(b"transfer-encoding: chunked\r\n")
+        if not self.keep_alive and not close:
+            lines.append(b"connection: close\r\n")
+        elif old and self.keep_alive:
+            # An HTTP/1.0 client that asked to keep the connection learns it is kept
+            # (RFC 9112 §9.3): `ab -k` and old proxies reuse it.
+            lines.append(b"connection: keep-alive\r\n")
         self._chunked = chunked
         self._remaining = -1 if unframed else 0 if chunked or length is None else length
         lines.append(b"\r\n")
