@@ -124,13 +124,13 @@ class Streamed(Response):
         self._chunks = chunks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # A caller that goes away stops the copy (uvicorn drops sends after a disconnect, so
-        # without this an endless upstream would be read on to the limit for nobody).
+        # A caller that goes away stops the copy (the server drops sends after a disconnect,
+        # so without this an endless upstream would be read on to the limit for nobody).
         try:
             first = await anext(self._chunks, b"")
         except NaftikoError as exc:
             # Nothing is sent yet (the status line waits for the first byte): the answer is
-            # the error, not a success cut short or, with uvicorn, its text/plain 500.
+            # the error, not a success cut short or the server's bare 500.
             await self._chunks.aclose()
             await error_response(exc)(scope, receive, send)
             return
