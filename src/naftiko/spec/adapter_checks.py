@@ -20,6 +20,7 @@ from naftiko.model import (
     ExposesSkill,
     OAuth2Auth,
 )
+from naftiko.spec.upstream_checks import NEVER_FROM_CALLER
 from naftiko.vocabulary import HTTP_METHODS
 
 if TYPE_CHECKING:
@@ -47,32 +48,16 @@ def check_adapters(cap: Capability, ctx: LoadContext, errors: list[Problem]) -> 
         _bind_references(consumes.authentication, at, binds, ctx, errors)
 
 
-# What a forward may not take from its caller: the upstream's authority is configuration's,
-# and the framing of the request the gateway sends is its own (a caller's Transfer-Encoding
-# beside the gateway's Content-Length would be request smuggling towards the upstream).
-_UNTRUSTABLE = frozenset(
-    {
-        "host",
-        "content-length",
-        "transfer-encoding",
-        "connection",
-        "keep-alive",
-        "te",
-        "trailer",
-        "upgrade",
-        "proxy-authorization",
-        "proxy-connection",
-    }
-)
-
-
 def _rest(adapter: ExposesRest, at: PathKey, ctx: LoadContext, errors: list[Problem]) -> None:
     for r, resource in enumerate(adapter.resources):
         rat = (*at, "resources", r)
         trusted = resource.forward.trustedHeaders if resource.forward is not None else []
         for h, name in enumerate(trusted):
-            if name.lower() in _UNTRUSTABLE or not _TOKEN.fullmatch(name):
-                why = "is not a header name" if not _TOKEN.fullmatch(name) else "is the gateway's"
+            # The upstream's authority and the request's framing are never a caller's (a
+            # Transfer-Encoding beside the gateway's Content-Length would smuggle a request).
+            token = _TOKEN.fullmatch(name)
+            if name.lower() in NEVER_FROM_CALLER or not token:
+                why = "is not a header name" if not token else "is the gateway's"
                 msg = f"trusted header {name!r} {why}: a caller may never set it upstream"
                 errors.append(ctx.problem((*rat, "forward", "trustedHeaders", h), msg))
         offset = unbalanced_braces(resource.path)

@@ -21,6 +21,11 @@ _FRAMING = frozenset(
     {"content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer"}
     | {"upgrade", "proxy-connection"}
 )
+# The upstream's authority, and the proxy's credentials: configuration's.
+_ADDRESSING = frozenset({"host", "proxy-authorization"})
+# What a caller may never set upstream, whatever the spec says (also a forward's trusted
+# headers, `adapter_checks`).
+NEVER_FROM_CALLER = _FRAMING | _ADDRESSING
 
 
 def caller_inputs(
@@ -49,7 +54,7 @@ def caller_inputs(
             reason = "frames the request: the gateway sets it"
         elif param.value is not None:
             continue
-        elif name in ("host", "proxy-authorization"):
+        elif name in _ADDRESSING:
             reason = "may not come from a caller: the upstream's address is configuration's"
         elif name in owned:
             reason = "may not come from a caller: the namespace's credentials set it"
