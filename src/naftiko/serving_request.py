@@ -211,7 +211,7 @@ class Request:
             elif name == b"transfer-encoding":
                 chunked = value.lower() == b"chunked"
             elif name == b"connection":
-                close = b"close" in [token.strip().lower() for token in value.split(b",")]
+                close = b"close" in tokens(value)
                 self.keep_alive = self.keep_alive and not close
             lines.append(b"%b: %b\r\n" % (name, value))
         # One scan over all names and one over all values, not two per header.
@@ -256,13 +256,18 @@ def refusal(status: int, detail: str) -> bytes:
     ).encode()
 
 
+def tokens(value: bytes) -> list[bytes]:
+    """The lower-cased tokens of a comma-separated header value (`Connection`)."""
+    return [token.strip().lower() for token in value.split(b",")]
+
+
 def asks_websocket(headers: list[tuple[bytes, bytes]]) -> bool:
     """Whether an upgrade request's (lower-cased) headers ask for a WebSocket."""
     connection: list[bytes] = []
     upgrade = None
     for name, value in headers:
         if name == b"connection":
-            connection = [token.strip().lower() for token in value.split(b",")]
+            connection = tokens(value)
         elif name == b"upgrade":
             upgrade = value.lower()
     return b"upgrade" in connection and upgrade == b"websocket"
