@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,9 +29,9 @@ from naftiko.adapters.auth_oauth import (  # Authority is re-exported for the ad
 )
 from naftiko.adapters.common import authorized, log, problem, unauthorized
 from naftiko.engine.exposed import Guard, OAuthPolicy
+from naftiko.engine.occasional import Occasional
 
 PRM_PATH = "/.well-known/oauth-protected-resource"
-REPORT_INTERVAL = 60.0  # an unreachable authorization server is logged this often at most
 CALLER = "naftiko.caller"  # key in scope["state"]: who was admitted, for the access log
 IDENTITY = "naftiko.identity"  # key in scope["state"]: validated token claims, for traces
 _SAFE_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]+)?$|^\[[0-9A-Fa-f:.]+\](:[0-9]+)?$")
@@ -49,7 +48,7 @@ class Gate:
         self._policy: OAuthPolicy | None = guard.oauth if guard is not None else None
         self._validator: Validator | None = None
         self._metadata_paths: frozenset[str] = frozenset()
-        self._refused, self._said = 0, -REPORT_INTERVAL
+        self._refusals = Occasional()  # an unreachable authorization server, once a minute
         if self._policy is not None:
             if authority is None:
                 raise ValueError("an oauth2 gate needs the authorization-server client")
@@ -122,11 +121,9 @@ class Gate:
     def _report(self, conn: HTTPConnection, exc: AuthorityDown) -> None:
         """Said once per interval with how many were refused meanwhile, not once per request:
         any caller with any token could otherwise write a WARNING line per request."""
-        self._refused += 1
-        now = time.monotonic()
-        if now - self._said < REPORT_INTERVAL:
+        count = self._refusals.count()
+        if count is None:
             return
-        count, self._refused, self._said = self._refused, 0, now
         method, path = conn.scope["method"], conn.scope["path"]
         log.warning("refusing %s %s: %s (%d request(s) refused so)", method, path, exc, count)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -27,6 +26,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from naftiko.engine.occasional import Occasional
 from naftiko.engine.request import UpstreamRequest
 from naftiko.engine.telemetry_config import TracingConfig
 from naftiko.engine.telemetry_local import Recent
@@ -39,7 +39,6 @@ log = logging.getLogger("naftiko.telemetry")
 
 # The SDK's defaults (OTEL_BSP_*) bound the queue and batch; a failing collector is retried
 # by the exporter within its own timeout, on the export thread, never on a request's.
-_FAILURE_LOG_INTERVAL = 60.0
 _EXPORTER_LOGGERS = "opentelemetry.exporter.otlp"
 _REASON_CHARS = 200
 
@@ -217,8 +216,7 @@ class _Logged(SpanExporter):
 
     def __init__(self, inner: SpanExporter) -> None:
         self._inner = inner
-        self._said = -_FAILURE_LOG_INTERVAL
-        self._dropped = 0
+        self._failures = Occasional()
         self._last = ""
         self._quieted = [
             logger
@@ -235,16 +233,13 @@ class _Logged(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         result = self._inner.export(spans)
         if result is SpanExportResult.FAILURE:
-            self._dropped += len(spans)
-            now = time.monotonic()
-            if now - self._said >= _FAILURE_LOG_INTERVAL:
-                self._said = now
+            dropped = self._failures.count(len(spans))
+            if dropped is not None:
                 log.warning(
                     "trace export failed: %d span(s) dropped since the last report (%s)",
-                    self._dropped,
+                    dropped,
                     self._last or "no reason given",
                 )
-                self._dropped = 0
         return result
 
     def shutdown(self) -> None:
