@@ -5,7 +5,6 @@ flight at a time."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from collections import OrderedDict
@@ -24,6 +23,7 @@ from naftiko.adapters.auth_oauth import (
     fetch_json,
 )
 from naftiko.engine.exposed import OAuthPolicy
+from naftiko.engine.flights import Flights
 
 MAX_INTROSPECTED = 10_000  # active answers cached at once, oldest first out
 # A token revoked at the authorization server is refused within this long, not at its own
@@ -48,26 +48,17 @@ class Introspection:
         self._metadata = metadata
         self._authority = authority
         self._cache: OrderedDict[bytes, tuple[float, dict[str, Any]]] = OrderedDict()
-        self._pending: dict[bytes, asyncio.Future[dict[str, Any]]] = {}
+        # One question per token in flight: a burst of one caller's requests before the
+        # first answer is cached costs the authorization server one introspection.
+        self._questions: Flights[bytes, dict[str, Any]] = Flights()
 
     async def validate(self, token: str) -> Claims:
         digest = hashlib.sha256(token.encode()).digest()
         cached = self._cache.get(digest)
         if cached is not None and cached[0] > time.time():
             return claims_of(self.policy, cached[1])
-        # One question per token in flight: a burst of one caller's requests before the first
-        # answer is cached costs the authorization server one introspection, not one each.
-        pending = self._pending.get(digest)
-        if pending is None:
-            pending = self._pending[digest] = asyncio.ensure_future(self._ask(token, digest))
-            pending.add_done_callback(lambda task: self._settled(digest, task))
-        # Shielded: a caller who leaves does not cancel the answer the others wait for.
-        return claims_of(self.policy, await asyncio.shield(pending))
-
-    def _settled(self, digest: bytes, task: asyncio.Future[dict[str, Any]]) -> None:
-        del self._pending[digest]
-        if not task.cancelled():
-            task.exception()  # retrieved: when every waiter has left, nobody else would
+        answer = await self._questions.run(digest, lambda: self._ask(token, digest))
+        return claims_of(self.policy, answer)
 
     async def _ask(self, token: str, digest: bytes) -> dict[str, Any]:
         url = await self._metadata.get("introspection_endpoint")

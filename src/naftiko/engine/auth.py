@@ -3,7 +3,6 @@ Signature V4."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import os
@@ -14,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from naftiko.engine import aws_sigv4
+from naftiko.engine.flights import Flights
 from naftiko.engine.request import UpstreamRequest, header_value
 from naftiko.engine.scope import Scope
 from naftiko.errors import UpstreamError
@@ -104,28 +104,14 @@ class OAuth2Tokens:
     def __init__(self, fetch: TokenFetcher) -> None:
         self._fetch = fetch
         self._cache: dict[str, tuple[str, float]] = {}
-        self._pending: dict[str, asyncio.Future[str]] = {}
+        # One fetch per namespace in flight (at start, or when the token expires).
+        self._fetches: Flights[str, str] = Flights()
 
     async def token(self, namespace: str, auth: OAuth2Auth, scope: Scope) -> str:
         cached = self._cache.get(namespace)
         if cached and cached[1] > time.monotonic():
             return cached[0]
-        # One fetch per namespace in flight: a burst of calls at start (or when the token
-        # expires) asks the authorization server once, not once per call, which an
-        # authorization server may rate-limit or take for an attack.
-        pending = self._pending.get(namespace)
-        if pending is None:
-            pending = self._pending[namespace] = asyncio.ensure_future(
-                self._fresh(namespace, auth, scope)
-            )
-            pending.add_done_callback(lambda done: self._settled(namespace, done))
-        # Shielded: a caller who leaves does not cancel the fetch the others wait for.
-        return await asyncio.shield(pending)
-
-    def _settled(self, namespace: str, done: asyncio.Future[str]) -> None:
-        del self._pending[namespace]
-        if not done.cancelled():
-            done.exception()  # retrieved: when every waiter has left, nobody else would
+        return await self._fetches.run(namespace, lambda: self._fresh(namespace, auth, scope))
 
     async def _fresh(self, namespace: str, auth: OAuth2Auth, scope: Scope) -> str:
         endpoint = render(auth.tokenEndpoint or auth.authorizationServerUri, scope)
