@@ -41,7 +41,6 @@ from naftiko.engine.upstream import Upstreams
 from naftiko.errors import InputError, NaftikoError, UpstreamError, redacted
 from naftiko.expressions import Const, Ref, WithValue, parse_template, to_text
 from naftiko.model import Authentication
-from naftiko.model.auth import owned_headers
 from naftiko.vocabulary import IDEMPOTENT_METHODS
 
 upstream_log = logging.getLogger("naftiko.upstream")
@@ -190,7 +189,7 @@ class Engine:
             value = param_value(param, scope)
             if value is not None:
                 fixed[param.name] = header_value(param.name, to_text(value))
-        owned = owned_headers(client.authentication)
+        owned = client.owned
         if owned:
             headers = {k: v for k, v in headers.items() if k.lower() not in owned}
         request = UpstreamRequest(method, url, headers={**headers, **fixed}, body=body or None)

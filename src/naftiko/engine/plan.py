@@ -24,6 +24,7 @@ from naftiko.model import (
     McpToolHints,
     OutputParameter,
 )
+from naftiko.model.auth import owned_headers
 from naftiko.spec.bindings import Bindings
 from naftiko.vocabulary import IDEMPOTENT_METHODS
 
@@ -186,6 +187,11 @@ class Client:
     authentication: Authentication | None
     # Adapter-level header parameters with a value: sent on `forward` requests too (§3.7).
     headers: tuple[ConsumedParam, ...] = ()
+
+    @cached_property
+    def owned(self) -> frozenset[str]:
+        """The headers its credentials set, which a forward's caller may not send instead."""
+        return owned_headers(self.authentication)
 
 
 @dataclass(frozen=True)
