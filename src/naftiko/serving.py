@@ -121,6 +121,11 @@ class _Connection(Bounded):
                 request.lost()
         self._pipeline.clear()
         self.resume_writing()  # a `send` waiting for room learns the caller is gone
+        # The parser's callbacks and the requests point back at this connection: let go of
+        # them, so that a closed connection is freed as its last request ends, not left to
+        # the cycle collector, which runs rarely (listeners.YOUNG_COLLECTION).
+        self.parser = None
+        self._parsing = self._serving = None
 
     def eof_received(self) -> bool | None:
         if self._rejected:

@@ -10,14 +10,15 @@ import asyncio
 import http
 import json
 import logging
-import re
 from typing import Any, Protocol
 
 log = logging.getLogger("naftiko")
 
-# RFC 9110 §5.1 token characters for names; for values, controls other than HTAB (§5.5).
-_BAD_NAME = re.compile(b'[\x00-\x20\x7f-\xff()<>@,;:\\[\\]={}\\\\"/?]')
-_BAD_VALUE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
+# RFC 9110 §5.1 token characters for names; for values, anything but controls other than
+# HTAB (§5.5). Checked by deleting the allowed bytes (`bytes.translate`): one table lookup per
+# byte, where a regex character class cost ~10k instructions per answer.
+_NAME_BYTES = bytes(b for b in range(0x21, 0x7F) if b not in b'()<>@,;:\\[]={}"/?')
+_VALUE_BYTES = bytes(b for b in range(256) if b == 0x09 or 0x20 <= b != 0x7F)
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _NO_BODY_STATUSES = frozenset({204, 304})
 _BODY_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
@@ -215,7 +216,9 @@ class Request:
                 self.keep_alive = self.keep_alive and not close
             lines.append(b"%b: %b\r\n" % (name, value))
         # One scan over all names and one over all values, not two per header.
-        if _BAD_NAME.search(b"".join(names)) or _BAD_VALUE.search(b"\t".join(values)):
+        if b"".join(names).translate(None, _NAME_BYTES) or b"\t".join(values).translate(
+            None, _VALUE_BYTES
+        ):
             raise RuntimeError("invalid character in an answer's header")
         unframed = False
         old = self.scope["http_version"] == "1.0"
