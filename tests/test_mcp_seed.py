@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import httpx2 as httpx
 import pytest
 
+from tests.support.cycles import naftiko_cycles
 from tests.support.groq import TOKEN, batch
 from tests.support.mcp_client import INVALID_PARAMS, MODES, mcp_http, mcp_stdio, rpc
 from tests.support.servers import Recorder
@@ -202,6 +203,19 @@ def test_a_bare_call_without_its_argument_names_the_field(gateway: Gateway) -> N
 def test_a_bare_call_to_an_unknown_tool_is_error_32602(gateway: Gateway) -> None:
     answer = _bare(gateway, "tools/call", {"name": "nope", "arguments": {}})
     assert answer["error"] == {"code": INVALID_PARAMS, "message": "Unknown tool: nope"}
+
+
+def test_tool_calls_and_refusals_leave_no_reference_cycles(gateway: Gateway) -> None:
+    url = gateway.url(MCP) + "/"
+    with naftiko_cycles() as left:
+        for batch_id in ("b1", "missing", "boom", "reset"):
+            call = {"name": "retrieves-batch", "arguments": {"batch_id": batch_id}}
+            rpc(url, "tools/call", call)
+        rpc(url, "tools/call", {"name": "retrieves-batch", "arguments": {}})
+        rpc(url, "tools/call", {"name": "nope", "arguments": {}})
+        rpc(url, "tools/list")
+        httpx.post(url, content=b"{not json", headers={"Content-Type": "application/json"})
+    assert left == []
 
 
 def test_a_get_is_refused_as_there_is_no_server_stream(gateway: Gateway) -> None:

@@ -3,7 +3,6 @@ process), driven by the real `openai` client; the upstream timeout in-process.""
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +12,7 @@ import pytest
 
 from naftiko.engine.options import Timeouts
 from naftiko.settings import Settings
+from tests.support.cycles import naftiko_cycles
 from tests.support.groq import TOKEN
 from tests.support.inprocess import serving
 from tests.support.servers import Recorder
@@ -192,27 +192,12 @@ async def test_an_upstream_timeout_is_a_504_problem(
         assert (await http.get("/v1/openai/v1/batches/ok")).status_code == 200
 
 
-def _naftikos(found: object) -> bool:
-    """An object of naftiko's own: an instance of one of its classes, or a frame, coroutine
-    or function of its code."""
-    code = getattr(found, "f_code", None) or getattr(found, "cr_code", None)
-    code = code or getattr(found, "__code__", None)
-    if code is not None:
-        return "/naftiko/" in code.co_filename
-    return type(found).__module__.startswith("naftiko.")
-
-
 def test_answered_requests_and_closed_connections_leave_no_reference_cycles(
     http: httpx.Client,
 ) -> None:
-    # `naftiko run` collects cycles after 10,000 allocations, not 700 (listeners.py), because
-    # neither a request nor a closed connection makes any: answers plain and failed, on
-    # connections the gateway closes after them, must all be freed by reference counting.
-    gc.collect()
-    gc.disable()
-    gc.set_debug(gc.DEBUG_SAVEALL)
+    # Answers plain and failed, on connections the gateway closes after them.
     close = {"Connection": "close"}
-    try:
+    with naftiko_cycles() as left:
         for path in ("batch_1", "", "missing", "boom", "reset", "html"):
             http.get(f"/v1/openai/v1/batches/{path}".rstrip("/"), headers=close)
             http.get(f"/v1/openai/v1/batches/{path}".rstrip("/"))
@@ -221,10 +206,4 @@ def test_answered_requests_and_closed_connections_leave_no_reference_cycles(
         # runs a closed connection's callbacks before it reads a new connection's request.
         http.get("/v1/nothing-here", headers=close)
         http.get("/v1/nothing-here")
-        gc.collect()
-        left = [found for found in gc.garbage if _naftikos(found)]
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
     assert left == []
