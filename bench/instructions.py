@@ -1,12 +1,14 @@
 """Instructions per REST request (callgrind): naftiko on the seed vs the aiohttp.web peer.
 
-    python bench/instructions.py [--requests 1000]
+    python bench/instructions.py [--requests 1000] [--connections 32]
 
 On a shared machine req/s and even CPU per request move with the neighbours (single rounds
 of rest.py vary by a third); the number of instructions a request costs does not. Each
 gateway runs under `valgrind --tool=callgrind` (about 50x slower, so a fixed number of
 requests, not a duration); after a warm-up the counters are zeroed, `--requests` requests
-are sent on 4 keep-alive connections, and the counters are dumped. Needs `valgrind`
+are sent on `--connections` keep-alive connections at once (as rest.py's wrk does: what 32
+requests in flight hold is what made the cycle collector run every ~20 requests, invisible
+one request at a time), and the counters are dumped. Needs `valgrind`
 (Debian package). It counts instructions, not time: system calls and cache misses are
 outside it, so it complements rest.py rather than replacing it.
 """
@@ -19,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -31,20 +34,28 @@ NAFTIKO = str(Path(sys.executable).with_name("naftiko"))
 PATH = "/v1/openai/v1/batches/batch_01"
 
 
-def burst(port: int, count: int) -> None:
-    connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=60) for _ in range(4)]
-    for i in range(count):
-        connection = connections[i % len(connections)]
-        connection.request("GET", PATH)
-        answer = connection.getresponse()
-        answer.read()
-        if answer.status != 200:
-            raise RuntimeError(f"{PATH} answered {answer.status}")
-    for connection in connections:
-        connection.close()
+def burst(port: int, count: int, connections: int) -> None:
+    """`count` requests, `connections` of them in flight at any time, each on its own
+    keep-alive connection (a thread of this process each: the gateway is the slow side)."""
+
+    def one_connection(share: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        try:
+            for _ in range(share):
+                connection.request("GET", PATH)
+                answer = connection.getresponse()
+                answer.read()
+                if answer.status != 200:
+                    raise RuntimeError(f"{PATH} answered {answer.status}")
+        finally:
+            connection.close()
+
+    shares = [count // connections + (i < count % connections) for i in range(connections)]
+    with ThreadPoolExecutor(connections) as pool:
+        list(pool.map(one_connection, shares))
 
 
-def instructions(cmd: list[str], port: int, count: int, folder: Path) -> float:
+def instructions(cmd: list[str], port: int, count: int, connections: int, folder: Path) -> float:
     """Instructions per request of the server `cmd` starts on `port`."""
     out = folder / f"callgrind.{port}"
     proc = subprocess.Popen(
@@ -55,11 +66,11 @@ def instructions(cmd: list[str], port: int, count: int, folder: Path) -> float:
     )
     try:
         wait_port(port, 300)
-        burst(port, 200)  # warm-up: imports, pools, caches
+        burst(port, 200, connections)  # warm-up: imports, pools, caches
         subprocess.run(
             ["callgrind_control", "--zero", str(proc.pid)], check=True, capture_output=True
         )
-        burst(port, count)
+        burst(port, count, connections)
         subprocess.run(
             ["callgrind_control", "--dump", str(proc.pid)], check=True, capture_output=True
         )
@@ -79,6 +90,7 @@ def instructions(cmd: list[str], port: int, count: int, folder: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp())
     up_port = free_port()
@@ -108,7 +120,8 @@ def main() -> None:
             "naftiko (access log)": [NAFTIKO, "run", str(spec)],
         }
         counts = {
-            name: instructions(cmd, port, args.requests, folder) for name, cmd in runs.items()
+            name: instructions(cmd, port, args.requests, args.connections, folder)
+            for name, cmd in runs.items()
         }
     finally:
         upstream.terminate()
@@ -118,7 +131,10 @@ def main() -> None:
     print("|---|---:|---:|")
     for name, count in counts.items():
         print(f"| {name} | {count / 1000:,.0f}k | {peer_count / count:.2f}x |")
-    print(f"\n{args.requests} requests each, after 200 of warm-up; counted with callgrind")
+    print(
+        f"\n{args.requests} requests each, {args.connections} in flight, after 200 of warm-up; "
+        "counted with callgrind"
+    )
 
 
 if __name__ == "__main__":
