@@ -191,6 +191,15 @@ def via(proxy: Proxy | None) -> dict[str, Any]:
     return {"proxy": proxy.url, "proxy_headers": {"Proxy-Authorization": proxy.authorization}}
 
 
+def tunnel(proxy: Proxy | None) -> tuple[URL | None, dict[str, str] | None]:
+    """`via` for `upstream_call.exchange`: the proxy, and its credentials for the CONNECT."""
+    if proxy is None:
+        return None, None
+    if proxy.authorization is None:
+        return proxy.url, None
+    return proxy.url, {"Proxy-Authorization": proxy.authorization}
+
+
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 

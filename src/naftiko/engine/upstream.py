@@ -28,6 +28,7 @@ from naftiko.engine.network import (
     proxied_headers,
     same_origin_redirect,
     status_text,
+    tunnel,
     via,
 )
 from naftiko.engine.options import Timeouts
@@ -35,6 +36,7 @@ from naftiko.engine.plan import Client
 from naftiko.engine.request import UpstreamRequest
 from naftiko.engine.streams import CHUNK, DEFAULT_MAX_UPSTREAM_BODY, BodyTooLarge, Budget
 from naftiko.engine.transport import UpstreamResponse, is_json
+from naftiko.engine.upstream_call import exchange
 from naftiko.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from naftiko.version import __version__
 
@@ -49,15 +51,6 @@ def _unavailable(namespace: str, what: str, reason: str, where: str) -> Upstream
     # The engine logs the failure once, with its operation, trace id and this address (never
     # a URL: its query may hold a key).
     return UpstreamUnavailable(f"upstream {namespace!r} {what} ({reason})", where=where)
-
-
-class _StaleConnection(Exception):
-    """The connection dropped before an answer. Not a ClientError nor an OSError, so
-    aiohttp's own retry loop lets it through: the only retry is ours, decided in `send`."""
-
-    def __init__(self, pooled: bool) -> None:
-        super().__init__("stale connection")
-        self.pooled = pooled
 
 
 # Whether the current attempt went out on a connection taken from the pool.
@@ -75,22 +68,13 @@ class _Connector(aiohttp.TCPConnector):
         return await super()._create_connection(req, traces, timeout)
 
 
-async def _no_hidden_retry(
-    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
-) -> aiohttp.ClientResponse:
-    """aiohttp retries an idempotent request once on a dropped connection, and we did too:
-    four attempts at a failing upstream. Its retry is turned into ours here."""
-    _POOLED.set(True)  # until the connector creates a new connection for this attempt
-    try:
-        return await handler(request)
-    except aiohttp.ClientConnectorError:
-        raise
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-        if isinstance(exc.__cause__, ssl.SSLError):
-            # A TLS alert once the handshake is done (TLS 1.3: "certificate required"): the
-            # upstream's answer, not a stale connection (aiohttp wraps it, unretried).
-            raise exc.__cause__ from None
-        raise _StaleConnection(_POOLED.get()) from None
+def _dropped(exc: aiohttp.ClientError) -> bool:
+    """The connection dropped before an answer: not a refused or failed connect, nor a TLS
+    alert once the handshake is done (TLS 1.3 "certificate required": the upstream's
+    answer, which aiohttp wraps)."""
+    if isinstance(exc, aiohttp.ClientConnectorError) or isinstance(exc.__cause__, ssl.SSLError):
+        return False
+    return isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError)
 
 
 class Upstreams:
@@ -107,6 +91,7 @@ class Upstreams:
         self._clients = clients
         self._network = network or Network()
         self._timeouts = timeouts
+        self._pool_timeout = self._timeout(timeouts.total)
         self.max_body = max_body
         self.budget = budget or Budget()
         self._sessions: dict[str, aiohttp.ClientSession] = {}
@@ -116,7 +101,7 @@ class Upstreams:
         self._authority: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        timeout = self._timeout(self._timeouts.total)
+        timeout = self._pool_timeout
         for namespace in self._clients:
             connector = _Connector(
                 limit=0,
@@ -125,15 +110,10 @@ class Upstreams:
                 timeout_ceil_threshold=math.inf,
                 ssl=self._network.context(namespace),
             )
-            # Credentials are request headers (the engine's, above the seam), never session
-            # headers: aiohttp copies those into a proxy's CONNECT.
+            # The pool and its close; calls go through `upstream_call.exchange`, which sends
+            # the User-Agent and never a credential on a proxy's CONNECT.
             self._sessions[namespace] = aiohttp.ClientSession(
-                connector=connector,
-                timeout=timeout,
-                headers={"User-Agent": USER_AGENT},
-                auto_decompress=True,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                middlewares=(_no_hidden_retry,),
+                connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()
             )
         self._authority = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
@@ -204,32 +184,37 @@ class Upstreams:
         follow = request.method in _FOLLOWED
         started = time.monotonic() if follow else 0.0
         hops = 0
-        hop: dict[str, Any] = {}  # a redirect's own timeout: what is left of the first's
+        timeout = self._pool_timeout
         # The URL is already percent-encoded per segment; yarl must not re-quote it.
         url = URL(request.full_url(), encoded=True)
         while True:
             request.attempts += 1  # a redirect is a resend too (OTel's resend_count)
             proxy = self._network.proxy(url)
+            _POOLED.set(True)  # until the connector creates a new connection for this attempt
             try:
-                response = await session.request(
+                response = await exchange(
+                    session,
                     request.method,
                     url,
-                    headers=proxied_headers(request.headers, proxy, url) or None,
-                    data=request.body,
-                    allow_redirects=False,  # followed below, within the upstream's origin
-                    **via(proxy),
-                    **hop,
+                    proxied_headers(request.headers, proxy, url),
+                    request.body,
+                    timeout,
+                    USER_AGENT,
+                    *tunnel(proxy),
                 )
-            except _StaleConnection as exc:
+            except aiohttp.ClientError as exc:
+                if not _dropped(exc):
+                    self._note_descriptors(exc)
+                    raise _failure(namespace, exc, proxy) from None
                 # A pooled keep-alive connection the upstream had already closed: one retry,
                 # and only for idempotent methods (a POST is never sent twice).
-                if retried or not (exc.pooled and request.idempotent):
+                if retried or not (_POOLED.get() and request.idempotent):
                     raise UpstreamUnavailable(
                         f"upstream {namespace!r} closed the connection"
                     ) from None
                 retried = True
                 continue
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            except (TimeoutError, OSError) as exc:
                 self._note_descriptors(exc)
                 raise _failure(namespace, exc, proxy) from None
             if not follow:
@@ -245,7 +230,7 @@ class Upstreams:
             if hops > _MAX_REDIRECTS:
                 raise UpstreamUnavailable(f"upstream {namespace!r} redirected too often")
             url = target
-            hop = {"timeout": self._timeout(left)}
+            timeout = self._timeout(left)  # a redirect's own: what is left of the first's
         handed_on = False
         try:
             if not 200 <= response.status <= 599:
