@@ -54,7 +54,7 @@ class Credentials:
             headers = request.headers
             names = static.names
             # Usually no name in common: then no set of the request's names is built.
-            if not any(name.lower() in names for name in headers):
+            if names.isdisjoint(map(str.lower, headers)):
                 headers.update(static.headers)
             else:
                 taken = {name.lower() for name in headers}

@@ -191,16 +191,19 @@ def via(proxy: Proxy | None) -> dict[str, Any]:
     return {"proxy": proxy.url, "proxy_headers": {"Proxy-Authorization": proxy.authorization}}
 
 
+NO_TUNNEL: tuple[None, None] = (None, None)
+
+
 def tunnel(proxy: Proxy | None) -> tuple[URL | None, dict[str, str] | None]:
     """`via` for `upstream_call.exchange`: the proxy, and its credentials for the CONNECT."""
     if proxy is None:
-        return None, None
+        return NO_TUNNEL
     if proxy.authorization is None:
         return proxy.url, None
     return proxy.url, {"Proxy-Authorization": proxy.authorization}
 
 
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 def same_origin_redirect(status: int, headers: Mapping[str, str], url: URL) -> URL | None:
@@ -209,7 +212,7 @@ def same_origin_redirect(status: int, headers: Mapping[str, str], url: URL) -> U
     key); followed elsewhere, they would reach a host no configuration named, and any
     address an upstream named (cloud metadata, the internal network) would be read for the
     caller. Elsewhere: None, and the 3xx goes back to the caller, who may follow it."""
-    if status not in _REDIRECTS:
+    if status not in REDIRECTS:
         return None
     location = headers.get("Location")
     if not location:

@@ -21,6 +21,8 @@ from aiohttp.hdrs import CONTENT_ENCODING, TRANSFER_ENCODING
 from yarl import URL
 
 from naftiko.engine.network import (
+    NO_TUNNEL,
+    REDIRECTS,
     Network,
     Proxy,
     failure_reason,
@@ -190,17 +192,24 @@ class Upstreams:
         while True:
             request.attempts += 1  # a redirect is a resend too (OTel's resend_count)
             proxy = self._network.proxy(url)
+            headers, (proxy_url, proxy_headers) = request.headers, NO_TUNNEL
+            if proxy is not None:
+                headers, (proxy_url, proxy_headers) = (
+                    proxied_headers(headers, proxy, url),
+                    tunnel(proxy),
+                )
             _POOLED.set(True)  # until the connector creates a new connection for this attempt
             try:
                 response = await exchange(
                     session,
                     request.method,
                     url,
-                    proxied_headers(request.headers, proxy, url),
+                    headers,
                     request.body,
                     timeout,
                     USER_AGENT,
-                    *tunnel(proxy),
+                    proxy_url,
+                    proxy_headers,
                 )
             except aiohttp.ClientError as exc:
                 if not _dropped(exc):
@@ -217,7 +226,7 @@ class Upstreams:
             except (TimeoutError, OSError) as exc:
                 self._note_descriptors(exc)
                 raise _failure(namespace, exc, proxy) from None
-            if not follow:
+            if not follow or response.status not in REDIRECTS:
                 break
             target = same_origin_redirect(response.status, response.headers, url)
             if target is None:
