@@ -25,7 +25,10 @@ def _agents(seen: list[list[str]]) -> web.Application:
 async def _get(url: str, headers: dict[str, str]) -> bytes:
     async with aiohttp.ClientSession() as session:
         timeout = aiohttp.ClientTimeout(total=10)
-        response = await exchange(session, "GET", URL(url), headers, None, timeout, "naftiko/1")
+        loop = asyncio.get_running_loop()
+        response = await exchange(
+            session, loop, "GET", URL(url), headers, None, timeout, "naftiko/1"
+        )
         body = await response.read()
         response.release()
         return body

@@ -101,8 +101,10 @@ class Upstreams:
         # Authorization servers (OAuth2 token endpoints, metadata, JWKS, introspection) get
         # their own pool, carrying no namespace's credentials, bound by the same timeouts.
         self._authority: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop  # the one `start` ran on: every call's
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         timeout = self._pool_timeout
         for namespace in self._clients:
             connector = _Connector(
@@ -202,6 +204,7 @@ class Upstreams:
             try:
                 response = await exchange(
                     session,
+                    self._loop,
                     request.method,
                     url,
                     headers,

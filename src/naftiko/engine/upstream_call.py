@@ -36,6 +36,7 @@ _READ_BUFFER = 2**16
 
 async def exchange(
     session: aiohttp.ClientSession,
+    loop: asyncio.AbstractEventLoop,
     method: str,
     url: URL,
     headers: Mapping[str, str],
@@ -46,8 +47,9 @@ async def exchange(
     proxy_headers: Mapping[str, str] | None = None,
 ) -> ClientResponse:
     """The upstream's answer, its body still on the wire. `timeout.total` bounds the whole
-    call, body included (the handle is cancelled when the connection is released)."""
-    loop = asyncio.get_running_loop()
+    call, body included (the handle is cancelled when the connection is released). `loop`
+    is the running one, passed in: asking for it costs a system call in Python 3.11 (the
+    running loop's check of the process id)."""
     deadline = TimeoutHandle(loop, timeout.total, ceil_threshold=math.inf)
     handle = deadline.start()
     timer = deadline.timer()
