@@ -7,10 +7,11 @@ redirects are followed by `Upstreams.send` within the upstream's origin, proxies
 `Network`. Setting all of that up cost ~60k instructions per call, a tenth of a gateway
 request. What remains here is aiohttp's own machinery, in the order `_request` uses it: its
 timeout handle, `ClientRequest`, the connector's pool, the connection's protocol and
-`ClientResponse`. Two things aiohttp's path did that this one does differently, on purpose:
-no hidden retry of an idempotent request on a dropped connection (`Upstreams.send` retries
-once itself, and only on a pooled connection), and an `OSError` becomes `ClientOSError` as
-there, so that `upstream._failure` words it the same.
+`ClientResponse`. What differs, on purpose: no hidden retry of an idempotent request on a
+dropped connection (`Upstreams.send` retries once itself, and only on a pooled connection).
+What is kept: the User-Agent as a session default (an operation's own wins, and a proxy's
+CONNECT carries it too, never a credential), the session's limits on the answer's head, and
+an `OSError` becoming `ClientOSError`, so that `upstream._failure` words it the same.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ async def exchange(
     call, body included (the handle is cancelled when the connection is released). `loop`
     is the running one, passed in: asking for it costs a system call in Python 3.11 (the
     running loop's check of the process id)."""
+    connector = session.connector
+    assert connector is not None
+    if url.scheme not in connector.allowed_protocol_schema_set:
+        raise aiohttp.NonHttpUrlClientError(url)  # a base URI bound at run time to ftp://...
     deadline = TimeoutHandle(loop, timeout.total, ceil_threshold=math.inf)
     handle = deadline.start()
     timer = deadline.timer()
@@ -74,8 +79,6 @@ async def exchange(
                 session=session,
                 proxy_headers=tunnel,
             )
-            connector = session.connector
-            assert connector is not None
             try:
                 connection = await connector.connect(request, traces=[], timeout=timeout)
             except TimeoutError as exc:
