@@ -26,7 +26,7 @@ from aiohttp.helpers import TimeoutHandle
 from multidict import CIMultiDict
 from yarl import URL
 
-USER_AGENT_HEADER = "User-Agent"
+_USER_AGENT = "User-Agent"
 # The limits aiohttp's sessions use by default, chosen here: an upstream's status line and
 # each header line at most 8190 bytes, at most 128 headers; reads of 64 KiB.
 _MAX_LINE = 8190
@@ -59,12 +59,12 @@ async def exchange(
     handle = deadline.start()
     timer = deadline.timer()
     sent = CIMultiDict(headers)
-    if USER_AGENT_HEADER not in sent:  # a session's default header: the operation's wins
-        sent[USER_AGENT_HEADER] = user_agent
+    if _USER_AGENT not in sent:  # a session's default header: the operation's wins
+        sent[_USER_AGENT] = user_agent
     tunnel: CIMultiDict[str] | None = None
     if proxy is not None:
         # As a session sends it: its default headers on the CONNECT too, never credentials.
-        tunnel = CIMultiDict({USER_AGENT_HEADER: user_agent, **(proxy_headers or {})})
+        tunnel = CIMultiDict({_USER_AGENT: user_agent, **(proxy_headers or {})})
     try:
         with timer:
             request = ClientRequest(
