@@ -17,6 +17,7 @@ import pytest
 from naftiko import safejson
 from naftiko.engine.options import Timeouts
 from naftiko.settings import Settings
+from tests.support.cycles import naftiko_cycles
 from tests.support.faulty import (
     SECRET,
     Faulty,
@@ -378,3 +379,19 @@ async def test_a_digest_challenge_that_cannot_be_quoted_back_is_not_answered(
         "upstream 'guarded' refused the gateway's configured credentials (401)",
     )
     assert raw_upstream.attempts["raw"] == 1  # no second attempt
+
+
+async def test_failed_upstream_calls_leave_no_reference_cycles(
+    tmp_path: Path, raw_upstream: Faulty
+) -> None:
+    # aiohttp's connector and aiohappyeyeballs keep an exception in a local of a frame its
+    # own traceback holds: `upstream._failure` drops those tracebacks, so that our frames
+    # (and what they hold) do not wait for the cycle collector, which runs rarely.
+    routes = ("/refused", "/m/midclose/x", "/f/reset/x", "/m/html/x", "/f/hang/x")
+    settings = Settings(timeouts=Timeouts(total=0.5))  # for the hanging one: a 504
+    async with _clients(tmp_path, raw_upstream, settings) as (rest, _):
+        assert (await rest.get("/f/ok/x")).status_code == 200
+        with naftiko_cycles() as left:
+            for route in routes:
+                await rest.get(route)
+    assert left == []

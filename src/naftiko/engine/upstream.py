@@ -347,7 +347,21 @@ def _finish(response: aiohttp.ClientResponse) -> None:
 
 def _failure(namespace: str, exc: BaseException, proxy: Proxy | None = None) -> UpstreamError:
     """The single place a transport exception becomes an UpstreamError (naming the
-    namespace, never the address)."""
+    namespace, never the address). The transport's exception is then let go of its
+    tracebacks: aiohttp's connector and aiohappyeyeballs keep an exception in a local of a
+    frame its own traceback holds, a cycle that, with our frames hanging from it, waited for
+    the cycle collector (which runs rarely, `listeners.YOUNG_COLLECTION`)."""
+    failure = _failure_of(namespace, exc, proxy)
+    seen: set[int] = set()
+    chained: BaseException | None = exc
+    while chained is not None and id(chained) not in seen:
+        seen.add(id(chained))
+        chained.__traceback__ = None
+        chained = chained.__cause__ or chained.__context__
+    return failure
+
+
+def _failure_of(namespace: str, exc: BaseException, proxy: Proxy | None) -> UpstreamError:
     if isinstance(exc, TimeoutError):
         return UpstreamTimeout(f"upstream {namespace!r} did not answer in time")
     if isinstance(exc, aiohttp.InvalidURL):
