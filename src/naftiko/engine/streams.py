@@ -65,7 +65,8 @@ class Budget:
         if self.held + size > self.limit:
             raise MemoryFull(namespace, self.limit)
         self.held += size
-        self.peak = max(self.peak, self.held)
+        if self.held > self.peak:
+            self.peak = self.held
         cell.append((self, size))
 
     def released(self) -> None:
@@ -96,7 +97,8 @@ def release(cell: _Held) -> None:
     for budget, size in cell:
         budget.held -= size
     for budget, _ in cell:  # once all are let go (a request's bodies share one budget)
-        budget.released()
+        if budget.peak >= TRIM_AFTER:  # checked here: no call for an ordinary request
+            budget.released()
     cell.clear()
 
 
