@@ -81,7 +81,7 @@ class _TextFormatter(logging.Formatter):
         """What `format` gives an access record of `message` (INFO, `naftiko.access`, the
         trace id the handler's filter would add), made without the record."""
         created = time.time()
-        text = message if message.isprintable() else escape_controls(message)
+        text = escape_controls(message)
         found = trace_id()
         if found is not None:
             text += f" trace_id={found}"

@@ -181,29 +181,25 @@ class Network:
         return self._routes[key]
 
 
-def via(proxy: Proxy | None) -> dict[str, Any]:
-    """aiohttp's proxy arguments. The credentials go on the CONNECT (https) or with the
-    request itself (http, `proxied_headers`): aiohttp's `proxy_auth` is deprecated."""
-    if proxy is None:
-        return {}
-    if proxy.authorization is None:
-        return {"proxy": proxy.url}
-    return {"proxy": proxy.url, "proxy_headers": {"Proxy-Authorization": proxy.authorization}}
-
-
-NO_TUNNEL: tuple[None, None] = (None, None)
-
-
 def tunnel(proxy: Proxy | None) -> tuple[URL | None, dict[str, str] | None]:
-    """`via` for `upstream_call.exchange`: the proxy, and its credentials for the CONNECT."""
+    """The proxy, and its credentials for the CONNECT (https) or none (http: they go with the
+    request itself, `proxied_headers`). aiohttp's `proxy_auth` is deprecated."""
     if proxy is None:
-        return NO_TUNNEL
+        return None, None
     if proxy.authorization is None:
         return proxy.url, None
     return proxy.url, {"Proxy-Authorization": proxy.authorization}
 
 
-REDIRECTS = frozenset({301, 302, 303, 307, 308})
+def via(proxy: Proxy | None) -> dict[str, Any]:
+    """`tunnel` as `ClientSession.request` arguments (the authorization servers' pool)."""
+    url, headers = tunnel(proxy)
+    if url is None:
+        return {}
+    return {"proxy": url} if headers is None else {"proxy": url, "proxy_headers": headers}
+
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 def same_origin_redirect(status: int, headers: Mapping[str, str], url: URL) -> URL | None:
@@ -212,7 +208,7 @@ def same_origin_redirect(status: int, headers: Mapping[str, str], url: URL) -> U
     key); followed elsewhere, they would reach a host no configuration named, and any
     address an upstream named (cloud metadata, the internal network) would be read for the
     caller. Elsewhere: None, and the 3xx goes back to the caller, who may follow it."""
-    if status not in REDIRECTS:
+    if status not in _REDIRECTS:
         return None
     location = headers.get("Location")
     if not location:

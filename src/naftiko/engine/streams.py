@@ -69,14 +69,12 @@ class Budget:
             self.peak = self.held
         cell.append((self, size))
 
-    def released(self) -> None:
-        """Bodies were let go. Once what was held at the peak (tens of MiB) is mostly gone,
-        the allocator is asked to return its free pages: glibc keeps freed heap memory for
-        reuse, so a burst of large bodies left the process at its peak size for good (605
-        MiB after sixteen 64 MiB bodies, 63 MiB once returned)."""
-        if self.peak >= TRIM_AFTER and self.held <= self.peak // 8:
-            self.peak = self.held
-            self.trim()
+    def hand_back(self) -> None:
+        """Ask the allocator to return its free pages (`release` decides when): glibc keeps
+        freed heap memory for reuse, so a burst of large bodies left the process at its peak
+        size for good (605 MiB after sixteen 64 MiB bodies, 63 MiB once returned)."""
+        self.peak = self.held
+        self.trim()
 
 
 # What the current request has taken, from which budget. A list shared by the tasks the
@@ -96,9 +94,11 @@ def release(cell: _Held) -> None:
     """The request's answer has left: the bodies it read are gone."""
     for budget, size in cell:
         budget.held -= size
-    for budget, _ in cell:  # once all are let go (a request's bodies share one budget)
-        if budget.peak >= TRIM_AFTER:  # checked here: no call for an ordinary request
-            budget.released()
+    # Once all are let go (a request's bodies share one budget): a burst of tens of MiB that
+    # has mostly gone is handed back.
+    for budget, _ in cell:
+        if budget.peak >= TRIM_AFTER and budget.held <= budget.peak // 8:
+            budget.hand_back()
     cell.clear()
 
 

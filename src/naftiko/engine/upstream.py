@@ -21,8 +21,6 @@ from aiohttp.hdrs import CONTENT_ENCODING, TRANSFER_ENCODING
 from yarl import URL
 
 from naftiko.engine.network import (
-    NO_TUNNEL,
-    REDIRECTS,
     Network,
     Proxy,
     failure_reason,
@@ -194,12 +192,7 @@ class Upstreams:
         while True:
             request.attempts += 1  # a redirect is a resend too (OTel's resend_count)
             proxy = self._network.proxy(url)
-            headers, (proxy_url, proxy_headers) = request.headers, NO_TUNNEL
-            if proxy is not None:
-                headers, (proxy_url, proxy_headers) = (
-                    proxied_headers(headers, proxy, url),
-                    tunnel(proxy),
-                )
+            proxy_url, proxy_headers = tunnel(proxy)
             _POOLED.set(True)  # until the connector creates a new connection for this attempt
             try:
                 response = await exchange(
@@ -207,7 +200,7 @@ class Upstreams:
                     self._loop,
                     request.method,
                     url,
-                    headers,
+                    proxied_headers(request.headers, proxy, url),
                     request.body,
                     timeout,
                     USER_AGENT,
@@ -229,7 +222,7 @@ class Upstreams:
             except (TimeoutError, OSError) as exc:
                 self._note_descriptors(exc)
                 raise _failure(namespace, exc, proxy) from None
-            if not follow or response.status not in REDIRECTS:
+            if not follow:
                 break
             target = same_origin_redirect(response.status, response.headers, url)
             if target is None:
