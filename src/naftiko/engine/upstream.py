@@ -36,7 +36,7 @@ from naftiko.engine.plan import Client
 from naftiko.engine.request import UpstreamRequest
 from naftiko.engine.streams import CHUNK, DEFAULT_MAX_UPSTREAM_BODY, BodyTooLarge, Budget
 from naftiko.engine.transport import UpstreamResponse, is_json
-from naftiko.engine.upstream_call import exchange
+from naftiko.engine.upstream_call import Answer, Pool
 from naftiko.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from naftiko.version import __version__
 
@@ -94,15 +94,14 @@ class Upstreams:
         self._pool_timeout = self._timeout(timeouts.total)
         self.max_body = max_body
         self.budget = budget or Budget()
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._pools: dict[str, Pool] = {}
         self._fds_logged = False
         # Authorization servers (OAuth2 token endpoints, metadata, JWKS, introspection) get
         # their own pool, carrying no namespace's credentials, bound by the same timeouts.
         self._authority: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop  # the one `start` ran on: every call's
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()  # every call's (asking costs a system call in 3.11)
         timeout = self._pool_timeout
         for namespace in self._clients:
             connector = _Connector(
@@ -112,11 +111,12 @@ class Upstreams:
                 timeout_ceil_threshold=math.inf,
                 ssl=self._network.context(namespace),
             )
-            # The pool and its close; calls go through `upstream_call.exchange`, which sends
-            # the User-Agent and never a credential on a proxy's CONNECT.
-            self._sessions[namespace] = aiohttp.ClientSession(
+            # The session is the pool and its close; calls go through `upstream_call.Pool`,
+            # which sends the User-Agent and never a credential on a proxy's CONNECT.
+            session = aiohttp.ClientSession(
                 connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()
             )
+            self._pools[namespace] = Pool(session, loop)
         self._authority = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
                 limit=0,
@@ -130,7 +130,8 @@ class Upstreams:
         )
 
     async def close(self) -> None:
-        sessions, self._sessions = self._sessions, {}
+        pools, self._pools = self._pools, {}
+        sessions = {namespace: pool.session for namespace, pool in pools.items()}
         authority, self._authority = self._authority, None
         if authority is not None:
             sessions["\0authority"] = authority
@@ -179,8 +180,8 @@ class Upstreams:
         to pass on chunk by chunk."""
         # One coroutine for the attempts and the answer: every await layer is paid again each
         # time the call resumes.
-        session = self._sessions.get(namespace)
-        if session is None:
+        pool = self._pools.get(namespace)
+        if pool is None:
             raise UpstreamUnavailable(f"upstream {namespace!r} is not started")
         retried = False
         follow = request.method in _FOLLOWED
@@ -195,9 +196,7 @@ class Upstreams:
             proxy_url, proxy_headers = tunnel(proxy)
             _POOLED.set(True)  # until the connector creates a new connection for this attempt
             try:
-                response = await exchange(
-                    session,
-                    self._loop,
+                response = await pool.exchange(
                     request.method,
                     url,
                     proxied_headers(request.headers, proxy, url),
@@ -256,7 +255,12 @@ class Upstreams:
             # A body announced as at most one chunk is read whole: the same memory, and the
             # caller gets a Content-Length instead of chunked encoding (the common API case).
             small = declared is not None and declared <= CHUNK
-            if stream and not small and response.status < 400 and is_json(response.content_type):
+            if (
+                stream
+                and not small
+                and response.status < 400
+                and is_json(response.headers.get("Content-Type", ""))
+            ):
                 chunks = _chunks(response, namespace, self.max_body)
                 handed_on = True
                 return UpstreamResponse(response.status, response.headers, b"", chunks)
@@ -292,7 +296,10 @@ class Upstreams:
 
 
 async def _read(
-    response: aiohttp.ClientResponse, namespace: str, limit: int, budget: Budget | None = None
+    response: Answer | aiohttp.ClientResponse,
+    namespace: str,
+    limit: int,
+    budget: Budget | None = None,
 ) -> bytes:
     """The whole body, refused as soon as it passes `limit` (an endless body ends there)."""
     chunks: list[bytes] = []
@@ -313,9 +320,7 @@ async def _read(
     return b"".join(chunks)
 
 
-async def _chunks(
-    response: aiohttp.ClientResponse, namespace: str, limit: int
-) -> AsyncGenerator[bytes, None]:
+async def _chunks(response: Answer, namespace: str, limit: int) -> AsyncGenerator[bytes, None]:
     """The body as it arrives, within the same byte limit and the same total timeout."""
     size = 0
     try:
@@ -330,7 +335,7 @@ async def _chunks(
         _finish(response)
 
 
-def _finish(response: aiohttp.ClientResponse) -> None:
+def _finish(response: Answer) -> None:
     """A body read to its end frees the connection for the pool; any other is closed."""
     if response.content.is_eof():
         response.release()

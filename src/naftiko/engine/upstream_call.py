@@ -1,17 +1,28 @@
-"""One request on a namespace's pool, sent without `ClientSession.request`.
+"""One request on a namespace's pool: aiohttp's connector and HTTP parser, without
+`ClientSession.request`, `ClientRequest` (but for connecting) or `ClientResponse`.
 
-aiohttp's `ClientSession._request` is one function of some sixty parameters and locals that
-also handles cookies, `auth=`, netrc, proxies from the environment, redirects, middlewares
-and tracing hooks. A naftiko call uses none of them: credentials are headers (`engine/auth`),
-redirects are followed by `Upstreams.send` within the upstream's origin, proxies come from
-`Network`. Setting all of that up cost ~60k instructions per call, a tenth of a gateway
-request. What remains here is aiohttp's own machinery, in the order `_request` uses it: its
-timeout handle, `ClientRequest`, the connector's pool, the connection's protocol and
-`ClientResponse`. What differs, on purpose: no hidden retry of an idempotent request on a
-dropped connection (`Upstreams.send` retries once itself, and only on a pooled connection).
-What is kept: the User-Agent as a session default (an operation's own wins, and a proxy's
-CONNECT carries it too, never a credential), the session's limits on the answer's head, and
-an `OSError` becoming `ClientOSError`, so that `upstream._failure` words it the same.
+A naftiko call is simple on the wire: headers already checked (`engine/request.py`), a body
+of bytes or none, credentials as headers, redirects followed by `Upstreams.send` within the
+origin, proxies from `Network`. aiohttp's request and response objects also handle cookies,
+`auth=`, netrc, environment proxies, redirects, middlewares, tracing hooks and streamed or
+compressed uploads (a task per body): ~40 Python calls per call, 71k instructions of a
+seed request's 518k (`bench/instructions.py`).
+
+Kept from aiohttp, all that makes it a client: the connector (pool, DNS cache, TLS contexts,
+client certificates, proxies and CONNECT tunnels), the connection's protocol and C parser
+(head limits, chunked and compressed answers, read timeout), its `StreamReader` body, the
+total-timeout handle, and its head writer, which refuses a CR or LF in any name or value.
+
+Sent as aiohttp's request did: `Host` (unless the operation sets one), `Accept: */*`, its
+`Accept-Encoding` (the parser inflates what it asked for), the User-Agent as a default (an
+operation's own wins; a CONNECT carries only it and the proxy's credentials), a URL's user
+information as Basic credentials, `Content-Length` (0 for a bodiless POST, PUT, PATCH or
+DELETE), `Content-Type: application/octet-stream` for a body or a POST, PUT or PATCH without
+one, the absolute URL as target through a plain-http proxy. Interim (1xx) answers are
+skipped; a parse error is a `ClientResponseError` and an `OSError` a `ClientOSError`, as
+`upstream._failure` expects. On purpose unlike aiohttp: no hidden retry on a dropped
+connection (`Upstreams.send` retries once, only on a pooled connection), and a body goes out
+with its head in one write.
 """
 
 from __future__ import annotations
@@ -21,102 +32,210 @@ import math
 from collections.abc import Mapping
 
 import aiohttp
-from aiohttp.client_reqrep import ClientRequest, ClientResponse
+from aiohttp import hdrs
+from aiohttp.client_reqrep import ClientRequest, RequestInfo
+from aiohttp.connector import Connection
 from aiohttp.helpers import TimeoutHandle
-from multidict import CIMultiDict
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_writer import _serialize_headers
+from aiohttp.streams import StreamReader
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-_USER_AGENT = "User-Agent"
 # The limits aiohttp's sessions use by default, chosen here: an upstream's status line and
 # each header line at most 8190 bytes, at most 128 headers; reads of 64 KiB.
 _MAX_LINE = 8190
 _MAX_FIELD = 8190
 _MAX_HEADERS = 128
 _READ_BUFFER = 2**16
+_DEFAULTS = tuple(ClientRequest.DEFAULT_HEADERS.items())  # Accept, Accept-Encoding
+_WITH_BODY = frozenset({"PATCH", "POST", "PUT"})
+_GET_LIKE = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_CONNECTS_KEPT = 1024  # origins a caller can choose (a host label) stay bounded
 
 
-async def exchange(
-    session: aiohttp.ClientSession,
-    loop: asyncio.AbstractEventLoop,
-    method: str,
-    url: URL,
-    headers: Mapping[str, str],
-    body: bytes | None,
-    timeout: aiohttp.ClientTimeout,
-    user_agent: str,
-    proxy: URL | None = None,
-    proxy_headers: Mapping[str, str] | None = None,
-) -> ClientResponse:
-    """The upstream's answer, its body still on the wire. `timeout.total` bounds the whole
-    call, body included (the handle is cancelled when the connection is released). `loop`
-    is the running one, passed in: asking for it costs a system call in Python 3.11 (the
-    running loop's check of the process id)."""
-    connector = session.connector
-    assert connector is not None
-    if url.scheme not in connector.allowed_protocol_schema_set:
-        raise aiohttp.NonHttpUrlClientError(url)  # a base URI bound at run time to ftp://...
-    deadline = TimeoutHandle(loop, timeout.total, ceil_threshold=math.inf)
-    handle = deadline.start()
-    timer = deadline.timer()
-    sent = CIMultiDict(headers)
-    if _USER_AGENT not in sent:  # a session's default header: the operation's wins
-        sent[_USER_AGENT] = user_agent
-    tunnel: CIMultiDict[str] | None = None
-    if proxy is not None:
-        # As a session sends it: its default headers on the CONNECT too, never credentials.
-        tunnel = CIMultiDict({_USER_AGENT: user_agent, **(proxy_headers or {})})
-    try:
-        with timer:
-            request = ClientRequest(
-                method,
-                url,
-                headers=sent,
-                data=body,
-                loop=loop,
-                response_class=ClientResponse,
-                proxy=proxy,
-                timer=timer,
-                session=session,
-                proxy_headers=tunnel,
-            )
-            try:
-                connection = await connector.connect(request, traces=[], timeout=timeout)
-            except TimeoutError as exc:
-                raise aiohttp.ConnectionTimeoutError(f"Connection timeout to {url}") from exc
-            protocol = connection.protocol
-            assert protocol is not None
-            protocol.set_response_params(
-                timer=timer,
-                skip_payload=method == "HEAD",
-                read_until_eof=True,
-                auto_decompress=True,
-                read_timeout=timeout.sock_read,
-                read_bufsize=_READ_BUFFER,
-                timeout_ceil_threshold=math.inf,
-                max_line_size=_MAX_LINE,
-                max_field_size=_MAX_FIELD,
-                max_headers=_MAX_HEADERS,
-            )
-            try:
-                response = await request.send(connection)
+class Answer:
+    """An upstream's answer, its body still on the wire (`content`, fed by the parser).
+    `release` when the body was read to its end (the connection goes back to the pool),
+    `close` otherwise."""
+
+    __slots__ = ("_connection", "content", "headers", "status")
+
+    def __init__(
+        self,
+        status: int,
+        headers: CIMultiDictProxy[str],
+        content: StreamReader,
+        connection: Connection,
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.content = content
+        self._connection: Connection | None = connection
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.headers.get(hdrs.CONTENT_LENGTH)
+        return int(value) if value is not None else None  # the parser checked its digits
+
+    def release(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.release()  # closed instead if the protocol says it cannot be reused
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+
+class Pool:
+    """One namespace's aiohttp session (its connector: connections, TLS, proxies) and the
+    requests it connects with, one per origin and proxy: `connector.connect` reads only
+    where a request goes (scheme, host, port, proxy, TLS), never its path or headers."""
+
+    def __init__(self, session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop) -> None:
+        connector = session.connector
+        assert connector is not None
+        self.session = session
+        self._connector = connector
+        self._loop = loop
+        self._schemes = connector.allowed_protocol_schema_set
+        self._connects: dict[tuple[object, ...], ClientRequest] = {}
+
+    async def exchange(
+        self,
+        method: str,
+        url: URL,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: aiohttp.ClientTimeout,
+        user_agent: str,
+        proxy: URL | None = None,
+        proxy_headers: Mapping[str, str] | None = None,
+    ) -> Answer:
+        """The upstream's answer, its body still on the wire. `timeout.total` bounds the
+        whole call, body included (the handle is cancelled when the connection is
+        released)."""
+        if url.scheme not in self._schemes:
+            raise aiohttp.NonHttpUrlClientError(url)  # a base URI bound at run time to ftp://...
+        if not url.raw_host:
+            raise aiohttp.InvalidURL(url)
+        deadline = TimeoutHandle(self._loop, timeout.total, ceil_threshold=math.inf)
+        handle = deadline.start()
+        timer = deadline.timer()
+        try:
+            with timer:
+                connection = await self._connect(url, proxy, proxy_headers, user_agent, timeout)
                 try:
-                    await response.start(connection)
+                    answer = await self._send(
+                        connection, method, url, headers, body, timeout, user_agent, proxy, timer
+                    )
                 except BaseException:
-                    response.close()
+                    connection.close()
                     raise
-            except BaseException:
-                connection.close()
-                raise
-    except BaseException as exc:
-        deadline.close()
+        except BaseException as exc:
+            deadline.close()
+            if handle is not None:
+                handle.cancel()
+            if isinstance(exc, OSError) and not isinstance(exc, aiohttp.ClientError | TimeoutError):
+                raise aiohttp.ClientOSError(*exc.args) from exc  # as aiohttp's own path does
+            raise
         if handle is not None:
-            handle.cancel()
-        if isinstance(exc, OSError) and not isinstance(exc, aiohttp.ClientError | TimeoutError):
-            raise aiohttp.ClientOSError(*exc.args) from exc  # as aiohttp's own path does
-        raise
-    if handle is not None:
-        if response.connection is not None:
-            response.connection.add_callback(handle.cancel)
-        else:
-            handle.cancel()
-    return response
+            connection.add_callback(handle.cancel)
+        return answer
+
+    async def _connect(
+        self,
+        url: URL,
+        proxy: URL | None,
+        proxy_headers: Mapping[str, str] | None,
+        user_agent: str,
+        timeout: aiohttp.ClientTimeout,
+    ) -> Connection:
+        tunnel = frozenset(proxy_headers.items()) if proxy_headers else None
+        key = (url.scheme, url.raw_host, url.port, proxy, tunnel, user_agent)
+        request = self._connects.get(key)
+        if request is None:
+            if len(self._connects) >= _CONNECTS_KEPT:
+                self._connects.clear()
+            request = self._connects[key] = ClientRequest(
+                "GET",
+                url.origin(),  # no path, query or user information kept here
+                loop=self._loop,
+                proxy=proxy,
+                session=self.session,
+                # A session's default header goes on the CONNECT too, never a credential.
+                proxy_headers=None
+                if proxy is None
+                else {hdrs.USER_AGENT: user_agent, **(proxy_headers or {})},
+            )
+        try:
+            return await self._connector.connect(request, traces=[], timeout=timeout)
+        except TimeoutError as exc:
+            raise aiohttp.ConnectionTimeoutError(f"Connection timeout to {url}") from exc
+
+    async def _send(
+        self,
+        connection: Connection,
+        method: str,
+        url: URL,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: aiohttp.ClientTimeout,
+        user_agent: str,
+        proxy: URL | None,
+        timer: object,
+    ) -> Answer:
+        protocol = connection.protocol
+        assert protocol is not None
+        transport = protocol.transport
+        if transport is None or transport.is_closing():
+            raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+        sent = CIMultiDict(headers)
+        if hdrs.HOST not in sent:  # first after the request line (RFC 9110 §7.2)
+            sent = CIMultiDict(((hdrs.HOST, url.host_port_subcomponent or ""),))
+            sent.extend(headers)
+        if hdrs.USER_AGENT not in sent:  # a session's default header: the operation's wins
+            sent[hdrs.USER_AGENT] = user_agent
+        for name, value in _DEFAULTS:
+            if name not in sent:
+                sent[name] = value
+        if url.raw_user or url.raw_password:
+            sent[hdrs.AUTHORIZATION] = aiohttp.encode_basic_auth(url.user or "", url.password or "")
+        if body is not None:
+            sent.setdefault(hdrs.CONTENT_LENGTH, str(len(body)))
+        elif method not in _GET_LIKE:
+            sent.setdefault(hdrs.CONTENT_LENGTH, "0")
+        if body is not None or method in _WITH_BODY:
+            sent.setdefault(hdrs.CONTENT_TYPE, "application/octet-stream")
+        # Through a plain-http proxy the target is the absolute URL (RFC 9112 §3.2.2).
+        target = url.raw_path_qs
+        if proxy is not None and url.scheme == "http":
+            target = str(url.with_user(None) if url.raw_user else url)
+        head = _serialize_headers(f"{method} {target} HTTP/1.1", sent)
+        protocol.set_response_params(
+            timer=timer,  # type: ignore[arg-type]
+            skip_payload=method == "HEAD",
+            read_until_eof=True,
+            auto_decompress=True,
+            read_timeout=timeout.sock_read,
+            read_bufsize=_READ_BUFFER,
+            timeout_ceil_threshold=math.inf,
+            max_line_size=_MAX_LINE,
+            max_field_size=_MAX_FIELD,
+            max_headers=_MAX_HEADERS,
+        )
+        transport.write(head + body if body else head)
+        protocol.start_timeout()
+        while True:
+            try:
+                message, payload = await protocol.read()
+            except HttpProcessingError as exc:
+                info = RequestInfo(url, method, CIMultiDictProxy(sent), url)
+                raise aiohttp.ClientResponseError(
+                    info, (), status=exc.code, message=exc.message, headers=exc.headers
+                ) from exc
+            code = message.code
+            if code < 100 or code > 199 or code == 101:  # interim answers are skipped
+                return Answer(code, message.headers, payload, connection)
