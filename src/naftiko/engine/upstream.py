@@ -267,9 +267,11 @@ class Upstreams:
             answered = response.headers
             if small and CONTENT_ENCODING not in answered and TRANSFER_ENCODING not in answered:
                 # The parser stops at Content-Length and there is nothing to inflate: at most
-                # `declared` bytes, read in one call (no iterator, no StopAsyncIteration).
+                # `declared` bytes, read in one call (no iterator, no StopAsyncIteration), or
+                # taken as it is when it has all arrived (usually with the head).
                 self.budget.take(declared or 0, namespace)
-                body = await response.content.read()
+                content = response.content
+                body = content.read_nowait() if content.is_eof() else await content.read()
             else:
                 body = await _read(response, namespace, self.max_body, self.budget)
             return UpstreamResponse(response.status, response.headers, body)

@@ -116,21 +116,59 @@ class Pool:
     ) -> Answer:
         """The upstream's answer, its body still on the wire. `timeout.total` bounds the
         whole call, body included (the handle is cancelled when the connection is
-        released)."""
+        released). One coroutine: each layer of awaits is paid again at every resumption."""
         if url.scheme not in self._schemes:
             raise aiohttp.NonHttpUrlClientError(url)  # a base URI bound at run time to ftp://...
         if not url.raw_host:
             raise aiohttp.InvalidURL(url)
+        connect = self._connect_request(url, proxy, proxy_headers, user_agent)
         deadline = TimeoutHandle(self._loop, timeout.total, ceil_threshold=math.inf)
         handle = deadline.start()
         timer = deadline.timer()
         try:
             with timer:
-                connection = await self._connect(url, proxy, proxy_headers, user_agent, timeout)
                 try:
-                    answer = await self._send(
-                        connection, method, url, headers, body, timeout, user_agent, proxy, timer
+                    connection = await self._connector.connect(connect, [], timeout)
+                except TimeoutError as exc:
+                    raise aiohttp.ConnectionTimeoutError(f"Connection timeout to {url}") from exc
+                try:
+                    protocol = connection.protocol
+                    assert protocol is not None
+                    transport = protocol.transport
+                    if transport is None or transport.is_closing():
+                        raise aiohttp.ClientConnectionResetError(
+                            "Cannot write to closing transport"
+                        )
+                    sent = _sent_headers(method, url, headers, body, user_agent)
+                    # Through a plain-http proxy the target is the absolute URL (RFC 9112 §3.2.2).
+                    target = url.raw_path_qs
+                    if proxy is not None and url.scheme == "http":
+                        target = str(url.with_user(None) if url.raw_user else url)
+                    head = _serialize_headers(f"{method} {target} HTTP/1.1", sent)
+                    protocol.set_response_params(
+                        timer=timer,
+                        skip_payload=method == "HEAD",
+                        read_until_eof=True,
+                        auto_decompress=True,
+                        read_timeout=timeout.sock_read,
+                        read_bufsize=_READ_BUFFER,
+                        timeout_ceil_threshold=math.inf,
+                        max_line_size=_MAX_LINE,
+                        max_field_size=_MAX_FIELD,
+                        max_headers=_MAX_HEADERS,
                     )
+                    transport.write(head + body if body else head)
+                    protocol.start_timeout()
+                    while True:
+                        try:
+                            message, payload = await protocol.read()
+                        except HttpProcessingError as exc:
+                            info = RequestInfo(url, method, CIMultiDictProxy(sent), url)
+                            raise aiohttp.ClientResponseError(
+                                info, (), status=exc.code, message=exc.message, headers=exc.headers
+                            ) from exc
+                        if not 100 <= message.code <= 199 or message.code == 101:
+                            break  # interim answers (100 Continue, 103 Early Hints) are skipped
                 except BaseException:
                     connection.close()
                     raise
@@ -143,16 +181,15 @@ class Pool:
             raise
         if handle is not None:
             connection.add_callback(handle.cancel)
-        return answer
+        return Answer(message.code, message.headers, payload, connection)
 
-    async def _connect(
+    def _connect_request(
         self,
         url: URL,
         proxy: URL | None,
         proxy_headers: Mapping[str, str] | None,
         user_agent: str,
-        timeout: aiohttp.ClientTimeout,
-    ) -> Connection:
+    ) -> ClientRequest:
         tunnel = frozenset(proxy_headers.items()) if proxy_headers else None
         key = (url.scheme, url.raw_host, url.port, proxy, tunnel, user_agent)
         request = self._connects.get(key)
@@ -170,72 +207,28 @@ class Pool:
                 if proxy is None
                 else {hdrs.USER_AGENT: user_agent, **(proxy_headers or {})},
             )
-        try:
-            return await self._connector.connect(request, traces=[], timeout=timeout)
-        except TimeoutError as exc:
-            raise aiohttp.ConnectionTimeoutError(f"Connection timeout to {url}") from exc
+        return request
 
-    async def _send(
-        self,
-        connection: Connection,
-        method: str,
-        url: URL,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        timeout: aiohttp.ClientTimeout,
-        user_agent: str,
-        proxy: URL | None,
-        timer: object,
-    ) -> Answer:
-        protocol = connection.protocol
-        assert protocol is not None
-        transport = protocol.transport
-        if transport is None or transport.is_closing():
-            raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
-        sent = CIMultiDict(headers)
-        if hdrs.HOST not in sent:  # first after the request line (RFC 9110 §7.2)
-            sent = CIMultiDict(((hdrs.HOST, url.host_port_subcomponent or ""),))
-            sent.extend(headers)
-        if hdrs.USER_AGENT not in sent:  # a session's default header: the operation's wins
-            sent[hdrs.USER_AGENT] = user_agent
-        for name, value in _DEFAULTS:
-            if name not in sent:
-                sent[name] = value
-        if url.raw_user or url.raw_password:
-            sent[hdrs.AUTHORIZATION] = aiohttp.encode_basic_auth(url.user or "", url.password or "")
-        if body is not None:
-            sent.setdefault(hdrs.CONTENT_LENGTH, str(len(body)))
-        elif method not in _GET_LIKE:
-            sent.setdefault(hdrs.CONTENT_LENGTH, "0")
-        if body is not None or method in _WITH_BODY:
-            sent.setdefault(hdrs.CONTENT_TYPE, "application/octet-stream")
-        # Through a plain-http proxy the target is the absolute URL (RFC 9112 §3.2.2).
-        target = url.raw_path_qs
-        if proxy is not None and url.scheme == "http":
-            target = str(url.with_user(None) if url.raw_user else url)
-        head = _serialize_headers(f"{method} {target} HTTP/1.1", sent)
-        protocol.set_response_params(
-            timer=timer,  # type: ignore[arg-type]
-            skip_payload=method == "HEAD",
-            read_until_eof=True,
-            auto_decompress=True,
-            read_timeout=timeout.sock_read,
-            read_bufsize=_READ_BUFFER,
-            timeout_ceil_threshold=math.inf,
-            max_line_size=_MAX_LINE,
-            max_field_size=_MAX_FIELD,
-            max_headers=_MAX_HEADERS,
-        )
-        transport.write(head + body if body else head)
-        protocol.start_timeout()
-        while True:
-            try:
-                message, payload = await protocol.read()
-            except HttpProcessingError as exc:
-                info = RequestInfo(url, method, CIMultiDictProxy(sent), url)
-                raise aiohttp.ClientResponseError(
-                    info, (), status=exc.code, message=exc.message, headers=exc.headers
-                ) from exc
-            code = message.code
-            if code < 100 or code > 199 or code == 101:  # interim answers are skipped
-                return Answer(code, message.headers, payload, connection)
+
+def _sent_headers(
+    method: str, url: URL, headers: Mapping[str, str], body: bytes | None, user_agent: str
+) -> CIMultiDict[str]:
+    """The operation's headers and the defaults aiohttp's request adds, in its order."""
+    sent = CIMultiDict(headers)
+    if hdrs.HOST not in sent:  # first after the request line (RFC 9110 §7.2)
+        sent = CIMultiDict(((hdrs.HOST, url.host_port_subcomponent or ""),))
+        sent.extend(headers)
+    if hdrs.USER_AGENT not in sent:  # a session's default header: the operation's wins
+        sent[hdrs.USER_AGENT] = user_agent
+    for name, value in _DEFAULTS:
+        if name not in sent:
+            sent[name] = value
+    if url.raw_user or url.raw_password:
+        sent[hdrs.AUTHORIZATION] = aiohttp.encode_basic_auth(url.user or "", url.password or "")
+    if body is not None:
+        sent.setdefault(hdrs.CONTENT_LENGTH, str(len(body)))
+    elif method not in _GET_LIKE:
+        sent.setdefault(hdrs.CONTENT_LENGTH, "0")
+    if body is not None or method in _WITH_BODY:
+        sent.setdefault(hdrs.CONTENT_TYPE, "application/octet-stream")
+    return sent
