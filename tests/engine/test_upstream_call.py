@@ -14,7 +14,11 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
+from naftiko.engine.network import Network, Proxy
+from naftiko.engine.options import Timeouts
+from naftiko.engine.upstream import Upstreams
 from naftiko.engine.upstream_call import Answer, Pool
+from naftiko.errors import UpstreamUnavailable
 from tests.support.servers import serve_app
 
 _OK = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
@@ -50,7 +54,8 @@ def test_the_user_agent_is_the_gateways_unless_the_operation_sends_its_own() -> 
 
 @dataclass
 class _Wire:
-    """A loopback server that records each request's bytes and answers from a script."""
+    """A loopback server that records each request's bytes and answers from a script (an
+    empty answer: the connection is closed instead)."""
 
     answers: list[bytes]
     requests: list[bytes] = field(default_factory=list)
@@ -68,7 +73,10 @@ class _Wire:
                     if name.strip().lower() == b"content-length":
                         length = int(value)
                 self.requests.append(head + await reader.readexactly(length))
-                writer.write(self.answers.pop(0))
+                answer = self.answers.pop(0)
+                if not answer:
+                    break  # closed without an answer
+                writer.write(answer)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -246,3 +254,52 @@ async def test_another_scheme_is_refused_before_any_connection() -> None:
     async with _pool() as pool:
         with pytest.raises(aiohttp.NonHttpUrlClientError):
             await _call(pool, "GET", "ftp://127.0.0.1/x")
+
+
+# `Upstreams.call_authority`, OAuth2 token endpoints, metadata and keys: the same client.
+
+
+@asynccontextmanager
+async def _authority(proxy: Proxy | None = None) -> AsyncIterator[Upstreams]:
+    network = Network()
+    if proxy is not None:
+        network.proxy = lambda url: proxy  # type: ignore[method-assign]
+    upstreams = Upstreams({}, Timeouts(), network=network)
+    await upstreams.start()
+    try:
+        yield upstreams
+    finally:
+        await upstreams.close()
+
+
+async def test_an_authority_get_is_sent_once_more_when_its_pooled_connection_had_closed() -> None:
+    async with _wire(_OK, b"", _OK) as wire, _authority() as upstreams:
+        url = f"http://127.0.0.1:{wire.port}/jwks"
+        assert (await upstreams.call_authority(url)).status == 200
+        assert (await upstreams.call_authority(url)).status == 200
+    assert (len(wire.requests), wire.connections) == (3, 2)
+
+
+async def test_an_authority_post_is_never_sent_twice() -> None:
+    async with _wire(_OK, b"", _OK) as wire, _authority() as upstreams:
+        url = f"http://127.0.0.1:{wire.port}/token"
+        await upstreams.call_authority(url, form={"grant_type": "client_credentials"})
+        with pytest.raises(UpstreamUnavailable, match="the authorization server failed"):
+            await upstreams.call_authority(url, form={"grant_type": "client_credentials"})
+    assert len(wire.requests) == 2
+    line, headers = _head(wire.requests[1])
+    assert line == "POST /token HTTP/1.1"
+    assert headers["content-type"] == "application/x-www-form-urlencoded"
+    assert wire.requests[1].endswith(b"\r\n\r\ngrant_type=client_credentials")
+
+
+async def test_an_http_authority_through_a_proxy_carries_the_proxys_credentials() -> None:
+    async with _wire(_OK) as proxy:
+        route = Proxy(URL(f"http://127.0.0.1:{proxy.port}"), "Basic cHJveHk6cHc=")
+        async with _authority(route) as upstreams:
+            await upstreams.call_authority("http://auth.example/jwks", basic=("id", "s"))
+    line, headers = _head(proxy.requests[0])
+    assert line == "GET http://auth.example/jwks HTTP/1.1"
+    assert headers["proxy-authorization"] == "Basic cHJveHk6cHc="
+    assert headers["authorization"] == "Basic " + base64.b64encode(b"id:s").decode()
+    assert headers["accept"] == "application/json"

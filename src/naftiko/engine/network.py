@@ -13,7 +13,6 @@ import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
 from urllib.parse import unquote
 
 import aiohttp
@@ -189,14 +188,6 @@ def tunnel(proxy: Proxy | None) -> tuple[URL | None, dict[str, str] | None]:
     if proxy.authorization is None:
         return proxy.url, None
     return proxy.url, {"Proxy-Authorization": proxy.authorization}
-
-
-def via(proxy: Proxy | None) -> dict[str, Any]:
-    """`tunnel` as `ClientSession.request` arguments (the authorization servers' pool)."""
-    url, headers = tunnel(proxy)
-    if url is None:
-        return {}
-    return {"proxy": url} if headers is None else {"proxy": url, "proxy_headers": headers}
 
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})

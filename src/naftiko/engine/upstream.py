@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncGenerator
 from contextvars import ContextVar
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp.client_proto import ResponseHandler
@@ -29,7 +30,6 @@ from naftiko.engine.network import (
     same_origin_redirect,
     status_text,
     tunnel,
-    via,
 )
 from naftiko.engine.options import Timeouts
 from naftiko.engine.plan import Client
@@ -77,6 +77,13 @@ def _dropped(exc: aiohttp.ClientError) -> bool:
     return isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError)
 
 
+def _resend(exc: aiohttp.ClientError, idempotent: bool) -> bool:
+    """Whether a failed attempt is sent once more: the pooled keep-alive connection it went
+    out on had been closed by the upstream, and the method is idempotent (a POST is never
+    sent twice)."""
+    return idempotent and _POOLED.get() and _dropped(exc)
+
+
 class Upstreams:
     """The pooled clients, opened in `start()` and closed in `close()` (the runtime lifespan)."""
 
@@ -98,7 +105,7 @@ class Upstreams:
         self._fds_logged = False
         # Authorization servers (OAuth2 token endpoints, metadata, JWKS, introspection) get
         # their own pool, carrying no namespace's credentials, bound by the same timeouts.
-        self._authority: aiohttp.ClientSession | None = None
+        self._authority: Pool | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()  # every call's (asking costs a system call in 3.11)
@@ -117,50 +124,73 @@ class Upstreams:
                 connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()
             )
             self._pools[namespace] = Pool(session, loop)
-        self._authority = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
+        authority = aiohttp.ClientSession(
+            connector=_Connector(
                 limit=0,
                 ttl_dns_cache=300,
                 enable_cleanup_closed=True,
                 ssl=self._network.default_context or True,
             ),
             timeout=timeout,
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             cookie_jar=aiohttp.DummyCookieJar(),
         )
+        self._authority = Pool(authority, loop)
 
     async def close(self) -> None:
-        pools, self._pools = self._pools, {}
-        sessions = {namespace: pool.session for namespace, pool in pools.items()}
-        authority, self._authority = self._authority, None
-        if authority is not None:
-            sessions["\0authority"] = authority
-        await asyncio.gather(*(s.close() for s in sessions.values()))
+        pools = list(self._pools.values())
+        if self._authority is not None:
+            pools.append(self._authority)
+        self._pools, self._authority = {}, None
+        await asyncio.gather(*(pool.session.close() for pool in pools))
 
     async def call_authority(
         self, url: str, form: dict[str, str] | None = None, basic: tuple[str, str] | None = None
     ) -> UpstreamResponse:
         """GET (or, with `form`, POST) an authorization server's metadata, keys or
         introspection endpoint; transport failures raise UpstreamUnavailable/UpstreamTimeout."""
-        session = self._authority
-        if session is None:
+        pool = self._authority
+        if pool is None:
             raise UpstreamUnavailable("the authorization server client is not started")
-        # Basic credentials as a header (RFC 7617): the client id and secret arrive already
-        # form-encoded (RFC 6749 §2.3.1), so they are ASCII; aiohttp's `auth=` is deprecated.
-        pair = f"{basic[0]}:{basic[1]}".encode() if basic is not None else None
-        headers = {"Authorization": "Basic " + base64.b64encode(pair).decode()} if pair else None
+        headers = {"Accept": "application/json"}  # and the User-Agent, as on every call
+        if basic is not None:
+            # Basic credentials (RFC 7617): the client id and secret arrive already
+            # form-encoded (RFC 6749 §2.3.1), so they are ASCII.
+            pair = f"{basic[0]}:{basic[1]}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        data = None
+        if form is not None:
+            data = urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        method = "POST" if form is not None else "GET"
+        target = URL(url)
+        proxy = self._network.proxy(target)
+        proxy_url, proxy_headers = tunnel(proxy)
+        sent = proxied_headers(headers, proxy, target)
         try:
-            async with session.request(
-                "POST" if form is not None else "GET",
-                url,
-                data=form,
-                headers=headers,
-                allow_redirects=False,
-                **via(self._network.proxy(URL(url))),
-            ) as response:
+            # The client of every upstream call, with its one resend; no redirect followed.
+            for resent in (False, True):
+                _POOLED.set(True)  # until the connector creates a new connection for it
+                try:
+                    response = await pool.exchange(
+                        method,
+                        target,
+                        sent,
+                        data,
+                        self._pool_timeout,
+                        USER_AGENT,
+                        proxy_url,
+                        proxy_headers,
+                    )
+                    break
+                except aiohttp.ClientError as exc:
+                    if resent or not _resend(exc, method == "GET"):
+                        raise
+            try:
                 # Under the same byte limit as any upstream: an endless answer ends there.
-                body = await _read(response, "authorization server", self.max_body)
-                return UpstreamResponse(response.status, response.headers, body)
+                body = await response.read("authorization server", self.max_body)
+            finally:
+                response.finish()
+            return UpstreamResponse(response.status, response.headers, body)
         except TimeoutError:
             raise UpstreamTimeout("the authorization server did not answer in time") from None
         except aiohttp.ClientConnectorError as exc:
@@ -210,9 +240,7 @@ class Upstreams:
                 if not _dropped(exc):
                     self._note_descriptors(exc)
                     raise _failure(namespace, exc, proxy) from None
-                # A pooled keep-alive connection the upstream had already closed: one retry,
-                # and only for idempotent methods (a POST is never sent twice).
-                if retried or not (_POOLED.get() and request.idempotent):
+                if retried or not _resend(exc, request.idempotent):
                     raise UpstreamUnavailable(
                         f"upstream {namespace!r} closed the connection"
                     ) from None
@@ -226,7 +254,7 @@ class Upstreams:
             target = same_origin_redirect(response.status, response.headers, url)
             if target is None:
                 break
-            _finish(response)
+            response.finish()
             hops += 1
             left = self._timeouts.total - (time.monotonic() - started)
             if left <= 0:
@@ -273,13 +301,13 @@ class Upstreams:
                 content = response.content
                 body = content.read_nowait() if content.is_eof() else await content.read()
             else:
-                body = await _read(response, namespace, self.max_body, self.budget)
+                body = await response.read(namespace, self.max_body, self.budget)
             return UpstreamResponse(response.status, response.headers, body)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise _failure(namespace, exc) from None
         finally:
             if not handed_on:
-                _finish(response)
+                response.finish()
 
     def _timeout(self, total: float) -> aiohttp.ClientTimeout:
         """The pools' timeout, and a redirect's (what is left of the first call's). aiohttp
@@ -297,31 +325,6 @@ class Upstreams:
             log.error("out of file descriptors: upstream connections fail (raise the limit)")
 
 
-async def _read(
-    response: Answer | aiohttp.ClientResponse,
-    namespace: str,
-    limit: int,
-    budget: Budget | None = None,
-) -> bytes:
-    """The whole body, refused as soon as it passes `limit` (an endless body ends there)."""
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in response.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge(namespace, limit)
-            if budget is not None:
-                budget.take(len(chunk), namespace)
-            chunks.append(chunk)
-    except BaseException:
-        # The exception's traceback keeps this frame, and so the body read so far, alive until
-        # the cycle collector runs (rarely, with a frozen heap): let the bytes go now.
-        chunks.clear()
-        raise
-    return b"".join(chunks)
-
-
 async def _chunks(response: Answer, namespace: str, limit: int) -> AsyncGenerator[bytes, None]:
     """The body as it arrives, within the same byte limit and the same total timeout."""
     size = 0
@@ -334,15 +337,7 @@ async def _chunks(response: Answer, namespace: str, limit: int) -> AsyncGenerato
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise _failure(namespace, exc) from None
     finally:
-        _finish(response)
-
-
-def _finish(response: Answer) -> None:
-    """A body read to its end frees the connection for the pool; any other is closed."""
-    if response.content.is_eof():
-        response.release()
-    else:
-        response.close()
+        response.finish()
 
 
 def _failure(namespace: str, exc: BaseException, proxy: Proxy | None = None) -> UpstreamError:

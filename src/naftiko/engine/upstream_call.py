@@ -42,6 +42,8 @@ from aiohttp.streams import StreamReader
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from naftiko.engine.streams import BodyTooLarge, Budget
+
 # The limits aiohttp's sessions use by default, chosen here: an upstream's status line and
 # each header line at most 8190 bytes, at most 128 headers; reads of 64 KiB.
 _MAX_LINE = 8190
@@ -77,6 +79,33 @@ class Answer:
     def content_length(self) -> int | None:
         value = self.headers.get(hdrs.CONTENT_LENGTH)
         return int(value) if value is not None else None  # the parser checked its digits
+
+    async def read(self, namespace: str, limit: int, budget: Budget | None = None) -> bytes:
+        """The whole body, refused as soon as it passes `limit` (an endless body ends there),
+        each chunk counted in `budget`."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in self.content.iter_any():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge(namespace, limit)
+                if budget is not None:
+                    budget.take(len(chunk), namespace)
+                chunks.append(chunk)
+        except BaseException:
+            # The exception's traceback keeps this frame, and so the body read so far, alive
+            # until the cycle collector runs (rarely, with a frozen heap): let the bytes go now.
+            chunks.clear()
+            raise
+        return b"".join(chunks)
+
+    def finish(self) -> None:
+        """A body read to its end frees the connection for the pool; any other is closed."""
+        if self.content.is_eof():
+            self.release()
+        else:
+            self.close()
 
     def release(self) -> None:
         connection, self._connection = self._connection, None
