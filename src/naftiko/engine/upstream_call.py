@@ -33,9 +33,10 @@ from collections.abc import Mapping
 
 import aiohttp
 from aiohttp import hdrs
+from aiohttp.client_proto import ResponseHandler
 from aiohttp.client_reqrep import ClientRequest, RequestInfo
 from aiohttp.connector import Connection
-from aiohttp.helpers import TimeoutHandle
+from aiohttp.helpers import BaseTimerContext, TimeoutHandle
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.http_writer import _serialize_headers
 from aiohttp.streams import StreamReader
@@ -163,31 +164,9 @@ class Pool:
                 try:
                     protocol = connection.protocol
                     assert protocol is not None
-                    transport = protocol.transport
-                    if transport is None or transport.is_closing():
-                        raise aiohttp.ClientConnectionResetError(
-                            "Cannot write to closing transport"
-                        )
-                    sent = _sent_headers(method, url, headers, body, user_agent)
-                    # Through a plain-http proxy the target is the absolute URL (RFC 9112 §3.2.2).
-                    target = url.raw_path_qs
-                    if proxy is not None and url.scheme == "http":
-                        target = str(url.with_user(None) if url.raw_user else url)
-                    head = _serialize_headers(f"{method} {target} HTTP/1.1", sent)
-                    protocol.set_response_params(
-                        timer=timer,
-                        skip_payload=method == "HEAD",
-                        read_until_eof=True,
-                        auto_decompress=True,
-                        read_timeout=timeout.sock_read,
-                        read_bufsize=_READ_BUFFER,
-                        timeout_ceil_threshold=math.inf,
-                        max_line_size=_MAX_LINE,
-                        max_field_size=_MAX_FIELD,
-                        max_headers=_MAX_HEADERS,
+                    sent = _write_request(
+                        protocol, method, url, headers, body, timeout, user_agent, proxy, timer
                     )
-                    transport.write(head + body if body else head)
-                    protocol.start_timeout()
                     while True:
                         try:
                             message, payload = await protocol.read()
@@ -237,6 +216,45 @@ class Pool:
                 else {hdrs.USER_AGENT: user_agent, **(proxy_headers or {})},
             )
         return request
+
+
+def _write_request(
+    protocol: ResponseHandler,
+    method: str,
+    url: URL,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    timeout: aiohttp.ClientTimeout,
+    user_agent: str,
+    proxy: URL | None,
+    timer: BaseTimerContext,
+) -> CIMultiDict[str]:
+    """The request, head and body in one write, and its answer's parser set up; the headers
+    sent (an error names them)."""
+    transport = protocol.transport
+    if transport is None or transport.is_closing():
+        raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+    sent = _sent_headers(method, url, headers, body, user_agent)
+    # Through a plain-http proxy the target is the absolute URL (RFC 9112 §3.2.2).
+    target = url.raw_path_qs
+    if proxy is not None and url.scheme == "http":
+        target = str(url.with_user(None) if url.raw_user else url)
+    head = _serialize_headers(f"{method} {target} HTTP/1.1", sent)
+    protocol.set_response_params(
+        timer=timer,
+        skip_payload=method == "HEAD",
+        read_until_eof=True,
+        auto_decompress=True,
+        read_timeout=timeout.sock_read,
+        read_bufsize=_READ_BUFFER,
+        timeout_ceil_threshold=math.inf,
+        max_line_size=_MAX_LINE,
+        max_field_size=_MAX_FIELD,
+        max_headers=_MAX_HEADERS,
+    )
+    transport.write(head + body if body else head)
+    protocol.start_timeout()
+    return sent
 
 
 def _sent_headers(
